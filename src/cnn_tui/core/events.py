@@ -1,0 +1,90 @@
+"""Plain dataclasses the engine emits through its ``emit(event)`` callback.
+
+The CLI prints them; the TUI wraps them in Textual messages. They carry values
+only (no Keras objects), so they are safe to pass between threads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class LoadProgress:
+    """Decoding images: ``done`` of ``total`` files."""
+
+    folder: str
+    done: int
+    total: int
+    images_per_second: float
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """Training is inside an epoch (throttled; at most ~10 a second)."""
+
+    epoch: int  # 1-based
+    epochs: int
+    batch: int  # batches done in this epoch
+    batches: int
+    images_per_second: float
+    loss: float | None
+    accuracy: float | None
+    eta_seconds: float | None
+
+
+@dataclass(frozen=True)
+class EpochEnd:
+    """One epoch finished; ``logs`` holds loss, accuracy and val_* when validating."""
+
+    epoch: int  # 1-based
+    epochs: int
+    logs: dict[str, float]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class FoldEnd:
+    """One cross-validation fit of a tuning search finished (or failed)."""
+
+    row: dict[str, Any]
+    fits_done: int
+    fits_total: int
+
+
+@dataclass(frozen=True)
+class TuningProgress:
+    """Tuning progress counted in training batches over the whole search."""
+
+    batches_done: int
+    batches_total: int
+    fits_done: int
+    fits_total: int
+    eta_seconds: float | None
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the user should read (a warning, a skipped file count, a hint)."""
+
+    text: str
+    level: str = "info"  # info | warning | error
+
+
+@dataclass(frozen=True)
+class TaskFinished:
+    """A task ended: status is finished, stopped or failed."""
+
+    task: str
+    status: str
+    message: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+Event = LoadProgress | BatchProgress | EpochEnd | FoldEnd | TuningProgress | Notice | TaskFinished
+Emit = Callable[[Event], None]
+
+
+def ignore(_event: Event) -> None:
+    """An ``emit`` that drops everything, for callers that want no events."""

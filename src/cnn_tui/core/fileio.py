@@ -1,0 +1,79 @@
+"""Atomic file writes: a temp file beside the target, then a rename.
+
+A process killed mid-write leaves the previous file intact. Temp names start
+with ``.`` and end in ``.partial`` so no loader ever mistakes them for real
+files (hidden files are skipped everywhere).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from cnn_tui.core.errors import ResultsError
+
+TEMP_SUFFIX = ".partial"
+
+
+@contextmanager
+def atomic_path(target: str | os.PathLike[str], suffix: str = "") -> Iterator[Path]:
+    """Yield a temp path beside ``target``; on success rename it over ``target``.
+
+    ``suffix`` keeps an extension some writers insist on (Keras wants ``.keras``).
+    """
+    target = Path(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX + suffix, dir=target.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise ResultsError(f"cannot write here ({exc.strerror or exc})", path=target) from exc
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        _fsync(tmp)
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise ResultsError(f"cannot write ({exc.strerror or exc})", path=target) from exc
+    finally:
+        if tmp.exists():
+            tmp.unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def write_text(target: str | os.PathLike[str], text: str) -> Path:
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(target)
+
+
+def write_json(target: str | os.PathLike[str], data: Any) -> Path:
+    return write_text(target, json.dumps(data, indent=2, default=_json_default) + "\n")
+
+
+def write_csv(target: str | os.PathLike[str], header: list[str], rows: list[list[Any]]) -> Path:
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return write_text(target, buffer.getvalue())
+
+
+def _json_default(value: Any) -> Any:
+    # numpy scalars and arrays, Paths: everything the engine hands over
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
