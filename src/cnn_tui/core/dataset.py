@@ -1,0 +1,431 @@
+"""Image folders (one sub-folder per class) into arrays ready for Keras.
+
+Classes are the sorted names of the sub-folders. Any file Pillow opens is used,
+converted to the configured size and channel count; everything else in a class
+folder (corrupt files, text files, folders, broken links) is skipped and listed,
+never fatal. Big folders decode in worker processes straight into a memory-mapped
+file that then serves as the cache entry for the next load.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import tempfile
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cnn_tui.core import decode
+from cnn_tui.core.cache import ImageCache, make_key
+from cnn_tui.core.errors import DatasetError
+from cnn_tui.core.events import Emit, LoadProgress, Notice, ignore
+
+# Below this many files, starting worker processes costs more than it saves.
+PARALLEL_THRESHOLD = 2000
+# Files whose header is read to decide grayscale or colour when color_mode is "auto".
+COLOUR_PROBES = 64
+
+
+class TaskStopped(Exception):
+    """The user asked a task to stop; what was done so far is kept by the caller."""
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    path: str
+    reason: str
+
+
+@dataclass
+class FolderListing:
+    """What a class folder holds, before any decoding."""
+
+    root: Path
+    class_names: list[str]
+    files: list[str]
+    labels: np.ndarray
+    stats: list[tuple[str, int, int]]  # (relative path, size, mtime_ns): the cache key
+    skipped: list[SkippedFile] = field(default_factory=list)
+
+    def counts(self) -> list[int]:
+        return np.bincount(self.labels, minlength=len(self.class_names)).tolist()
+
+
+@dataclass
+class ImageSet:
+    """Decoded images: ``x`` float32 in [0, 1] shaped (n, size, size, channels), ``y`` class indices."""
+
+    x: np.ndarray
+    y: np.ndarray
+    class_names: list[str]
+    files: list[str]
+    root: Path
+    skipped: list[SkippedFile] = field(default_factory=list)
+    from_cache: bool = False
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    @property
+    def image_size(self) -> int:
+        return int(self.x.shape[1])
+
+    @property
+    def channels(self) -> int:
+        return int(self.x.shape[3])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def counts(self) -> list[int]:
+        return np.bincount(self.y, minlength=self.num_classes).tolist()
+
+    def take(self, indices: np.ndarray) -> ImageSet:
+        return ImageSet(
+            self.x[indices], self.y[indices], self.class_names, [self.files[i] for i in indices], self.root
+        )
+
+    def split(self, fraction: float, seed: int) -> tuple[ImageSet, ImageSet]:
+        """A stratified (train, validation) split; ``fraction`` goes to validation."""
+        train, held = _stratified_indices(self.y, self.num_classes, test_size=fraction, seed=seed, what="validation")
+        return self.take(train), self.take(held)
+
+    def subset(self, max_samples: int, seed: int) -> ImageSet:
+        """At most ``max_samples`` images, every class kept in proportion."""
+        if len(self) <= max_samples:
+            return self
+        keep, _ = _stratified_indices(self.y, self.num_classes, test_size=len(self) - max_samples, seed=seed, what="subset")
+        return self.take(np.sort(keep))
+
+    def examples(self, per_class: int = 3) -> dict[str, list[int]]:
+        """Indices of the first few images of each class (for a samples preview)."""
+        return {name: np.flatnonzero(self.y == k)[:per_class].tolist() for k, name in enumerate(self.class_names)}
+
+
+def _stratified_indices(
+    y: np.ndarray, num_classes: int, *, test_size: float | int, seed: int, what: str
+) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.model_selection import train_test_split
+
+    counts = np.bincount(y, minlength=num_classes)
+    if counts.min() < 2:
+        raise DatasetError(
+            f"a stratified {what} split needs at least 2 images in every class; the smallest class has {counts.min()}"
+        )
+    try:
+        return train_test_split(np.arange(len(y)), test_size=test_size, stratify=y, random_state=seed)
+    except ValueError as exc:
+        raise DatasetError(f"cannot make a stratified {what} split of {len(y)} images: {exc}") from None
+
+
+# ---------------------------------------------------------------- listing
+
+
+def list_folder(
+    root: str | os.PathLike[str],
+    *,
+    what: str = "training",
+    num_classes: int | None = None,
+    class_names: list[str] | None = None,
+) -> FolderListing:
+    """List class folders and their files; raise ``DatasetError`` if the folder cannot be used."""
+    root = Path(root)
+    entries = _scan(root, f"{what} folder")
+    class_dirs = sorted((e for e in entries if _is_dir(e) and not e.name.startswith(".")), key=lambda e: e.name)
+    if not class_dirs:
+        loose = sum(1 for e in entries if Path(e.name).suffix.lower() in decode.image_extensions())
+        hint = f" ({loose} images lie directly in it)" if loose else ""
+        raise DatasetError(
+            f"{what} folder has no class sub-folders{hint}; put each class's images in its own folder, "
+            f"e.g. {root.name}/cat/, {root.name}/dog/",
+            path=root,
+        )
+    names = [e.name for e in class_dirs]
+    if num_classes is not None and len(names) != num_classes:
+        raise DatasetError(
+            f"{what} folder has {len(names)} class folders ({_name_list(names)}) but num_classes is {num_classes}",
+            path=root,
+        )
+    if class_names is not None and names != list(class_names):
+        raise DatasetError(f"{what} classes differ from the model's classes: {_difference(class_names, names)}", path=root)
+
+    extensions = decode.image_extensions()
+    files: list[str] = []
+    labels: list[int] = []
+    stats: list[tuple[str, int, int]] = []
+    skipped: list[SkippedFile] = []
+    for label, class_dir in enumerate(class_dirs):
+        found = 0
+        for entry in sorted(_scan(Path(class_dir.path), f"class folder '{class_dir.name}'"), key=lambda e: e.name):
+            if entry.name.startswith("."):
+                continue  # .DS_Store, ._x.png (macOS resource forks), our own temp files
+            problem, stat = _file_problem(entry, extensions)
+            if problem:
+                skipped.append(SkippedFile(entry.path, problem))
+                continue
+            files.append(entry.path)
+            labels.append(label)
+            stats.append((f"{class_dir.name}/{entry.name}", stat.st_size, stat.st_mtime_ns))
+            found += 1
+        if found == 0:
+            raise DatasetError(f"class folder '{class_dir.name}' has no image files", path=class_dir.path)
+    return FolderListing(root, names, files, np.asarray(labels, dtype=np.int32), stats, skipped)
+
+
+def _scan(folder: Path, what: str) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(folder) as it:
+            return list(it)
+    except FileNotFoundError:
+        raise DatasetError(f"{what} not found", path=folder) from None
+    except NotADirectoryError:
+        raise DatasetError(f"{what} is a file, not a folder", path=folder) from None
+    except PermissionError:
+        raise DatasetError(f"{what} cannot be read (permission denied)", path=folder) from None
+    except OSError as exc:
+        raise DatasetError(f"{what} cannot be read ({exc.strerror})", path=folder) from None
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _file_problem(entry: os.DirEntry[str], extensions: frozenset[str]) -> tuple[str | None, os.stat_result | None]:
+    try:
+        if entry.is_dir():
+            return "a folder (sub-folders of a class are not read)", None
+        stat = entry.stat()
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})", None
+    if not entry.is_file():
+        return "not a regular file", None
+    suffix = Path(entry.name).suffix.lower()
+    if suffix not in extensions:
+        return f"not an image file type ({suffix or 'no extension'})", None
+    if stat.st_size == 0:
+        return "empty file (0 bytes)", None
+    return None, stat
+
+
+def _name_list(names: list[str], limit: int = 6) -> str:
+    return ", ".join(names) if len(names) <= limit else ", ".join(names[:limit]) + f", ... {len(names) - limit} more"
+
+
+def _difference(expected: list[str], found: list[str]) -> str:
+    missing = [n for n in expected if n not in found]
+    extra = [n for n in found if n not in expected]
+    parts = []
+    if missing:
+        parts.append(f"missing {_name_list(missing)}")
+    if extra:
+        parts.append(f"unexpected {_name_list(extra)}")
+    if not parts:
+        parts.append(f"same names in another order ({_name_list(found)})")
+    return "; ".join(parts)
+
+
+# ---------------------------------------------------------------- decoding
+
+
+def resolve_channels(listing: FolderListing, color_mode: str) -> int:
+    """1 or 3 channels: from ``color_mode``, or for "auto" from a sample of file headers."""
+    if color_mode == "grayscale":
+        return 1
+    if color_mode == "rgb":
+        return 3
+    step = max(1, len(listing.files) // COLOUR_PROBES)
+    return 3 if any(decode.probe_colour(p) for p in listing.files[::step]) else 1
+
+
+def worker_count() -> int:
+    configured = os.environ.get("CNN_TUI_WORKERS")
+    if configured and configured.isdigit():
+        return max(1, int(configured))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+_pool: ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _process_pool(workers: int) -> ProcessPoolExecutor:
+    """One pool for the life of the process; forkserver, because forking a process that
+    already runs TensorFlow's threads can deadlock the child."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool._max_workers != workers:  # noqa: SLF001
+            if _pool is not None:
+                _pool.shutdown(wait=False, cancel_futures=True)
+            _pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"))
+        return _pool
+
+
+def load_images(
+    root: str | os.PathLike[str],
+    *,
+    image_size: int,
+    color_mode: str = "auto",
+    channels: int | None = None,
+    num_classes: int | None = None,
+    class_names: list[str] | None = None,
+    seed: int = 42,
+    what: str = "training",
+    emit: Emit = ignore,
+    stop: threading.Event | None = None,
+    cache: ImageCache | None | bool = True,
+    workers: int | None = None,
+) -> ImageSet:
+    """Load a class-folder dataset as float32 arrays, shuffled with ``seed``.
+
+    ``channels`` (1 or 3) overrides ``color_mode`` (a loaded model dictates it).
+    Raises ``DatasetError`` for unusable folders and ``TaskStopped`` if ``stop`` is set.
+    """
+    started = time.perf_counter()
+    listing = list_folder(root, what=what, num_classes=num_classes, class_names=class_names)
+    channels = channels or resolve_channels(listing, color_mode)
+    store = ImageCache.default() if cache is True else (cache or None)
+    head, key = make_key(listing.root, image_size, channels, listing.stats)
+    shape = (len(listing.files), image_size, image_size, channels)
+
+    hit = store.lookup(key) if store else None
+    if hit:
+        pixels, meta = hit
+        failures = [(int(i), str(r)) for i, r in meta["failures"]]
+        colour = int(meta["colour"])
+        emit(LoadProgress(str(listing.root), len(listing.files), len(listing.files), 0.0))
+    else:
+        temp = store.new_array(key, shape) if store else None
+        try:
+            pixels, failures, colour, temp = _decode_all(listing, shape, temp, emit, stop, workers)
+        except BaseException:
+            if temp is not None:
+                temp.unlink(missing_ok=True)
+            raise
+        if store and temp is not None:
+            store.commit(key, head, temp, {"rows": shape[0], "root": str(listing.root), "failures": failures, "colour": colour})
+            pixels = np.load(store.folder / f"{key}.npy", mmap_mode="r")
+        elif temp is not None:
+            pixels = np.array(pixels)  # off the temp file before it goes
+            temp.unlink(missing_ok=True)
+
+    images = _assemble(listing, pixels, failures, seed)
+    images.from_cache = hit is not None
+    images.seconds = time.perf_counter() - started
+    _add_notes(images, listing, failures, colour, channels, emit)
+    return images
+
+
+def _decode_all(
+    listing: FolderListing,
+    shape: tuple[int, ...],
+    temp: Path | None,
+    emit: Emit,
+    stop: threading.Event | None,
+    workers: int | None,
+) -> tuple[np.ndarray, list[tuple[int, str]], int, Path | None]:
+    total = shape[0]
+    size, channels = shape[1], shape[3]
+    workers = workers or worker_count()
+    parallel = workers > 1 and total >= PARALLEL_THRESHOLD
+    chunk = max(64, min(1024, math.ceil(total / (workers * 4)))) if parallel else 256
+    chunks = [list(range(i, min(i + chunk, total))) for i in range(0, total, chunk)]
+    failures: list[tuple[int, str]] = []
+    colour = 0
+    started = time.perf_counter()
+    done = 0
+
+    def progress() -> None:
+        elapsed = max(time.perf_counter() - started, 1e-9)
+        emit(LoadProgress(str(listing.root), done, total, done / elapsed))
+
+    if not parallel:
+        pixels = np.lib.format.open_memmap(temp, mode="r+") if temp else np.empty(shape, dtype=np.uint8)
+        for indices in chunks:
+            if stop is not None and stop.is_set():
+                raise TaskStopped(f"loading stopped after {done} of {total} images")
+            bad, col = decode.decode_into_array(pixels, indices, [listing.files[i] for i in indices], size, channels)
+            failures += bad
+            colour += col
+            done += len(indices)
+            progress()
+        return pixels, failures, colour, temp
+
+    if temp is None:  # no cache: workers still need a file to write into
+        fd, name = tempfile.mkstemp(prefix="cnn-tui-", suffix=".npy")
+        os.close(fd)
+        temp = Path(name)
+        np.lib.format.open_memmap(temp, mode="w+", dtype=np.uint8, shape=shape).flush()
+    pool = _process_pool(workers)
+    pending: dict[Future, int] = {
+        pool.submit(decode.decode_into, str(temp), ix, [listing.files[i] for i in ix], size, channels): len(ix)
+        for ix in chunks
+    }
+    try:
+        while pending:
+            finished, _ = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+            if stop is not None and stop.is_set():
+                raise TaskStopped(f"loading stopped after {done} of {total} images")
+            for future in finished:
+                bad, col = future.result()
+                failures += bad
+                colour += col
+                done += pending.pop(future)
+            if finished:
+                progress()
+    finally:
+        for future in pending:
+            future.cancel()
+    failures.sort()
+    return np.load(temp, mmap_mode="r"), failures, colour, temp
+
+
+def _assemble(listing: FolderListing, pixels: np.ndarray, failures: list[tuple[int, str]], seed: int) -> ImageSet:
+    valid = np.ones(len(listing.files), dtype=bool)
+    for index, _ in failures:
+        valid[index] = False
+    labels = listing.labels
+    empty = [listing.class_names[k] for k in range(len(listing.class_names)) if not valid[labels == k].any()]
+    if empty:
+        raise DatasetError(f"class folder '{empty[0]}' has no readable images (all were skipped)", path=listing.root / empty[0])
+    order = np.flatnonzero(valid)
+    order = order[np.random.default_rng(seed).permutation(len(order))]
+    x = np.asarray(pixels[order], dtype=np.float32)
+    x *= np.float32(1 / 255)
+    skipped = list(listing.skipped) + [SkippedFile(listing.files[i], reason) for i, reason in failures]
+    return ImageSet(
+        x=x,
+        y=labels[order].astype(np.int32),
+        class_names=listing.class_names,
+        files=[listing.files[i] for i in order],
+        root=listing.root,
+        skipped=skipped,
+    )
+
+
+def _add_notes(
+    images: ImageSet, listing: FolderListing, failures: list, colour: int, channels: int, emit: Emit
+) -> None:
+    if images.skipped:
+        images.notes.append(f"skipped {len(images.skipped)} file(s) that are not readable images")
+    used = len(listing.files) - len(failures)
+    if channels == 1 and colour:
+        images.notes.append(
+            f"{colour} of {used} images hold colour and were converted to grayscale (set color_mode to rgb to keep it)"
+        )
+    for note in images.notes:
+        emit(Notice(note, "warning"))
