@@ -1,0 +1,173 @@
+"""Lazy, quiet access to Keras and facts about the backend and devices.
+
+Importing Keras (and TensorFlow under it) takes seconds, so nothing imports it
+at module level: callers use ``load_keras()`` when they need it. TensorFlow's
+C++ and Python logging is turned down first, because its start-up chatter on
+stderr would garble a terminal UI and bury the CLI's one-line messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import threading
+from functools import lru_cache
+from importlib import metadata
+from typing import Any
+
+from cnn_tui.core.errors import UserError
+
+_lock = threading.Lock()
+
+
+def _quiet_environment() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+def backend_name() -> str:
+    """The backend Keras will use, known without importing it."""
+    _quiet_environment()
+    return os.environ["KERAS_BACKEND"]
+
+
+def load_keras() -> Any:
+    """Import Keras once (thread-safe) and return the module."""
+    with _lock:
+        return _load_keras()
+
+
+@lru_cache(maxsize=1)
+def _load_keras() -> Any:
+    _quiet_environment()
+    name = os.environ["KERAS_BACKEND"]
+    try:
+        import keras
+    except ModuleNotFoundError as exc:
+        missing = exc.name or name
+        hint = {
+            "tensorflow": "pip install 'cnn-tui[cpu]' (or '[gpu]'), or set KERAS_BACKEND=jax",
+            "jax": "pip install 'cnn-tui[jax]', or set KERAS_BACKEND=tensorflow",
+            "torch": "pip install torch, or set KERAS_BACKEND=tensorflow",
+        }.get(name, "install it or choose another KERAS_BACKEND")
+        raise UserError(f"the Keras backend '{name}' is not installed (no module {missing!r}): {hint}") from None
+    if keras.backend.backend() == "tensorflow":
+        for logger in ("tensorflow", "absl"):
+            logging.getLogger(logger).setLevel(logging.ERROR)
+    return keras
+
+
+def is_loaded() -> bool:
+    return _load_keras.cache_info().currsize > 0
+
+
+def set_seed(seed: int) -> None:
+    load_keras().utils.set_random_seed(seed)
+
+
+def clear_session() -> None:
+    """Free the graphs and memory of models no longer used (between tuning fits)."""
+    load_keras().backend.clear_session()
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+@lru_cache(maxsize=1)
+def accelerators() -> tuple[str, ...]:
+    """GPU names as the active backend sees them (empty on a CPU-only machine)."""
+    name = load_keras().backend.backend()
+    try:
+        if name == "tensorflow":
+            import tensorflow as tf
+
+            gpus = tf.config.list_physical_devices("GPU")
+            return tuple(
+                tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name) for gpu in gpus
+            )
+        if name == "jax":
+            import jax
+
+            return tuple(d.device_kind for d in jax.devices() if d.platform != "cpu")
+        if name == "torch":
+            import torch
+
+            if torch.cuda.is_available():
+                return tuple(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+    except Exception:  # a broken driver must not stop a CPU run  # noqa: BLE001
+        return ()
+    return ()
+
+
+def device_label() -> str:
+    """A short label for headers: 'TensorFlow · CPU' or 'JAX · NVIDIA H100'."""
+    pretty = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch", "numpy": "NumPy"}
+    name = backend_name()
+    gpus = accelerators() if is_loaded() else ()
+    return f"{pretty.get(name, name)} · {gpus[0] if gpus else 'CPU'}"
+
+
+def info() -> dict[str, Any]:
+    """Versions, backend and devices: what ``cnn-tui info`` prints."""
+    from cnn_tui import __version__
+
+    keras = load_keras()
+    name = keras.backend.backend()
+    backend_package = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(name, name)
+    backend_version = _version(backend_package) or _version(f"{backend_package}-cpu")
+    return {
+        "cnn_tui": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "keras": keras.__version__,
+        "backend": name,
+        "backend_version": backend_version,
+        "cpu": cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "gpus": list(accelerators()),
+        "device": device_label(),
+        "packages": {
+            pkg: _version(pkg)
+            for pkg in ("numpy", "pillow", "scikit-learn", "scikeras", "matplotlib", "textual", "rich")
+        },
+    }
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Recognise out-of-memory errors by type (not by matching message text)."""
+    import sys
+
+    if isinstance(exc, MemoryError):
+        return True
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and isinstance(exc, tf.errors.ResourceExhaustedError):
+        return True
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(exc, getattr(torch, "OutOfMemoryError", ())):
+        return True
+    # JAX raises a generic XlaRuntimeError whose status code leads the message.
+    return type(exc).__name__ == "XlaRuntimeError" and str(exc).startswith("RESOURCE_EXHAUSTED")
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line saying why a fit failed, with advice where there is some."""
+    if is_out_of_memory(exc):
+        return "out of memory: try a smaller batch_size, num_units, num_filters or image_size"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__

@@ -1,0 +1,205 @@
+"""Train a model on an ImageSet, with or without validation, reporting through events.
+
+Per batch the callback only counts, checks the stop flag, and (at most ten
+times a second) emits progress; a set stop flag ends ``fit`` after the current
+batch with the weights as trained so far. A NaN or infinite loss ends the run
+with a message instead of training on garbage.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from cnn_tui.core.backend import load_keras
+from cnn_tui.core.dataset import ImageSet
+from cnn_tui.core.events import BatchProgress, Emit, EpochEnd, ignore
+from cnn_tui.core.model import NetModel
+from cnn_tui.core.params import ModelConfig
+
+PROGRESS_INTERVAL = 0.1  # seconds between BatchProgress events (<= 10 UI updates a second)
+HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
+@dataclass
+class TrainResult:
+    status: str  # finished | stopped | failed
+    message: str
+    history: dict[str, list[float]] = field(default_factory=dict)
+    epochs_done: int = 0
+    epochs: int = 0
+    seconds: float = 0.0
+    images_per_second: float = 0.0
+
+    def history_rows(self) -> list[dict[str, float]]:
+        """One dict per epoch: epoch, loss, accuracy, val_loss, val_accuracy, seconds."""
+        rows = []
+        for i in range(self.epochs_done):
+            row: dict[str, float] = {"epoch": i + 1}
+            for key, values in self.history.items():
+                if i < len(values):
+                    row[key] = values[i]
+            rows.append(row)
+        return rows
+
+
+def steps_per_epoch(samples: int, batch_size: int) -> int:
+    return max(1, math.ceil(samples / batch_size))
+
+
+def make_progress_callback(
+    *,
+    epochs: int,
+    batches: int,
+    batch_size: int,
+    emit: Emit,
+    stop: threading.Event | None,
+    on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+) -> Any:
+    """A Keras callback reporting progress; built lazily because Keras is imported lazily."""
+    keras = load_keras()
+
+    class ProgressCallback(keras.callbacks.Callback):
+        # Batch hooks may run on Keras's dispatch threads (JAX, torch), so the training
+        # loop never waits for them; the lock keeps the counters right when they do.
+        async_safe = True
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.lock = threading.Lock()
+            self.stopped = False
+            self.bad_loss: str | None = None
+            self.epoch = 0
+            self.batch = 0
+            self.batches_total = 0
+            self.history: dict[str, list[float]] = {"seconds": []}
+
+        def on_train_begin(self, logs: dict | None = None) -> None:
+            self.run_started = time.perf_counter()
+            self.last_emit = 0.0
+
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            self.epoch = epoch
+            self.batch = 0
+            self.epoch_started = time.perf_counter()
+
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            with self.lock:
+                self.batch = max(self.batch, batch + 1)
+                self.batches_total += 1
+                if stop is not None and stop.is_set():
+                    self.stopped = True
+                    self.model.stop_training = True
+                now = time.perf_counter()
+                if now - self.last_emit < PROGRESS_INTERVAL:
+                    return
+                self.last_emit = now
+            loss = _as_float((logs or {}).get("loss"))
+            if loss is not None and not math.isfinite(loss):
+                self._bad(loss)
+            elapsed = now - self.epoch_started
+            run_elapsed = now - self.run_started
+            left = epochs * batches - self.batches_total
+            emit(
+                BatchProgress(
+                    epoch=self.epoch + 1,
+                    epochs=epochs,
+                    batch=self.batch,
+                    batches=batches,
+                    images_per_second=self.batch * batch_size / max(elapsed, 1e-9),
+                    loss=loss,
+                    accuracy=_as_float((logs or {}).get("accuracy")),
+                    eta_seconds=run_elapsed / self.batches_total * left,
+                )
+            )
+
+        def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            if stop is not None and stop.is_set():
+                self.model.stop_evaluating = True  # skip the rest of a stopped epoch's validation
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            seconds = time.perf_counter() - self.epoch_started
+            values = {k: float(v) for k, v in (logs or {}).items() if k in HISTORY_KEYS and _as_float(v) is not None}
+            if self.stopped and self.batch < batches:
+                return  # a partial epoch is not an epoch: keep history to whole epochs
+            for key, value in values.items():
+                self.history.setdefault(key, []).append(value)
+            self.history["seconds"].append(seconds)
+            if not math.isfinite(values.get("loss", 0.0)):
+                self._bad(values["loss"])
+            emit(EpochEnd(epoch + 1, epochs, values, seconds))
+            if on_epoch_end is not None and self.bad_loss is None:
+                on_epoch_end(epoch + 1, values)
+
+        def _bad(self, loss: float) -> None:
+            if self.bad_loss is None:
+                self.bad_loss = (
+                    f"loss became {loss} in epoch {self.epoch + 1}, batch {self.batch}: training diverged; "
+                    "try a lower init_rate"
+                )
+            self.model.stop_training = True
+
+    return ProgressCallback()
+
+
+def _as_float(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def train(
+    net: NetModel,
+    train_set: ImageSet,
+    config: ModelConfig,
+    *,
+    validation: ImageSet | None = None,
+    emit: Emit = ignore,
+    stop: threading.Event | None = None,
+    on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+) -> TrainResult:
+    """Fit ``net`` in place. Returns how it ended; the model keeps whatever it learned."""
+    batches = steps_per_epoch(len(train_set), config.batch_size)
+    callback = make_progress_callback(
+        epochs=config.epochs,
+        batches=batches,
+        batch_size=config.batch_size,
+        emit=emit,
+        stop=stop,
+        on_epoch_end=on_epoch_end,
+    )
+    started = time.perf_counter()
+    net.keras_model.fit(
+        train_set.x,
+        train_set.y,
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        validation_data=(validation.x, validation.y) if validation is not None else None,
+        callbacks=[callback],
+        shuffle=True,
+        verbose=0,
+    )
+    seconds = time.perf_counter() - started
+    done = len(callback.history["seconds"])
+    images = callback.batches_total * config.batch_size
+    if callback.bad_loss:
+        status, message = "failed", callback.bad_loss
+    elif callback.stopped:
+        status, message = "stopped", f"stopped by the user after {done} of {config.epochs} epochs"
+    else:
+        status, message = "finished", f"trained {config.epochs} epochs"
+    return TrainResult(
+        status=status,
+        message=message,
+        history=callback.history,
+        epochs_done=done,
+        epochs=config.epochs,
+        seconds=seconds,
+        images_per_second=min(images, len(train_set) * config.epochs) / max(seconds, 1e-9),
+    )
