@@ -1,0 +1,127 @@
+import math
+import threading
+
+import numpy as np
+import pytest
+
+from cnn_tui.core import tuning
+from cnn_tui.core.dataset import ImageSet
+from cnn_tui.core.errors import DatasetError
+from cnn_tui.core.events import FoldEnd, TuningProgress
+from cnn_tui.core.params import HyperParams
+from cnn_tui.core.tuning import best_hyper_params, plan_search, tune
+
+from conftest import TINY_HYPER, class_pattern
+
+
+def class_ordered_set(classes=3, per_class=12, size=12) -> ImageSet:
+    """Images sorted by class, as a folder scan yields them: unshuffled KFold would hold out whole classes."""
+    rng = np.random.default_rng(0)
+    x = np.stack([class_pattern(k, size, rng) for k in range(classes) for _ in range(per_class)])
+    y = np.repeat(np.arange(classes), per_class).astype(np.int32)
+    files = [f"{k}/{i}.png" for k in range(classes) for i in range(per_class)]
+    return ImageSet((x[..., None] / 255).astype(np.float32), y, [str(k) for k in range(classes)], files, root=None)
+
+
+GRID = HyperParams.from_dict({**TINY_HYPER, "epochs": 3, "num_units": [16, 32]})
+
+
+def test_grid_search_records_every_fold_and_folds_are_stratified():
+    events = []
+    result = tune(class_ordered_set(), GRID, cv=3, emit=events.append)
+    assert result.status == "finished"
+    assert len(result.rows) == 6
+    assert [(r["num_units"], r["fold"]) for r in result.rows] == [(16, 1), (16, 2), (16, 3), (32, 1), (32, 2), (32, 3)]
+    for row in result.rows:
+        assert row["status"] == "ok" and row["samples"] == 24 and row["fit_seconds"] > 0
+        # every validation fold holds every class, so every fold is learnable: far above the 0 an
+        # unshuffled KFold gives when a whole class is missing from training
+        assert row["accuracy"] > 0.6, row
+        assert math.isfinite(row["loss"])
+    folds = [e for e in events if isinstance(e, FoldEnd)]
+    assert [e.fits_done for e in folds] == [1, 2, 3, 4, 5, 6] and folds[-1].fits_total == 6
+    progress = [e for e in events if isinstance(e, TuningProgress)]
+    assert progress[-1].batches_done == progress[-1].batches_total == result.plan.batches
+    table = result.table()
+    assert [r["num_units"] for r in table] and table[0]["mean_accuracy"] >= table[1]["mean_accuracy"]
+    assert table[0]["folds"] == 3
+    assert result.best() == {"num_units": table[0]["num_units"]}
+    best = best_hyper_params(GRID, result.best())
+    assert best.values["num_units"] == table[0]["num_units"] and best.grid() == {}
+
+
+def test_stop_returns_the_folds_done_so_far():
+    stop = threading.Event()
+
+    def emit(event):
+        if isinstance(event, FoldEnd):
+            stop.set()
+
+    result = tune(class_ordered_set(), GRID, cv=3, emit=emit, stop=stop)
+    assert result.status == "stopped"
+    assert len(result.rows) == 1 and result.message == "stopped by the user after 1 of 6 fits"
+    assert result.table()[0]["folds"] == 1
+
+
+def test_stop_inside_a_fit_ends_it_within_a_batch():
+    stop = threading.Event()
+    seen = []
+
+    def emit(event):
+        if isinstance(event, TuningProgress):
+            seen.append(event.batches_done)
+            stop.set()
+
+    slow = HyperParams.from_dict({**TINY_HYPER, "epochs": 50, "batch_size": 2, "num_units": [16, 32]})
+    result = tune(class_ordered_set(), slow, cv=3, emit=emit, stop=stop)
+    assert result.status == "stopped" and result.rows == []
+    assert len(seen) == 1  # no further progress: the fit ended at the batch after the stop
+
+
+def test_a_failing_fit_is_recorded_and_the_search_goes_on(monkeypatch):
+    real = tuning._build_network
+
+    def flaky(**kwargs):
+        if kwargs["num_units"] == 16:
+            raise MemoryError("simulated")
+        return real(**kwargs)
+
+    monkeypatch.setattr(tuning, "_build_network", flaky)
+    result = tune(class_ordered_set(), GRID, cv=3)
+    assert result.status == "finished" and "3 fit(s) failed" in result.message
+    failed = [r for r in result.rows if r["status"] == "failed"]
+    assert len(failed) == 3 and {r["num_units"] for r in failed} == {16}
+    assert failed[0]["reason"].startswith("out of memory")
+    table = result.table()
+    assert table[0]["num_units"] == 32 and table[-1]["failed"] == 3 and math.isnan(table[-1]["mean_accuracy"])
+    assert result.best() == {"num_units": 32}
+
+
+def test_random_search_samples_n_iter_combinations():
+    hyper = HyperParams.from_dict({**TINY_HYPER, "epochs": 1, "num_units": [8, 16, 32], "num_filters": [4, 8]})
+    result = tune(class_ordered_set(), hyper, strategy="random", n_iter=2, cv=2)
+    combos = {(r["num_units"], r["num_filters"]) for r in result.rows}
+    assert len(result.rows) == 4 and len(combos) == 2
+    assert [dict(c) for c in result.plan.candidates] == [
+        {"num_filters": f, "num_units": u} for u, f in [(r["num_units"], r["num_filters"]) for r in result.rows[::2]]
+    ]
+
+
+def test_halving_search_scores_survivors_on_more_data():
+    hyper = HyperParams.from_dict({**TINY_HYPER, "epochs": 1, "num_units": [8, 16, 32]})
+    result = tune(class_ordered_set(per_class=24), hyper, strategy="halving", cv=2)
+    assert result.status == "finished"
+    sizes = sorted({r["samples"] for r in result.rows})
+    assert len(sizes) == 2 and sizes[0] < sizes[1]
+    assert len([r for r in result.rows if r["samples"] == sizes[1]]) == 2  # one survivor x 2 folds
+    assert result.table()[0]["samples"] == sizes[1]
+
+
+def test_plan_counts_fits_and_refuses_bad_settings():
+    plan = plan_search(GRID, samples=36, cv=3)
+    assert plan.fits == 6 and plan.columns == ["num_units"]
+    assert plan.batches == 2 * 3 * 3 * math.ceil(24 / 8)
+    with pytest.raises(Exception, match="at least 2 folds"):
+        plan_search(GRID, samples=36, cv=1)
+    with pytest.raises(DatasetError, match="5-fold cross-validation needs at least 5 images in every class"):
+        tune(class_ordered_set(per_class=4), GRID, cv=5)
