@@ -1,0 +1,251 @@
+"""Tasks as the user sees them: load, initialise, train, evaluate, tune, each writing a run folder.
+
+The CLI and the TUI both call these, so a run made from either looks the same on
+disk. Every function takes ``emit`` and ``stop`` and leaves the run folder with a
+``run.json`` saying how it ended, also when it was stopped or failed.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnn_tui.core import backend, reports
+from cnn_tui.core.dataset import ImageSet, list_folder, load_images, resolve_channels
+from cnn_tui.core.errors import UserError
+from cnn_tui.core.evaluation import Evaluation, evaluate
+from cnn_tui.core.events import Emit, Notice, ignore
+from cnn_tui.core.model import NetModel, build_model
+from cnn_tui.core.params import DataParams, HyperParams, check_fits
+from cnn_tui.core.runs import Run
+from cnn_tui.core.training import TrainResult, train
+from cnn_tui.core.tuning import TuningResult, best_hyper_params, tune
+
+
+def load_training_set(
+    data: DataParams, *, channels: int | None = None, emit: Emit = ignore, stop: threading.Event | None = None
+) -> ImageSet:
+    return load_images(
+        data.train_path,
+        image_size=data.image_size,
+        color_mode=data.color_mode,
+        channels=channels,
+        num_classes=data.num_classes,
+        seed=data.seed,
+        what="training",
+        emit=emit,
+        stop=stop,
+    )
+
+
+def load_test_set(
+    data: DataParams,
+    *,
+    class_names: list[str] | None = None,
+    channels: int | None = None,
+    emit: Emit = ignore,
+    stop: threading.Event | None = None,
+) -> ImageSet:
+    """The test folder, checked against the training classes (or the model's) when known."""
+    return load_images(
+        data.test_path,
+        image_size=data.image_size,
+        color_mode=data.color_mode,
+        channels=channels,
+        num_classes=data.num_classes,
+        class_names=class_names,
+        seed=data.seed,
+        what="test",
+        emit=emit,
+        stop=stop,
+    )
+
+
+def new_model(data: DataParams, hyper: HyperParams, train_set: ImageSet | None = None) -> NetModel:
+    """Build the seed CNN for this data: from a loaded training set, or from the folder's listing."""
+    config = hyper.first()
+    check_fits(data, config)
+    if train_set is not None:
+        names, channels = train_set.class_names, train_set.channels
+    else:
+        listing = list_folder(data.train_path, what="training", num_classes=data.num_classes)
+        names, channels = listing.class_names, resolve_channels(listing, data.color_mode)
+    backend.set_seed(data.seed)
+    return build_model(config, image_size=data.image_size, channels=channels, class_names=names)
+
+
+@dataclass
+class TrainOutcome:
+    result: TrainResult
+    run: Run
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def train_run(
+    net: NetModel,
+    train_set: ImageSet,
+    data: DataParams,
+    hyper: HyperParams,
+    *,
+    validate: float | None,
+    run: Run,
+    emit: Emit = ignore,
+    stop: threading.Event | None = None,
+) -> TrainOutcome:
+    """Train (optionally holding out a stratified validation share) and write the run folder.
+
+    The model is saved after every epoch, so a run cut off by a dropped SSH
+    connection or a kill still leaves the last whole epoch's model on disk.
+    """
+    config = hyper.first()
+    net.check_fits(num_classes=train_set.num_classes, image_size=train_set.image_size, class_names=train_set.class_names, what="training set")
+    run.save_params(data, hyper)
+    if train_set.skipped:
+        reports.write_skipped_csv(train_set.skipped, run.file("skipped_files.csv"))
+    fit_set, validation = train_set.split(validate, data.seed) if validate else (train_set, None)
+    run.add_details(
+        samples=len(fit_set), validation_samples=len(validation) if validation else 0, epochs=config.epochs,
+        batch_size=config.batch_size, class_names=train_set.class_names,
+    )
+    model_path = run.file("model.keras")
+    history_path = run.file("history.csv")
+    progress: dict[str, list[float]] = {}
+
+    def checkpoint(epoch: int, logs: dict[str, float]) -> None:
+        for key, value in logs.items():
+            progress.setdefault(key, []).append(value)
+        net.save(model_path)
+        reports.write_history_csv(progress, history_path)
+
+    try:
+        result = train(net, fit_set, config, validation=validation, emit=emit, stop=stop, on_epoch_end=checkpoint)
+    except Exception as exc:
+        run.finish("failed", backend.describe_failure(exc))
+        if backend.is_out_of_memory(exc):
+            raise UserError(f"training failed: {backend.describe_failure(exc)}") from None
+        raise
+    files = {"history": reports.write_history_csv(result.history, history_path)}
+    if result.epochs_done:
+        title = f"{run.record['run_id']}: {fit_set.num_classes} classes, {len(fit_set)} training images"
+        files["plots"] = reports.plot_history(result.history, run.file("train_val_plots.png"), title)
+    if result.status != "failed" or result.epochs_done:
+        files["model"] = net.save(model_path)
+    net.source = model_path
+    final = {k: v[-1] for k, v in result.history.items() if v and k != "seconds"}
+    run.finish(
+        result.status, result.message, epochs_done=result.epochs_done, final=final,
+        train_seconds=round(result.seconds, 3), images_per_second=round(result.images_per_second, 1),
+    )
+    return TrainOutcome(result, run, files)
+
+
+@dataclass
+class EvaluationOutcome:
+    evaluation: Evaluation
+    run: Run
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def evaluate_run(
+    net: NetModel,
+    test_set: ImageSet,
+    *,
+    run: Run,
+    data: DataParams | None = None,
+    confusion: bool = True,
+    emit: Emit = ignore,
+    stop: threading.Event | None = None,
+) -> EvaluationOutcome:
+    """Accuracy and loss on the test set; with ``confusion`` also the matrix and per-class report."""
+    from cnn_tui.core.dataset import TaskStopped
+
+    run.save_params(data)
+    try:
+        evaluation = evaluate(net, test_set, emit=emit, stop=stop)
+    except TaskStopped as exc:
+        run.finish("stopped", str(exc))
+        raise
+    files: dict[str, Path] = {}
+    summary = evaluation.summary()
+    report = evaluation.report()
+    summary["model"] = str(net.source) if net.source else None
+    summary["test_dir"] = str(test_set.root)
+    summary["per_class"] = [r.__dict__ for r in report]
+    files["evaluation"] = _write_json(run.file("evaluation.json"), summary)
+    if test_set.skipped:
+        files["skipped"] = reports.write_skipped_csv(test_set.skipped, run.file("skipped_files.csv"))
+    if confusion:
+        matrix = evaluation.confusion()
+        files["confusion_png"] = reports.plot_confusion(matrix, test_set.class_names, run.file("confusion_matrix.png"))
+        files["confusion_csv"] = reports.write_confusion_csv(matrix, test_set.class_names, run.file("confusion_matrix.csv"))
+        files["report"] = reports.write_report_csv(report, run.file("classification_report.csv"))
+        mistakes = [dict(zip(("file", "true", "predicted", "probability"), m)) for m in evaluation.misclassified(100)]
+        files["misclassified"] = reports.write_rows_csv(mistakes, run.file("misclassified.csv"), ["file", "true", "predicted", "probability"])
+    run.finish("finished", f"accuracy {evaluation.accuracy:.4f} on {evaluation.samples} test images",
+               accuracy=evaluation.accuracy, loss=evaluation.loss)
+    return EvaluationOutcome(evaluation, run, files)
+
+
+def _write_json(path: Path, data: Any) -> Path:
+    from cnn_tui.core import fileio
+
+    clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in data.items()}
+    return fileio.write_json(path, clean)
+
+
+@dataclass
+class TuningOutcome:
+    result: TuningResult
+    run: Run
+    best_hyper: HyperParams | None
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def tune_run(
+    images: ImageSet,
+    data: DataParams,
+    hyper: HyperParams,
+    *,
+    run: Run,
+    strategy: str = "grid",
+    cv: int = 3,
+    n_iter: int = 10,
+    max_samples: int = 10_000,
+    jobs: int = 1,
+    emit: Emit = ignore,
+    stop: threading.Event | None = None,
+) -> TuningOutcome:
+    """Run a search and write every fold, the per-combination table and the best params."""
+    run.save_params(data, hyper)
+    work = run.file(".work")  # fold rows land here as they finish, so a killed search loses nothing
+    try:
+        result = tune(
+            images, hyper, strategy=strategy, cv=cv, n_iter=n_iter, max_samples=max_samples, seed=data.seed,
+            jobs=jobs, emit=emit, stop=stop, work_dir=work,
+        )
+    except Exception as exc:
+        run.finish("failed", str(exc) if isinstance(exc, UserError) else backend.describe_failure(exc))
+        raise
+    columns = result.columns
+    fold_columns = [*columns, "fold", "samples", "accuracy", "loss", "fit_seconds", "status", "reason"]
+    files = {"folds": reports.write_rows_csv(result.rows, run.file("tuning_results.csv"), fold_columns)}
+    table = result.table()
+    summary_columns = [*columns, "mean_accuracy", "std_accuracy", "mean_loss", "folds", "failed", "samples", "reason"]
+    files["summary"] = reports.write_rows_csv(table, run.file("tuning_summary.csv"), summary_columns)
+    best = result.best()
+    best_hyper = best_hyper_params(hyper, best) if best is not None else None
+    if best_hyper is not None:
+        files["best"] = best_hyper.save(run.file("best_hyper_params.json"))
+    shutil.rmtree(work, ignore_errors=True)
+    if result.status == "stopped":
+        emit(Notice(f"partial results: {len(result.rows)} of {result.plan.fits} fits", "warning"))
+    run.finish(
+        result.status, result.message, strategy=strategy, cv=cv, fits=len(result.rows), fits_planned=result.plan.fits,
+        combinations=len(result.plan.candidates), samples=result.plan.samples, best=best,
+        best_accuracy=table[0]["mean_accuracy"] if table and not math.isnan(table[0]["mean_accuracy"]) else None,
+    )
+    return TuningOutcome(result, run, best_hyper, files)
