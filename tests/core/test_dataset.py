@@ -107,7 +107,7 @@ def test_a_class_with_only_broken_files_is_an_error(tmp_path):
     root = write_image_folder(tmp_path / "t", 2, per_class=2)
     (root / "2").mkdir()
     (root / "2" / "bad.png").write_text("nope")
-    with pytest.raises(DatasetError, match="class folder '2' has no readable images"):
+    with pytest.raises(DatasetError, match=r"class folder '2' has no readable images \(1 skipped; e.g. bad.png: not an image Pillow can read\)"):
         load_images(root, image_size=8)
 
 
@@ -199,12 +199,20 @@ def test_listing_skips_hidden_files_and_folders_and_lists_sub_folders(tmp_path):
     ]
 
 
-def test_cache_trims_to_its_size_limit(tmp_path):
-    cache = ImageCache(tmp_path / "c", limit_mb=1)
+def test_cache_trims_to_its_size_limit_and_never_touches_foreign_files(tmp_path):
+    from cnn_tui.core.cache import make_key
+
+    folder = tmp_path / "c"
+    cache = ImageCache(folder, limit_mb=1)
     cache.limit_bytes = 3000
+    folder.mkdir()
+    (folder / "users_own.npy").write_bytes(b"x" * 5000)  # CNN_TUI_CACHE_DIR may point at a user's folder
+    keys = []
     for n in range(4):
-        temp = cache.new_array(f"head{n}-key{n}", (1, 30, 30, 1))
-        cache.commit(f"head{n}-key{n}", f"head{n}", temp, {"rows": 1})
-        os.utime(tmp_path / "c" / f"head{n}-key{n}.npy", (n, n))
-    kept = sorted(p.name for p in (tmp_path / "c").glob("*.npy"))
-    assert kept == ["head2-key2.npy", "head3-key3.npy"]
+        head, key = make_key(tmp_path / f"set{n}", 30, 1, [])
+        keys.append(key)
+        temp = cache.new_array(key, (1, 30, 30, 1))
+        cache.commit(key, head, temp, {"rows": 1})
+        os.utime(folder / f"{key}.npy", (n, n))
+    kept = sorted(p.name for p in folder.glob("*.npy"))
+    assert kept == sorted([f"{keys[2]}.npy", f"{keys[3]}.npy", "users_own.npy"])

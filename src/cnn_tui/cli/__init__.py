@@ -153,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from cnn_tui.cli.console import CliConsole
     from cnn_tui.cli import commands
+    from cnn_tui.core.dataset import TaskStopped
     from cnn_tui.core.errors import UserError
 
     console = CliConsole(json_mode=args.json, quiet=args.quiet)
@@ -168,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     except commands.Stopped as exc:
         code, result = EXIT_STOPPED, exc.result
         console.warn(exc.message)
+    except TaskStopped as exc:  # stopped before a run folder existed (while loading images)
+        code, result = EXIT_STOPPED, {"error": str(exc)}
+        console.warn(str(exc))
     except commands.Failed as exc:
         code, result = EXIT_FAILED, exc.result
         console.error(exc.message)

@@ -159,6 +159,9 @@ def _train(args: Args, console: CliConsole, stop: threading.Event, data: DataPar
                              rows, right=[1, 2, 3, 4, 5]))
     for name, path in outcome.files.items():
         console.line(f"  {name:<8} {path}")
+    if outcome.save_error:
+        summary["save_error"] = outcome.save_error
+        raise UserError(f"training ended ({result.status}) but its results could not all be saved: {outcome.save_error}")
     if result.status == "stopped":
         raise Stopped(f"{result.message}; model and history saved in {run.path}", summary)
     if result.status == "failed":

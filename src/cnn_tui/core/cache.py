@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,10 @@ from cnn_tui.core.errors import ResultsError
 # Bump when decode.py changes what a file decodes to.
 DECODER_VERSION = 1
 DEFAULT_LIMIT_MB = 4096
+# Only files named like our entries are ever deleted, whatever folder the cache points at.
+_ENTRY = re.compile(r"^[0-9a-f]{16}-[0-9a-f]{24}\.(npy|json)$")
+_PARTIAL = re.compile(r"^\.[0-9a-f]{16}-[0-9a-f]{24}\.\d+" + re.escape(fileio.TEMP_SUFFIX) + r"\.npy$")
+STALE_PARTIAL_SECONDS = 3600  # a temp array this old belongs to a process that died mid-load
 
 
 def cache_dir() -> Path | None:
@@ -101,17 +106,21 @@ class ImageCache:
 
     def _drop_stale(self, head: str, keep: str) -> None:
         for path in self.folder.glob(f"{head}-*"):
-            if not path.name.startswith(keep):
+            if _ENTRY.match(path.name) and not path.name.startswith(keep):
                 path.unlink(missing_ok=True)
 
     def _trim(self, keep: str) -> None:
         entries = []
-        for path in self.folder.glob("*.npy"):
+        now = time.time()
+        for path in self.folder.iterdir():
             try:
                 stat = path.stat()
             except OSError:
                 continue
-            entries.append((stat.st_mtime, stat.st_size, path))
+            if _PARTIAL.match(path.name) and now - stat.st_mtime > STALE_PARTIAL_SECONDS:
+                path.unlink(missing_ok=True)
+            elif _ENTRY.match(path.name) and path.suffix == ".npy":
+                entries.append((stat.st_mtime, stat.st_size, path))
         total = sum(size for _, size, _ in entries)
         for _, size, path in sorted(entries):
             if total <= self.limit_bytes:

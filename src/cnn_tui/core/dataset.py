@@ -9,6 +9,7 @@ file that then serves as the cache entry for the next load.
 
 from __future__ import annotations
 
+import errno
 import math
 import multiprocessing
 import os
@@ -208,6 +209,10 @@ def _file_problem(entry: os.DirEntry[str], extensions: frozenset[str]) -> tuple[
             return "a folder (sub-folders of a class are not read)", None
         stat = entry.stat()
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop", None
+        if isinstance(exc, FileNotFoundError) and entry.is_symlink():
+            return "broken symbolic link (its target is missing)", None
         return f"cannot be read ({exc.strerror or exc})", None
     if not entry.is_file():
         return "not a regular file", None
@@ -401,7 +406,13 @@ def _assemble(listing: FolderListing, pixels: np.ndarray, failures: list[tuple[i
     labels = listing.labels
     empty = [listing.class_names[k] for k in range(len(listing.class_names)) if not valid[labels == k].any()]
     if empty:
-        raise DatasetError(f"class folder '{empty[0]}' has no readable images (all were skipped)", path=listing.root / empty[0])
+        label = listing.class_names.index(empty[0])
+        bad = [(listing.files[i], reason) for i, reason in failures if labels[i] == label]
+        example = f"; e.g. {Path(bad[0][0]).name}: {bad[0][1]}" if bad else ""
+        raise DatasetError(
+            f"class folder '{empty[0]}' has no readable images ({len(bad)} skipped{example})",
+            path=listing.root / empty[0],
+        )
     order = np.flatnonzero(valid)
     order = order[np.random.default_rng(seed).permutation(len(order))]
     x = np.asarray(pixels[order], dtype=np.float32)

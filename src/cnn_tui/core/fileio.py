@@ -7,9 +7,11 @@ files (hidden files are skipped everywhere).
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -17,6 +19,7 @@ from typing import Any, Iterator
 from cnn_tui.core.errors import ResultsError
 
 TEMP_SUFFIX = ".partial"
+STALE_SECONDS = 600  # an older temp file beside a target was left by a killed writer
 
 
 @contextmanager
@@ -42,6 +45,18 @@ def atomic_path(target: str | os.PathLike[str], suffix: str = "") -> Iterator[Pa
     finally:
         if tmp.exists():
             tmp.unlink(missing_ok=True)
+    _sweep_leftovers(target)
+
+
+def _sweep_leftovers(target: Path) -> None:
+    """Remove temp files of earlier writes to ``target`` that a killed process left behind."""
+    cutoff = time.time() - STALE_SECONDS
+    for leftover in target.parent.glob(f".{glob.escape(target.name)}.*{TEMP_SUFFIX}*"):
+        try:
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
+        except OSError:
+            pass
 
 
 def _fsync(path: Path) -> None:

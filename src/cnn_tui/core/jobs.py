@@ -16,11 +16,11 @@ from typing import Any
 
 from cnn_tui.core import backend, reports
 from cnn_tui.core.dataset import ImageSet, list_folder, load_images, resolve_channels
-from cnn_tui.core.errors import UserError
+from cnn_tui.core.errors import ResultsError, UserError
 from cnn_tui.core.evaluation import Evaluation, evaluate
 from cnn_tui.core.events import Emit, Notice, ignore
 from cnn_tui.core.model import NetModel, build_model
-from cnn_tui.core.params import DataParams, HyperParams, check_fits
+from cnn_tui.core.params import DataParams, HyperParams, check_fits, check_grid_fits
 from cnn_tui.core.runs import Run
 from cnn_tui.core.training import TrainResult, train
 from cnn_tui.core.tuning import TuningResult, best_hyper_params, tune
@@ -83,6 +83,7 @@ class TrainOutcome:
     result: TrainResult
     run: Run
     files: dict[str, Path] = field(default_factory=dict)
+    save_error: str | None = None  # the model trained but (some of) its files could not be written
 
 
 def train_run(
@@ -99,7 +100,9 @@ def train_run(
     """Train (optionally holding out a stratified validation share) and write the run folder.
 
     The model is saved after every epoch, so a run cut off by a dropped SSH
-    connection or a kill still leaves the last whole epoch's model on disk.
+    connection or a kill still leaves the last whole epoch's model on disk. A
+    save that fails (disk full, folder gone) does not stop training: the model
+    stays in memory and ``save_error`` says what could not be written.
     """
     config = hyper.first()
     net.check_fits(num_classes=train_set.num_classes, image_size=train_set.image_size, class_names=train_set.class_names, what="training set")
@@ -114,33 +117,52 @@ def train_run(
     model_path = run.file("model.keras")
     history_path = run.file("history.csv")
     progress: dict[str, list[float]] = {}
+    problems: list[str] = []
 
     def checkpoint(epoch: int, logs: dict[str, float]) -> None:
         for key, value in logs.items():
             progress.setdefault(key, []).append(value)
-        net.save(model_path)
-        reports.write_history_csv(progress, history_path)
+        try:
+            net.save(model_path)
+            reports.write_history_csv(progress, history_path)
+        except ResultsError as exc:
+            if not problems:
+                emit(Notice(f"could not save the epoch {epoch} checkpoint ({exc}); training goes on", "warning"))
+            problems.append(str(exc))
 
     try:
         result = train(net, fit_set, config, validation=validation, emit=emit, stop=stop, on_epoch_end=checkpoint)
     except Exception as exc:
-        run.finish("failed", backend.describe_failure(exc))
+        _finish_quietly(run, "failed", backend.describe_failure(exc))
         if backend.is_out_of_memory(exc):
             raise UserError(f"training failed: {backend.describe_failure(exc)}") from None
         raise
-    files = {"history": reports.write_history_csv(result.history, history_path)}
-    if result.epochs_done:
-        title = f"{run.record['run_id']}: {fit_set.num_classes} classes, {len(fit_set)} training images"
-        files["plots"] = reports.plot_history(result.history, run.file("train_val_plots.png"), title)
-    if result.status != "failed" or result.epochs_done:
-        files["model"] = net.save(model_path)
-    net.source = model_path
+    files: dict[str, Path] = {}
+    try:
+        files["history"] = reports.write_history_csv(result.history, history_path)
+        if result.epochs_done:
+            title = f"{run.record['run_id']}: {fit_set.num_classes} classes, {len(fit_set)} training images"
+            files["plots"] = reports.plot_history(result.history, run.file("train_val_plots.png"), title)
+        if result.status != "failed" or result.epochs_done:
+            files["model"] = net.save(model_path)
+            net.source = model_path
+    except ResultsError as exc:
+        problems.append(str(exc))
     final = {k: v[-1] for k, v in result.history.items() if v and k != "seconds"}
-    run.finish(
-        result.status, result.message, epochs_done=result.epochs_done, final=final,
+    _finish_quietly(
+        run, result.status, result.message, epochs_done=result.epochs_done, final=final,
         train_seconds=round(result.seconds, 3), images_per_second=round(result.images_per_second, 1),
+        save_error=problems[-1] if problems else None,
     )
-    return TrainOutcome(result, run, files)
+    return TrainOutcome(result, run, files, problems[-1] if problems else None)
+
+
+def _finish_quietly(run: Run, status: str, message: str, **details: Any) -> None:
+    """Mark the run ended; if even run.json cannot be written, the caller's result still stands."""
+    try:
+        run.finish(status, message, **details)
+    except ResultsError:
+        pass
 
 
 @dataclass
@@ -220,6 +242,7 @@ def tune_run(
     stop: threading.Event | None = None,
 ) -> TuningOutcome:
     """Run a search and write every fold, the per-combination table and the best params."""
+    check_grid_fits(data, hyper)
     run.save_params(data, hyper)
     work = run.file(".work")  # fold rows land here as they finish, so a killed search loses nothing
     try:

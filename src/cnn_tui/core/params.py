@@ -92,6 +92,8 @@ _DATA_BY_NAME = {f.name: f for f in DATA_FIELDS}
 
 # A grid larger than this is worth a confirmation before tuning starts.
 LARGE_GRID = 64
+# No field has a use for numbers beyond this; bigger ones would overflow float formatting.
+MAX_NUMBER = 2**31 - 1
 
 
 # ---------------------------------------------------------------- value parsing
@@ -108,10 +110,12 @@ def coerce_scalar(spec: FieldSpec, value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         kind = "a whole number" if spec.kind is int else "a number"
         raise ValueError(f"must be {kind}, got {_show(value)}")
-    if not math.isfinite(value):
-        raise ValueError(f"must be a finite number, got {value}")
+    if isinstance(value, int) and abs(value) > MAX_NUMBER:
+        raise ValueError(f"is far too large, got {_show(value)}")
+    if not math.isfinite(value) or abs(value) > MAX_NUMBER:
+        raise ValueError(f"must be a finite number of sensible size, got {value}")
     if spec.kind is int:
-        if float(value) != int(value):
+        if isinstance(value, float) and not value.is_integer():
             raise ValueError(f"must be a whole number, got {value:g}")
         value = int(value)
     else:
@@ -271,7 +275,13 @@ class HyperParams:
             raise ParamsError(f"hyper params must be a JSON object, got a {type(data).__name__}", path=source)
         values, extra, warnings = _parse_fields(data, HYPER_FIELDS, "hyper params", source)
         ordered = {name: values[name] for name in HYPER_NAMES}
-        return cls(ordered, extra, tuple(warnings), source)
+        hyper = cls(ordered, extra, (), source)
+        if (count := hyper.combination_count()) > LARGE_GRID:
+            warnings.append(
+                f"hyper params: the tuning grid has {count:,} combinations ({count * 3:,} fits with 3 folds); "
+                "consider fewer values, or the random or halving strategy"
+            )
+        return replace(hyper, warnings=tuple(warnings))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> HyperParams:
@@ -460,6 +470,12 @@ class DataParams:
     def with_values(self, **updates: Any) -> DataParams:
         data = {**self.to_dict(), **updates}
         return DataParams.from_dict(data, base_dir=self.base_dir, source=self.source)
+
+
+def check_grid_fits(data: DataParams, hyper: HyperParams) -> None:
+    """``check_fits`` for every kernel size a tuning search would try."""
+    for kernel in hyper.value_list("kernel_size"):
+        check_fits(data, hyper.config({"kernel_size": kernel}))
 
 
 def check_fits(data: DataParams, config: ModelConfig) -> None:

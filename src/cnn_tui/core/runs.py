@@ -39,6 +39,7 @@ class Run:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         try:
             parent.mkdir(parents=True, exist_ok=True)
+            mark_interrupted(parent)
             for n in range(1, 1000):
                 path = parent / (f"{stamp}-{task}" if n == 1 else f"{stamp}-{task}-{n}")
                 try:
@@ -120,7 +121,10 @@ def mark_interrupted(parent: Path) -> list[Path]:
             continue
         record["status"] = "interrupted"
         record["message"] = "the process ended before the run finished (killed, or the machine stopped)"
-        fileio.write_json(folder / RUN_FILE, record)
+        try:
+            fileio.write_json(folder / RUN_FILE, record)
+        except ResultsError:
+            continue
         changed.append(folder)
     return changed
 

@@ -1,0 +1,107 @@
+"""Unusable folders end in one clear message naming the folder; nothing is half-loaded."""
+
+import os
+import stat
+
+import pytest
+from PIL import Image
+
+from cnn_tui.core import dataset
+from cnn_tui.core.dataset import load_images
+from cnn_tui.core.errors import DatasetError
+from cnn_tui.core.jobs import load_test_set, load_training_set
+from cnn_tui.core.params import DataParams
+
+from conftest import write_image_folder
+
+
+def params(tmp_path, **fields):
+    base = {"num_classes": 2, "train_dir": "training", "test_dir": "testing", "image_size": 8}
+    return DataParams.from_dict({**base, **fields}, base_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("build", "expected"),
+    [
+        ("missing", "{root}: training folder not found"),
+        ("empty", "{root}: training folder has no class sub-folders; put each class's images in its own folder, e.g. training/cat/, training/dog/"),
+        ("loose", "{root}: training folder has no class sub-folders (2 images lie directly in it); put each class's images in its own folder, e.g. training/cat/, training/dog/"),
+        ("empty_class", "{root}/1: class folder '1' has no image files"),
+        ("three", "{root}: training folder has 3 class folders (0, 1, 2) but num_classes is 2"),
+        ("file", "{root}: training folder is a file, not a folder"),
+    ],
+)
+def test_folder_problems(tmp_path, build, expected):
+    root = tmp_path / "training"
+    if build == "empty":
+        root.mkdir()
+    elif build == "loose":
+        root.mkdir()
+        for name in ("a.png", "b.jpg"):
+            Image.new("L", (4, 4)).save(root / name)
+    elif build == "empty_class":
+        write_image_folder(root, ["0"], per_class=2)
+        (root / "1").mkdir()
+    elif build == "three":
+        write_image_folder(root, 3, per_class=2)
+    elif build == "file":
+        root.write_text("oops")
+    with pytest.raises(DatasetError) as caught:
+        load_training_set(params(tmp_path))
+    assert str(caught.value) == expected.format(root=root)
+
+
+@pytest.mark.parametrize(
+    ("test_classes", "fragment"),
+    [
+        (["cat", "dog", "emu"], "test folder has 3 class folders (cat, dog, emu) but num_classes is 2"),
+        (["cat", "fox"], "test classes differ from the model's classes: missing dog; unexpected fox"),
+    ],
+)
+def test_test_classes_must_match_training(tmp_path, test_classes, fragment):
+    write_image_folder(tmp_path / "training", ["cat", "dog"], per_class=2)
+    write_image_folder(tmp_path / "testing", test_classes, per_class=2)
+    data = params(tmp_path)
+    train = load_training_set(data)
+    with pytest.raises(DatasetError) as caught:
+        load_test_set(data, class_names=train.class_names)
+    assert fragment in str(caught.value) and str(tmp_path / "testing") in str(caught.value)
+
+
+def _deny(monkeypatch, path, module_function):
+    """Make ``path`` unreadable: really (chmod) when not root, else as the OS would answer (EACCES)."""
+    if os.geteuid() != 0:
+        os.chmod(path, 0)
+        return
+    owner, name = module_function
+    real = getattr(owner, name)
+
+    def denied(target, *args, **kwargs):
+        if os.fspath(target) == os.fspath(path):
+            raise PermissionError(13, "Permission denied", os.fspath(target))
+        return real(target, *args, **kwargs)
+
+    monkeypatch.setattr(owner, name, denied)
+
+
+def test_unreadable_training_folder(tmp_path, monkeypatch):
+    root = write_image_folder(tmp_path / "training", 2, per_class=2)
+    _deny(monkeypatch, root, (dataset.os, "scandir"))
+    try:
+        with pytest.raises(DatasetError) as caught:
+            load_training_set(params(tmp_path))
+        assert str(caught.value) == f"{root}: training folder cannot be read (permission denied)"
+    finally:
+        os.chmod(root, stat.S_IRWXU)
+
+
+def test_unreadable_image_file_is_skipped_and_listed(tmp_path, monkeypatch):
+    root = write_image_folder(tmp_path / "training", 2, per_class=3)
+    secret = root / "1" / "img_001.png"
+    _deny(monkeypatch, secret, (dataset.decode.Image, "open"))
+    try:
+        images = load_images(root, image_size=8, cache=False)
+        assert [(s.path, s.reason) for s in images.skipped] == [(str(secret), "permission denied")]
+        assert len(images) == 5
+    finally:
+        os.chmod(secret, stat.S_IRUSR | stat.S_IWUSR)
