@@ -10,6 +10,8 @@ from typing import Callable
 import numpy as np
 import pytest
 
+from cnn_tui.core.dataset import ImageSet
+
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -32,6 +34,16 @@ def class_pattern(label: int, size: int, rng: np.random.Generator) -> np.ndarray
     row, col = divmod(label % (cells * cells), cells)
     image[row * cell : (row + 1) * cell, col * cell : (col + 1) * cell] = 230
     return image
+
+
+def class_ordered_set(classes=3, per_class=12, size=12) -> ImageSet:
+    """An ImageSet sorted by class, as a folder scan yields them: unshuffled KFold would hold out whole classes."""
+    rng = np.random.default_rng(0)
+    x = np.stack([class_pattern(k, size, rng) for k in range(classes) for _ in range(per_class)])
+    y = np.repeat(np.arange(classes), per_class).astype(np.int32)
+    files = [f"{k}/{i}.png" for k in range(classes) for i in range(per_class)]
+    return ImageSet((x[..., None] / 255).astype(np.float32), y, [str(k) for k in range(classes)], files, root=None)
+
 
 
 def write_image_folder(

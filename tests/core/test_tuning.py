@@ -11,16 +11,7 @@ from cnn_tui.core.events import FoldEnd, TuningProgress
 from cnn_tui.core.params import HyperParams
 from cnn_tui.core.tuning import best_hyper_params, plan_search, tune
 
-from conftest import TINY_HYPER, class_pattern
-
-
-def class_ordered_set(classes=3, per_class=12, size=12) -> ImageSet:
-    """Images sorted by class, as a folder scan yields them: unshuffled KFold would hold out whole classes."""
-    rng = np.random.default_rng(0)
-    x = np.stack([class_pattern(k, size, rng) for k in range(classes) for _ in range(per_class)])
-    y = np.repeat(np.arange(classes), per_class).astype(np.int32)
-    files = [f"{k}/{i}.png" for k in range(classes) for i in range(per_class)]
-    return ImageSet((x[..., None] / 255).astype(np.float32), y, [str(k) for k in range(classes)], files, root=None)
+from conftest import TINY_HYPER, class_ordered_set
 
 
 GRID = HyperParams.from_dict({**TINY_HYPER, "epochs": 3, "num_units": [16, 32]})

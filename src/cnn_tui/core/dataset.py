@@ -31,6 +31,7 @@ from cnn_tui.core.events import Emit, LoadProgress, Notice, ignore
 PARALLEL_THRESHOLD = 2000
 # Files whose header is read to decide grayscale or colour when color_mode is "auto".
 COLOUR_PROBES = 64
+SCALE_CHUNK = 512  # images converted to float32 at a time (bounds the temporary uint8 copy)
 
 
 class TaskStopped(Exception):
@@ -415,8 +416,11 @@ def _assemble(listing: FolderListing, pixels: np.ndarray, failures: list[tuple[i
         )
     order = np.flatnonzero(valid)
     order = order[np.random.default_rng(seed).permutation(len(order))]
-    x = np.asarray(pixels[order], dtype=np.float32)
-    x *= np.float32(1 / 255)
+    # Scale into a preallocated float32 array chunk by chunk: no full-size uint8 copy on the way.
+    x = np.empty((len(order), *pixels.shape[1:]), dtype=np.float32)
+    for start in range(0, len(order), SCALE_CHUNK):
+        rows = order[start : start + SCALE_CHUNK]
+        np.multiply(pixels[rows], np.float32(1 / 255), out=x[start : start + len(rows)])
     skipped = list(listing.skipped) + [SkippedFile(listing.files[i], reason) for i, reason in failures]
     return ImageSet(
         x=x,

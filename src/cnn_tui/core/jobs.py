@@ -143,9 +143,11 @@ def train_run(
         if result.epochs_done:
             title = f"{run.record['run_id']}: {fit_set.num_classes} classes, {len(fit_set)} training images"
             files["plots"] = reports.plot_history(result.history, run.file("train_val_plots.png"), title)
-        if result.status != "failed" or result.epochs_done:
+        if result.status != "failed":  # a diverged model must not replace the last good checkpoint
             files["model"] = net.save(model_path)
             net.source = model_path
+        elif model_path.exists():
+            files["model"] = model_path  # the last good epoch, saved by the checkpoint
     except ResultsError as exc:
         problems.append(str(exc))
     final = {k: v[-1] for k, v in result.history.items() if v and k != "seconds"}

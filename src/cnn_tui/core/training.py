@@ -22,6 +22,20 @@ from cnn_tui.core.params import ModelConfig
 
 PROGRESS_INTERVAL = 0.1  # seconds between BatchProgress events (<= 10 UI updates a second)
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+# An epoch's cross-entropy this many times the chance level (ln of the class count) means the
+# weights blew up: Keras computes it from the softmax's logits, so it can grow huge without
+# ever becoming NaN, and training would "finish" at chance accuracy.
+DIVERGED_FACTOR = 100
+
+
+def divergence(loss: float, num_classes: int) -> str | None:
+    """Why a loss value means training diverged, or None if it is plausible."""
+    if not math.isfinite(loss):
+        return f"loss became {loss}"
+    chance = math.log(max(num_classes, 2))
+    if loss > DIVERGED_FACTOR * chance:
+        return f"loss reached {loss:.3g} (chance level is {chance:.2f})"
+    return None
 
 
 @dataclass
@@ -52,6 +66,7 @@ def steps_per_epoch(samples: int, batch_size: int) -> int:
 
 def make_progress_callback(
     *,
+    num_classes: int,
     epochs: int,
     batches: int,
     batch_size: int,
@@ -99,7 +114,7 @@ def make_progress_callback(
                 self.last_emit = now
             loss = _as_float((logs or {}).get("loss"))
             if loss is not None and not math.isfinite(loss):
-                self._bad(loss)
+                self._bad(f"loss became {loss}")
             elapsed = now - self.epoch_started
             run_elapsed = now - self.run_started
             left = epochs * batches - self.batches_total
@@ -128,18 +143,15 @@ def make_progress_callback(
             for key, value in values.items():
                 self.history.setdefault(key, []).append(value)
             self.history["seconds"].append(seconds)
-            if not math.isfinite(values.get("loss", 0.0)):
-                self._bad(values["loss"])
+            if problem := divergence(values.get("loss", 0.0), num_classes):
+                self._bad(problem)
             emit(EpochEnd(epoch + 1, epochs, values, seconds))
             if on_epoch_end is not None and self.bad_loss is None:
                 on_epoch_end(epoch + 1, values)
 
-        def _bad(self, loss: float) -> None:
+        def _bad(self, problem: str) -> None:
             if self.bad_loss is None:
-                self.bad_loss = (
-                    f"loss became {loss} in epoch {self.epoch + 1}, batch {self.batch}: training diverged; "
-                    "try a lower init_rate"
-                )
+                self.bad_loss = f"{problem} in epoch {self.epoch + 1}: training diverged; try a lower init_rate"
             self.model.stop_training = True
 
     return ProgressCallback()
@@ -167,6 +179,7 @@ def train(
     """Fit ``net`` in place. Returns how it ended; the model keeps whatever it learned."""
     batches = steps_per_epoch(len(train_set), config.batch_size)
     callback = make_progress_callback(
+        num_classes=net.num_classes,
         epochs=config.epochs,
         batches=batches,
         batch_size=config.batch_size,

@@ -276,7 +276,7 @@ def _classifier_class() -> type:
 
         def _initialize_callbacks(self) -> None:
             super()._initialize_callbacks()
-            self._progress = _tuning_callback(_context_for(self.token, self.folder))
+            self._progress = _tuning_callback(_context_for(self.token, self.folder), self.num_classes)
             self._fit_callbacks = [*self._fit_callbacks, self._progress]
 
         def fit(self, X: Any, y: Any, sample_weight: Any = None, **kwargs: Any) -> CnnClassifier:
@@ -311,7 +311,9 @@ def _classifier_class() -> type:
 _CLASSIFIER: type | None = None
 
 
-def _tuning_callback(context: _Context) -> Any:
+def _tuning_callback(context: _Context, num_classes: int) -> Any:
+    from cnn_tui.core.training import divergence
+
     keras = backend.load_keras()
 
     class TuningCallback(keras.callbacks.Callback):
@@ -330,8 +332,9 @@ def _tuning_callback(context: _Context) -> Any:
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             loss = (logs or {}).get("loss")
-            if loss is not None and not math.isfinite(float(loss)):
-                self.bad_loss = f"loss became {float(loss)} in epoch {epoch + 1} (diverged; lower init_rate)"
+            problem = divergence(float(loss), num_classes) if loss is not None else None
+            if problem:
+                self.bad_loss = f"{problem} in epoch {epoch + 1}: diverged; try a lower init_rate"
                 self.model.stop_training = True
 
     return TuningCallback()
