@@ -116,3 +116,17 @@ def test_plan_counts_fits_and_refuses_bad_settings():
         plan_search(GRID, samples=36, cv=1)
     with pytest.raises(DatasetError, match="5-fold cross-validation needs at least 5 images in every class"):
         tune(class_ordered_set(per_class=4), GRID, cv=5)
+
+
+def test_every_validation_fold_holds_every_class(monkeypatch):
+    seen = []
+    real = tuning._score
+
+    def spy(estimator, X, y):
+        seen.append(sorted(set(np.asarray(y).tolist())))
+        return real(estimator, X, y)
+
+    monkeypatch.setattr(tuning, "_score", spy)
+    hyper = HyperParams.from_dict({**TINY_HYPER, "epochs": 1})
+    tune(class_ordered_set(classes=4, per_class=9), hyper, cv=3)
+    assert seen == [[0, 1, 2, 3]] * 3
