@@ -3,6 +3,7 @@
 import os
 import stat
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -105,3 +106,44 @@ def test_unreadable_image_file_is_skipped_and_listed(tmp_path, monkeypatch):
         assert len(images) == 5
     finally:
         os.chmod(secret, stat.S_IRUSR | stat.S_IWUSR)
+
+
+def test_parallel_loading_works_from_stdin_scripts(tmp_path):
+    """Worker processes must not re-import the caller's __main__ (stdin, notebooks, unguarded scripts)."""
+    import subprocess
+    import sys
+
+    root = write_image_folder(tmp_path / "t", 2, per_class=30, size=8)
+    script = (
+        "from cnn_tui.core import dataset\n"
+        "dataset.PARALLEL_THRESHOLD = 10\n"
+        f"images = dataset.load_images({str(root)!r}, image_size=8, cache=False, workers=2)\n"
+        "print(len(images))\n"
+    )
+    result = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["60"]
+
+
+def test_a_dead_decoding_worker_falls_back_to_this_process(tmp_path, monkeypatch):
+    import signal
+
+    from cnn_tui.core.events import LoadProgress, Notice
+
+    root = write_image_folder(tmp_path / "t", 3, per_class=120, size=8)
+    expected = load_images(root, image_size=8, cache=False, workers=1)
+    monkeypatch.setattr(dataset, "PARALLEL_THRESHOLD", 10)
+    events = []
+    killed = []
+
+    def emit(event):
+        events.append(event)
+        if isinstance(event, LoadProgress) and not killed:
+            for pid in list(dataset._process_pool(2)._processes):  # noqa: SLF001
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+
+    images = load_images(root, image_size=8, cache=False, workers=2, emit=emit)
+    assert killed
+    np.testing.assert_array_equal(images.x, expected.x)
+    assert any(isinstance(e, Notice) and "worker process died" in e.text for e in events)

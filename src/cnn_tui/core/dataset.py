@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import errno
 import math
-import multiprocessing
 import os
 import tempfile
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -265,20 +266,14 @@ def worker_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-_pool: ProcessPoolExecutor | None = None
-_pool_lock = threading.Lock()
+def _process_pool(workers: int) -> Any:
+    """joblib's reusable loky executor: its workers are fresh interpreters (fork+exec), so they
+    are safe to start after TensorFlow's threads are running, and unlike multiprocessing's
+    spawn/forkserver they never re-import the caller's ``__main__`` (which breaks under stdin,
+    notebooks and scripts without a main guard)."""
+    from joblib.externals.loky import get_reusable_executor
 
-
-def _process_pool(workers: int) -> ProcessPoolExecutor:
-    """One pool for the life of the process; forkserver, because forking a process that
-    already runs TensorFlow's threads can deadlock the child."""
-    global _pool
-    with _pool_lock:
-        if _pool is None or _pool._max_workers != workers:  # noqa: SLF001
-            if _pool is not None:
-                _pool.shutdown(wait=False, cancel_futures=True)
-            _pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"))
-        return _pool
+    return get_reusable_executor(max_workers=workers, timeout=300)
 
 
 def load_images(
@@ -376,12 +371,11 @@ def _decode_all(
         os.close(fd)
         temp = Path(name)
         np.lib.format.open_memmap(temp, mode="w+", dtype=np.uint8, shape=shape).flush()
-    pool = _process_pool(workers)
-    pending: dict[Future, int] = {
-        pool.submit(decode.decode_into, str(temp), ix, [listing.files[i] for i in ix], size, channels): len(ix)
-        for ix in chunks
-    }
     try:
+        pending: dict[Future, list[int]] = {}
+        pool = _process_pool(workers)
+        for ix in chunks:
+            pending[pool.submit(decode.decode_into, str(temp), ix, [listing.files[i] for i in ix], size, channels)] = ix
         while pending:
             finished, _ = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
             if stop is not None and stop.is_set():
@@ -390,9 +384,18 @@ def _decode_all(
                 bad, col = future.result()
                 failures += bad
                 colour += col
-                done += pending.pop(future)
+                done += len(pending.pop(future))
             if finished:
                 progress()
+    except BrokenProcessPool:
+        # A worker died (out of memory, killed): finish the remaining chunks in this process.
+        emit(Notice("an image-decoding worker process died; decoding the rest in this process", "warning"))
+        pixels = np.load(temp, mmap_mode="r+")
+        for indices in pending.values():
+            bad, col = decode.decode_into_array(pixels, indices, [listing.files[i] for i in indices], size, channels)
+            failures += bad
+            colour += col
+        pixels.flush()
     finally:
         for future in pending:
             future.cancel()
