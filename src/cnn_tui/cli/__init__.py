@@ -154,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     from cnn_tui.cli.console import CliConsole
     from cnn_tui.cli import commands
     from cnn_tui.core.dataset import TaskStopped
+    from cnn_tui.core.fileio import json_default
     from cnn_tui.core.errors import UserError
 
     console = CliConsole(json_mode=args.json, quiet=args.quiet)
@@ -179,16 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         code, result = EXIT_STOPPED, {"error": "interrupted"}
         console.error("interrupted")
     if args.json:
-        print(json.dumps({"command": args.command, "exit_code": code, **result}, default=_json_value, allow_nan=False))
+        print(json.dumps({"command": args.command, "exit_code": code, **result}, default=json_default, allow_nan=False))
     return code
-
-
-def _json_value(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def clean_json(value: Any) -> Any:

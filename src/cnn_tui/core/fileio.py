@@ -71,7 +71,7 @@ def write_text(target: str | os.PathLike[str], text: str) -> Path:
 
 
 def write_json(target: str | os.PathLike[str], data: Any) -> Path:
-    return write_text(target, json.dumps(data, indent=2, default=_json_default) + "\n")
+    return write_text(target, json.dumps(data, indent=2, default=json_default) + "\n")
 
 
 def write_csv(target: str | os.PathLike[str], header: list[str], rows: list[list[Any]]) -> Path:
@@ -85,8 +85,8 @@ def write_csv(target: str | os.PathLike[str], header: list[str], rows: list[list
     return write_text(target, buffer.getvalue())
 
 
-def _json_default(value: Any) -> Any:
-    # numpy scalars and arrays, Paths: everything the engine hands over
+def json_default(value: Any) -> Any:
+    """``json.dumps(default=...)`` for what the engine hands over: numpy values, paths."""
     if hasattr(value, "tolist"):
         return value.tolist()
     if isinstance(value, os.PathLike):

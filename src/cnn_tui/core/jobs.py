@@ -29,17 +29,7 @@ from cnn_tui.core.tuning import TuningResult, best_hyper_params, tune
 def load_training_set(
     data: DataParams, *, channels: int | None = None, emit: Emit = ignore, stop: threading.Event | None = None
 ) -> ImageSet:
-    return load_images(
-        data.train_path,
-        image_size=data.image_size,
-        color_mode=data.color_mode,
-        channels=channels,
-        num_classes=data.num_classes,
-        seed=data.seed,
-        what="training",
-        emit=emit,
-        stop=stop,
-    )
+    return _load(data, data.train_path, "training", channels=channels, emit=emit, stop=stop)
 
 
 def load_test_set(
@@ -51,17 +41,13 @@ def load_test_set(
     stop: threading.Event | None = None,
 ) -> ImageSet:
     """The test folder, checked against the training classes (or the model's) when known."""
+    return _load(data, data.test_path, "test", class_names=class_names, channels=channels, emit=emit, stop=stop)
+
+
+def _load(data: DataParams, folder: Path, what: str, **options: Any) -> ImageSet:
     return load_images(
-        data.test_path,
-        image_size=data.image_size,
-        color_mode=data.color_mode,
-        channels=channels,
-        num_classes=data.num_classes,
-        class_names=class_names,
-        seed=data.seed,
-        what="test",
-        emit=emit,
-        stop=stop,
+        folder, image_size=data.image_size, color_mode=data.color_mode, num_classes=data.num_classes,
+        seed=data.seed, what=what, **options,
     )
 
 
