@@ -274,9 +274,14 @@ def cmd_tune(args: Args, console: CliConsole, stop: threading.Event) -> dict[str
     result = outcome.result
     table = result.table()
     columns = result.columns
-    title = "Grid search results" if result.status == "finished" else "Partial grid search results"
-    rows = [(*(str(r[c]) for c in columns), r["mean_accuracy"] * 100 if r["folds"] else None,
-             r["std_accuracy"] * 100 if r["folds"] else None, r["mean_loss"], f"{r['folds']}/{args.cv}",
+    kind = {"grid": "Grid", "random": "Random", "halving": "Successive-halving"}[args.strategy]
+    title = f"{kind} search results" if result.status == "finished" else f"Partial {kind.lower()} search results"
+
+    def percent(value: float, folds: int) -> str:
+        return f"{value * 100:.2f}" if folds else "-"
+
+    rows = [(*(str(r[c]) for c in columns), percent(r["mean_accuracy"], r["folds"]),
+             percent(r["std_accuracy"], r["folds"]), r["mean_loss"], f"{r['folds']}/{args.cv}",
              r["reason"] or "") for r in table]
     console.table(make_table(title, [*columns, "mean acc %", "std %", "mean loss", "folds", "note"], rows,
                              right=range(len(columns), len(columns) + 4)))
