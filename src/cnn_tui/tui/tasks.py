@@ -245,6 +245,8 @@ class TaskMixin:
             config.epochs, math.ceil(fit_images / config.batch_size))
 
         def job(emit: Any, stop: threading.Event) -> Any:
+            net.check_fits(num_classes=images.num_classes, image_size=images.image_size,
+                           class_names=images.class_names, what="training set")  # before a run folder exists
             run = Run.create(data.results_path, "train", command="cnn-tui (TUI)")
             return jobs.train_run(net, images, data, hyper, validate=fraction, run=run, emit=emit, stop=stop)
 
