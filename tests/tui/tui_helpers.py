@@ -63,6 +63,11 @@ def status(app: CnnApp) -> str:
     return text_of(app, "#status")
 
 
+def logged(app: CnnApp) -> str:
+    """Every line the status bar showed so far (the Log view holds them with their times)."""
+    return "\n".join(text for _, text in app.main.messages)
+
+
 async def choose_file(pilot: Pilot, path: Path) -> None:
     """Type a path into the open/save dialog that is on screen and confirm it."""
     dialog = pilot.app.screen

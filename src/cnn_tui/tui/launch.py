@@ -91,6 +91,7 @@ def quiet_terminal(path: Path | None) -> Iterator[None]:
 def run_tui(data: str | None = None, hyper: str | None = None, model: str | None = None) -> int:
     from cnn_tui.core import backend
 
+    log = logging.getLogger("cnn_tui.tui")
     backend.backend_name()  # sets TF_CPP_MIN_LOG_LEVEL before anything can import TensorFlow
     path = setup_logging(log_file())
     import cnn_tui.tui.widgets.images  # noqa: F401  textual-image asks the terminal before Textual owns it
@@ -98,6 +99,7 @@ def run_tui(data: str | None = None, hyper: str | None = None, model: str | None
 
     from cnn_tui.tui.app import CnnApp
 
+    log.info("imports done %.2fs after launch", time.perf_counter() - STARTED)
     app = CnnApp(data=Path(data) if data else None, hyper=Path(hyper) if hyper else None,
                  model=Path(model) if model else None, log_path=path)
     handler = UiLogHandler(app)

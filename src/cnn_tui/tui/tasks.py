@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable
@@ -95,7 +96,7 @@ class TaskMixin:
             elif event.state == WorkerState.ERROR:
                 self.task_failed(label, worker.error)
         finally:
-            self.query_one(DataView).loaded()
+            self.query_one(DataView).hide_loading()
             self.refresh_state()
             if self.quit_when_done:
                 self.app.exit()
@@ -113,6 +114,9 @@ class TaskMixin:
             self.say(f"{label} failed: {backend.describe_failure(exc) if exc else 'unknown error'}{where}", "error")
 
     def on_keras_ready(self, message: KerasReady) -> None:
+        from cnn_tui.tui.launch import STARTED
+
+        log.info("Keras ready (%s) %.2fs after launch", message.label, time.perf_counter() - STARTED)
         self.session.keras_error = message.error
         self.device_label = message.label
         if message.error:
@@ -125,20 +129,20 @@ class TaskMixin:
         event = message.event
         if isinstance(event, LoadProgress):
             if message.task in ("evaluate", "predict"):
-                self.query_one(EvaluationView).progress(event.done, event.total, event.images_per_second)
+                self.query_one(EvaluationView).show_progress(event.done, event.total, event.images_per_second)
             else:
-                self.query_one(DataView).loading(Path(event.folder).name, event.done, event.total,
+                self.query_one(DataView).show_loading(Path(event.folder).name, event.done, event.total,
                                                  event.images_per_second)
         elif isinstance(event, BatchProgress):
-            self.query_one(TrainingView).batch(event)
+            self.query_one(TrainingView).show_batch(event)
         elif isinstance(event, EpochEnd):
-            self.query_one(TrainingView).epoch_end(event)
+            self.query_one(TrainingView).show_epoch(event)
             logs = " · ".join(f"{k} {v:.4f}" for k, v in event.logs.items())
             self.say(f"epoch {event.epoch} of {event.epochs}: {logs}")
         elif isinstance(event, TuningProgress):
-            self.query_one(TuningView).progress(event)
+            self.query_one(TuningView).show_progress(event)
         elif isinstance(event, FoldEnd):
-            self.query_one(TuningView).fold(event.row)
+            self.query_one(TuningView).show_fold(event.row)
         elif isinstance(event, Notice):
             self.say(event.text, event.level)
 

@@ -4,6 +4,9 @@ Log), a status line and the footer. Dialog actions live here; heavy ones in ``tu
 from __future__ import annotations
 
 import dataclasses
+from collections import deque
+import logging
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -45,6 +48,8 @@ def _bindings() -> list[Binding]:
         bindings.append(Binding(action.key, action.name, action.footer or action.label, show=bool(action.footer),
                                 key_display=action.show_key or None))
     bindings.append(Binding("f1", "keys", "Keys", show=False))
+    bindings += [Binding("pageup", "page(-1)", "Page up", show=False), Binding("pagedown", "page(1)", "Page down", show=False),
+                 Binding("home", "page(-1000)", "Top", show=False), Binding("end", "page(1000)", "Bottom", show=False)]
     bindings += [Binding(key, f"view('{view}')", label, show=False) for view, label, key in VIEWS]
     return bindings
 
@@ -64,6 +69,7 @@ class MainScreen(TaskMixin, Screen):
         self.warm = warm_keras
         self.device_label = device_label or "loading Keras…"
         self.dirty: set[str] = set()  # params edited in the app and not saved yet
+        self.messages: deque[tuple[str, str]] = deque(maxlen=1000)  # (level, text), newest last
 
     def compose(self) -> ComposeResult:
         yield MenuBar(id="menubar")
@@ -85,11 +91,17 @@ class MainScreen(TaskMixin, Screen):
         yield Footer(compact=True)
 
     async def on_mount(self) -> None:
-        if self.warm:
-            self.warm_keras()
+        self.call_after_refresh(self.first_frame)
         await self.restore_views()
         self.refresh_state()
         self.say("ready · m opens the menus, ? lists every key")
+
+    def first_frame(self) -> None:
+        from cnn_tui.tui.launch import STARTED
+
+        logging.getLogger("cnn_tui.tui").info("first frame %.2fs after launch", time.perf_counter() - STARTED)
+        if self.warm:  # only now: importing TensorFlow holds the GIL for seconds
+            self.warm_keras()
 
     async def restore_views(self) -> None:
         """Show what an injected session already holds (tests, and params given on the command line)."""
@@ -126,6 +138,7 @@ class MainScreen(TaskMixin, Screen):
 
     def say(self, text: str, level: str = "info") -> None:
         """One line on the status bar and in the log; warnings and errors also pop up."""
+        self.messages.append((level, text))
         self.query_one(StatusLine).say(text, level)
         stamp = datetime.now().strftime("%H:%M:%S")
         self.query_one("#log-view", RichLog).write(Text(f"{stamp} {text}", style=StatusLine.STYLES.get(level, "")))
@@ -185,6 +198,16 @@ class MainScreen(TaskMixin, Screen):
 
     def action_view(self, name: str) -> None:
         self.show_view(name)
+
+    def action_page(self, pages: int) -> None:
+        """Page through the current view without focusing it first (a focused table pages itself)."""
+        pane = self.query_one(TabbedContent).active_pane
+        if pane is None:
+            return
+        for view in (*pane.children, *pane.query("*")):
+            if view.allow_vertical_scroll:
+                view.scroll_to(y=view.scroll_y + pages * max(1, view.size.height - 2), animate=False)
+                return
 
     def action_about(self) -> None:
         self.app.push_screen(AboutScreen(self.device_label, getattr(self.app, "log_path", None)))

@@ -96,14 +96,18 @@ class DataView(VerticalScroll):
             table.caption_justify = "left"
             block.update(table)
 
-    def loading(self, what: str, done: int, total: int, speed: float) -> None:
+    def show_loading(self, what: str, done: int, total: int, speed: float) -> None:
         row = self.query_one("#load-progress", ProgressRow)
         row.display = True
         detail = f"{what}: {done:,} of {total:,} files" + (f" · {speed:,.0f} images/s" if speed else "")
         row.set(done, total, detail)
 
-    def loaded(self) -> None:
+    def hide_loading(self) -> None:
         self.query_one("#load-progress").display = False
 
     async def show_set(self, which: str, images: Any) -> None:
-        await self.query_one(f"#{which}-panel", DatasetPanel).show(images)
+        panel = self.query_one(f"#{which}-panel", DatasetPanel)
+        await panel.show(images)
+        if images is not None:
+            # the counts, not the params, matter now
+            self.call_after_refresh(self.scroll_to_widget, panel, top=True, animate=False)

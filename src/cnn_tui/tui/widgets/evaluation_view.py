@@ -34,7 +34,7 @@ class EvaluationView(VerticalScroll):
         self.query_one("#predict-progress").display = False
         self.query_one("#evaluation-body").display = False
 
-    def progress(self, done: int, total: int, speed: float) -> None:
+    def show_progress(self, done: int, total: int, speed: float) -> None:
         row = self.query_one("#predict-progress", ProgressRow)
         row.display = True
         row.set(done, total, f"{done:,} of {total:,} images · {speed:,.0f} images/s")

@@ -42,7 +42,7 @@ class TrainingView(Vertical):
             chart.show({})
         self.query_one("#training-files", Static).update("")
 
-    def batch(self, event: BatchProgress) -> None:
+    def show_batch(self, event: BatchProgress) -> None:
         self.query_one("#epoch-progress", ProgressRow).set(
             event.batch, event.batches, f"epoch {event.epoch} of {event.epochs} · batch {event.batch} of {event.batches}"
         )
@@ -54,7 +54,7 @@ class TrainingView(Vertical):
             figures.insert(1, f"acc {event.accuracy:.3f}")
         self.query_one("#run-progress", ProgressRow).set(done, event.epochs * event.batches, " · ".join(figures))
 
-    def epoch_end(self, event: EpochEnd) -> None:
+    def show_epoch(self, event: EpochEnd) -> None:
         for key, value in event.logs.items():
             self.history.setdefault(key, []).append(value)
         for chart in self.query(HistoryChart):

@@ -44,12 +44,12 @@ class TuningView(VerticalScroll):
         self.query_one("#folds-box").display = True
         reset(self.query_one("#folds-table", DataTable), fold_columns(plan.columns))
 
-    def progress(self, event: TuningProgress) -> None:
+    def show_progress(self, event: TuningProgress) -> None:
         self.query_one("#tuning-progress", ProgressRow).set(
             event.batches_done, event.batches_total,
             f"{event.fits_done} of {event.fits_total} fits · {format_eta(event.eta_seconds)}")
 
-    def fold(self, row: dict[str, Any]) -> None:
+    def show_fold(self, row: dict[str, Any]) -> None:
         add_fold(self.query_one("#folds-table", DataTable), row, self.columns)
 
     def show_result(self, result: Any, *, stopped: bool, best_path: Any = None) -> None:
