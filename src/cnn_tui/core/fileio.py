@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +18,25 @@ from typing import Any, Iterator
 from cnn_tui.core.errors import ResultsError
 
 TEMP_SUFFIX = ".partial"
+
+
+def _read_umask() -> int:
+    # os.umask can only be read by setting it; done once, at import, before any worker threads
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+def _mode_for(target: Path) -> int:
+    """The mode a plain ``open()`` would give: mkstemp's 0600 would hide saved models and params
+    from the rest of a team on a shared server. Overwriting keeps the file's own mode."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except OSError:
+        return 0o666 & ~_UMASK
 
 
 @contextmanager
@@ -29,6 +49,7 @@ def atomic_path(target: str | os.PathLike[str], suffix: str = "") -> Iterator[Pa
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX + suffix, dir=target.parent)
+        os.fchmod(fd, _mode_for(target))
         os.close(fd)
     except OSError as exc:
         raise ResultsError(f"cannot write here ({exc.strerror or exc})", path=target) from exc
