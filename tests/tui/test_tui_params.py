@@ -27,7 +27,7 @@ async def test_load_data_and_hyper_params_through_the_file_dialogs(params_files,
         assert session.data.train_path == data.parent.parent / "data" / "training"
         assert session.hyper is not None and session.hyper.first().num_filters == 8
         info = text_of(app, "#infobar")
-        assert "data data.json" in info and "hyper hyper.json" in info
+        assert "data data │" in info and "hyper hyper │" in info
         assert "hyper params loaded from" in status(app)
         # the Data view lists what was loaded
         assert "Number of classes" in text_of(app, "#data-params") and "../data/training" in text_of(app, "#data-params")
@@ -75,7 +75,7 @@ async def test_hyper_form_checks_as_you_type_and_keeps_lists(params_files, in_tm
         assert app.screen is app.main
         hyper_now = app.main.session.hyper
         assert hyper_now.values["init_rate"] == [0.02, 0.01] and hyper_now.values["batch_size"] == [8, 16]
-        assert "hyper hyper.json*" in text_of(app, "#infobar")  # edited, not saved yet
+        assert "hyper hyper* │" in text_of(app, "#infobar")  # edited, not saved yet
         # Escape leaves everything as it was
         await pilot.press("h")
         await pilot.pause()
@@ -99,7 +99,7 @@ async def test_save_hyper_params_writes_the_edited_values(params_files, tmp_path
         await choose_file(pilot, target)
         assert json.loads(target.read_text())["num_units"] == [16, 32]
         assert HyperParams.load(target).values["num_units"] == [16, 32]
-        assert "hyper saved_hyper.json │" in text_of(app, "#infobar")  # saved: no '*' any more
+        assert "hyper saved_hyper │" in text_of(app, "#infobar")  # saved: no '*' any more
 
 
 async def test_new_data_params_form_flags_missing_folders(in_tmp):

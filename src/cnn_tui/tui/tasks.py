@@ -246,7 +246,7 @@ class TaskMixin:
         what = f"with {fraction:.0%} held out for validation" if fraction else "on all training images"
         self.query_one(TrainingView).start(
             f"Training {what}: {config.epochs} epochs, batch {config.batch_size}, init_rate {config.init_rate:g}",
-            config.epochs, math.ceil(fit_images / config.batch_size))
+            config.epochs, math.ceil(fit_images / config.batch_size), validation=bool(fraction))
 
         def job(emit: Any, stop: threading.Event) -> Any:
             net.check_fits(num_classes=images.num_classes, image_size=images.image_size,
@@ -265,8 +265,9 @@ class TaskMixin:
             session.model_note = f"trained {result.epochs_done} epoch{'s' if result.epochs_done > 1 else ''}" + (
                 "" if ok else f" of {result.epochs} ({result.status})")
         final = {k: v[-1] for k, v in result.history.items() if v and k != "seconds"}
-        figures = ", ".join(f"{k} {v:.4f}" for k, v in final.items())
-        message = f"{result.message}" + (f": {figures}" if figures else "")
+        shown = ("val_accuracy", "val_loss") if "val_accuracy" in final else ("accuracy", "loss")
+        figures = " · ".join(f"{k} {final[k]:.4f}" for k in shown if k in final)
+        message = f"{result.message}" + (f" · {figures}" if figures else "")
         self.query_one(TrainingView).finish(message, outcome.files, ok)
         level = {"finished": "success", "stopped": "warning"}.get(result.status, "error")
         self.say(result.message + (f"; model and curves in {display_path(outcome.run.path)}" if result.epochs_done
@@ -357,4 +358,4 @@ class TaskMixin:
 
     def action_stop(self) -> None:
         self.stop_event.set()
-        self.say(f"stopping {self.session.busy} after the current batch…", "warning")
+        self.say(f"stopping {self.session.busy} after the current batch…")

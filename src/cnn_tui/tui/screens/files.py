@@ -22,8 +22,8 @@ def start_folder(preferred: Path | None = None) -> Path:
 
 
 def _filters(kind: str) -> Filters:
-    name, suffix = KINDS[kind]
-    return Filters((f"{name} (*{suffix})", lambda p: p.suffix.lower() == suffix), ("Any file", lambda _p: True))
+    _, suffix = KINDS[kind]
+    return Filters((f"*{suffix}", lambda p: p.suffix.lower() == suffix), ("all files", lambda _p: True))
 
 
 def open_dialog(kind: str, folder: Path | None = None) -> FileOpen:

@@ -33,6 +33,7 @@ from cnn_tui.tui.widgets.data_view import DataView
 from cnn_tui.tui.widgets.evaluation_view import EvaluationView
 from cnn_tui.tui.widgets.header import InfoBar, MenuBar, MenuTitle, StatusLine
 from cnn_tui.tui.widgets.model_view import ModelView
+from cnn_tui.tui.widgets.tables import display_path
 from cnn_tui.tui.widgets.training_view import TrainingView
 from cnn_tui.tui.widgets.tuning_view import TuningView
 
@@ -126,7 +127,7 @@ class MainScreen(TaskMixin, Screen):
         def name(params: Any, kind: str) -> str | None:
             if params is None:
                 return None
-            label = params.source.name if params.source else "unsaved"
+            label = params.source.stem if params.source else "unsaved"  # .json goes: room for the model state
             return label + ("*" if kind in self.dirty and params.source else "")
 
         self.query_one(InfoBar).show(data=name(s.data, "data"), hyper=name(s.hyper, "hyper"), model=s.model_label(),
@@ -289,7 +290,7 @@ class MainScreen(TaskMixin, Screen):
     def apply_params(self, kind: str, params: Any, how: str) -> None:
         session = self.session
         notes = session.set_data(params) if kind == "data" else session.set_hyper(params)
-        where = f" from {params.source}" if how == "loaded" and params.source else ""
+        where = f" from {display_path(params.source)}" if how == "loaded" and params.source else ""
         self.say(f"{kind} params {how}{where}", "success")
         for note in (*params.warnings, *notes):
             self.say(note, "warning")
@@ -386,4 +387,5 @@ class MainScreen(TaskMixin, Screen):
         self.dirty.add("hyper")
         self.apply_params("hyper", best, "set to the best tuning combination")
         self.show_view("data")
+        self.query_one(DataView).scroll_home(animate=False)  # where the hyper params are listed
 

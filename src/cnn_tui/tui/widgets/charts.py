@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from textual_plotext import PlotextPlot
 
+from rich.text import Text
+
 SERIES = {
     "accuracy": (("accuracy", "train", "cyan"), ("val_accuracy", "validation", "orange")),
     "loss": (("loss", "train", "cyan"), ("val_loss", "validation", "orange")),
 }
+
+
+def legend(validation: bool = True) -> Text:
+    """One legend line for both charts: plotext draws its legend over the curves in short plots."""
+    text = Text.assemble(("━━ ", "cyan"), "train")
+    if validation:
+        text.append_text(Text.assemble("   ", ("━━ ", "dark_orange"), "validation"))
+    return text
 
 
 class HistoryChart(PlotextPlot):
@@ -34,7 +44,7 @@ class HistoryChart(PlotextPlot):
             if values:
                 epochs = max(epochs, len(values))
                 xs = list(range(1, len(values) + 1))
-                plt.plot(xs, values, label=label, color=colour, marker="braille")
+                plt.plot(xs, values, color=colour, marker="braille")
         if epochs:
             # whole epochs only: plotext would otherwise label 1.5, 2.5...
             step = max(1, epochs // 8)

@@ -58,8 +58,9 @@ class InfoBar(Static):
         part("data", data, "none")
         part("hyper", hyper, "none")
         part("model", model if model != "no model" else None, "none")
-        part("train", f"{train:,} images" if train is not None else None, "not loaded")
-        part("test", f"{test:,} images" if test is not None else None, "not loaded")
+        part("images", f"{train:,} train" if train is not None else None, "no training set")
+        if test is not None:
+            text.append(f", {test:,} test", style="bold")
         self.update(text)
 
 

@@ -107,6 +107,7 @@ def add_epoch(table: DataTable, epoch: int, logs: dict[str, float], seconds: flo
     table.add_row(right(epoch), cell("loss"), cell("accuracy"), cell("val_loss"), cell("val_accuracy"),
                   right(f"{seconds:.1f}" if seconds is not None else "—"), key=str(epoch))
     table.move_cursor(row=table.row_count - 1)
+    table.call_after_refresh(table.scroll_end, animate=False)  # the newest epoch stays in sight
 
 
 def short(name: str, limit: int = 12) -> str:

@@ -10,7 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static
 
 from cnn_tui.core.events import BatchProgress, EpochEnd
-from cnn_tui.tui.widgets.charts import HistoryChart
+from cnn_tui.tui.widgets.charts import HistoryChart, legend
 from cnn_tui.tui.widgets.progress import ProgressRow, format_eta
 from cnn_tui.tui.widgets.tables import add_epoch, display_path, reset_epochs
 
@@ -22,17 +22,20 @@ class TrainingView(Vertical):
         yield ProgressRow("Epoch", id="epoch-progress")
         yield ProgressRow("Run", id="run-progress")
         with Horizontal(id="training-body"):
-            with Horizontal(id="charts"):
-                yield HistoryChart("accuracy", id="accuracy-chart")
-                yield HistoryChart("loss", id="loss-chart")
+            with Vertical(id="charts-box"):
+                yield Static(legend(), id="chart-legend")
+                with Horizontal(id="charts"):
+                    yield HistoryChart("accuracy", id="accuracy-chart")
+                    yield HistoryChart("loss", id="loss-chart")
             yield DataTable(id="epoch-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="training-files")
 
     def on_mount(self) -> None:
         reset_epochs(self.query_one("#epoch-table", DataTable))
 
-    def start(self, title: str, epochs: int, batches: int) -> None:
+    def start(self, title: str, epochs: int, batches: int, *, validation: bool = True) -> None:
         self.history: dict[str, list[float]] = {}
+        self.query_one("#chart-legend", Static).update(legend(validation))
         self.epochs, self.batches = epochs, batches
         self.query_one("#training-title", Static).update(Text(title, style="bold"))
         self.query_one("#epoch-progress", ProgressRow).set(0, batches, f"epoch 1 of {epochs}")
@@ -47,11 +50,11 @@ class TrainingView(Vertical):
             event.batch, event.batches, f"epoch {event.epoch} of {event.epochs} · batch {event.batch} of {event.batches}"
         )
         done = (event.epoch - 1) * event.batches + event.batch
-        figures = [f"{event.images_per_second:,.0f} img/s", format_eta(event.eta_seconds)]
+        figures = [format_eta(event.eta_seconds), f"{event.images_per_second:,.0f} img/s"]  # ETA first: it matters most
         if event.loss is not None:
-            figures.insert(0, f"loss {event.loss:.4f}")
+            figures.append(f"loss {event.loss:.4f}")
         if event.accuracy is not None:
-            figures.insert(1, f"acc {event.accuracy:.3f}")
+            figures.append(f"acc {event.accuracy:.3f}")
         self.query_one("#run-progress", ProgressRow).set(done, event.epochs * event.batches, " · ".join(figures))
 
     def show_epoch(self, event: EpochEnd) -> None:
@@ -64,11 +67,12 @@ class TrainingView(Vertical):
             self.batches, self.batches, f"epoch {event.epoch} of {event.epochs} done")
 
     def finish(self, message: str, files: dict, ok: bool) -> None:
+        self.query_one("#epoch-table", DataTable).scroll_end(animate=False)
         title = self.query_one("#training-title", Static)
         title.update(Text(message, style="bold green" if ok else "bold yellow"))
         if ok:
             run = self.query_one("#run-progress", ProgressRow)
-            run.set(1, 1, run.detail.split(" · ETA")[0])  # the last update may predate the last batch
+            run.set(1, 1, run.detail.split(" · ", 1)[-1])  # without the ETA; the last update may predate the last batch
         line = Text()
         if "plots" in files:
             line.append("curves ", style="dim")
