@@ -30,7 +30,8 @@ async def test_load_data_and_hyper_params_through_the_file_dialogs(params_files,
         assert "data data │" in info and "hyper hyper │" in info
         assert "hyper params loaded from" in status(app)
         # the Data view lists what was loaded
-        assert "Number of classes" in text_of(app, "#data-params") and "../data/training" in text_of(app, "#data-params")
+        shown = text_of(app, "#data-params")
+        assert "Number of classes" in shown and "../data/training" in shown
 
 
 async def test_bad_json_gives_one_readable_line_and_keeps_what_was_loaded(params_files, write_json, in_tmp):

@@ -92,6 +92,10 @@ async def test_stop_training_keeps_the_model_and_whole_epochs(params_files, in_t
         assert main.check_action("stop", ()) is True and main.check_action("train", ()) is False
         await pilot.press("t")  # a second task is refused, with the reason
         assert "Training only: training is running; wait for it or stop it (x)" in logged(app)
+        await pilot.press("c")  # Snap, while training: into this run's folder
+        snaps = list(main.session.run_dir.glob("snap-*-training.svg"))
+        assert len(snaps) == 1 and f"screenshot saved: {snaps[0]}" in logged(app)
+        assert "<svg" in snaps[0].read_text()[:200]
         await pilot.press("x")
         await wait_idle(pilot, timeout=30)
         record = json.loads((main.session.run_dir / "run.json").read_text())

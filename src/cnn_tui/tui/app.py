@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Iterable
 
 from textual.app import App, SystemCommand
+from textual.binding import Binding
 from textual.screen import Screen
 
 from cnn_tui.tui.actions import ACTIONS
@@ -16,6 +17,8 @@ from cnn_tui.tui.session import Session
 class CnnApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "cnn-tui"
+    # F12 snaps any screen, dialogs and menus included (c does it on the main screen)
+    BINDINGS = [Binding("f12", "snap", "Snap", show=False)]
 
     def __init__(
         self,
@@ -41,6 +44,9 @@ class CnnApp(App[int]):
                 self.main.load_params_file(kind, Path(path))
         if self.start_model is not None:
             self.main.load_model_file(Path(self.start_model))
+
+    def action_snap(self) -> None:
+        self.main.action_snap()
 
     async def action_quit(self) -> None:
         # ctrl+q and the palette's quit ask first while a task runs, like q

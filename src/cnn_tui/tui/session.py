@@ -69,7 +69,8 @@ class Session:
             "train_val": lambda: self._train_rule(),
             "evaluate": lambda: self._test_rule(),
             "predict": lambda: self._test_rule(),
-            "tune": lambda: self._idle() or self._keras() or self._need_data() or self._need_hyper() or self._need_train(),
+            "tune": lambda: (self._idle() or self._keras() or self._need_data() or self._need_hyper()
+                             or self._need_train()),
             "stop": lambda: None if self.busy and self.stoppable else "nothing is running",
             "apply_best": lambda: None if self.best_hyper else "run Tuning (u) first; it finds the best combination",
         }

@@ -48,6 +48,7 @@ class TaskMixin:
     stop_event: threading.Event
     task_name: str | None = None
     quit_when_done: bool = False
+    current_run: Any = None  # the run folder of the running task, if it has one
 
     # ------------------------------------------------------------ running
 
@@ -61,6 +62,22 @@ class TaskMixin:
         self.say(f"{label}…" + (" (x stops)" if stoppable else ""))
         self.refresh_state()
         self.run_task(task, job)
+
+    def new_run(self, task: str, check: Callable[[], None] | None = None) -> Any:
+        """Check the inputs, then make the run folder on the UI thread (a mkdir and a small JSON), so
+        Snap saves into it from the first frame of the task. None, with the reason shown, if either fails."""
+        from cnn_tui.core.runs import Run
+
+        try:
+            if check is not None:
+                check()
+            run = Run.create(self.session.data.results_path, task, command="cnn-tui (TUI)")
+        except UserError as exc:
+            self.say(str(exc), "error")
+            return None
+        self.session.run_dir = run.path
+        self.current_run = run
+        return run
 
     @work(thread=True, exclusive=True, group="task", exit_on_error=False)
     def run_task(self, task: str, job: Job) -> tuple[str, Any]:
@@ -89,12 +106,17 @@ class TaskMixin:
         self.session.busy = None
         self.session.stoppable = False
         self.task_name = None
+        run, self.current_run = self.current_run, None
         try:
             if event.state == WorkerState.SUCCESS:
                 _, result = worker.result
                 await getattr(self, f"finished_{task}")(result)
             elif event.state == WorkerState.ERROR:
                 self.task_failed(label, worker.error)
+                if run is not None and run.record.get("status") == "running":
+                    # the core marks the runs it can; this catches the rest, so none stays 'running'
+                    stopped = isinstance(worker.error, TaskStopped)
+                    run.finish("stopped" if stopped else "failed", str(worker.error)[:300])
         finally:
             self.query_one(DataView).hide_loading()
             self.refresh_state()
@@ -236,7 +258,6 @@ class TaskMixin:
 
     def start_training(self, *, validate: bool) -> None:
         from cnn_tui.core import jobs
-        from cnn_tui.core.runs import Run
 
         session = self.session
         data, hyper, images, net = session.data, session.hyper, session.train_set, session.model
@@ -248,10 +269,13 @@ class TaskMixin:
             f"Training {what}: {config.epochs} epochs, batch {config.batch_size}, init_rate {config.init_rate:g}",
             config.epochs, math.ceil(fit_images / config.batch_size), validation=bool(fraction))
 
+        run = self.new_run("train", lambda: net.check_fits(
+            num_classes=images.num_classes, image_size=images.image_size, class_names=images.class_names,
+            what="training set"))
+        if run is None:
+            return
+
         def job(emit: Any, stop: threading.Event) -> Any:
-            net.check_fits(num_classes=images.num_classes, image_size=images.image_size,
-                           class_names=images.class_names, what="training set")  # before a run folder exists
-            run = Run.create(data.results_path, "train", command="cnn-tui (TUI)")
             return jobs.train_run(net, images, data, hyper, validate=fraction, run=run, emit=emit, stop=stop)
 
         self.start_task("train", "training", job, view="training")
@@ -283,16 +307,18 @@ class TaskMixin:
 
     def start_evaluation(self, *, confusion: bool) -> None:
         from cnn_tui.core import jobs
-        from cnn_tui.core.runs import Run
 
         session = self.session
         net, images, data = session.model, session.test_set, session.data
         task = "predict" if confusion else "evaluate"
 
+        run = self.new_run(task, lambda: net.check_fits(
+            num_classes=images.num_classes, image_size=images.image_size, class_names=images.class_names,
+            what="test set"))
+        if run is None:
+            return
+
         def job(emit: Any, stop: threading.Event) -> Any:
-            net.check_fits(num_classes=images.num_classes, image_size=images.image_size,
-                           class_names=images.class_names, what="test set")  # before a run folder exists
-            run = Run.create(data.results_path, task, command="cnn-tui (TUI)")
             return jobs.evaluate_run(net, images, run=run, data=data, confusion=confusion, emit=emit, stop=stop)
 
         self.start_task(task, "prediction" if confusion else "evaluation", job, view="evaluation")
@@ -329,16 +355,18 @@ class TaskMixin:
 
     def start_tuning(self) -> None:
         from cnn_tui.core import jobs
-        from cnn_tui.core.runs import Run
         from cnn_tui.core.tuning import plan_search
 
         session = self.session
         data, hyper, images = session.data, session.hyper, session.train_set
 
+        run = self.new_run("tune")
+        if run is None:
+            return
+
         def job(emit: Any, stop: threading.Event) -> Any:
             plan = plan_search(hyper, samples=min(len(images), TUNING_MAX_SAMPLES), cv=TUNING_FOLDS, seed=data.seed)
             self.post_message(TuningPlanned(plan))
-            run = Run.create(data.results_path, "tune", command="cnn-tui (TUI)")
             return jobs.tune_run(images, data, hyper, run=run, cv=TUNING_FOLDS, max_samples=TUNING_MAX_SAMPLES,
                                  emit=emit, stop=stop)
 

@@ -103,6 +103,8 @@ class KeysScreen(InfoDialog):
             ("m / F10", "Menus", "←/→ between menus, Enter runs, Esc closes"),
             ("ctrl+p", "Command palette", "every action by name; says why one is unavailable"),
             ("tab", "Next widget", "move between tables, charts and fields"),
+            ("F12", "Snap", "from any screen, dialogs and menus too"),
+            ("pgup/pgdn", "Page", "scroll the current view"),
             ("ctrl+q", "Quit", "same as q"),
         ):
             table.add_row(key, label, help_text)

@@ -49,8 +49,8 @@ def _bindings() -> list[Binding]:
         bindings.append(Binding(action.key, action.name, action.footer or action.label, show=bool(action.footer),
                                 key_display=action.show_key or None))
     bindings.append(Binding("f1", "keys", "Keys", show=False))
-    bindings += [Binding("pageup", "page(-1)", "Page up", show=False), Binding("pagedown", "page(1)", "Page down", show=False),
-                 Binding("home", "page(-1000)", "Top", show=False), Binding("end", "page(1000)", "Bottom", show=False)]
+    bindings += [Binding(key, f"page({pages})", label, show=False) for key, pages, label in (
+        ("pageup", -1, "Page up"), ("pagedown", 1, "Page down"), ("home", -1000, "Top"), ("end", 1000, "Bottom"))]
     bindings += [Binding(key, f"view('{view}')", label, show=False) for view, label, key in VIEWS]
     return bindings
 

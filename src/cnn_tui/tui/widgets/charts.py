@@ -39,7 +39,7 @@ class HistoryChart(PlotextPlot):
         plt.title(self.metric.capitalize())
         plt.xlabel("epoch")
         epochs = 0
-        for key, label, colour in SERIES[self.metric]:
+        for key, _label, colour in SERIES[self.metric]:
             values = self.history.get(key) or []
             if values:
                 epochs = max(epochs, len(values))

@@ -32,12 +32,15 @@ class DatasetPanel(Vertical):
     def compose(self) -> ComposeResult:
         yield Static(Text(f"{self.what.capitalize()} set: not loaded (press {self.key})", style="dim"),
                      classes="dataset-heading")
-        yield Static("", classes="dataset-counts")
+        counts = Static("", classes="dataset-counts")
+        counts.display = False
+        yield counts
         yield SampleGrid(classes="samples")
 
     async def show(self, images: Any) -> None:
         heading = self.query_one(".dataset-heading", Static)
         counts = self.query_one(".dataset-counts", Static)
+        counts.display = images is not None
         if images is None:
             heading.update(Text(f"{self.what.capitalize()} set: not loaded (press {self.key})", style="dim"))
             counts.update("")
@@ -55,7 +58,8 @@ class DatasetPanel(Vertical):
             for item in images.skipped[:SKIPPED_SHOWN]:
                 lines.append(f"  {item.path}: {item.reason}\n", style="yellow")
             if len(images.skipped) > SKIPPED_SHOWN:
-                lines.append(f"  … and {len(images.skipped) - SKIPPED_SHOWN} more (skipped_files.csv in the run folder)\n")
+                more = len(images.skipped) - SKIPPED_SHOWN
+                lines.append(f"  … and {more} more (skipped_files.csv in the run folder)\n")
             parts.append(lines)
         for note in images.notes:
             if not note.startswith("skipped"):
@@ -70,8 +74,9 @@ class DataView(VerticalScroll):
             yield Static(id="data-params", classes="params-block")
             yield Static(id="hyper-params", classes="params-block")
         yield ProgressRow("Loading", id="load-progress")
-        yield DatasetPanel("training", "l")
-        yield DatasetPanel("test", "L")
+        with Horizontal(id="datasets"):
+            yield DatasetPanel("training", "l")
+            yield DatasetPanel("test", "L")
 
     def on_mount(self) -> None:
         self.show_params(None, None)
@@ -83,18 +88,18 @@ class DataView(VerticalScroll):
             block.update(Text("Data params: none — o to load, n for a new set", style="dim"))
         else:
             values = {f.name: getattr(data, f.name) for f in DATA_FIELDS}
-            table = params_table(values, DATA_LABELS, f"Data params · {data.source.name if data.source else 'unsaved'}")
-            block.update(table)
+            if data.result_dir is None:
+                values["result_dir"] = "results (default)"
+            block.update(params_table(values, DATA_LABELS,
+                                      f"Data params · {data.source.name if data.source else 'unsaved'}"))
         block = self.query_one("#hyper-params", Static)
         if hyper is None:
             block.update(Text("Hyper params: none — O to load, N for the defaults", style="dim"))
         else:
             title = f"Hyper params · {hyper.source.name if hyper.source else 'unsaved'}"
             combos = hyper.combination_count()
-            table = params_table(hyper.values, HYPER_LABELS, title)
-            table.caption = f"{combos} tuning combination{'s' if combos != 1 else ''}"
-            table.caption_justify = "left"
-            block.update(table)
+            block.update(params_table(hyper.values, HYPER_LABELS, title,
+                                      f"{combos} tuning combination{'s' if combos != 1 else ''}"))
 
     def show_loading(self, what: str, done: int, total: int, speed: float) -> None:
         row = self.query_one("#load-progress", ProgressRow)

@@ -52,7 +52,8 @@ class EvaluationView(VerticalScroll):
         confusion_box = self.query_one("#confusion-box")
         confusion_box.display = confusion
         if confusion:
-            fill_confusion(self.query_one("#confusion-table", DataTable), evaluation.confusion(), evaluation.class_names)
+            table = self.query_one("#confusion-table", DataTable)
+            fill_confusion(table, evaluation.confusion(), evaluation.class_names)
         fill_report(self.query_one("#report-table", DataTable), evaluation.report())
         lines = Text()
         for name, label in (("confusion_png", "confusion matrix PNG"), ("evaluation", "figures"),

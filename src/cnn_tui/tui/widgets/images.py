@@ -19,8 +19,8 @@ from textual.widgets import Label
 
 from cnn_tui.tui.widgets.tables import short
 
-THUMB_WIDTH = 8  # cells; half blocks give 2 pixel rows per cell, so 8x4 cells show 8x8 pixels
-THUMB_HEIGHT = 4
+THUMB_WIDTH = 10  # cells; half blocks give 2 pixel rows per cell, so 10x5 cells show 10x10 pixels
+THUMB_HEIGHT = 5
 
 
 def image_class() -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Sequence
 
+from rich.console import Group
 from rich.style import Style
 from rich.table import Table
 from rich.text import Text
@@ -53,9 +54,8 @@ def reset(table: DataTable, columns: Sequence[str | tuple[str, str]], *, left: i
         table.add_column(Text(label, justify="left" if i < left else "right"), key=key)
 
 
-def key_values(rows: Iterable[tuple[str, Any]], title: str | None = None) -> Table:
-    table = Table(show_header=False, box=None, padding=(0, 1), title=title, title_justify="left",
-                  title_style="bold")
+def key_values(rows: Iterable[tuple[str, Any]]) -> Table:
+    table = Table(show_header=False, box=None, padding=(0, 1))
     table.add_column(style="dim", no_wrap=True)
     table.add_column(overflow="fold")
     for key, value in rows:
@@ -63,8 +63,13 @@ def key_values(rows: Iterable[tuple[str, Any]], title: str | None = None) -> Tab
     return table
 
 
-def params_table(values: dict[str, Any], labels: dict[str, str], title: str) -> Table:
-    return key_values(((labels.get(k, k), format_text(v) if v is not None else "—") for k, v in values.items()), title)
+def params_table(values: dict[str, Any], labels: dict[str, str], title: str, note: str = "") -> Group:
+    """A heading (not a table title: those wrap at the table's width) over label / value rows."""
+    rows = ((labels.get(k, k), format_text(v) if v is not None else "—") for k, v in values.items())
+    parts: list[Any] = [Text(title, style="bold", overflow="ellipsis", no_wrap=True), key_values(rows)]
+    if note:
+        parts.append(Text(note, style="italic dim"))
+    return Group(*parts)
 
 
 def counts_table(class_names: Sequence[str], counts: Sequence[int], width: int = 24) -> Table:
@@ -160,7 +165,7 @@ def add_fold(table: DataTable, row: dict[str, Any], columns: Sequence[str]) -> N
 
 def fill_tuning(table: DataTable, summary: Sequence[dict[str, Any]], columns: Sequence[str], cv: int) -> None:
     """One row per combination, best first; the best row is marked and bold."""
-    reset(table, ["", *columns, ("mean acc %", "mean"), ("std %", "std"), ("mean loss", "loss"), "folds", "note"], left=1)
+    reset(table, ["", *columns, ("mean acc %", "mean"), ("std %", "std"), ("mean loss", "loss"), "folds", "note"])
     for rank, row in enumerate(summary):
         best = rank == 0 and row.get("folds") and not math.isnan(row["mean_accuracy"])
         style = "bold green" if best else ""

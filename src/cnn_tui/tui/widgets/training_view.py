@@ -47,7 +47,8 @@ class TrainingView(Vertical):
 
     def show_batch(self, event: BatchProgress) -> None:
         self.query_one("#epoch-progress", ProgressRow).set(
-            event.batch, event.batches, f"epoch {event.epoch} of {event.epochs} · batch {event.batch} of {event.batches}"
+            event.batch, event.batches,
+            f"epoch {event.epoch} of {event.epochs} · batch {event.batch} of {event.batches}",
         )
         done = (event.epoch - 1) * event.batches + event.batch
         figures = [format_eta(event.eta_seconds), f"{event.images_per_second:,.0f} img/s"]  # ETA first: it matters most
