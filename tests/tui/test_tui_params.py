@@ -162,3 +162,15 @@ async def test_disabled_actions_say_why_in_footer_keys_menu_and_palette(params_f
         assert main.session.why_not("train") == "load a training dataset first (l)"
         assert main.session.why_not("tune") == "load a training dataset first (l)"
         assert main.session.why_not("init_model") is None
+
+
+async def test_snap_saves_any_screen_and_says_where(in_tmp):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("m")  # a menu is open: F12 still snaps
+        await pilot.pause()
+        await pilot.press("f12")
+        await pilot.pause()
+        snaps = list((in_tmp / "results").glob("snap-*.svg"))
+        assert len(snaps) == 1 and "New&#160;data&#160;params" in snaps[0].read_text()  # the open menu
+        assert app.main.messages[-1] == ("success", f"screenshot saved: {snaps[0]}")

@@ -18,7 +18,7 @@ class CnnApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "cnn-tui"
     # F12 snaps any screen, dialogs and menus included (c does it on the main screen)
-    BINDINGS = [Binding("f12", "snap", "Snap", show=False)]
+    BINDINGS = [Binding("f12", "snap", "Snap", show=False, priority=True)]
 
     def __init__(
         self,
