@@ -171,6 +171,6 @@ async def test_snap_saves_any_screen_and_says_where(in_tmp):
         await pilot.pause()
         await pilot.press("f12")
         await pilot.pause()
-        snaps = list((in_tmp / "results").glob("snap-*.svg"))
+        snaps = list((in_tmp / "results").glob("snap-*-menu.svg"))
         assert len(snaps) == 1 and "New&#160;data&#160;params" in snaps[0].read_text()  # the open menu
         assert app.main.messages[-1] == ("success", f"screenshot saved: {snaps[0]}")

@@ -34,6 +34,9 @@ class InfoDialog(ModalScreen[None]):
                 yield Static(self.body())
             yield Button("Close", id="close", compact=True)
 
+    def on_mount(self) -> None:
+        self.query_one(".info-body").focus()  # arrows and page keys scroll it at once
+
     def body(self) -> object:
         raise NotImplementedError
 

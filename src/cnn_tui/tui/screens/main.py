@@ -219,7 +219,10 @@ class MainScreen(TaskMixin, Screen):
     def action_snap(self) -> None:
         s = self.session
         folder = s.run_dir or (s.data.results_path if s.data else Path.cwd() / "results")
-        view = self.query_one(TabbedContent).active or "main"
+        screen = self.app.screen
+        # the view's name on the main screen, else the dialog's ("menu", "params", "keys"...)
+        view = (self.query_one(TabbedContent).active or "main") if screen is self else (
+            type(screen).__name__.removesuffix("Screen").lower() or "dialog")
         name = f"snap-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{view}.svg"
         try:
             folder.mkdir(parents=True, exist_ok=True)
