@@ -283,8 +283,9 @@ class MainScreen(TaskMixin, Screen):
         def done(result: Any) -> None:
             if result is None:
                 return
-            if new or params is None:
-                result = dataclasses.replace(result, source=None)
+            # a new set has no file yet; an edited one still belongs to its file (saved with s / S)
+            source = None if new or params is None else params.source
+            result = dataclasses.replace(result, source=source)
             self.dirty.add(kind)
             self.apply_params(kind, result, "new" if new or params is None else "edited")
 
