@@ -8,10 +8,18 @@ import re
 from pathlib import Path
 
 from textual.widgets import DataTable
+from tui_helpers import (
+    choose_file,
+    logged,
+    make_app,
+    status,
+    text_of,
+    wait_for,
+    wait_idle,
+)
 
 from cnn_tui.tui.screens.confirm import ConfirmScreen
 from cnn_tui.tui.widgets.charts import HistoryChart
-from tui_helpers import choose_file, logged, make_app, status, text_of, wait_for, wait_idle
 
 SMALL = dict(classes=3, per_class=12, test_per_class=6, size=12)
 

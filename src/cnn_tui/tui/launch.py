@@ -94,9 +94,9 @@ def run_tui(data: str | None = None, hyper: str | None = None, model: str | None
     log = logging.getLogger("cnn_tui.tui")
     backend.backend_name()  # sets TF_CPP_MIN_LOG_LEVEL before anything can import TensorFlow
     path = setup_logging(log_file())
-    import cnn_tui.tui.widgets.images  # noqa: F401  textual-image asks the terminal before Textual owns it
     import textual_image.widget  # noqa: F401
 
+    import cnn_tui.tui.widgets.images  # noqa: F401  textual-image asks the terminal before Textual owns it
     from cnn_tui.tui.app import CnnApp
 
     log.info("imports done %.2fs after launch", time.perf_counter() - STARTED)

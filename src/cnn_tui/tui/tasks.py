@@ -23,7 +23,14 @@ from textual.worker import Worker, WorkerState
 from cnn_tui.core import backend
 from cnn_tui.core.dataset import TaskStopped
 from cnn_tui.core.errors import UserError
-from cnn_tui.core.events import BatchProgress, EpochEnd, FoldEnd, LoadProgress, Notice, TuningProgress
+from cnn_tui.core.events import (
+    BatchProgress,
+    EpochEnd,
+    FoldEnd,
+    LoadProgress,
+    Notice,
+    TuningProgress,
+)
 from cnn_tui.core.params import LARGE_GRID
 from cnn_tui.tui.messages import EngineEvent, KerasReady, TuningPlanned
 from cnn_tui.tui.screens.confirm import ConfirmScreen

@@ -15,7 +15,13 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from cnn_tui.core.errors import UserError
-from cnn_tui.core.params import DATA_FIELDS, HYPER_FIELDS, LARGE_GRID, DataParams, HyperParams
+from cnn_tui.core.params import (
+    DATA_FIELDS,
+    HYPER_FIELDS,
+    LARGE_GRID,
+    DataParams,
+    HyperParams,
+)
 from cnn_tui.tui.widgets.form import ParamsForm
 
 FOLDER_FIELDS = ("train_dir", "test_dir", "result_dir")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from textual_plotext import PlotextPlot
-
 from rich.text import Text
+from textual_plotext import PlotextPlot
 
 SERIES = {
     "accuracy": (("accuracy", "train", "cyan"), ("val_accuracy", "validation", "orange")),

@@ -11,7 +11,14 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
 from cnn_tui.tui.widgets.progress import ProgressRow
-from cnn_tui.tui.widgets.tables import display_path, fill_confusion, fill_report, key_values, number, percent
+from cnn_tui.tui.widgets.tables import (
+    display_path,
+    fill_confusion,
+    fill_report,
+    key_values,
+    number,
+    percent,
+)
 
 
 class EvaluationView(VerticalScroll):

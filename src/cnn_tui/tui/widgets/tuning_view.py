@@ -12,7 +12,13 @@ from textual.widgets import DataTable, Static
 
 from cnn_tui.core.events import TuningProgress
 from cnn_tui.tui.widgets.progress import ProgressRow, format_eta
-from cnn_tui.tui.widgets.tables import add_fold, display_path, fill_tuning, fold_columns, reset
+from cnn_tui.tui.widgets.tables import (
+    add_fold,
+    display_path,
+    fill_tuning,
+    fold_columns,
+    reset,
+)
 
 
 class TuningView(VerticalScroll):
