@@ -109,4 +109,11 @@ def run_tui(data: str | None = None, hyper: str | None = None, model: str | None
             app.run()
     finally:
         logging.getLogger().removeHandler(handler)
-    return app.return_code or 0
+    code = app.return_code or 0
+    if not backend.is_loaded():
+        # Quit while Keras was still importing in the background: no task ran, nothing is left to
+        # save, and Python would otherwise wait seconds for the import thread before exiting.
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(code)
+    return code

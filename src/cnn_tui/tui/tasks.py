@@ -93,17 +93,24 @@ class TaskMixin:
     def emit_event(self, task: str, event: Any) -> None:
         self.post_message(EngineEvent(task, event))  # thread-safe
 
-    @work(thread=True, group="keras", exit_on_error=False)
     def warm_keras(self) -> None:
-        """Import Keras after the first frame, so the UI never waits for TensorFlow."""
-        try:
-            backend.load_keras()
-            self.post_message(KerasReady(backend.device_label()))
-        except UserError as exc:
-            self.post_message(KerasReady("Keras unavailable", str(exc)))
-        except Exception as exc:  # noqa: BLE001 - a broken install must still leave a usable UI
-            log.exception("importing Keras failed")
-            self.post_message(KerasReady("Keras unavailable", backend.describe_failure(exc)))
+        """Import Keras after the first frame, so the UI never waits for TensorFlow.
+
+        A daemon thread, not a Textual worker: thread workers run in asyncio's default executor,
+        which ``asyncio.run`` joins on exit, so quitting during the import would hang for seconds.
+        """
+
+        def load() -> None:
+            try:
+                backend.load_keras()
+                self.post_message(KerasReady(backend.device_label()))
+            except UserError as exc:
+                self.post_message(KerasReady("Keras unavailable", str(exc)))
+            except Exception as exc:  # noqa: BLE001 - a broken install must still leave a usable UI
+                log.exception("importing Keras failed")
+                self.post_message(KerasReady("Keras unavailable", backend.describe_failure(exc)))
+
+        threading.Thread(target=load, name="keras-warm-up", daemon=True).start()
 
     async def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
