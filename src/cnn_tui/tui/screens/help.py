@@ -72,15 +72,16 @@ class AboutScreen(InfoDialog):
             ("Keras", version("keras") if backend.is_loaded() else f"{version('keras')} (loading…)"),
             ("Python", platform.python_version()),
             ("Textual", version("textual")),
-            ("docs", str(REPO_DOCS / "README.md")),
-            ("screenshots", str(REPO_DOCS / "docs" / "screenshots")),
-            ("design", "DESIGN.md beside the repository (../shared/DESIGN.md)"),
+            ("docs", str(REPO_DOCS / "README.md") if (REPO_DOCS / "README.md").exists()
+             else "README.md in the cnn-tui repository"),
+            ("screenshots", str(REPO_DOCS / "docs" / "screenshots") if (REPO_DOCS / "docs").exists()
+             else "docs/screenshots in the cnn-tui repository"),
+            ("headless", "cnn-tui --help: the same tasks as commands, for scripts"),
             ("log", str(self.log_path) if self.log_path else "terminal (not redirected)"),
         ]
         for key, value in rows:
             table.add_row(key, value)
-        intro = Text("Build, train, tune and evaluate convolutional image classifiers from the terminal.\n"
-                     "Everything here also runs headless: cnn-tui --help.\n")
+        intro = Text("Build, train, tune and evaluate convolutional image classifiers from the terminal.\n")
         from rich.console import Group
 
         return Group(intro, table)
