@@ -22,13 +22,17 @@ $(VENV)/.installed-$(EXTRAS)-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS),test]'
 	touch $@
 
-# The main job on the built-in demo data: digits -> summary -> training with validation
-# -> evaluation -> confusion matrix, with the tables printed and the PNG paths shown.
+# The terminal UI on the built-in demo digits, with their data and hyper params loaded.
+# The demo data is exported only when missing, so edits to the demo JSON files are kept.
 run: $(VENV)/.installed-$(EXTRAS)
+	@test -f $(DATA) -a -f $(HYPER) -a -d datasets/digits/training || $(BIN)/cnn-tui demo
+	$(BIN)/cnn-tui --data $(DATA) --hyper $(HYPER)
+
+# The same job headless: digits -> summary -> training with validation -> evaluation
+# -> confusion matrix, with the tables printed and the PNG paths shown.
+demo: $(VENV)/.installed-$(EXTRAS)
 	$(BIN)/cnn-tui demo
 	$(BIN)/cnn-tui pipeline --data $(DATA) --hyper $(HYPER)
-
-demo: run
 
 test: $(VENV)/.installed-$(EXTRAS)-test
 	$(BIN)/python -m pytest

@@ -32,9 +32,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cnn-tui",
         description="Build, train, tune and evaluate convolutional image classifiers. "
-        "The subcommands run headless; the terminal UI uses the same engine.",
+        "Without a command, opens the terminal UI; the commands run the same engine headless.",
+        usage="%(prog)s [--data D.json] [--hyper H.json] [--model M.keras]\n       %(prog)s COMMAND ...",
     )
     parser.add_argument("--version", action="version", version=f"cnn-tui {__version__}")
+    tui = parser.add_argument_group("terminal UI (no command)")
+    tui.add_argument("--data", dest="tui_data", metavar="D.json", help="open the UI with these data params loaded")
+    tui.add_argument("--hyper", dest="tui_hyper", metavar="H.json", help="open the UI with these hyper params loaded")
+    tui.add_argument("--model", dest="tui_model", metavar="M.keras", help="open the UI with this model loaded")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -146,8 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return EXIT_OK
+        from cnn_tui.tui import run_tui
+
+        return run_tui(args.tui_data, args.tui_hyper, args.tui_model)
     if args.no_cache:
         os.environ["CNN_TUI_CACHE"] = "0"
 

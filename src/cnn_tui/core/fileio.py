@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import stat
 import tempfile
 import time
 from contextlib import contextmanager
@@ -22,6 +23,25 @@ TEMP_SUFFIX = ".partial"
 STALE_SECONDS = 600  # an older temp file beside a target was left by a killed writer
 
 
+def _read_umask() -> int:
+    # os.umask can only be read by setting it; done once, at import, before any worker threads
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+def _mode_for(target: Path) -> int:
+    """The mode a plain ``open()`` would give: mkstemp's 0600 would hide saved models and params
+    from the rest of a team on a shared server. Overwriting keeps the file's own mode."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except OSError:
+        return 0o666 & ~_UMASK
+
+
 @contextmanager
 def atomic_path(target: str | os.PathLike[str], suffix: str = "") -> Iterator[Path]:
     """Yield a temp path beside ``target``; on success rename it over ``target``.
@@ -32,6 +52,7 @@ def atomic_path(target: str | os.PathLike[str], suffix: str = "") -> Iterator[Pa
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX + suffix, dir=target.parent)
+        os.fchmod(fd, _mode_for(target))
         os.close(fd)
     except OSError as exc:
         raise ResultsError(f"cannot write here ({exc.strerror or exc})", path=target) from exc

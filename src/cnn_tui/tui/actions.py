@@ -1,0 +1,78 @@
+"""Every user action once: menu, label, key, footer label and what it does.
+
+The main screen's bindings, the menus, the command palette and the keys
+overview are all generated from this table, so they never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MENUS = ("App", "Tasks", "Help")
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str  # MainScreen.action_<name>
+    menu: str
+    label: str
+    key: str  # Textual key name
+    help: str
+    footer: str = ""  # short label when shown in the footer
+    show_key: str = ""  # how the key is written for people, when not the key name itself
+
+    @property
+    def key_label(self) -> str:
+        return self.show_key or self.key
+
+
+ACTIONS: tuple[Action, ...] = (
+    # App menu: the inputs (params, datasets, model)
+    Action("new_data", "App", "New data params", "n", "start data params from defaults in a form"),
+    Action("load_data", "App", "Load data params…", "o", "open a data-params JSON file"),
+    Action("edit_data", "App", "Edit data params", "d", "change classes, folders, image size, results folder"),
+    Action("save_data", "App", "Save data params…", "s", "write the data params to a JSON file"),
+    Action("new_hyper", "App", "New hyper params", "N", "start hyper params from the seed's defaults"),
+    Action("load_hyper", "App", "Load hyper params…", "O", "open a hyper-params JSON file"),
+    Action("edit_hyper", "App", "Edit hyper params", "h", "change hyper params; csv fields take several values"),
+    Action("save_hyper", "App", "Save hyper params…", "S", "write the hyper params to a JSON file"),
+    Action("load_train", "App", "Load training dataset", "l", "read, shuffle and scale the training images"),
+    Action("load_test", "App", "Load test dataset", "L", "read, shuffle and scale the test images"),
+    Action("load_model", "App", "Load network model…", "M", "open a trained .keras model"),
+    Action("save_model", "App", "Save network model…", "W", "write the model to a .keras file"),
+    Action("quit", "App", "Quit", "q", "leave cnn-tui (asks first while a task runs)", footer="Quit"),
+    # Tasks menu
+    Action("edit_hyper", "Tasks", "Edit hyper params", "h", "change hyper params; csv fields take several values"),
+    Action("init_model", "Tasks", "Initialize new network model", "i", "build the CNN and show its summary",
+           footer="Init"),
+    Action("train", "Tasks", "Training only", "t", "train on the whole training set", footer="Train"),
+    Action("train_val", "Tasks", "Training with validation", "v",
+           "train, holding out the validation fraction to compare", footer="Train+val"),
+    Action("evaluate", "Tasks", "Evaluation", "e", "test accuracy and loss, per-class report", footer="Eval"),
+    Action("predict", "Tasks", "Prediction", "p", "confusion matrix on the test set", footer="Predict"),
+    Action("tune", "Tasks", "Tuning", "u", "grid search over every csv hyper field", footer="Tune"),
+    Action("stop", "Tasks", "Stop", "x", "stop training, tuning or loading after the current batch", footer="Stop"),
+    Action("apply_best", "Tasks", "Apply best tuning params", "b", "put the best combination into the hyper params"),
+    # Help menu
+    Action("about", "Help", "About", "a", "version, backend, device, where the docs are"),
+    Action("keys", "Help", "Keys", "question_mark", "every key at a glance", footer="Keys", show_key="?"),
+    Action("snap", "Help", "Snap", "c", "save an SVG screenshot into the current run's folder"),
+)
+
+BY_NAME: dict[str, Action] = {}
+for _action in ACTIONS:
+    BY_NAME.setdefault(_action.name, _action)
+
+# Views of the content area, switched with the number keys.
+VIEWS = (
+    ("data", "Data", "1"),
+    ("model", "Model", "2"),
+    ("training", "Training", "3"),
+    ("evaluation", "Evaluation", "4"),
+    ("tuning", "Tuning", "5"),
+    ("log", "Log", "6"),
+)
+
+
+def menu_items(menu: str) -> list[Action]:
+    return [a for a in ACTIONS if a.menu == menu]

@@ -1,0 +1,40 @@
+"""Textual messages the workers post to the UI thread (``post_message`` is thread-safe)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from cnn_tui.core.events import Event
+
+
+@dataclass
+class EngineEvent(Message):
+    """A core event (progress, epoch end, fold end, notice) from the task ``task``."""
+
+    task: str
+    event: Event
+
+
+@dataclass
+class KerasReady(Message):
+    """The background import of Keras finished: ``label`` is backend and device, or ``error`` says why not."""
+
+    label: str
+    error: str | None = None
+
+
+@dataclass
+class LogLine(Message):
+    """A Python warning or log record that would otherwise have gone to the terminal."""
+
+    text: str
+    level: str = "warning"
+
+
+@dataclass
+class TuningPlanned(Message):
+    """The search plan (combinations, folds, fits), known before the first fit starts."""
+
+    plan: object

@@ -1,0 +1,153 @@
+"""The file and form actions of the main screen: new / load / edit / save data and hyper params,
+load / save the model, apply the best tuning combination. Quick, so they run on the UI thread
+(loading a model imports Keras and runs in a worker, from ``tui.tasks``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from cnn_tui.core.errors import UserError
+from cnn_tui.core.params import DATA_FIELDS, DataParams, HyperParams, format_text
+from cnn_tui.tui.screens.files import open_dialog, save_dialog
+from cnn_tui.tui.screens.params_form import ParamsScreen
+from cnn_tui.tui.widgets.data_view import DataView
+from cnn_tui.tui.widgets.tables import display_path
+
+
+class ParamsMixin:
+    """Mixed into MainScreen, which provides ``session``, ``dirty``, ``say`` and ``refresh_state``."""
+
+    def action_new_data(self) -> None:
+        defaults = {f.name: format_text(f.default) for f in DATA_FIELDS}
+        self.edit_params("data", None, "New data params", values=defaults)
+
+    def action_edit_data(self) -> None:
+        if self.session.data is None:
+            self.action_new_data()
+        else:
+            self.edit_params("data", self.session.data, "Data params")
+
+    def action_new_hyper(self) -> None:
+        self.edit_params("hyper", HyperParams.defaults(), "New hyper params (the seed's defaults)", new=True)
+
+    def action_edit_hyper(self) -> None:
+        hyper = self.session.hyper
+        self.edit_params("hyper", hyper or HyperParams.defaults(), "Hyper params", new=hyper is None)
+
+    def edit_params(self, kind: str, params: Any, title: str, *, values: dict[str, str] | None = None,
+                    new: bool = False) -> None:
+        def done(result: Any) -> None:
+            if result is None:
+                return
+            # a new set has no file yet; an edited one still belongs to its file (saved with s / S)
+            source = None if new or params is None else params.source
+            result = dataclasses.replace(result, source=source)
+            self.dirty.add(kind)
+            self.apply_params(kind, result, "new" if new or params is None else "edited")
+
+        self.app.push_screen(ParamsScreen(kind, params, title=title, values=values), done)
+
+    def apply_params(self, kind: str, params: Any, how: str) -> None:
+        session = self.session
+        notes = session.set_data(params) if kind == "data" else session.set_hyper(params)
+        where = f" from {display_path(params.source)}" if how == "loaded" and params.source else ""
+        self.say(f"{kind} params {how}{where}", "success")
+        for note in (*params.warnings, *notes):
+            self.say(note, "warning")
+        self.refresh_state()
+        if kind == "data":
+            for which, images in (("training", session.train_set), ("test", session.test_set)):
+                if images is None:
+                    self.call_later(self.query_one(DataView).show_set, which, None)
+
+    def action_load_data(self) -> None:
+        self.load_params_dialog("data")
+
+    def action_load_hyper(self) -> None:
+        self.load_params_dialog("hyper")
+
+    def load_params_dialog(self, kind: str) -> None:
+        current = getattr(self.session, kind)
+        folder = current.source.parent if current is not None and current.source else None
+
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self.load_params_file(kind, path)
+
+        self.app.push_screen(open_dialog(kind, folder), chosen)
+
+    def load_params_file(self, kind: str, path: Path) -> bool:
+        try:
+            params = DataParams.load(path) if kind == "data" else HyperParams.load(path)
+        except UserError as exc:
+            self.say(str(exc), "error")
+            return False
+        self.dirty.discard(kind)
+        self.apply_params(kind, params, "loaded")
+        return True
+
+    def action_save_data(self) -> None:
+        self.save_params_dialog("data")
+
+    def action_save_hyper(self) -> None:
+        self.save_params_dialog("hyper")
+
+    def save_params_dialog(self, kind: str) -> None:
+        params = getattr(self.session, kind)
+        folder = params.source.parent if params.source else None
+        default = params.source.name if params.source else f"{kind}_params.json"
+
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self.save_params_file(kind, path)
+
+        self.app.push_screen(save_dialog(kind, folder, default), chosen)
+
+    def save_params_file(self, kind: str, path: Path) -> bool:
+        params = getattr(self.session, kind)
+        if path.suffix.lower() != ".json":
+            path = path.with_name(path.name + ".json")
+        try:
+            params.save(path)
+            # read back: relative folders are now relative to the new file's folder
+            saved = DataParams.load(path) if kind == "data" else HyperParams.load(path)
+        except (UserError, OSError) as exc:
+            self.say(f"cannot save {kind} params: {exc}", "error")
+            return False
+        setattr(self.session, kind, saved)
+        self.dirty.discard(kind)
+        self.say(f"{kind} params saved: {path}", "success")
+        self.refresh_state()
+        return True
+
+    # ------------------------------------------------------------ model files
+
+    def action_load_model(self) -> None:
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self.load_model_file(path)
+
+        self.app.push_screen(open_dialog("model", self.session.run_dir), chosen)
+
+    def action_save_model(self) -> None:
+        source = self.session.model.source
+
+        def chosen(path: Path | None) -> None:
+            if path is None:
+                return
+            if path.suffix != ".keras":
+                path = path.with_name(path.name + ".keras")
+            self.save_model_file(path)
+
+        folder = Path(source).parent if source else self.session.run_dir
+        self.app.push_screen(save_dialog("model", folder, "model.keras"), chosen)
+
+    def action_apply_best(self) -> None:
+        best = self.session.best_hyper
+        self.dirty.add("hyper")
+        self.apply_params("hyper", best, "set to the best tuning combination")
+        self.show_view("data")
+        self.query_one(DataView).scroll_home(animate=False)  # where the hyper params are listed
+

@@ -1,0 +1,36 @@
+"""File dialogs (textual-fspicker), rooted where the user's params live: ``app_input/``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual_fspicker import FileOpen, FileSave, Filters
+
+KINDS = {
+    "data": ("Data params", ".json"),
+    "hyper": ("Hyper params", ".json"),
+    "model": ("Keras model", ".keras"),
+}
+
+
+def start_folder(preferred: Path | None = None) -> Path:
+    """The folder of the current file, else ``./app_input`` when present, else here."""
+    if preferred is not None and preferred.is_dir():
+        return preferred
+    inputs = Path.cwd() / "app_input"
+    return inputs if inputs.is_dir() else Path.cwd()
+
+
+def _filters(kind: str) -> Filters:
+    _, suffix = KINDS[kind]
+    return Filters((f"*{suffix}", lambda p: p.suffix.lower() == suffix), ("all files", lambda _p: True))
+
+
+def open_dialog(kind: str, folder: Path | None = None) -> FileOpen:
+    name, _ = KINDS[kind]
+    return FileOpen(start_folder(folder), title=f"Load {name.lower()}", filters=_filters(kind))
+
+
+def save_dialog(kind: str, folder: Path | None = None, default: str | None = None) -> FileSave:
+    name, _ = KINDS[kind]
+    return FileSave(start_folder(folder), title=f"Save {name.lower()}", filters=_filters(kind), default_file=default)

@@ -1,0 +1,168 @@
+"""The data-params and hyper-params dialogs: every field, checked as you type; OK returns the
+new params, Cancel (Escape) leaves everything as it was."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+from cnn_tui.core.errors import UserError
+from cnn_tui.core.params import (
+    DATA_FIELDS,
+    HYPER_FIELDS,
+    LARGE_GRID,
+    DataParams,
+    HyperParams,
+)
+from cnn_tui.tui.widgets.form import ParamsForm
+
+FOLDER_FIELDS = ("train_dir", "test_dir", "result_dir")
+
+
+class ParamsScreen(ModalScreen[Any]):
+    """``kind`` is "data" or "hyper"; dismisses with DataParams / HyperParams, or None."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+o", "browse", "Browse folder", show=True),
+    ]
+
+    def __init__(self, kind: str, params: Any, *, title: str, values: dict[str, str] | None = None) -> None:
+        super().__init__(classes="dialog-screen")
+        self.kind = kind
+        self.params = params
+        self.title_text = title
+        self.values = values
+
+    def compose(self) -> ComposeResult:
+        specs = DATA_FIELDS if self.kind == "data" else HYPER_FIELDS
+        values = self.values or (self.params.as_text() if self.params is not None else {})
+        if self.kind == "hyper":
+            subtitle = "csv fields take several values for Tuning (0.02,0.01); training uses the first"
+        else:
+            subtitle = "relative folders are read from the folder of the JSON file · ctrl+o browses for a folder"
+        with Vertical(id="params-dialog", classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Label(subtitle, classes="dialog-subtitle")
+            yield ParamsForm(specs, values, id=f"{self.kind}-form")
+            yield Static("", id="form-notes")
+            yield Label("", id="form-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("OK", variant="primary", id="ok", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.update_notes()
+        self.query_one(ParamsForm).query(".field-input").first().focus()
+
+    def on_params_form_changed(self, _event: ParamsForm.Changed) -> None:
+        self.update_notes()
+
+    def update_notes(self) -> None:
+        form = self.query_one(ParamsForm)
+        problems = form.problems()
+        self.query_one("#ok", Button).disabled = bool(problems)
+        notes = self.query_one("#form-notes", Static)
+        if problems:
+            notes.update(Text(f"{len(problems)} field(s) to fix before OK", style="red"))
+            return
+        try:
+            built = self.build(form.texts())
+        except UserError as exc:
+            notes.update(Text(str(exc), style="red"))
+            self.query_one("#ok", Button).disabled = True
+            return
+        notes.update(self.describe(built))
+
+    def build(self, texts: dict[str, str]) -> Any:
+        if self.kind == "data":
+            return DataParams.from_text(texts, base=self.params)
+        return HyperParams.from_text(texts, base=self.params)
+
+    def describe(self, built: Any) -> Text:
+        """What these values mean: folders found, or the size of the tuning grid."""
+        if self.kind == "hyper":
+            grid = built.grid()
+            count = built.combination_count()
+            sizes = " × ".join(str(len(v)) for v in grid.values())
+            text = Text(f"Tuning grid: {sizes} = {count} combinations" if grid else
+                        "Tuning grid: 1 combination (no csv field holds several values)")
+            if count > LARGE_GRID:
+                text.append(" · large: each combination trains once per fold", style="yellow")
+            return text
+        text = Text()
+        for name, label in (("train_dir", "training"), ("test_dir", "testing")):
+            path = built.resolve(getattr(built, name))
+            text.append(f"{label}: ")
+            text.append_text(folder_note(path, built.num_classes))
+            text.append("\n")
+        return text
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "ok":
+            self.action_ok()
+        else:
+            self.action_cancel()
+
+    def on_input_submitted(self, _event: Input.Submitted) -> None:
+        self.action_ok()
+
+    def action_ok(self) -> None:
+        form = self.query_one(ParamsForm)
+        problems = form.problems()
+        error = self.query_one("#form-error", Label)
+        if problems:
+            error.update(next(iter(problems.values())))
+            return
+        try:
+            built = self.build(form.texts())
+        except UserError as exc:
+            error.update(str(exc))
+            return
+        self.dismiss(built)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def action_browse(self) -> None:
+        focused = self.focused
+        name = (focused.id or "").removeprefix("field-") if focused is not None else ""
+        if self.kind != "data" or name not in FOLDER_FIELDS:
+            self.notify("ctrl+o browses for a folder: move to a folder field first (Tab)", severity="warning")
+            return
+        from textual_fspicker import SelectDirectory
+
+        base = self.params.base_dir if self.params is not None else Path.cwd()
+        current = focused.value.strip() if isinstance(focused, Input) else ""
+        start = (base / current) if current and (base / current).is_dir() else base
+
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self.query_one(ParamsForm).set_value(name, os.path.relpath(path, base))
+
+        self.app.push_screen(SelectDirectory(start, title="Choose the folder"), chosen)
+
+
+def folder_note(path: Path, num_classes: int) -> Text:
+    """'10 class folders' in green, or what is wrong with the folder in yellow (not blocking:
+    the folder may be filled later; loading says exactly what is wrong)."""
+    if not path.exists():
+        return Text(f"{path} does not exist yet", style="yellow")
+    if not path.is_dir():
+        return Text(f"{path} is not a folder", style="yellow")
+    try:
+        classes = sum(1 for e in os.scandir(path) if e.is_dir() and not e.name.startswith("."))
+    except OSError as exc:
+        return Text(f"{path}: cannot read ({exc.strerror})", style="yellow")
+    style = "green" if classes == num_classes else "yellow"
+    extra = "" if classes == num_classes else f" (num_classes is {num_classes})"
+    return Text(f"{classes} class folders in {path}{extra}", style=style)
+

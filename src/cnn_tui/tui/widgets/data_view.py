@@ -1,0 +1,118 @@
+"""The Data view: the params in use, and per loaded dataset its class counts, skipped files
+and sample images."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Static
+
+from cnn_tui.core.params import DATA_FIELDS, HYPER_FIELDS
+from cnn_tui.tui.widgets.images import SampleGrid
+from cnn_tui.tui.widgets.progress import ProgressRow
+from cnn_tui.tui.widgets.tables import counts_table, params_table
+
+DATA_LABELS = {f.name: f.label for f in DATA_FIELDS}
+HYPER_LABELS = {f.name: f.label + (" (csv)" if f.listable else "") for f in HYPER_FIELDS}
+SKIPPED_SHOWN = 8
+
+
+class DatasetPanel(Vertical):
+    """One dataset: a heading, counts per class, skipped files, samples."""
+
+    def __init__(self, what: str, key: str) -> None:
+        super().__init__(id=f"{what}-panel", classes="dataset-panel")
+        self.what = what
+        self.key = key
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text(f"{self.what.capitalize()} set: not loaded (press {self.key})", style="dim"),
+                     classes="dataset-heading")
+        counts = Static("", classes="dataset-counts")
+        counts.display = False
+        yield counts
+        yield SampleGrid(classes="samples")
+
+    async def show(self, images: Any) -> None:
+        heading = self.query_one(".dataset-heading", Static)
+        counts = self.query_one(".dataset-counts", Static)
+        counts.display = images is not None
+        if images is None:
+            heading.update(Text(f"{self.what.capitalize()} set: not loaded (press {self.key})", style="dim"))
+            counts.update("")
+            await self.query_one(SampleGrid).show(None)
+            return
+        source = "from cache" if images.from_cache else "decoded"
+        heading.update(Text.assemble(
+            (f"{self.what.capitalize()} set ", "bold"),
+            f"{len(images):,} images · {images.num_classes} classes · "
+            f"{images.image_size}×{images.image_size}×{images.channels} · {source}",
+        ))
+        parts: list[Any] = [counts_table(images.class_names, images.counts())]
+        if images.skipped:
+            lines = Text(f"skipped {len(images.skipped)} unreadable file(s):\n", style="yellow")
+            for item in images.skipped[:SKIPPED_SHOWN]:
+                lines.append(f"  {item.path}: {item.reason}\n", style="yellow")
+            if len(images.skipped) > SKIPPED_SHOWN:
+                more = len(images.skipped) - SKIPPED_SHOWN
+                lines.append(f"  … and {more} more (skipped_files.csv in the run folder)\n")
+            parts.append(lines)
+        for note in images.notes:
+            if not note.startswith("skipped"):
+                parts.append(Text(note, style="yellow"))
+        counts.update(Group(*parts))
+        await self.query_one(SampleGrid).show(images)
+
+
+class DataView(VerticalScroll):
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="params-row"):
+            yield Static(id="data-params", classes="params-block")
+            yield Static(id="hyper-params", classes="params-block")
+        yield ProgressRow("Loading", id="load-progress")
+        with Horizontal(id="datasets"):
+            yield DatasetPanel("training", "l")
+            yield DatasetPanel("test", "L")
+
+    def on_mount(self) -> None:
+        self.show_params(None, None)
+        self.query_one("#load-progress").display = False
+
+    def show_params(self, data: Any, hyper: Any) -> None:
+        block = self.query_one("#data-params", Static)
+        if data is None:
+            block.update(Text("Data params: none — o to load, n for a new set", style="dim"))
+        else:
+            values = {f.name: getattr(data, f.name) for f in DATA_FIELDS}
+            if data.result_dir is None:
+                values["result_dir"] = "results (default)"
+            block.update(params_table(values, DATA_LABELS,
+                                      f"Data params · {data.source.name if data.source else 'unsaved'}"))
+        block = self.query_one("#hyper-params", Static)
+        if hyper is None:
+            block.update(Text("Hyper params: none — O to load, N for the defaults", style="dim"))
+        else:
+            title = f"Hyper params · {hyper.source.name if hyper.source else 'unsaved'}"
+            combos = hyper.combination_count()
+            block.update(params_table(hyper.values, HYPER_LABELS, title,
+                                      f"{combos} tuning combination{'s' if combos != 1 else ''}"))
+
+    def show_loading(self, what: str, done: int, total: int, speed: float) -> None:
+        row = self.query_one("#load-progress", ProgressRow)
+        row.display = True
+        detail = f"{what}: {done:,} of {total:,} files" + (f" · {speed:,.0f} images/s" if speed else "")
+        row.set(done, total, detail)
+
+    def hide_loading(self) -> None:
+        self.query_one("#load-progress").display = False
+
+    async def show_set(self, which: str, images: Any) -> None:
+        panel = self.query_one(f"#{which}-panel", DatasetPanel)
+        await panel.show(images)
+        if images is not None:
+            # the counts, not the params, matter now
+            self.call_after_refresh(self.scroll_to_widget, panel, top=True, animate=False)

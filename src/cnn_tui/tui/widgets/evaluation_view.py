@@ -1,0 +1,71 @@
+"""The Evaluation view: test accuracy and loss, the confusion matrix (class names, shaded cells,
+distinct diagonal) and precision / recall / F1 per class."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import DataTable, Static
+
+from cnn_tui.tui.widgets.progress import ProgressRow
+from cnn_tui.tui.widgets.tables import (
+    display_path,
+    fill_confusion,
+    fill_report,
+    key_values,
+    number,
+    percent,
+)
+
+
+class EvaluationView(VerticalScroll):
+    def compose(self) -> ComposeResult:
+        yield Static(Text("Not evaluated yet: e evaluates the model on the test set, p adds the confusion matrix.",
+                          style="dim"), id="evaluation-title")
+        yield ProgressRow("Predict", id="predict-progress")
+        yield Static("", id="metrics")
+        with Horizontal(id="evaluation-body"):
+            with Vertical(id="confusion-box"):
+                yield Static(Text("Confusion matrix · rows: true class · columns: predicted", style="bold"),
+                             id="confusion-title")
+                yield DataTable(id="confusion-table", cursor_type="cell", zebra_stripes=False)
+            with Vertical(id="report-box"):
+                yield Static(Text("Per-class report", style="bold"), id="report-title")
+                yield DataTable(id="report-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="evaluation-files")
+
+    def on_mount(self) -> None:
+        self.query_one("#predict-progress").display = False
+        self.query_one("#evaluation-body").display = False
+
+    def show_progress(self, done: int, total: int, speed: float) -> None:
+        row = self.query_one("#predict-progress", ProgressRow)
+        row.display = True
+        row.set(done, total, f"{done:,} of {total:,} images · {speed:,.0f} images/s")
+
+    def show(self, evaluation: Any, *, confusion: bool, title: str, files: dict[str, Any] | None = None) -> None:
+        self.query_one("#predict-progress").display = False
+        self.query_one("#evaluation-title", Static).update(Text(title, style="bold"))
+        auc = evaluation.roc_auc()
+        rows = [("test accuracy", Text(f"{percent(evaluation.accuracy)} %", style="bold")),
+                ("test loss", number(evaluation.loss)), ("test images", f"{evaluation.samples:,}")]
+        if auc is not None:
+            rows.append(("ROC AUC" + (" (one-vs-rest)" if len(evaluation.class_names) > 2 else ""), number(auc)))
+        self.query_one("#metrics", Static).update(key_values(rows))
+        self.query_one("#evaluation-body").display = True
+        confusion_box = self.query_one("#confusion-box")
+        confusion_box.display = confusion
+        if confusion:
+            table = self.query_one("#confusion-table", DataTable)
+            fill_confusion(table, evaluation.confusion(), evaluation.class_names)
+        fill_report(self.query_one("#report-table", DataTable), evaluation.report())
+        lines = Text()
+        for name, label in (("confusion_png", "confusion matrix PNG"), ("evaluation", "figures"),
+                            ("report", "report CSV")):
+            if files and name in files:
+                lines.append(f"{label}: ", style="dim")
+                lines.append(f"{display_path(files[name])}\n")
+        self.query_one("#evaluation-files", Static).update(lines)

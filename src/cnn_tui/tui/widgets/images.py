@@ -1,0 +1,86 @@
+"""Sample images per class, drawn in the terminal with textual-image.
+
+textual-image picks the best way the terminal offers (Sixel, Kitty graphics, or
+coloured half blocks, which work over any SSH connection). It asks the terminal
+when first imported, which must happen before Textual takes over the terminal:
+``launch`` imports this module first. ``CNN_TUI_IMAGES=halfcell`` forces half
+blocks (useful in tmux builds that pass Sixel through badly).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+from textual.app import ComposeResult
+from textual.containers import Grid, Horizontal, Vertical
+from textual.widgets import Label
+
+from cnn_tui.tui.widgets.tables import short
+
+THUMB_WIDTH = 10  # cells; half blocks give 2 pixel rows per cell, so 10x5 cells show 10x10 pixels
+THUMB_HEIGHT = 5
+
+
+def image_class() -> Any:
+    import textual_image.widget as images
+
+    choice = os.environ.get("CNN_TUI_IMAGES", "auto").lower()
+    return {
+        "halfcell": images.HalfcellImage,
+        "unicode": images.UnicodeImage,
+        "sixel": images.SixelImage,
+        "tgp": images.TGPImage,
+    }.get(choice, images.Image)
+
+
+def to_pil(pixels: np.ndarray) -> Any:
+    """A float [0, 1] (h, w, 1 or 3) array as a PIL image."""
+    from PIL import Image
+
+    data = np.clip(np.asarray(pixels) * 255.0, 0, 255).astype(np.uint8)
+    if data.shape[-1] == 1:
+        return Image.fromarray(data[..., 0], mode="L")
+    return Image.fromarray(data, mode="RGB")
+
+
+class ClassCard(Vertical):
+    def __init__(self, name: str, images: list[Any]) -> None:
+        super().__init__(classes="class-card")
+        self.class_name = name
+        self.images = images
+
+    def compose(self) -> ComposeResult:
+        yield Label(short(self.class_name, 3 * (THUMB_WIDTH + 1)), classes="card-title")
+        widget = image_class()
+        with Horizontal(classes="thumbs"):
+            for image in self.images:
+                thumb = widget(image, classes="thumb")
+                thumb.styles.width = THUMB_WIDTH
+                thumb.styles.height = THUMB_HEIGHT
+                yield thumb
+
+
+class SampleGrid(Grid):
+    """A card per class with its first few (shuffled) images: the seed's "samples" check."""
+
+    per_class = 3
+
+    async def show(self, images: Any) -> None:
+        await self.remove_children()
+        self.display = images is not None
+        if images is None:
+            return
+        cards = []
+        for name, indices in images.examples(self.per_class).items():
+            cards.append(ClassCard(name, [to_pil(images.x[i]) for i in indices]))
+        await self.mount_all(cards)
+        self.fit_columns()
+
+    def on_resize(self) -> None:
+        self.fit_columns()
+
+    def fit_columns(self) -> None:
+        card = self.per_class * (THUMB_WIDTH + 1) + 2
+        self.styles.grid_size_columns = max(1, self.size.width // card)

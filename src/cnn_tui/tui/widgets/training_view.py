@@ -1,0 +1,84 @@
+"""The Training view: epoch and run progress, live accuracy and loss curves, the epoch table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Static
+
+from cnn_tui.core.events import BatchProgress, EpochEnd
+from cnn_tui.tui.widgets.charts import HistoryChart, legend
+from cnn_tui.tui.widgets.progress import ProgressRow, format_eta
+from cnn_tui.tui.widgets.tables import add_epoch, display_path, reset_epochs
+
+
+class TrainingView(Vertical):
+    def compose(self) -> ComposeResult:
+        yield Static(Text("Not trained yet: t trains on all images, v holds out a validation share.", style="dim"),
+                     id="training-title")
+        yield ProgressRow("Epoch", id="epoch-progress")
+        yield ProgressRow("Run", id="run-progress")
+        with Horizontal(id="training-body"):
+            with Vertical(id="charts-box"):
+                yield Static(legend(), id="chart-legend")
+                with Horizontal(id="charts"):
+                    yield HistoryChart("accuracy", id="accuracy-chart")
+                    yield HistoryChart("loss", id="loss-chart")
+            yield DataTable(id="epoch-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="training-files")
+
+    def on_mount(self) -> None:
+        reset_epochs(self.query_one("#epoch-table", DataTable))
+
+    def start(self, title: str, epochs: int, batches: int, *, validation: bool = True) -> None:
+        self.history: dict[str, list[float]] = {}
+        self.query_one("#chart-legend", Static).update(legend(validation))
+        self.epochs, self.batches = epochs, batches
+        self.query_one("#training-title", Static).update(Text(title, style="bold"))
+        self.query_one("#epoch-progress", ProgressRow).set(0, batches, f"epoch 1 of {epochs}")
+        self.query_one("#run-progress", ProgressRow).set(0, epochs * batches, "starting…")
+        reset_epochs(self.query_one("#epoch-table", DataTable))
+        for chart in self.query(HistoryChart):
+            chart.show({})
+        self.query_one("#training-files", Static).update("")
+
+    def show_batch(self, event: BatchProgress) -> None:
+        self.query_one("#epoch-progress", ProgressRow).set(
+            event.batch, event.batches,
+            f"epoch {event.epoch} of {event.epochs} · batch {event.batch} of {event.batches}",
+        )
+        done = (event.epoch - 1) * event.batches + event.batch
+        figures = [format_eta(event.eta_seconds), f"{event.images_per_second:,.0f} img/s"]  # ETA first: it matters most
+        if event.loss is not None:
+            figures.append(f"loss {event.loss:.4f}")
+        if event.accuracy is not None:
+            figures.append(f"acc {event.accuracy:.3f}")
+        self.query_one("#run-progress", ProgressRow).set(done, event.epochs * event.batches, " · ".join(figures))
+
+    def show_epoch(self, event: EpochEnd) -> None:
+        for key, value in event.logs.items():
+            self.history.setdefault(key, []).append(value)
+        for chart in self.query(HistoryChart):
+            chart.show(self.history)
+        add_epoch(self.query_one("#epoch-table", DataTable), event.epoch, event.logs, event.seconds)
+        self.query_one("#epoch-progress", ProgressRow).set(
+            self.batches, self.batches, f"epoch {event.epoch} of {event.epochs} done")
+
+    def finish(self, message: str, files: dict, ok: bool) -> None:
+        self.query_one("#epoch-table", DataTable).scroll_end(animate=False)
+        title = self.query_one("#training-title", Static)
+        title.update(Text(message, style="bold green" if ok else "bold yellow"))
+        if ok:
+            run = self.query_one("#run-progress", ProgressRow)
+            run.set(1, 1, run.detail.split(" · ", 1)[-1])  # without the ETA; the last update may predate the last batch
+        line = Text()
+        if "plots" in files:
+            line.append("curves ", style="dim")
+            line.append(display_path(files["plots"]))
+        if "model" in files:
+            line.append("  model ", style="dim")
+            line.append(Path(files["model"]).name)
+        self.query_one("#training-files", Static).update(line)
