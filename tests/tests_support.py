@@ -1,4 +1,15 @@
-"""Constants several test folders share (importable because pytest puts tests/ on sys.path)."""
+"""Helpers and constants the test folders share (importable because pytest puts tests/ on sys.path).
+
+Kept out of conftest.py: with a conftest.py in a sub-folder too, ``import conftest`` is ambiguous.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from cnn_tui.core.dataset import ImageSet
 
 SEED_HYPER = {
     "init_rate": [0.02, 0.01], "decay_steps": 400, "decay_rate": 0.9, "kernel_size": 3,
@@ -7,3 +18,70 @@ SEED_HYPER = {
 }
 SEED_DATA = {"num_classes": 10, "train_dir": "C:/Datasets/mnist_png/training",
              "test_dir": "C:/Datasets/mnist_png/testing", "image_size": 28}
+
+
+TINY_HYPER = {
+    "init_rate": 0.05,
+    "decay_steps": 100,
+    "decay_rate": 0.9,
+    "kernel_size": 3,
+    "num_filters": 8,
+    "num_units": 32,
+    "momentum": 0.9,
+    "drop_out": 0.1,
+    "epochs": 2,
+    "batch_size": 8,
+}
+
+
+def class_pattern(label: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """A grayscale image a small CNN separates in an epoch or two: a bright block whose
+    position depends on the class, on a noisy background."""
+    image = rng.integers(0, 60, (size, size)).astype(np.uint8)
+    cells = 3
+    cell = size // cells
+    row, col = divmod(label % (cells * cells), cells)
+    image[row * cell : (row + 1) * cell, col * cell : (col + 1) * cell] = 230
+    return image
+
+
+def class_ordered_set(classes=3, per_class=12, size=12) -> ImageSet:
+    """An ImageSet sorted by class, as a folder scan yields them: unshuffled KFold would hold out whole classes."""
+    rng = np.random.default_rng(0)
+    x = np.stack([class_pattern(k, size, rng) for k in range(classes) for _ in range(per_class)])
+    y = np.repeat(np.arange(classes), per_class).astype(np.int32)
+    files = [f"{k}/{i}.png" for k in range(classes) for i in range(per_class)]
+    return ImageSet((x[..., None] / 255).astype(np.float32), y, [str(k) for k in range(classes)], files, root=None)
+
+
+
+def write_image_folder(
+    root: Path,
+    classes: list[str] | int = 3,
+    per_class: int = 12,
+    size: int = 12,
+    *,
+    fmt: str = "png",
+    colour: bool = False,
+    seed: int = 0,
+    sizes: list[int] | None = None,
+) -> Path:
+    """Write ``root/<class>/<i>.<fmt>`` images; returns ``root``."""
+    from PIL import Image
+
+    names = [str(i) for i in range(classes)] if isinstance(classes, int) else classes
+    rng = np.random.default_rng(seed)
+    for label, name in enumerate(names):
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            side = sizes[i % len(sizes)] if sizes else size
+            pixels = class_pattern(label, side, rng)
+            image = Image.fromarray(pixels, mode="L")
+            if colour:
+                tint = np.zeros((side, side, 3), dtype=np.uint8)
+                tint[..., label % 3] = pixels
+                tint[..., (label + 1) % 3] = pixels // 3
+                image = Image.fromarray(tint, mode="RGB")
+            image.save(folder / f"img_{i:03d}.{fmt}")
+    return root

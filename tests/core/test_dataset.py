@@ -11,7 +11,7 @@ from cnn_tui.core.dataset import TaskStopped, list_folder, load_images
 from cnn_tui.core.errors import DatasetError
 from cnn_tui.core.events import LoadProgress
 
-from conftest import write_image_folder
+from tests_support import write_image_folder
 
 
 def test_classes_are_sorted_folder_names_and_labels_follow_them(tmp_path):

@@ -8,7 +8,7 @@ from cnn_tui.core.errors import ModelError
 from cnn_tui.core.model import NetModel, build_model, readable_size
 from cnn_tui.core.params import HyperParams
 
-from conftest import TINY_HYPER
+from tests_support import TINY_HYPER
 
 SEED = {"init_rate": 0.02, "decay_steps": 400, "decay_rate": 0.9, "kernel_size": 3, "num_filters": 32,
         "num_units": 512, "momentum": 0.9, "drop_out": 0.2, "epochs": 5, "batch_size": 64}

@@ -8,7 +8,7 @@ from cnn_tui.core.model import build_model
 from cnn_tui.core.params import HyperParams
 from cnn_tui.core.training import train
 
-from conftest import TINY_HYPER, write_image_folder
+from tests_support import TINY_HYPER, write_image_folder
 
 
 def _setup(tmp_path, **hyper):

@@ -11,7 +11,7 @@ from cnn_tui.core.events import FoldEnd, TuningProgress
 from cnn_tui.core.params import HyperParams
 from cnn_tui.core.tuning import best_hyper_params, plan_search, tune
 
-from conftest import TINY_HYPER, class_ordered_set
+from tests_support import TINY_HYPER, class_ordered_set
 
 
 GRID = HyperParams.from_dict({**TINY_HYPER, "epochs": 3, "num_units": [16, 32]})

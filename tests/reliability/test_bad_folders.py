@@ -13,7 +13,7 @@ from cnn_tui.core.errors import DatasetError
 from cnn_tui.core.jobs import load_test_set, load_training_set
 from cnn_tui.core.params import DataParams
 
-from conftest import write_image_folder
+from tests_support import write_image_folder
 
 
 def params(tmp_path, **fields):

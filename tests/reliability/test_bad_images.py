@@ -8,7 +8,7 @@ from PIL import Image
 
 from cnn_tui.core.dataset import list_folder, load_images
 
-from conftest import write_image_folder
+from tests_support import write_image_folder
 
 
 @pytest.fixture

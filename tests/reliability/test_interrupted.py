@@ -21,7 +21,7 @@ from cnn_tui.core.model import NetModel
 from cnn_tui.core.params import DataParams, HyperParams
 from cnn_tui.core.runs import Run, mark_interrupted
 
-from conftest import write_image_folder
+from tests_support import write_image_folder
 
 
 def cli(capsys, *argv):
@@ -117,7 +117,7 @@ WRITER = textwrap.dedent("""
 
 
 def test_sigkill_while_saving_leaves_the_previous_files_intact(tmp_path):
-    from conftest import TINY_HYPER
+    from tests_support import TINY_HYPER
 
     script = tmp_path / "writer.py"
     script.write_text(WRITER.format(hyper={**TINY_HYPER, "num_units": 256}))

@@ -14,7 +14,7 @@ from cnn_tui.core.events import FoldEnd
 from cnn_tui.core.params import HyperParams
 from cnn_tui.core.tuning import tune
 
-from conftest import TINY_HYPER, class_ordered_set, write_image_folder
+from tests_support import TINY_HYPER, class_ordered_set, write_image_folder
 
 
 def test_loading_peaks_below_twice_the_decoded_array(tmp_path):
