@@ -7,12 +7,13 @@ import json
 import re
 from pathlib import Path
 
-from textual.widgets import DataTable
 from tui_helpers import (
     choose_file,
+    column_labels,
     logged,
     make_app,
     status,
+    table,
     text_of,
     wait_for,
     wait_idle,
@@ -22,14 +23,6 @@ from cnn_tui.tui.screens.confirm import ConfirmScreen
 from cnn_tui.tui.widgets.charts import HistoryChart
 
 SMALL = dict(classes=3, per_class=12, test_per_class=6, size=12)
-
-
-def table(app, selector: str) -> DataTable:
-    return app.main.query_one(selector, DataTable)
-
-
-def column_labels(t: DataTable) -> list[str]:
-    return [str(c.label) for c in t.columns.values()]
 
 
 async def test_load_initialise_train_evaluate_and_predict(params_files, in_tmp):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from pathlib import Path
 from typing import Iterable
 
@@ -38,12 +40,25 @@ class CnnApp(App[int]):
         self.main = MainScreen(session, warm_keras=warm_keras, device_label=device_label)
 
     async def on_mount(self) -> None:
+        self.watch_hang_ups()
         await self.push_screen(self.main)
         for kind, path in self.start_files.items():
             if path is not None:
                 self.main.load_params_file(kind, Path(path))
         if self.start_model is not None:
             self.main.load_model_file(Path(self.start_model))
+
+    def watch_hang_ups(self) -> None:
+        """SIGHUP (the SSH connection dropped) and SIGTERM stop the running task, which saves what
+        it has and marks its run stopped, then quit; left alone, either would kill a run mid-epoch."""
+        loop = asyncio.get_running_loop()
+        for sig in (getattr(signal, "SIGHUP", None), signal.SIGTERM):
+            if sig is None:
+                continue
+            try:
+                loop.add_signal_handler(sig, self.main.hang_up, signal.Signals(sig).name)
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals
+                return
 
     def action_snap(self) -> None:
         self.main.action_snap()

@@ -94,7 +94,11 @@ def run_tui(data: str | None = None, hyper: str | None = None, model: str | None
     log = logging.getLogger("cnn_tui.tui")
     backend.backend_name()  # sets TF_CPP_MIN_LOG_LEVEL before anything can import TensorFlow
     path = setup_logging(log_file())
-    import textual_image.widget  # noqa: F401
+    try:
+        import textual_image.widget  # noqa: F401
+    except Exception as exc:  # noqa: BLE001 - e.g. a terminal reporting a 0x0 size divides by zero in it
+        log.warning("image previews off: textual-image could not start in this terminal (%r)", exc)
+        os.environ["CNN_TUI_IMAGES"] = "none"
 
     import cnn_tui.tui.widgets.images  # noqa: F401  textual-image asks the terminal before Textual owns it
     from cnn_tui.tui.app import CnnApp

@@ -307,6 +307,12 @@ class TaskMixin:
         figures = " · ".join(f"{k} {final[k]:.4f}" for k in shown if k in final)
         message = f"{result.message}" + (f" · {figures}" if figures else "")
         self.query_one(TrainingView).finish(message, outcome.files, ok)
+        if outcome.save_error:
+            # the disk filled up or the folder went away: the trained model is still here to save elsewhere
+            session.model_note += " (not saved)"
+            self.say(f"{result.message}, but not all of it could be saved: {outcome.save_error}; "
+                     "the model is still in memory: save it elsewhere with W", "error")
+            return
         level = {"finished": "success", "stopped": "warning"}.get(result.status, "error")
         self.say(result.message + (f"; model and curves in {display_path(outcome.run.path)}" if result.epochs_done
                                    else ""), level)

@@ -228,6 +228,16 @@ class MainScreen(ParamsMixin, TaskMixin, Screen):
             return
         self.say(f"screenshot saved: {path}", "success")
 
+    def hang_up(self, signal_name: str) -> None:
+        """The terminal is gone or we were told to end: stop the task (it saves), then quit, asking nothing."""
+        logging.getLogger("cnn_tui.tui").warning("%s: stopping %s and quitting", signal_name, self.session.busy or "nothing")
+        if self.session.busy:
+            self.quit_when_done = True
+            if self.session.stoppable:
+                self.stop_event.set()
+        else:
+            self.app.exit()
+
     async def action_quit(self) -> None:
         if self.session.busy:
             def answer(yes: bool | None) -> None:

@@ -24,9 +24,13 @@ THUMB_HEIGHT = 5
 
 
 def image_class() -> Any:
+    """The widget class that draws thumbnails, or None when previews are off (``CNN_TUI_IMAGES=none``,
+    set by ``launch`` when textual-image cannot start in this terminal)."""
+    choice = os.environ.get("CNN_TUI_IMAGES", "auto").lower()
+    if choice == "none":
+        return None
     import textual_image.widget as images
 
-    choice = os.environ.get("CNN_TUI_IMAGES", "auto").lower()
     return {
         "halfcell": images.HalfcellImage,
         "unicode": images.UnicodeImage,
@@ -54,6 +58,9 @@ class ClassCard(Vertical):
     def compose(self) -> ComposeResult:
         yield Label(short(self.class_name, 3 * (THUMB_WIDTH + 1)), classes="card-title")
         widget = image_class()
+        if widget is None:
+            yield Label(f"{len(self.images)} samples (no image preview in this terminal)", classes="thumbs")
+            return
         with Horizontal(classes="thumbs"):
             for image in self.images:
                 thumb = widget(image, classes="thumb")

@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.console import Console
 from textual.pilot import Pilot
-from textual.widgets import Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from cnn_tui.tui.app import CnnApp
 
@@ -77,3 +77,11 @@ async def choose_file(pilot: Pilot, path: Path) -> None:
     await pilot.pause()
     await pilot.press("enter")
     await pilot.pause()
+
+
+def table(app, selector: str) -> DataTable:
+    return app.main.query_one(selector, DataTable)
+
+
+def column_labels(t: DataTable) -> list[str]:
+    return [str(c.label) for c in t.columns.values()]

@@ -1,0 +1,151 @@
+"""The issue's failure cases through the terminal UI: a visible readable message, the app still usable,
+nothing the user had lost."""
+
+from __future__ import annotations
+
+
+import pytest
+from textual.widgets import Input
+from tui_helpers import choose_file, logged, make_app, status, table, wait_for, wait_idle
+
+from cnn_tui.core import dataset, tuning
+from cnn_tui.core.errors import ParamsError, ResultsError
+from cnn_tui.core.model import NetModel
+from cnn_tui.core.params import HyperParams
+from cnn_tui.tui.screens.params_form import ParamsScreen
+
+from tests_support import TINY_HYPER
+
+SMALL = dict(classes=3, per_class=12, test_per_class=6, size=12)
+
+# (field, what a person types, the same value as it would sit in a JSON file)
+BAD_VALUES = [
+    ("drop_out", "1.5", 1.5),
+    ("epochs", "ten", "ten"),
+    ("batch_size", "0", 0),
+    ("init_rate", "-0.1", -0.1),
+    ("kernel_size", "3,x", [3, "x"]),
+    ("momentum", "1", 1),
+    ("epochs", "2.5", 2.5),
+]
+
+
+async def test_forms_refuse_what_files_refuse_with_the_same_words(params_files, in_tmp):
+    data, hyper = params_files(**SMALL)
+    app = make_app(data, hyper)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("h")
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, ParamsScreen)
+        for field, typed, in_json in BAD_VALUES:
+            with pytest.raises(ParamsError) as from_file:
+                HyperParams.from_dict({**TINY_HYPER, field: in_json})
+            box = form.query_one(f"#field-{field}", Input)
+            before = box.value
+            box.value = typed
+            await pilot.pause()
+            shown = str(form.query_one(f"#error-{field}").content)
+            assert f"hyper params: {shown}" == str(from_file.value), field
+            box.value = before
+            await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.main.session.hyper.first().drop_out == TINY_HYPER["drop_out"]  # nothing changed
+
+
+async def test_stop_while_loading_then_load_again(params_files, in_tmp, monkeypatch):
+    data, hyper = params_files(classes=3, per_class=200, size=8)
+    monkeypatch.setattr(dataset, "PARALLEL_THRESHOLD", 10**9)  # decode in chunks in this process
+    real = dataset.decode.decode_into_array
+    app = make_app(data, hyper)
+
+    def slow_first_chunk(*args):
+        if not app.main.stop_event.is_set():
+            app.main.stop_event.set()  # as if x was pressed while the first chunk decoded
+        return real(*args)
+
+    monkeypatch.setattr(dataset.decode, "decode_into_array", slow_first_chunk)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("l")
+        await wait_idle(pilot)
+        assert "loading stopped after 256 of 600 images" in logged(app)
+        assert app.main.session.train_set is None
+        monkeypatch.setattr(dataset.decode, "decode_into_array", real)
+        await pilot.press("l")
+        await wait_idle(pilot)
+        assert app.main.session.train_set is not None and len(app.main.session.train_set) == 600
+
+
+async def test_full_disk_during_training_keeps_the_model_to_save_elsewhere(params_files, tmp_path, in_tmp, monkeypatch):
+    data, hyper = params_files(**SMALL, hyper={"epochs": 2})
+    results = tmp_path / "results"
+    real_save = NetModel.save
+
+    def save(self, path):
+        if results in path.parents:  # the run folder's disk is full; elsewhere there is room
+            raise ResultsError("cannot write (No space left on device)", path=path)
+        return real_save(self, path)
+
+    monkeypatch.setattr(NetModel, "save", save)
+    elsewhere = tmp_path / "usb" / "rescued.keras"
+    elsewhere.parent.mkdir()
+    app = make_app(data, hyper)
+    async with app.run_test(size=(100, 30)) as pilot:
+        for key in "lit":
+            await pilot.press(key)
+            await wait_idle(pilot)
+        assert "not all of it could be saved" in status(app) and "No space left on device" in status(app)
+        assert "save it elsewhere with W" in status(app)
+        trained = app.main.session.model
+        assert trained is not None and "(not saved)" in app.main.session.model_note
+        await pilot.press("W")
+        await choose_file(pilot, elsewhere)
+        await wait_idle(pilot)
+        assert status(app) == f"model saved: {elsewhere}"
+    assert NetModel.load(elsewhere).class_names == ["0", "1", "2"]
+
+
+async def test_untrusted_model_is_refused_and_the_app_goes_on(params_files, tmp_path, in_tmp):
+    import keras
+
+    data, hyper = params_files(**SMALL)
+    gift = tmp_path / "gift.keras"
+    model = keras.Sequential([keras.Input((12, 12, 1)), keras.layers.Lambda(lambda t: t), keras.layers.Flatten(),
+                              keras.layers.Dense(3, activation="softmax")])
+    model.save(gift)
+    app = make_app(data, hyper)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("M")
+        await choose_file(pilot, gift)
+        await wait_idle(pilot)
+        assert status(app).startswith(f"{gift}: refused: the model contains a Lambda layer")
+        assert app.main.session.model is None
+        await pilot.press("l")
+        await wait_idle(pilot)
+        assert app.main.session.train_set is not None  # still usable
+
+
+async def test_out_of_memory_fit_shows_as_a_failed_row_in_the_tuning_table(params_files, in_tmp, monkeypatch):
+    real = tuning._build_network
+
+    def oom(**kwargs):
+        if kwargs["num_units"] == 4096:
+            raise MemoryError("simulated")
+        return real(**kwargs)
+
+    monkeypatch.setattr(tuning, "_build_network", oom)
+    data, hyper = params_files(**SMALL, hyper={"epochs": 1, "num_units": [4096, 16]})
+    app = make_app(data, hyper)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("l")
+        await wait_idle(pilot)
+        await pilot.press("u")
+        await wait_idle(pilot, timeout=180)
+        result = app.main.session.tuning
+        assert result.status == "finished" and len(result.rows) == 6
+        rows = table(app, "#results-table")
+        cells = [" ".join(str(c) for c in rows.get_row_at(i)) for i in range(rows.row_count)]
+        failed = [c for c in cells if "4096" in c]
+        assert failed and "out of memory" in failed[0]
+        assert "16" in cells[0]  # the working combination ranks first
