@@ -19,7 +19,7 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -45,13 +45,21 @@ def cache_dir() -> Path | None:
     return Path(xdg) / "cnn-tui" / "images"
 
 
-def make_key(root: Path, size: int, channels: int, listing: list[tuple[str, int, int]]) -> tuple[str, str]:
-    """(prefix naming folder + settings, full key also covering every file's size and mtime)."""
+def make_key(
+    root: Path, size: int, channels: int, listing: Iterable[tuple[str, int, int]] = (), *, digest: bytes | None = None
+) -> tuple[str, str]:
+    """(prefix naming folder + settings, full key also covering every file's size and mtime).
+
+    The files are given as (relative path, size, mtime_ns) tuples in ``listing`` or, from a
+    ``FolderListing``, as its ``digest()`` of the same facts.
+    """
     head = hashlib.sha256(f"{root.resolve()}\0{size}\0{channels}\0{DECODER_VERSION}".encode()).hexdigest()[:16]
-    body = hashlib.sha256()
-    for rel, nbytes, mtime in listing:
-        body.update(f"{rel}\0{nbytes}\0{mtime}\n".encode())
-    return head, f"{head}-{body.hexdigest()[:24]}"
+    if digest is None:
+        body = hashlib.sha256()
+        for rel, nbytes, mtime in listing:
+            body.update(f"{rel}\0{nbytes}\0{mtime}\n".encode())
+        digest = body.digest()
+    return head, f"{head}-{hashlib.sha256(digest).hexdigest()[:24]}"
 
 
 class ImageCache:

@@ -9,7 +9,6 @@ file that then serves as the cache entry for the next load.
 
 from __future__ import annotations
 
-import errno
 import math
 import os
 import tempfile
@@ -27,37 +26,23 @@ from cnn_tui.core import decode
 from cnn_tui.core.cache import ImageCache, make_key
 from cnn_tui.core.errors import DatasetError
 from cnn_tui.core.events import Emit, LoadProgress, Notice, ignore
+from cnn_tui.core.listing import FolderListing, SkippedFile, list_folder
+
+__all__ = [
+    "FolderListing", "ImageSet", "SkippedFile", "TaskStopped",
+    "list_folder", "load_images", "resolve_channels", "warm_up_pool", "worker_count",
+]
 
 # Below this many files, starting worker processes costs more than it saves.
 PARALLEL_THRESHOLD = 2000
 # Files whose header is read to decide grayscale or colour when color_mode is "auto".
 COLOUR_PROBES = 64
 SCALE_CHUNK = 512  # images converted to float32 at a time (bounds the temporary uint8 copy)
+SCALE_CHUNK_BYTES = 256 * 1024  # ... and fewer when they are big, so the copy stays in the CPU cache
 
 
 class TaskStopped(Exception):
     """The user asked a task to stop; what was done so far is kept by the caller."""
-
-
-@dataclass(frozen=True)
-class SkippedFile:
-    path: str
-    reason: str
-
-
-@dataclass
-class FolderListing:
-    """What a class folder holds, before any decoding."""
-
-    root: Path
-    class_names: list[str]
-    files: list[str]
-    labels: np.ndarray
-    stats: list[tuple[str, int, int]]  # (relative path, size, mtime_ns): the cache key
-    skipped: list[SkippedFile] = field(default_factory=list)
-
-    def counts(self) -> list[int]:
-        return np.bincount(self.labels, minlength=len(self.class_names)).tolist()
 
 
 @dataclass
@@ -130,119 +115,6 @@ def _stratified_indices(
         raise DatasetError(f"cannot make a stratified {what} split of {len(y)} images: {exc}") from None
 
 
-# ---------------------------------------------------------------- listing
-
-
-def list_folder(
-    root: str | os.PathLike[str],
-    *,
-    what: str = "training",
-    num_classes: int | None = None,
-    class_names: list[str] | None = None,
-) -> FolderListing:
-    """List class folders and their files; raise ``DatasetError`` if the folder cannot be used."""
-    root = Path(root)
-    entries = _scan(root, f"{what} folder")
-    class_dirs = sorted((e for e in entries if _is_dir(e) and not e.name.startswith(".")), key=lambda e: e.name)
-    if not class_dirs:
-        loose = sum(1 for e in entries if Path(e.name).suffix.lower() in decode.image_extensions())
-        hint = f" ({loose} images lie directly in it)" if loose else ""
-        raise DatasetError(
-            f"{what} folder has no class sub-folders{hint}; put each class's images in its own folder, "
-            f"e.g. {root.name}/cat/, {root.name}/dog/",
-            path=root,
-        )
-    names = [e.name for e in class_dirs]
-    if num_classes is not None and len(names) != num_classes:
-        raise DatasetError(
-            f"{what} folder has {len(names)} class folders ({_name_list(names)}) but num_classes is {num_classes}",
-            path=root,
-        )
-    if class_names is not None and names != list(class_names):
-        raise DatasetError(f"{what} classes differ from the model's classes: {_difference(class_names, names)}", path=root)
-
-    extensions = decode.image_extensions()
-    files: list[str] = []
-    labels: list[int] = []
-    stats: list[tuple[str, int, int]] = []
-    skipped: list[SkippedFile] = []
-    for label, class_dir in enumerate(class_dirs):
-        found = 0
-        for entry in sorted(_scan(Path(class_dir.path), f"class folder '{class_dir.name}'"), key=lambda e: e.name):
-            if entry.name.startswith("."):
-                continue  # .DS_Store, ._x.png (macOS resource forks), our own temp files
-            problem, stat = _file_problem(entry, extensions)
-            if problem:
-                skipped.append(SkippedFile(entry.path, problem))
-                continue
-            files.append(entry.path)
-            labels.append(label)
-            stats.append((f"{class_dir.name}/{entry.name}", stat.st_size, stat.st_mtime_ns))
-            found += 1
-        if found == 0:
-            raise DatasetError(f"class folder '{class_dir.name}' has no image files", path=class_dir.path)
-    return FolderListing(root, names, files, np.asarray(labels, dtype=np.int32), stats, skipped)
-
-
-def _scan(folder: Path, what: str) -> list[os.DirEntry[str]]:
-    try:
-        with os.scandir(folder) as it:
-            return list(it)
-    except FileNotFoundError:
-        raise DatasetError(f"{what} not found", path=folder) from None
-    except NotADirectoryError:
-        raise DatasetError(f"{what} is a file, not a folder", path=folder) from None
-    except PermissionError:
-        raise DatasetError(f"{what} cannot be read (permission denied)", path=folder) from None
-    except OSError as exc:
-        raise DatasetError(f"{what} cannot be read ({exc.strerror})", path=folder) from None
-
-
-def _is_dir(entry: os.DirEntry[str]) -> bool:
-    try:
-        return entry.is_dir()
-    except OSError:
-        return False
-
-
-def _file_problem(entry: os.DirEntry[str], extensions: frozenset[str]) -> tuple[str | None, os.stat_result | None]:
-    try:
-        if entry.is_dir():
-            return "a folder (sub-folders of a class are not read)", None
-        stat = entry.stat()
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            return "symbolic link loop", None
-        if isinstance(exc, FileNotFoundError) and entry.is_symlink():
-            return "broken symbolic link (its target is missing)", None
-        return f"cannot be read ({exc.strerror or exc})", None
-    if not entry.is_file():
-        return "not a regular file", None
-    suffix = Path(entry.name).suffix.lower()
-    if suffix not in extensions:
-        return f"not an image file type ({suffix or 'no extension'})", None
-    if stat.st_size == 0:
-        return "empty file (0 bytes)", None
-    return None, stat
-
-
-def _name_list(names: list[str], limit: int = 6) -> str:
-    return ", ".join(names) if len(names) <= limit else ", ".join(names[:limit]) + f", ... {len(names) - limit} more"
-
-
-def _difference(expected: list[str], found: list[str]) -> str:
-    missing = [n for n in expected if n not in found]
-    extra = [n for n in found if n not in expected]
-    parts = []
-    if missing:
-        parts.append(f"missing {_name_list(missing)}")
-    if extra:
-        parts.append(f"unexpected {_name_list(extra)}")
-    if not parts:
-        parts.append(f"same names in another order ({_name_list(found)})")
-    return "; ".join(parts)
-
-
 # ---------------------------------------------------------------- decoding
 
 
@@ -276,6 +148,26 @@ def _process_pool(workers: int) -> Any:
     return get_reusable_executor(max_workers=workers, timeout=300)
 
 
+def warm_up_pool(workers: int | None = None, *, wait: bool = False) -> None:
+    """Start the decoding worker processes now, so the first big load does not pay for them.
+
+    Each worker is a fresh interpreter importing numpy and Pillow (about half a second of
+    CPU each). The TUI calls this once after its first frame; with ``wait`` it returns only
+    when every worker is ready. Does nothing on one core; never raises.
+    """
+    workers = workers or worker_count()
+    if workers < 2:
+        return
+    try:
+        pool = _process_pool(workers)
+        futures = [pool.submit(decode.warm_up) for _ in range(workers)]
+        if wait:
+            for future in futures:
+                future.result()
+    except Exception:  # noqa: BLE001 - warming up is an optimisation, a real load reports errors
+        return
+
+
 def load_images(
     root: str | os.PathLike[str],
     *,
@@ -300,7 +192,7 @@ def load_images(
     listing = list_folder(root, what=what, num_classes=num_classes, class_names=class_names)
     channels = channels or resolve_channels(listing, color_mode)
     store = ImageCache.default() if cache is True else (cache or None)
-    head, key = make_key(listing.root, image_size, channels, listing.stats)
+    head, key = make_key(listing.root, image_size, channels, digest=listing.digest())
     shape = (len(listing.files), image_size, image_size, channels)
 
     hit = store.lookup(key) if store else None
@@ -419,17 +311,24 @@ def _assemble(listing: FolderListing, pixels: np.ndarray, failures: list[tuple[i
         )
     order = np.flatnonzero(valid)
     order = order[np.random.default_rng(seed).permutation(len(order))]
-    # Scale into a preallocated float32 array chunk by chunk: no full-size uint8 copy on the way.
+    # Scale into a preallocated float32 array a cache-sized chunk at a time: no full-size
+    # uint8 copy on the way, and one small gather buffer reused for every chunk.
+    pixels = pixels.view(np.ndarray)  # a memmap's own indexing costs more than the copy
     x = np.empty((len(order), *pixels.shape[1:]), dtype=np.float32)
-    for start in range(0, len(order), SCALE_CHUNK):
-        rows = order[start : start + SCALE_CHUNK]
-        np.multiply(pixels[rows], np.float32(1 / 255), out=x[start : start + len(rows)])
+    step = max(1, min(SCALE_CHUNK, SCALE_CHUNK_BYTES // max(1, pixels[0].nbytes if len(pixels) else 1)))
+    buffer = np.empty((step, *pixels.shape[1:]), dtype=np.uint8)
+    scale = np.float32(1 / 255)
+    for start in range(0, len(order), step):
+        rows = order[start : start + step]
+        gathered = np.take(pixels, rows, axis=0, out=buffer[: len(rows)])
+        np.multiply(gathered, scale, out=x[start : start + len(rows)])
     skipped = list(listing.skipped) + [SkippedFile(listing.files[i], reason) for i, reason in failures]
+    files = listing.files
     return ImageSet(
         x=x,
         y=labels[order].astype(np.int32),
         class_names=listing.class_names,
-        files=[listing.files[i] for i in order],
+        files=[files[i] for i in order.tolist()],
         root=listing.root,
         skipped=skipped,
     )

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import errno
 import os
+import struct
+import time
 import warnings
+import zlib
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -58,26 +61,29 @@ def _to_8bit(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(values, 0, 255).astype(np.uint8), mode="L")
 
 
-def decode(path: str, size: int, channels: int) -> tuple[np.ndarray, bool]:
-    """Return (``size`` x ``size`` x ``channels`` uint8 array, whether the source had colour)."""
+def decode(path: str, size: int, channels: int, *, draft: bool = True) -> tuple[np.ndarray, bool]:
+    """Return (``size`` x ``size`` x ``channels`` uint8 array, whether the source had colour).
+
+    ``draft=False`` decodes JPEGs at full size before resizing (only to measure the gain).
+    """
+    with warnings.catch_warnings():
+        # Large-but-allowed images warn; bigger ones raise DecompressionBombError (a DecodeError here).
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return _decode(path, size, channels, draft)
+
+
+def _decode(path: str, size: int, channels: int, draft: bool) -> tuple[np.ndarray, bool]:
     mode = "L" if channels == 1 else "RGB"
     try:
-        with warnings.catch_warnings():
-            # Large-but-allowed images warn; bigger ones raise DecompressionBombError below.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                colour = is_colour(image)
-                if image.format == "JPEG":
-                    # Decode at a reduced scale (1/2 .. 1/8) when shrinking: the biggest win on photos.
-                    image.draft(mode, (size, size))
-                image = ImageOps.exif_transpose(image)
-                if image.mode in _WIDE_MODES:
-                    image = _to_8bit(image)
-                if image.mode != mode:
-                    image = image.convert(mode)
-                if image.size != (size, size):
-                    image = image.resize((size, size), Image.Resampling.BILINEAR)
-                array = np.asarray(image, dtype=np.uint8)
+        plain = _plain_png(path) if path[-4:].lower() == ".png" else None
+        if plain is not None:
+            return _finish(plain[0], mode, size, channels), plain[1]
+        with Image.open(path) as image:
+            colour = is_colour(image)
+            if draft and image.format == "JPEG":
+                # Decode at a reduced scale (1/2 .. 1/8) when shrinking: the biggest win on photos.
+                image.draft(mode, (size, size))
+            return _finish(_orient(image), mode, size, channels), colour
     except Image.DecompressionBombError:
         raise DecodeError("too many pixels (Pillow's decompression-bomb limit); skipped") from None
     except UnidentifiedImageError:
@@ -93,7 +99,85 @@ def decode(path: str, size: int, channels: int) -> tuple[np.ndarray, bool]:
     except (SyntaxError, ValueError, EOFError, IndexError, TypeError, MemoryError) as exc:
         # Pillow's plugins raise these on malformed headers and chunks.
         raise DecodeError(f"corrupt image ({type(exc).__name__}: {exc})") from None
-    return array.reshape(size, size, channels), colour
+
+
+def _finish(image: Image.Image, mode: str, size: int, channels: int) -> np.ndarray:
+    if image.mode in _WIDE_MODES:
+        image = _to_8bit(image)
+    if image.mode != mode:
+        image = image.convert(mode)
+    if image.size != (size, size):
+        image = image.resize((size, size), Image.Resampling.BILINEAR)
+    return np.asarray(image, dtype=np.uint8).reshape(size, size, channels)
+
+
+# Where EXIF orientation can hide; without any of them there is nothing to rotate.
+_EXIF_INFO = ("exif", "Raw profile type exif", "XML:com.adobe.xmp", "xmp")
+_ROTATED = range(2, 9)
+
+
+def _orient(image: Image.Image) -> Image.Image:
+    """Apply an EXIF orientation, looking for one only where a file can hold it
+    (``ImageOps.exif_transpose`` copies every image that has none)."""
+    image.load()  # a PNG's eXIf chunk may follow its pixels
+    if image.format != "TIFF" and not any(key in image.info for key in _EXIF_INFO):
+        return image
+    if image.getexif().get(0x0112, 1) in _ROTATED:
+        return ImageOps.exif_transpose(image)
+    return image
+
+
+_PNG = b"\x89PNG\r\n\x1a\n"
+# Chunks that do not change the pixels Pillow decodes; any other (palette, transparency,
+# text that may carry EXIF, animation) sends the file through Image.open instead.
+_PNG_PLAIN = frozenset((b"IHDR", b"IDAT", b"IEND", b"gAMA", b"cHRM", b"sRGB", b"pHYs", b"tIME", b"sBIT", b"bKGD"))
+_PNG_KINDS = {0: ("L", False), 2: ("RGB", True), 6: ("RGBA", True)}  # colour type -> (mode, colour)
+
+
+def _plain_png(path: str) -> tuple[Image.Image, bool] | None:
+    """A plain 8-bit, non-interlaced PNG decoded by one call into Pillow's own zip decoder.
+
+    Image.open parses chunks in Python, which costs more than decoding a small image, so
+    this reads them here. The pixels are the ones Image.open would give. Anything else
+    (other depths, palettes, transparency, text chunks, a bad checksum, truncation, a
+    file that cannot be read) returns None and takes the full path, which also words the
+    reason a broken file is skipped.
+    """
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    if not data.startswith(_PNG) or data[12:16] != b"IHDR" or len(data) < 33:
+        return None
+    width, height, depth, kind, compression, filtering, interlace = struct.unpack_from(">IIBBBBB", data, 16)
+    limit = Image.MAX_IMAGE_PIXELS
+    if depth != 8 or kind not in _PNG_KINDS or compression or filtering or interlace or not width or not height:
+        return None
+    if limit and width * height > limit:
+        return None  # Image.open warns or refuses
+    view = memoryview(data)
+    parts = []
+    pos, end = 8, len(data)
+    while pos + 12 <= end:
+        length, name = struct.unpack_from(">I4s", data, pos)
+        stop = pos + 12 + length
+        if stop > end or name not in _PNG_PLAIN:
+            return None
+        if zlib.crc32(view[pos + 4 : stop - 4]) != int.from_bytes(view[stop - 4 : stop], "big"):
+            return None
+        if name == b"IDAT":
+            parts.append(view[pos + 8 : stop - 4])
+        elif name == b"IEND":
+            break
+        pos = stop
+    else:
+        return None  # no IEND: truncated
+    mode, colour = _PNG_KINDS[kind]
+    try:
+        return Image.frombytes(mode, (width, height), b"".join(parts), "zip", mode), colour
+    except (ValueError, OSError, MemoryError):
+        return None
 
 
 _SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"RIFF", b"II*\x00", b"MM\x00*")
@@ -113,6 +197,14 @@ def _unidentified_reason(path: str) -> str:
     return "not an image Pillow can read"
 
 
+def warm_up() -> int:
+    """Worker warm-up task: register Pillow's plugins and stay busy long enough that the
+    other warm-up tasks land on the other workers."""
+    Image.init()
+    time.sleep(0.05)
+    return os.getpid()
+
+
 def decode_into(
     out_path: str, indices: list[int], paths: list[str], size: int, channels: int
 ) -> tuple[list[tuple[int, str]], int]:
@@ -130,15 +222,17 @@ def decode_into(
 
 
 def decode_into_array(
-    target: np.ndarray, indices: list[int], paths: list[str], size: int, channels: int
+    target: np.ndarray, indices: list[int], paths: list[str], size: int, channels: int, *, draft: bool = True
 ) -> tuple[list[tuple[int, str]], int]:
     """Decode ``paths`` into rows ``indices`` of an array in this process."""
     failures: list[tuple[int, str]] = []
     colour = 0
-    for index, path in zip(indices, paths):
-        try:
-            target[index], had_colour = decode(path, size, channels)
-            colour += had_colour
-        except DecodeError as exc:
-            failures.append((index, str(exc)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        for index, path in zip(indices, paths):
+            try:
+                target[index], had_colour = _decode(path, size, channels, draft)
+                colour += had_colour
+            except DecodeError as exc:
+                failures.append((index, str(exc)))
     return failures, colour

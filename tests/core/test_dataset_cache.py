@@ -1,0 +1,30 @@
+"""The decoded-array cache key: any change to a file's name, size or modification time misses."""
+
+import os
+
+from cnn_tui.core.cache import make_key
+from cnn_tui.core.dataset import list_folder, load_images
+
+from tests_support import write_image_folder
+
+
+def test_a_touched_or_renamed_file_misses_the_cache(tmp_path, _isolated_cache):
+    root = write_image_folder(tmp_path / "t", 2, per_class=3)
+    assert not load_images(root, image_size=8).from_cache
+    assert load_images(root, image_size=8).from_cache
+    victim = sorted((root / "1").iterdir())[0]
+    stat = victim.stat()
+    os.utime(victim, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
+    assert not load_images(root, image_size=8).from_cache
+    victim.rename(victim.with_name("renamed.png"))
+    assert not load_images(root, image_size=8).from_cache
+    assert load_images(root, image_size=8).from_cache
+
+
+def test_the_listing_digest_keys_like_the_stat_tuples(tmp_path):
+    root = write_image_folder(tmp_path / "t", 2, per_class=3)
+    listing = list_folder(root)
+    assert listing.stats[0][0] == f"0/{os.path.basename(listing.files[0])}"
+    by_tuples = make_key(root, 8, 1, listing.stats)
+    assert make_key(root, 8, 1, digest=listing.digest())[0] == by_tuples[0]
+    assert make_key(root, 8, 1, digest=listing.digest()) == make_key(root, 8, 1, digest=list_folder(root).digest())
