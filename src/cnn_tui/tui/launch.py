@@ -89,21 +89,22 @@ def quiet_terminal(path: Path | None) -> Iterator[None]:
 
 
 def run_tui(data: str | None = None, hyper: str | None = None, model: str | None = None) -> int:
-    from cnn_tui.core import backend
+    from cnn_tui.tui import terminal
 
     log = logging.getLogger("cnn_tui.tui")
-    backend.backend_name()  # sets TF_CPP_MIN_LOG_LEVEL before anything can import TensorFlow
-    path = setup_logging(log_file())
+    probe = terminal.Probe.start()  # the terminal answers while the app imports
     try:
-        import textual_image.widget  # noqa: F401
-    except Exception as exc:  # noqa: BLE001 - e.g. a terminal reporting a 0x0 size divides by zero in it
-        log.warning("image previews off: textual-image could not start in this terminal (%r)", exc)
-        os.environ["CNN_TUI_IMAGES"] = "none"
+        path = setup_logging(log_file())
+        from cnn_tui.tui.app import CnnApp
+    finally:
+        graphics = probe.finish()
+    if graphics is not None and graphics.problem:
+        log.warning("image previews %s: %s", "off" if graphics.protocol is None else "in half blocks", graphics.problem)
+        if graphics.protocol is None:
+            os.environ["CNN_TUI_IMAGES"] = "none"
 
-    import cnn_tui.tui.widgets.images  # noqa: F401  textual-image asks the terminal before Textual owns it
-    from cnn_tui.tui.app import CnnApp
-
-    log.info("imports done %.2fs after launch", time.perf_counter() - STARTED)
+    log.info("imports done %.2fs after launch (images: %s)", time.perf_counter() - STARTED,
+             graphics.protocol if graphics else "no terminal")
     app = CnnApp(data=Path(data) if data else None, hyper=Path(hyper) if hyper else None,
                  model=Path(model) if model else None, log_path=path)
     handler = UiLogHandler(app)
@@ -114,7 +115,8 @@ def run_tui(data: str | None = None, hyper: str | None = None, model: str | None
     finally:
         logging.getLogger().removeHandler(handler)
     code = app.return_code or 0
-    if not backend.is_loaded():
+    backend = sys.modules.get("cnn_tui.core.backend")
+    if backend is None or not backend.is_loaded():
         # Quit while Keras was still importing in the background: no task ran, nothing is left to
         # save, and Python would otherwise wait seconds for the import thread before exiting.
         logging.shutdown()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from cnn_tui.core.events import Event
+if TYPE_CHECKING:
+    from cnn_tui.core.events import Event
 
 
 @dataclass

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cnn_tui.core.dataset import ImageSet
-from cnn_tui.core.evaluation import Evaluation
-from cnn_tui.core.model import NetModel
-from cnn_tui.core.params import DataParams, HyperParams
-from cnn_tui.core.tuning import TuningResult
+if TYPE_CHECKING:  # the engine's data modules import numpy: not before the first frame
+    from cnn_tui.core.dataset import ImageSet
+    from cnn_tui.core.evaluation import Evaluation
+    from cnn_tui.core.model import NetModel
+    from cnn_tui.core.params import DataParams, HyperParams
+    from cnn_tui.core.tuning import TuningResult
 
 
 @dataclass

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import threading
 import time
 from functools import partial
@@ -20,8 +21,6 @@ from typing import Any, Callable
 from textual import work
 from textual.worker import Worker, WorkerState
 
-from cnn_tui.core import backend
-from cnn_tui.core.dataset import TaskStopped
 from cnn_tui.core.errors import UserError
 from cnn_tui.core.events import (
     BatchProgress,
@@ -35,11 +34,7 @@ from cnn_tui.core.params import LARGE_GRID
 from cnn_tui.tui.messages import EngineEvent, KerasReady, TuningPlanned
 from cnn_tui.tui.screens.confirm import ConfirmScreen
 from cnn_tui.tui.widgets.data_view import DataView
-from cnn_tui.tui.widgets.evaluation_view import EvaluationView
-from cnn_tui.tui.widgets.model_view import ModelView
 from cnn_tui.tui.widgets.tables import display_path
-from cnn_tui.tui.widgets.training_view import TrainingView
-from cnn_tui.tui.widgets.tuning_view import TuningView
 
 log = logging.getLogger("cnn_tui.tui")
 
@@ -49,8 +44,15 @@ TUNING_MAX_SAMPLES = 10_000
 Job = Callable[[Callable[[Any], None], threading.Event], Any]
 
 
+def is_stopped(exc: BaseException | None) -> bool:
+    """A ``core.dataset.TaskStopped``; that module (numpy) is not imported before a task needs it."""
+    dataset = sys.modules.get("cnn_tui.core.dataset")
+    return dataset is not None and isinstance(exc, dataset.TaskStopped)
+
+
 class TaskMixin:
-    """Mixed into MainScreen, which provides ``session``, ``say``, ``show_view`` and ``refresh_state``."""
+    """Mixed into MainScreen, which provides ``session``, ``say``, ``show_view``, ``refresh_state``, and
+    ``view(name)`` for the views that ``mount_views`` mounts after the first frame."""
 
     stop_event: threading.Event
     task_name: str | None = None
@@ -94,28 +96,16 @@ class TaskMixin:
         self.post_message(EngineEvent(task, event))  # thread-safe
 
     def warm_keras(self) -> None:
-        """Import Keras after the first frame, so the UI never waits for TensorFlow.
+        """Import Keras after the first frame, so the UI never waits for TensorFlow (see ``tui.warmup``)."""
+        from cnn_tui.tui.warmup import warm_up
 
-        A daemon thread, not a Textual worker: thread workers run in asyncio's default executor,
-        which ``asyncio.run`` joins on exit, so quitting during the import would hang for seconds.
-        """
-
-        def load() -> None:
-            try:
-                backend.load_keras()
-                self.post_message(KerasReady(backend.device_label()))
-            except UserError as exc:
-                self.post_message(KerasReady("Keras unavailable", str(exc)))
-            except Exception as exc:  # noqa: BLE001 - a broken install must still leave a usable UI
-                log.exception("importing Keras failed")
-                self.post_message(KerasReady("Keras unavailable", backend.describe_failure(exc)))
-
-        threading.Thread(target=load, name="keras-warm-up", daemon=True).start()
+        warm_up(lambda label, error: self.post_message(KerasReady(label, error)))
 
     async def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
         if worker.group != "task" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
             return
+        await self.mount_views()
         task, label = self.task_name or "", self.session.busy or "the task"
         self.session.busy = None
         self.session.stoppable = False
@@ -129,7 +119,7 @@ class TaskMixin:
                 self.task_failed(label, worker.error)
                 if run is not None and run.record.get("status") == "running":
                     # the core marks the runs it can; this catches the rest, so none stays 'running'
-                    stopped = isinstance(worker.error, TaskStopped)
+                    stopped = is_stopped(worker.error)
                     run.finish("stopped" if stopped else "failed", str(worker.error)[:300])
         finally:
             self.query_one(DataView).hide_loading()
@@ -138,7 +128,9 @@ class TaskMixin:
                 self.app.exit()
 
     def task_failed(self, label: str, exc: BaseException | None) -> None:
-        if isinstance(exc, TaskStopped):
+        from cnn_tui.core import backend
+
+        if is_stopped(exc):
             self.say(f"{label} stopped: {exc}", "warning")
         elif isinstance(exc, UserError):
             self.say(str(exc), "error")
@@ -161,29 +153,31 @@ class TaskMixin:
 
     # ------------------------------------------------------------ events from the core
 
-    def on_engine_event(self, message: EngineEvent) -> None:
+    async def on_engine_event(self, message: EngineEvent) -> None:
+        await self.mount_views()
         event = message.event
         if isinstance(event, LoadProgress):
             if message.task in ("evaluate", "predict"):
-                self.query_one(EvaluationView).show_progress(event.done, event.total, event.images_per_second)
+                self.view("evaluation").show_progress(event.done, event.total, event.images_per_second)
             else:
                 self.query_one(DataView).show_loading(Path(event.folder).name, event.done, event.total,
                                                  event.images_per_second)
         elif isinstance(event, BatchProgress):
-            self.query_one(TrainingView).show_batch(event)
+            self.view("training").show_batch(event)
         elif isinstance(event, EpochEnd):
-            self.query_one(TrainingView).show_epoch(event)
+            self.view("training").show_epoch(event)
             logs = " · ".join(f"{k} {v:.4f}" for k, v in event.logs.items())
             self.say(f"epoch {event.epoch} of {event.epochs}: {logs}")
         elif isinstance(event, TuningProgress):
-            self.query_one(TuningView).show_progress(event)
+            self.view("tuning").show_progress(event)
         elif isinstance(event, FoldEnd):
-            self.query_one(TuningView).show_fold(event.row)
+            self.view("tuning").show_fold(event.row)
         elif isinstance(event, Notice):
             self.say(event.text, event.level)
 
-    def on_tuning_planned(self, message: TuningPlanned) -> None:
-        self.query_one(TuningView).start(message.plan)
+    async def on_tuning_planned(self, message: TuningPlanned) -> None:
+        await self.mount_views()
+        self.view("tuning").start(message.plan)
 
     # ------------------------------------------------------------ datasets
 
@@ -233,7 +227,7 @@ class TaskMixin:
         session.history = {}
         total = net.totals().total
         session.model_note = f"new, {total:,} params"
-        self.query_one(ModelView).show(net, "new, untrained")
+        self.view("model").show(net, "new, untrained")
         self.say(f"network model initialised: {total:,} parameters", "success")
 
     def load_model_file(self, path: Path) -> None:
@@ -246,7 +240,7 @@ class TaskMixin:
         session = self.session
         session.model = net
         session.model_note = f"loaded {Path(net.source).name}"
-        self.query_one(ModelView).show(net, f"loaded from {net.source}")
+        self.view("model").show(net, f"loaded from {net.source}")
         self.say(f"model loaded: {net.num_classes} classes, {net.image_size}×{net.image_size}×{net.channels} input",
                  "success")
         data = session.data
@@ -264,10 +258,12 @@ class TaskMixin:
 
     # ------------------------------------------------------------ training
 
-    def action_train(self) -> None:
+    async def action_train(self) -> None:
+        await self.mount_views()
         self.start_training(validate=False)
 
-    def action_train_val(self) -> None:
+    async def action_train_val(self) -> None:
+        await self.mount_views()
         self.start_training(validate=True)
 
     def start_training(self, *, validate: bool) -> None:
@@ -279,7 +275,7 @@ class TaskMixin:
         config = hyper.first()
         fit_images = len(images) - (round(len(images) * fraction) if fraction else 0)
         what = f"with {fraction:.0%} held out for validation" if fraction else "on all training images"
-        self.query_one(TrainingView).start(
+        self.view("training").start(
             f"Training {what}: {config.epochs} epochs, batch {config.batch_size}, init_rate {config.init_rate:g}",
             config.epochs, math.ceil(fit_images / config.batch_size), validation=bool(fraction))
 
@@ -306,7 +302,7 @@ class TaskMixin:
         shown = ("val_accuracy", "val_loss") if "val_accuracy" in final else ("accuracy", "loss")
         figures = " · ".join(f"{k} {final[k]:.4f}" for k in shown if k in final)
         message = f"{result.message}" + (f" · {figures}" if figures else "")
-        self.query_one(TrainingView).finish(message, outcome.files, ok)
+        self.view("training").finish(message, outcome.files, ok)
         if outcome.save_error:
             # the disk filled up or the folder went away: the trained model is still here to save elsewhere
             session.model_note += " (not saved)"
@@ -349,7 +345,7 @@ class TaskMixin:
         ev = outcome.evaluation
         title = (f"{'Prediction' if confusion else 'Evaluation'} on {ev.samples:,} test images · "
                  f"model: {self.session.model_label()}")
-        self.query_one(EvaluationView).show(ev, confusion=confusion, title=title, files=outcome.files)
+        self.view("evaluation").show(ev, confusion=confusion, title=title, files=outcome.files)
         self.say(f"test accuracy {ev.accuracy:.2%}, loss {ev.loss:.4f}; saved in {display_path(outcome.run.path)}",
                  "success")
 
@@ -397,7 +393,7 @@ class TaskMixin:
         session.tuning = result
         session.best_hyper = outcome.best_hyper
         session.run_dir = outcome.run.path
-        self.query_one(TuningView).show_result(result, stopped=result.status != "finished",
+        self.view("tuning").show_result(result, stopped=result.status != "finished",
                                                best_path=outcome.files.get("best"))
         level = {"finished": "success", "stopped": "warning"}.get(result.status, "error")
         self.say(f"{result.message}; results in {display_path(outcome.run.path)}", level)

@@ -1,10 +1,11 @@
-"""File dialogs (textual-fspicker), rooted where the user's params live: ``app_input/``."""
+"""File dialogs (textual-fspicker), rooted where the user's params live: ``app_input/``.
+
+textual-fspicker is imported when a dialog first opens, not with the main screen."""
 
 from __future__ import annotations
 
 from pathlib import Path
-
-from textual_fspicker import FileOpen, FileSave, Filters
+from typing import Any
 
 KINDS = {
     "data": ("Data params", ".json"),
@@ -21,16 +22,22 @@ def start_folder(preferred: Path | None = None) -> Path:
     return inputs if inputs.is_dir() else Path.cwd()
 
 
-def _filters(kind: str) -> Filters:
+def _filters(kind: str) -> Any:
+    from textual_fspicker import Filters
+
     _, suffix = KINDS[kind]
     return Filters((f"*{suffix}", lambda p: p.suffix.lower() == suffix), ("all files", lambda _p: True))
 
 
-def open_dialog(kind: str, folder: Path | None = None) -> FileOpen:
+def open_dialog(kind: str, folder: Path | None = None) -> Any:
+    from textual_fspicker import FileOpen
+
     name, _ = KINDS[kind]
     return FileOpen(start_folder(folder), title=f"Load {name.lower()}", filters=_filters(kind))
 
 
-def save_dialog(kind: str, folder: Path | None = None, default: str | None = None) -> FileSave:
+def save_dialog(kind: str, folder: Path | None = None, default: str | None = None) -> Any:
+    from textual_fspicker import FileSave
+
     name, _ = KINDS[kind]
     return FileSave(start_folder(folder), title=f"Save {name.lower()}", filters=_filters(kind), default_file=default)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import platform
-from importlib import metadata
 from pathlib import Path
 
 from rich.table import Table
@@ -57,6 +56,8 @@ class AboutScreen(InfoDialog):
         from cnn_tui.core import backend
 
         def version(name: str) -> str:
+            from importlib import metadata  # only when About opens
+
             try:
                 return metadata.version(name)
             except metadata.PackageNotFoundError:

@@ -4,6 +4,8 @@ Params and model files are handled in ``tui.params_actions``, heavy tasks in ``t
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import logging
 import time
 from collections import deque
@@ -27,11 +29,7 @@ from cnn_tui.tui.screens.menu import MenuScreen
 from cnn_tui.tui.session import Session
 from cnn_tui.tui.tasks import TaskMixin
 from cnn_tui.tui.widgets.data_view import DataView
-from cnn_tui.tui.widgets.evaluation_view import EvaluationView
 from cnn_tui.tui.widgets.header import InfoBar, MenuBar, MenuTitle, StatusLine
-from cnn_tui.tui.widgets.model_view import ModelView
-from cnn_tui.tui.widgets.training_view import TrainingView
-from cnn_tui.tui.widgets.tuning_view import TuningView
 
 
 def _bindings() -> list[Binding]:
@@ -52,6 +50,13 @@ def _bindings() -> list[Binding]:
 
 
 KEY_TO_ACTION = {a.key: a.name for a in ACTIONS}
+# the views not on the first screen: (tab, module, class), mounted right after the first frame
+LATER_VIEWS = (
+    ("model", "cnn_tui.tui.widgets.model_view", "ModelView"),
+    ("training", "cnn_tui.tui.widgets.training_view", "TrainingView"),
+    ("evaluation", "cnn_tui.tui.widgets.evaluation_view", "EvaluationView"),
+    ("tuning", "cnn_tui.tui.widgets.tuning_view", "TuningView"),
+)
 WIDE = 120  # columns from which charts and tables sit side by side
 HEAVY = {"init_model", "train", "train_val", "evaluate", "predict", "tune"}
 
@@ -67,25 +72,25 @@ class MainScreen(ParamsMixin, TaskMixin, Screen):
         self.device_label = device_label or "loading Keras…"
         self.dirty: set[str] = set()  # params edited in the app and not saved yet
         self.messages: deque[tuple[str, str]] = deque(maxlen=1000)  # (level, text), newest last
+        self.views_mounted = asyncio.Event()
+        self.views_started = False
 
     def compose(self) -> ComposeResult:
+        # set before the children mount: changed later, the class restyles every widget
+        width = self.app.size.width
+        self.set_class(width >= WIDE, "-wide")
         yield MenuBar(id="menubar")
         yield InfoBar(id="infobar")
         with TabbedContent(id="views", initial="data"):
             with TabPane("1 Data", id="data"):
                 yield DataView()
-            with TabPane("2 Model", id="model"):
-                yield ModelView()
-            with TabPane("3 Training", id="training"):
-                yield TrainingView()
-            with TabPane("4 Evaluation", id="evaluation"):
-                yield EvaluationView()
-            with TabPane("5 Tuning", id="tuning"):
-                yield TuningView()
+            # filled right after the first frame (``mount_views``): fewer widgets to style before it
+            for number, (name, _, _) in enumerate(LATER_VIEWS, start=2):
+                yield TabPane(f"{number} {name.capitalize()}", id=name)
             with TabPane("6 Log", id="log"):
                 yield RichLog(id="log-view", wrap=True, markup=False, highlight=False)
         yield StatusLine(id="status")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=width >= 100)
 
     async def on_mount(self) -> None:
         self.call_after_refresh(self.first_frame)
@@ -93,27 +98,45 @@ class MainScreen(ParamsMixin, TaskMixin, Screen):
         self.refresh_state()
         self.say("ready · m opens the menus, ? lists every key")
 
-    def first_frame(self) -> None:
+    async def first_frame(self) -> None:
         from cnn_tui.tui.launch import STARTED
 
         logging.getLogger("cnn_tui.tui").info("first frame %.2fs after launch", time.perf_counter() - STARTED)
-        if self.warm:  # only now: importing TensorFlow holds the GIL for seconds
+        if self.warm:  # only now, and in a thread (see tui.warmup)
             self.warm_keras()
+        await self.mount_views()
+
+    async def mount_views(self) -> None:
+        """Mount the views behind the other tabs (once; whoever needs them first waits for them)."""
+        if self.views_started:
+            await self.views_mounted.wait()
+            return
+        self.views_started = True
+        for name, module, cls in LATER_VIEWS:
+            view = getattr(importlib.import_module(module), cls)(id=f"{name}-view")
+            await self.query_one(f"#{name}", TabPane).mount(view)
+        s = self.session
+        if s.model is not None:
+            self.view("model").show(s.model, s.model_label())
+        if s.evaluation is not None:
+            self.view("evaluation").show(s.evaluation, confusion=True, title="Prediction on the test set")
+        if s.tuning is not None:
+            self.view("tuning").show_result(s.tuning, stopped=s.tuning.status != "finished")
+        self.views_mounted.set()
+
+    def view(self, name: str) -> Any:
+        """The Model, Training, Evaluation or Tuning view (after ``mount_views``)."""
+        return self.query_one(f"#{name}-view")
 
     async def restore_views(self) -> None:
-        """Show what an injected session already holds (tests, and params given on the command line)."""
+        """Show what an injected session already holds (tests, and params given on the command line);
+        the views behind other tabs show theirs when they are mounted."""
         s = self.session
         self.query_one(DataView).show_params(s.data, s.hyper)
         if s.train_set is not None:
             await self.query_one(DataView).show_set("training", s.train_set)
         if s.test_set is not None:
             await self.query_one(DataView).show_set("test", s.test_set)
-        if s.model is not None:
-            self.query_one(ModelView).show(s.model, s.model_label())
-        if s.evaluation is not None:
-            self.query_one(EvaluationView).show(s.evaluation, confusion=True, title="Prediction on the test set")
-        if s.tuning is not None:
-            self.query_one(TuningView).show_result(s.tuning, stopped=s.tuning.status != "finished")
 
     # ------------------------------------------------------------ state shown everywhere
 
@@ -193,7 +216,8 @@ class MainScreen(ParamsMixin, TaskMixin, Screen):
     def on_menu_title_clicked(self, message: MenuTitle.Clicked) -> None:
         self.action_menu(message.menu)
 
-    def action_view(self, name: str) -> None:
+    async def action_view(self, name: str) -> None:
+        await self.mount_views()
         self.show_view(name)
 
     def action_page(self, pages: int) -> None:

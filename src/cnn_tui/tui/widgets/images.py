@@ -1,22 +1,23 @@
 """Sample images per class, drawn in the terminal with textual-image.
 
 textual-image picks the best way the terminal offers (Sixel, Kitty graphics, or
-coloured half blocks, which work over any SSH connection). It asks the terminal
-when first imported, which must happen before Textual takes over the terminal:
-``launch`` imports this module first. ``CNN_TUI_IMAGES=halfcell`` forces half
+coloured half blocks, which work over any SSH connection). ``tui.terminal`` asks the
+terminal which while the app starts, and textual-image (with numpy and Pillow) is
+imported when the first samples are shown. ``CNN_TUI_IMAGES=halfcell`` forces half
 blocks (useful in tmux builds that pass Sixel through badly).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
-import numpy as np
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, Vertical
 from textual.widgets import Label
 
+from cnn_tui.tui import terminal
 from cnn_tui.tui.widgets.tables import short
 
 THUMB_WIDTH = 10  # cells; half blocks give 2 pixel rows per cell, so 10x5 cells show 10x10 pixels
@@ -29,8 +30,16 @@ def image_class() -> Any:
     choice = os.environ.get("CNN_TUI_IMAGES", "auto").lower()
     if choice == "none":
         return None
-    import textual_image.widget as images
-
+    if choice == "auto" and terminal.GRAPHICS is not None:
+        choice = terminal.GRAPHICS.protocol or "none"
+        if choice == "none":
+            return None
+    try:
+        images = terminal.image_module()
+    except Exception as exc:  # noqa: BLE001 - not installed, or a terminal it cannot handle: no previews
+        logging.getLogger("cnn_tui.tui").warning("image previews off: textual-image could not start (%r)", exc)
+        os.environ["CNN_TUI_IMAGES"] = "none"
+        return None
     return {
         "halfcell": images.HalfcellImage,
         "unicode": images.UnicodeImage,
@@ -39,8 +48,9 @@ def image_class() -> Any:
     }.get(choice, images.Image)
 
 
-def to_pil(pixels: np.ndarray) -> Any:
+def to_pil(pixels: Any) -> Any:
     """A float [0, 1] (h, w, 1 or 3) array as a PIL image."""
+    import numpy as np
     from PIL import Image
 
     data = np.clip(np.asarray(pixels) * 255.0, 0, 255).astype(np.uint8)

@@ -7,16 +7,19 @@ Each ``fill_*`` function turns core results into rows of a Textual ``DataTable``
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from rich.console import Group
 from rich.style import Style
 from rich.table import Table
 from rich.text import Text
-from textual.widgets import DataTable
 
-from cnn_tui.core.model import NetModel, readable_size
 from cnn_tui.core.params import format_text
+
+if TYPE_CHECKING:  # the Data view on the first screen needs neither
+    from textual.widgets import DataTable
+
+    from cnn_tui.core.model import NetModel
 
 BAR = "█"
 
@@ -86,6 +89,8 @@ def counts_table(class_names: Sequence[str], counts: Sequence[int], width: int =
 
 def fill_summary(table: DataTable, net: NetModel) -> str:
     """Layer rows as Keras prints them; returns the totals line."""
+    from cnn_tui.core.model import readable_size
+
     reset(table, ["Layer", "Type", "Output shape", ("Params", "params")], left=3)
     for row in net.summary_rows():
         table.add_row(row.name, row.kind, row.output_shape, right(f"{row.params:,}"))
