@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 DATA   := app_input/digits_data_params.json
 HYPER  := app_input/digits_hyper_params.json
 
-.PHONY: run test demo clean
+.PHONY: run test demo bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ demo: $(VENV)/.installed-$(EXTRAS)
 
 test: $(VENV)/.installed-$(EXTRAS)-test
 	$(BIN)/python -m pytest
+
+# Every benchmark, ours against the plain alternative, medians and ratios; rewrites the
+# figures table in docs/benchmarks.md. BENCH_ARGS passes options, e.g. --data-dir DIR or --quick.
+bench: $(VENV)/.installed-$(EXTRAS)
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache datasets
