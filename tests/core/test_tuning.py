@@ -130,3 +130,14 @@ def test_every_validation_fold_holds_every_class(monkeypatch):
     hyper = HyperParams.from_dict({**TINY_HYPER, "epochs": 1})
     tune(class_ordered_set(classes=4, per_class=9), hyper, cv=3)
     assert seen == [[0, 1, 2, 3]] * 3
+
+
+def test_halving_ranks_its_finalists_above_combinations_dropped_on_less_data():
+    def fold(units, samples, accuracy):
+        return {"num_units": units, "samples": samples, "accuracy": accuracy, "loss": 0.5, "status": "ok", "reason": ""}
+
+    # 16 scored well on a small first round but was dropped; 32 went on to the full data
+    rows = [fold(16, 100, 0.95), fold(32, 100, 0.90), fold(32, 300, 0.85)]
+    table = tuning.summarize(rows, ["num_units"])
+    assert [(r["num_units"], r["samples"]) for r in table] == [(32, 300), (16, 100)]
+    assert table[0]["mean_accuracy"] == pytest.approx(0.85)

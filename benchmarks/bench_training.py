@@ -1,0 +1,107 @@
+"""Training overhead: our train() (events, throttled progress, history, stop checks) vs a
+plain ``model.fit`` on the same model, arrays and batch size; and which input form trains
+fastest (numpy arrays vs keras.utils.PyDataset vs tf.data)."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from benchmarks import common
+from cnn_tui.core import backend, dataset, training
+from cnn_tui.core.model import build_model
+from cnn_tui.core.params import ModelConfig
+
+# The seed hyper params' first values (seeds/README.md), 28x28 grayscale like MNIST.
+SEED = ModelConfig(0.02, 400, 0.9, 3, 32, 512, 0.9, 0.2, 2, 64)
+
+
+def training_arrays(quick: bool) -> dataset.ImageSet:
+    root = common.synthetic_pngs(2_000 if quick else 20_000)
+    images = dataset.load_images(root / "training", image_size=28, color_mode="grayscale")
+    return images.take(np.arange(min(len(images), 1_500 if quick else 6_000)))
+
+
+def fresh_model(images: dataset.ImageSet, config: ModelConfig):
+    backend.clear_session()
+    backend.set_seed(1)
+    return build_model(config, image_size=28, channels=1, class_names=images.class_names)
+
+
+def run(ctx) -> list[common.Figure]:
+    keras = backend.load_keras()
+    images = training_arrays(ctx.quick)
+    config = SEED
+    events = []
+
+    def ours() -> None:
+        net = fresh_model(images, config)
+        result = training.train(net, images, config, emit=events.append)
+        assert result.status == "finished", result.message
+
+    def plain() -> None:
+        net = fresh_model(images, config)
+        net.keras_model.fit(images.x, images.y, batch_size=config.batch_size, epochs=config.epochs, shuffle=True, verbose=0)
+
+    common.log(f"   training: {len(images)} images 28x28, {config.epochs} epochs, batch {config.batch_size}")
+    t_ours, t_plain = common.alternate(ours, plain, ctx.repeats)
+    n = len(images) * config.epochs
+    per_second = n / common.median(t_ours)
+    figures = [
+        common.overhead("training", f"train() vs model.fit, {len(images)} imgs x {config.epochs} epochs", t_ours, t_plain, target=1.05,
+                        note=f"{per_second:,.0f} images/s ours; events sent: {len(events) // (ctx.repeats + 1)} per run"),
+    ]
+    figures += input_forms(keras, images, config, ctx)
+    return figures
+
+
+def input_forms(keras, images: dataset.ImageSet, config: ModelConfig, ctx) -> list[common.Figure]:
+    """The same fit fed three ways; the ratio is each form's time over numpy arrays'."""
+    x, y, batch = images.x, images.y, config.batch_size
+
+    class Batches(keras.utils.PyDataset):
+        def __init__(self) -> None:
+            super().__init__()
+            self.order = np.arange(len(x))
+
+        def __len__(self) -> int:
+            return math.ceil(len(x) / batch)
+
+        def __getitem__(self, index: int):
+            rows = self.order[index * batch : (index + 1) * batch]
+            return x[rows], y[rows]
+
+        def on_epoch_end(self) -> None:
+            np.random.default_rng().shuffle(self.order)
+
+    def fit(data, **kw) -> None:
+        net = fresh_model(images, config)
+        net.keras_model.fit(data, epochs=config.epochs, verbose=0, **kw)
+
+    def numpy_arrays() -> None:
+        net = fresh_model(images, config)
+        net.keras_model.fit(x, y, batch_size=batch, epochs=config.epochs, shuffle=True, verbose=0)
+
+    figures = []
+    forms = {"keras.utils.PyDataset": lambda: fit(Batches())}
+    if backend.backend_name() == "tensorflow":
+        import tensorflow as tf
+
+        def tf_data() -> None:
+            ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x)).batch(batch).prefetch(tf.data.AUTOTUNE)
+            fit(ds)
+
+        forms["tf.data (shuffled, prefetched)"] = tf_data
+    for name, form in forms.items():
+        t_form, t_numpy = common.alternate(form, numpy_arrays, max(1, ctx.repeats - 1), warm=False)
+        figures.append(common.overhead("training", f"input form: {name} vs numpy arrays", t_form, t_numpy,
+                                       note="ratio > 1: numpy arrays (what train() uses) are faster"))
+    return figures
+
+
+if __name__ == "__main__":
+    from benchmarks.run import main
+
+    raise SystemExit(main(["--only", "training"]))
