@@ -157,7 +157,11 @@ def parallel_ways(root: Path, size: int, channels: int, workers: int, repeats: i
                 job.result()
 
     def processes() -> None:
-        _, _, _, temp = dataset._decode_all(listing, shape, None, ignore, None, workers)  # noqa: SLF001
+        threshold, dataset.PARALLEL_THRESHOLD = dataset.PARALLEL_THRESHOLD, 0  # parallel even for --quick's small set
+        try:
+            _, _, _, temp = dataset._decode_all(listing, shape, None, ignore, None, workers)  # noqa: SLF001
+        finally:
+            dataset.PARALLEL_THRESHOLD = threshold
         if temp is not None:
             temp.unlink(missing_ok=True)
 

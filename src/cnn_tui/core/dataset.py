@@ -14,6 +14,7 @@ import os
 import tempfile
 import threading
 import time
+from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -33,10 +34,15 @@ __all__ = [
     "list_folder", "load_images", "resolve_channels", "warm_up_pool", "worker_count",
 ]
 
-# Below this many files, starting worker processes costs more than it saves.
+# Below this many files (or bytes of files: a big photo decodes in about a millisecond),
+# worker processes cost more than they save. Until they have started this process does all
+# of the decoding, so a first load pays only for the CPU time their start takes.
 PARALLEL_THRESHOLD = 2000
+PARALLEL_BYTES = 4 * 2**20
 # Files whose header is read to decide grayscale or colour when color_mode is "auto".
 COLOUR_PROBES = 64
+# Chunks queued per worker process: enough that none idles while this process decodes one.
+IN_FLIGHT_PER_WORKER = 2
 SCALE_CHUNK = 512  # images converted to float32 at a time (bounds the temporary uint8 copy)
 SCALE_CHUNK_BYTES = 256 * 1024  # ... and fewer when they are big, so the copy stays in the CPU cache
 
@@ -234,8 +240,8 @@ def _decode_all(
     total = shape[0]
     size, channels = shape[1], shape[3]
     workers = workers or worker_count()
-    parallel = workers > 1 and total >= PARALLEL_THRESHOLD
-    chunk = max(64, min(1024, math.ceil(total / (workers * 4)))) if parallel else 256
+    parallel = workers > 1 and (total >= PARALLEL_THRESHOLD or int(listing.sizes.sum()) >= PARALLEL_BYTES)
+    chunk = max(16, min(256, math.ceil(total / (workers * 8)))) if parallel else 256
     chunks = [list(range(i, min(i + chunk, total))) for i in range(0, total, chunk)]
     failures: list[tuple[int, str]] = []
     colour = 0
@@ -263,34 +269,51 @@ def _decode_all(
         os.close(fd)
         temp = Path(name)
         np.lib.format.open_memmap(temp, mode="w+", dtype=np.uint8, shape=shape).flush()
+    pixels = np.load(temp, mmap_mode="r+")
+    queue = deque(chunks)
+    pending: dict[Future, list[int]] = {}
+
+    def paths(indices: list[int]) -> list[str]:
+        return [listing.files[i] for i in indices]
+
     try:
-        pending: dict[Future, list[int]] = {}
         pool = _process_pool(workers)
-        for ix in chunks:
-            pending[pool.submit(decode.decode_into, str(temp), ix, [listing.files[i] for i in ix], size, channels)] = ix
-        while pending:
-            finished, _ = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+        while queue or pending:
             if stop is not None and stop.is_set():
                 raise TaskStopped(f"loading stopped after {done} of {total} images")
+            while queue and len(pending) < IN_FLIGHT_PER_WORKER * workers:
+                ix = queue.popleft()
+                pending[pool.submit(decode.decode_into, str(temp), ix, paths(ix), size, channels)] = ix
+            finished: Any = ()
+            if queue:
+                # This process decodes too, from the far end of the queue, instead of only
+                # waiting; while the workers are still starting it does all of the work.
+                ix = queue.pop()
+                bad, col = decode.decode_into_array(pixels, ix, paths(ix), size, channels)
+                failures += bad
+                colour += col
+                done += len(ix)
+                finished = [future for future in pending if future.done()]
+            else:
+                finished, _ = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
             for future in finished:
                 bad, col = future.result()
                 failures += bad
                 colour += col
                 done += len(pending.pop(future))
-            if finished:
-                progress()
+            progress()
     except BrokenProcessPool:
         # A worker died (out of memory, killed): finish the remaining chunks in this process.
         emit(Notice("an image-decoding worker process died; decoding the rest in this process", "warning"))
-        pixels = np.load(temp, mmap_mode="r+")
-        for indices in pending.values():
-            bad, col = decode.decode_into_array(pixels, indices, [listing.files[i] for i in indices], size, channels)
+        for indices in [*pending.values(), *queue]:
+            bad, col = decode.decode_into_array(pixels, indices, paths(indices), size, channels)
             failures += bad
             colour += col
-        pixels.flush()
     finally:
         for future in pending:
             future.cancel()
+        pixels.flush()
+        del pixels
     failures.sort()
     return np.load(temp, mmap_mode="r"), failures, colour, temp
 

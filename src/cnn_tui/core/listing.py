@@ -99,29 +99,18 @@ def list_folder(
         prefix = class_dir.name + "/"
         found = _scan(Path(class_dir.path), f"class folder '{class_dir.name}'")
         found.sort(key=_BY_NAME)
-        good: list[os.DirEntry[str]] = []
-        stats: list[os.stat_result] = []
-        for entry in found:
-            name = entry.name
-            if name[0] == ".":
-                continue  # .DS_Store, ._x.png (macOS resource forks), our own temp files
-            dot = name.rfind(".")
-            try:
-                # For a regular file is_file() needs no system call; stat() is the one per file.
-                if 0 < dot < len(name) - 1 and name[dot:].lower() in extensions and entry.is_file():
-                    stat = entry.stat()
-                    if stat.st_size:
-                        good.append(entry)
-                        stats.append(stat)
-                        continue
-            except OSError:
-                pass
-            problem, stat = _file_problem(entry, extensions)
-            if problem:
-                skipped.append(SkippedFile(entry.path, problem))
-            else:  # became readable between the two looks
-                good.append(entry)
-                stats.append(stat)
+        # (n[n.rfind("."):] is the suffix with its dot, or the last letter when there is none)
+        good = [e for e in found if (n := e.name)[0] != "." and n[n.rfind(".") :].lower() in extensions]
+        try:
+            # For a regular file is_file() needs no system call; stat() is the one per file.
+            stats = [e.stat() for e in good if e.is_file()]
+        except OSError:
+            stats = []
+        if len(stats) != len(good) or not all(s.st_size for s in stats):
+            good, stats = _slow_path(found, extensions, skipped)
+        elif len(good) != len(found):
+            chosen = set(map(id, good))
+            _slow_path([e for e in found if id(e) not in chosen], extensions, skipped)
         files += [e.path for e in good]
         relative += [prefix + e.name for e in good]
         sizes += [s.st_size for s in stats]
@@ -134,6 +123,23 @@ def list_folder(
         root, names, files, labels, relative,
         np.asarray(sizes, dtype=np.int64), np.asarray(mtimes, dtype=np.int64), skipped,
     )
+
+
+def _slow_path(
+    entries: list[os.DirEntry[str]], extensions: frozenset[str], skipped: list[SkippedFile]
+) -> tuple[list[os.DirEntry[str]], list[os.stat_result]]:
+    """Each entry looked at on its own: the usable ones with their stats; the others skipped with a reason."""
+    good, stats = [], []
+    for entry in entries:
+        if entry.name[0] == ".":
+            continue  # .DS_Store, ._x.png (macOS resource forks), our own temp files
+        problem, stat = _file_problem(entry, extensions)
+        if problem:
+            skipped.append(SkippedFile(entry.path, problem))
+        else:
+            good.append(entry)
+            stats.append(stat)
+    return good, stats
 
 
 def _scan(folder: Path, what: str) -> list[os.DirEntry[str]]:
