@@ -85,7 +85,8 @@ class ImageSet:
 
     def take(self, indices: np.ndarray) -> ImageSet:
         return ImageSet(
-            self.x[indices], self.y[indices], self.class_names, [self.files[i] for i in indices], self.root
+            # ndarray.take copies; a streamed PixelView.take stays a lazy view of the file
+            self.x.take(indices, axis=0), self.y[indices], self.class_names, [self.files[i] for i in indices], self.root
         )
 
     def split(self, fraction: float, seed: int) -> tuple[ImageSet, ImageSet]:

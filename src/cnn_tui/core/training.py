@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from cnn_tui.core import feeding
 from cnn_tui.core.backend import load_keras
 from cnn_tui.core.dataset import ImageSet
 from cnn_tui.core.events import BatchProgress, Emit, EpochEnd, ignore
@@ -187,17 +188,16 @@ def train(
         stop=stop,
         on_epoch_end=on_epoch_end,
     )
+    if feeding.is_streamed(train_set.x):  # too big for memory: scaled batch by batch from disk
+        inputs: dict[str, Any] = {"x": feeding.batches(train_set.x, train_set.y, config.batch_size, shuffle=True)}
+        if validation is not None:
+            inputs["validation_data"] = feeding.batches(validation.x, validation.y, config.batch_size, shuffle=False)
+    else:  # numpy arrays: measured as fast as PyDataset or tf.data here (docs/benchmarks.md)
+        inputs = {"x": train_set.x, "y": train_set.y, "batch_size": config.batch_size, "shuffle": True}
+        if validation is not None:
+            inputs["validation_data"] = (validation.x, validation.y)
     started = time.perf_counter()
-    net.keras_model.fit(
-        train_set.x,
-        train_set.y,
-        batch_size=config.batch_size,
-        epochs=config.epochs,
-        validation_data=(validation.x, validation.y) if validation is not None else None,
-        callbacks=[callback],
-        shuffle=True,
-        verbose=0,
-    )
+    net.keras_model.fit(epochs=config.epochs, callbacks=[callback], verbose=0, **inputs)
     seconds = time.perf_counter() - started
     done = len(callback.history["seconds"])
     images = callback.batches_total * config.batch_size

@@ -1,0 +1,134 @@
+"""The streaming path: images that would not fit in memory as float32 stay as uint8 on disk
+(the decoded-image cache's memory-mapped .npy) and are scaled a batch at a time.
+
+``PixelView`` stands in for the float32 array wherever an ImageSet's ``x`` is used: slicing
+or indexing it returns scaled float32 rows, ``take`` makes a lazy sub-view. ``Batches`` hands
+it to Keras as a ``keras.utils.PyDataset``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import weakref
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnn_tui.core.backend import load_keras
+
+SCALE = np.float32(1 / 255)
+STREAM_ABOVE_SHARE = 0.5  # stream when the float32 array would take over half the available memory
+
+
+def available_memory_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo (Linux); None where it cannot be read."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def stream_limit_bytes() -> int | None:
+    """Above this many float32 bytes the loader streams; CNN_TUI_STREAM_ABOVE_MB overrides."""
+    configured = os.environ.get("CNN_TUI_STREAM_ABOVE_MB", "")
+    if configured.isdigit():
+        return int(configured) * 1024 * 1024
+    available = available_memory_bytes()
+    return int(available * STREAM_ABOVE_SHARE) if available else None
+
+
+class PixelView:
+    """Rows of a uint8 image array, read as float32 in [0, 1] only when indexed."""
+
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, source: np.ndarray, rows: np.ndarray, owned_file: Path | None = None) -> None:
+        self.source = source
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.owned_file = owned_file
+        if owned_file is not None:  # a temp file only this view uses: gone with the last view
+            weakref.finalize(self, _unlink, owned_file)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.rows), *self.source.shape[1:])
+
+    @property
+    def ndim(self) -> int:
+        return self.source.ndim
+
+    @property
+    def nbytes(self) -> int:
+        """What the view would take as a float32 array."""
+        return int(np.prod(self.shape)) * 4
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        picked = self.rows[key]
+        if np.ndim(picked) == 0:
+            return np.multiply(self.source[int(picked)], SCALE, dtype=np.float32)
+        # memory-mapped reads go fastest in file order; put the rows back in the asked order after
+        order = np.argsort(picked, kind="stable")
+        out = np.empty((len(picked), *self.source.shape[1:]), dtype=np.float32)
+        out[order] = np.multiply(self.source[picked[order]], SCALE, dtype=np.float32)
+        return out
+
+    def take(self, indices: Any, axis: int = 0) -> PixelView:
+        """A lazy sub-view (same signature as ``ndarray.take`` so ImageSet code serves both)."""
+        if axis != 0:
+            raise ValueError("a PixelView is taken along its first axis only")
+        view = PixelView(self.source, self.rows[np.asarray(indices)])
+        view._keep = self  # the temp file lives as long as any view of it
+        return view
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = self[:]
+        return out.astype(dtype) if dtype is not None else out
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
+
+
+def is_streamed(x: Any) -> bool:
+    return isinstance(x, PixelView)
+
+
+def batches(x: PixelView, y: np.ndarray, batch_size: int, *, shuffle: bool, seed: int = 0) -> Any:
+    """A ``keras.utils.PyDataset`` over ``x``: one scaled batch at a time, reshuffled each epoch.
+
+    Two reader threads prepare the next batches while the current one trains (numpy's copy
+    and scaling release the GIL)."""
+    keras = load_keras()
+
+    class Batches(keras.utils.PyDataset):
+        def __init__(self) -> None:
+            super().__init__(workers=2, use_multiprocessing=False, max_queue_size=8)
+            self.order = np.arange(len(x))
+            self.rng = np.random.default_rng(seed)
+            if shuffle:
+                self.rng.shuffle(self.order)
+
+        def __len__(self) -> int:
+            return math.ceil(len(x) / batch_size)
+
+        def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+            rows = self.order[index * batch_size : (index + 1) * batch_size]
+            return x[rows], y[rows]
+
+        def on_epoch_end(self) -> None:
+            if shuffle:
+                self.rng.shuffle(self.order)
+
+    return Batches()
