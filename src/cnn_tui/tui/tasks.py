@@ -33,6 +33,7 @@ from cnn_tui.core.events import (
 from cnn_tui.core.params import LARGE_GRID
 from cnn_tui.tui.messages import EngineEvent, KerasReady, TuningPlanned
 from cnn_tui.tui.screens.confirm import ConfirmScreen
+from cnn_tui.tui.throttle import ProgressThrottle
 from cnn_tui.tui.widgets.data_view import DataView
 from cnn_tui.tui.widgets.tables import display_path
 
@@ -58,6 +59,7 @@ class TaskMixin:
     task_name: str | None = None
     quit_when_done: bool = False
     current_run: Any = None  # the run folder of the running task, if it has one
+    _progress: ProgressThrottle | None = None
 
     # ------------------------------------------------------------ running
 
@@ -66,6 +68,7 @@ class TaskMixin:
         self.session.stoppable = stoppable
         self.stop_event = threading.Event()
         self.task_name = task
+        self.progress.clear()
         if view:
             self.show_view(view)
         self.say(f"{label}…" + (" (x stops)" if stoppable else ""))
@@ -106,6 +109,7 @@ class TaskMixin:
         if worker.group != "task" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
             return
         await self.mount_views()
+        self.progress.clear()  # the final state replaces any progress not shown yet
         task, label = self.task_name or "", self.session.busy or "the task"
         self.session.busy = None
         self.session.stoppable = False
@@ -153,8 +157,21 @@ class TaskMixin:
 
     # ------------------------------------------------------------ events from the core
 
+    @property
+    def progress(self) -> ProgressThrottle:
+        if self._progress is None:
+            self._progress = ProgressThrottle(self, self.show_event)
+        return self._progress
+
     async def on_engine_event(self, message: EngineEvent) -> None:
         await self.mount_views()
+        if isinstance(message.event, (LoadProgress, BatchProgress, TuningProgress)):
+            self.progress.offer(type(message.event), message)  # the newest of each kind, ≤ 10 a second
+            return
+        self.progress.flush()
+        self.show_event(message)
+
+    def show_event(self, message: EngineEvent) -> None:
         event = message.event
         if isinstance(event, LoadProgress):
             if message.task in ("evaluate", "predict"):

@@ -32,9 +32,11 @@ class ProgressRow(Horizontal):
     detail = ""
 
     def set(self, done: float, total: float, detail: str = "") -> None:
-        self.detail = detail
         self.query_one(ProgressBar).update(total=max(total, 1), progress=min(done, max(total, 1)))
-        self.query_one(".progress-detail", Label).update(detail)
+        if detail != self.detail:
+            # one line of fixed height in a 1fr column: a new text never changes the layout
+            self.query_one(".progress-detail", Label).update(detail, layout=False)
+        self.detail = detail
 
     def reset(self, detail: str = "") -> None:
         self.set(0, 1, detail)
