@@ -28,3 +28,24 @@ def test_the_listing_digest_keys_like_the_stat_tuples(tmp_path):
     by_tuples = make_key(root, 8, 1, listing.stats)
     assert make_key(root, 8, 1, digest=listing.digest())[0] == by_tuples[0]
     assert make_key(root, 8, 1, digest=listing.digest()) == make_key(root, 8, 1, digest=list_folder(root).digest())
+
+
+def test_an_auto_colour_load_remembers_its_decision(tmp_path, _isolated_cache, monkeypatch):
+    from cnn_tui.core import dataset
+
+    root = write_image_folder(tmp_path / "t", 2, per_class=3)
+    first = load_images(root, image_size=8, color_mode="auto")
+    probes = []
+    monkeypatch.setattr(dataset.decode, "probe_colour", lambda path: probes.append(path))
+    again = load_images(root, image_size=8, color_mode="auto")
+    assert again.from_cache and again.channels == first.channels and probes == []
+    rgb = load_images(root, image_size=8, color_mode="rgb")  # an explicit choice is no "auto" decision
+    assert rgb.channels == 3 and not rgb.from_cache
+
+
+def test_warm_up_pool_starts_the_workers_once(monkeypatch):
+    from cnn_tui.core import dataset
+
+    dataset.warm_up_pool(1)  # one core: nothing to start
+    dataset.warm_up_pool(2, wait=True)
+    assert len(dataset._process_pool(2)._processes) == 2  # noqa: SLF001

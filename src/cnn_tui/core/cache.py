@@ -90,6 +90,14 @@ class ImageCache:
         os.utime(array_path, (now, now))  # least-recently-used bookkeeping
         return pixels, meta
 
+    def meta(self, key: str) -> dict[str, Any]:
+        """An entry's description without touching its array; {} when there is none."""
+        try:
+            meta = json.loads(self._paths(key)[1].read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return meta if isinstance(meta, dict) else {}
+
     def new_array(self, key: str, shape: tuple[int, ...]) -> Path | None:
         """A fresh .npy (hidden temp name) for workers to decode into; None if unwritable."""
         try:

@@ -3,8 +3,9 @@
 Classes are the sorted names of the sub-folders. Any file Pillow opens is used,
 converted to the configured size and channel count; everything else in a class
 folder (corrupt files, text files, folders, broken links) is skipped and listed,
-never fatal. Big folders decode in worker processes straight into a memory-mapped
-file that then serves as the cache entry for the next load.
+never fatal. Big folders decode in worker processes (and in this one, which takes
+chunks from the same queue) straight into a memory-mapped file that then serves as the
+cache entry for the next load. Listing lives in ``listing.py``; its names are re-exported.
 """
 
 from __future__ import annotations
@@ -197,9 +198,13 @@ def load_images(
     """
     started = time.perf_counter()
     listing = list_folder(root, what=what, num_classes=num_classes, class_names=class_names)
-    channels = channels or resolve_channels(listing, color_mode)
     store = ImageCache.default() if cache is True else (cache or None)
-    head, key = make_key(listing.root, image_size, channels, digest=listing.digest())
+    digest = listing.digest()
+    auto = channels is None and color_mode not in ("grayscale", "rgb")
+    if auto and store:  # an "auto" load of these very files decided before: no header probes
+        channels = next((c for c in (1, 3) if store.meta(make_key(listing.root, image_size, c, digest=digest)[1]).get("auto")), None)
+    channels = channels or resolve_channels(listing, color_mode)
+    head, key = make_key(listing.root, image_size, channels, digest=digest)
     shape = (len(listing.files), image_size, image_size, channels)
 
     hit = store.lookup(key) if store else None
@@ -217,7 +222,7 @@ def load_images(
                 temp.unlink(missing_ok=True)
             raise
         if store and temp is not None:
-            store.commit(key, head, temp, {"rows": shape[0], "root": str(listing.root), "failures": failures, "colour": colour})
+            store.commit(key, head, temp, {"rows": shape[0], "root": str(listing.root), "failures": failures, "colour": colour, "auto": auto})
             pixels = np.load(store.folder / f"{key}.npy", mmap_mode="r")
         elif temp is not None:
             pixels = np.array(pixels)  # off the temp file before it goes
