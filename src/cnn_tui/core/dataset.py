@@ -247,7 +247,8 @@ def _decode_all(
     size, channels = shape[1], shape[3]
     workers = workers or worker_count()
     parallel = workers > 1 and (total >= PARALLEL_THRESHOLD or int(listing.sizes.sum()) >= PARALLEL_BYTES)
-    chunk = max(16, min(256, math.ceil(total / (workers * 8)))) if parallel else 256
+    # Small enough that no process is left finishing a long last chunk while the others idle.
+    chunk = max(16, min(256, math.ceil(total / (workers * 16)))) if parallel else 256
     chunks = [list(range(i, min(i + chunk, total))) for i in range(0, total, chunk)]
     failures: list[tuple[int, str]] = []
     colour = 0
