@@ -82,7 +82,13 @@ class DataView(VerticalScroll):
         self.show_params(None, None)
         self.query_one("#load-progress").display = False
 
+    shown: tuple[Any, Any] | None = None
+
     def show_params(self, data: Any, hyper: Any) -> None:
+        # called on every change of state: the same (frozen) params are not laid out again
+        if self.shown is not None and self.shown == (data, hyper):
+            return
+        self.shown = (data, hyper)
         block = self.query_one("#data-params", Static)
         if data is None:
             block.update(Text("Data params: none — o to load, n for a new set", style="dim"))

@@ -61,7 +61,9 @@ class InfoBar(Static):
         part("images", f"{train:,} train" if train is not None else None, "no training set")
         if test is not None:
             text.append(f", {test:,} test", style="bold")
-        self.update(text)
+        if text != getattr(self, "shown", None):
+            self.shown = text
+            self.update(text, layout=False)  # one line of fixed height: no layout pass needed
 
 
 class StatusLine(Static):
@@ -70,4 +72,5 @@ class StatusLine(Static):
     STYLES = {"info": "", "success": "green", "warning": "yellow", "error": "bold red"}
 
     def say(self, text: str, level: str = "info") -> None:
-        self.update(Text(text, style=self.STYLES.get(level, ""), no_wrap=True, overflow="ellipsis"))
+        # one line of fixed height: no layout pass needed
+        self.update(Text(text, style=self.STYLES.get(level, ""), no_wrap=True, overflow="ellipsis"), layout=False)
