@@ -279,6 +279,7 @@ def _decode_all(
     pixels = np.load(temp, mmap_mode="r+")
     queue = deque(chunks)
     pending: dict[Future, list[int]] = {}
+    reported = 0
 
     def paths(indices: list[int]) -> list[str]:
         return [listing.files[i] for i in indices]
@@ -308,7 +309,9 @@ def _decode_all(
                 failures += bad
                 colour += col
                 done += len(pending.pop(future))
-            progress()
+            if done > reported:
+                reported = done
+                progress()
     except BrokenProcessPool:
         # A worker died (out of memory, killed): finish the remaining chunks in this process.
         emit(Notice("an image-decoding worker process died; decoding the rest in this process", "warning"))
