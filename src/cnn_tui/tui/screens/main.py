@@ -58,6 +58,7 @@ LATER_VIEWS = (
     ("tuning", "cnn_tui.tui.widgets.tuning_view", "TuningView"),
 )
 WIDE = 120  # columns from which charts and tables sit side by side
+AFTER_FIRST_FRAME = 0.1  # seconds between the first frame and the work that waits for it
 HEAVY = {"init_model", "train", "train_val", "evaluate", "predict", "tune"}
 
 
@@ -98,11 +99,16 @@ class MainScreen(ParamsMixin, TaskMixin, Screen):
         self.refresh_state()
         self.say("ready · m opens the menus, ? lists every key")
 
-    async def first_frame(self) -> None:
+    def first_frame(self) -> None:
         from cnn_tui.tui.launch import STARTED
 
         logging.getLogger("cnn_tui.tui").info("first frame %.2fs after launch", time.perf_counter() - STARTED)
-        if self.warm:  # only now, and in a thread (see tui.warmup)
+        # The frame is still on its way to the terminal (Textual writes from a thread): work started
+        # now would hold it back by a third of a second on a busy small machine.
+        self.set_timer(AFTER_FIRST_FRAME, self.after_first_frame)
+
+    async def after_first_frame(self) -> None:
+        if self.warm:  # in a thread that keeps off the GIL where it can (see tui.warmup)
             self.warm_keras()
         await self.mount_views()
 
