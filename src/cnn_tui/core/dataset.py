@@ -271,6 +271,7 @@ def _decode_all(
             progress()
         return pixels, failures, colour, temp
 
+    keep = temp is not None  # a cache entry (flushed to disk once at the end), not a scratch file
     if temp is None:  # no cache: workers still need a file to write into
         fd, name = tempfile.mkstemp(prefix="cnn-tui-", suffix=".npy")
         os.close(fd)
@@ -280,6 +281,7 @@ def _decode_all(
     queue = deque(chunks)
     pending: dict[Future, list[int]] = {}
     reported = 0
+    workers_up = False
 
     def paths(indices: list[int]) -> list[str]:
         return [listing.files[i] for i in indices]
@@ -293,9 +295,10 @@ def _decode_all(
                 ix = queue.popleft()
                 pending[pool.submit(decode.decode_into, str(temp), ix, paths(ix), size, channels)] = ix
             finished: Any = ()
-            if queue:
-                # This process decodes too, from the far end of the queue, instead of only
-                # waiting; while the workers are still starting it does all of the work.
+            if queue and not workers_up:
+                # Until the workers deliver (a cold pool takes a second or so to start) this
+                # process decodes too, from the far end of the queue. Once they run it only
+                # feeds them: decoding here would hold the GIL that loky's feeder thread needs.
                 ix = queue.pop()
                 bad, col = decode.decode_into_array(pixels, ix, paths(ix), size, channels)
                 failures += bad
@@ -309,6 +312,7 @@ def _decode_all(
                 failures += bad
                 colour += col
                 done += len(pending.pop(future))
+                workers_up = True
             if done > reported:
                 reported = done
                 progress()
@@ -322,7 +326,8 @@ def _decode_all(
     finally:
         for future in pending:
             future.cancel()
-        pixels.flush()
+        if keep:
+            pixels.flush()
         del pixels
     failures.sort()
     return np.load(temp, mmap_mode="r"), failures, colour, temp

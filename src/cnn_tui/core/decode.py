@@ -211,13 +211,14 @@ def decode_into(
     """Worker entry point: decode ``paths`` into rows ``indices`` of the .npy at ``out_path``.
 
     Returns (failures as (index, reason), how many sources held colour).
-    Pixels travel through the memory-mapped file, not through pickling.
+    Pixels travel through the memory-mapped file, not through pickling: the mapping is
+    shared, so the caller sees them at once. Writing them to disk (``flush``, a synchronous
+    msync) is left to the caller, once for the whole file, and only when it is kept.
     """
     target = np.load(out_path, mmap_mode="r+")
     try:
         return decode_into_array(target, indices, paths, size, channels)
     finally:
-        target.flush()
         del target
 
 
