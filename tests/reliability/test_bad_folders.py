@@ -100,6 +100,7 @@ def test_unreadable_image_file_is_skipped_and_listed(tmp_path, monkeypatch):
     root = write_image_folder(tmp_path / "training", 2, per_class=3)
     secret = root / "1" / "img_001.png"
     _deny(monkeypatch, secret, (dataset.decode.Image, "open"))
+    _deny(monkeypatch, secret, (dataset.decode, "_plain_png"))  # plain PNGs are read without Image.open
     try:
         images = load_images(root, image_size=8, cache=False)
         assert [(s.path, s.reason) for s in images.skipped] == [(str(secret), "permission denied")]
