@@ -63,3 +63,29 @@ def test_training_on_a_streamed_set_learns(tmp_path):
 def test_the_stream_limit_can_be_set(monkeypatch, configured, expected):
     monkeypatch.setenv("CNN_TUI_STREAM_ABOVE_MB", configured)
     assert feeding.stream_limit_bytes() == expected
+
+
+def test_a_folder_over_the_limit_loads_streamed_and_says_so(tmp_path, monkeypatch):
+    from cnn_tui.core.dataset import load_images
+    from cnn_tui.core.evaluation import evaluate
+    from cnn_tui.core.events import Notice
+    from cnn_tui.core.tuning import tune
+
+    from tests_support import write_image_folder
+
+    root = write_image_folder(tmp_path / "d", 3, per_class=12, size=12)
+    whole = load_images(root, image_size=12)
+    monkeypatch.setenv("CNN_TUI_STREAM_ABOVE_MB", "0")
+    events = []
+    streamed = load_images(root, image_size=12, emit=events.append)
+    assert streamed.from_cache and feeding.is_streamed(streamed.x)
+    assert any(isinstance(e, Notice) and "streaming" in e.text for e in events)
+    np.testing.assert_array_equal(np.asarray(streamed.x), whole.x)
+    assert streamed.files == whole.files
+    config = HyperParams.from_dict({**TINY_HYPER, "epochs": 3}).first()
+    net = build_model(config, image_size=12, channels=1, class_names=streamed.class_names)
+    assert train(net, streamed, config).status == "finished"
+    scores = evaluate(net, streamed)
+    assert scores.samples == len(whole) and scores.accuracy > 0.6
+    result = tune(streamed, HyperParams.from_dict({**TINY_HYPER, "num_units": [8, 16]}), cv=2)
+    assert result.status == "finished" and len(result.rows) == 4

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from cnn_tui.core import decode
+from cnn_tui.core import decode, feeding
 from cnn_tui.core.cache import ImageCache, make_key
 from cnn_tui.core.errors import DatasetError
 from cnn_tui.core.events import Emit, LoadProgress, Notice, ignore
@@ -228,7 +228,12 @@ def load_images(
             pixels = np.array(pixels)  # off the temp file before it goes
             temp.unlink(missing_ok=True)
 
-    images = _assemble(listing, pixels, failures, seed)
+    stream = _too_big_for_memory(len(listing.files) - len(failures), shape)
+    images = _assemble(listing, pixels, failures, seed, stream=stream)
+    if stream:
+        gib = images.x.nbytes / 2**30
+        images.notes.append(f"the images would take {gib:.1f} GiB as float32, more than half the free memory: "
+                            "they stay 8-bit on disk and are scaled a batch at a time (streaming)")
     images.from_cache = hit is not None
     images.seconds = time.perf_counter() - started
     _add_notes(images, listing, failures, colour, channels, emit)
@@ -333,7 +338,14 @@ def _decode_all(
     return np.load(temp, mmap_mode="r"), failures, colour, temp
 
 
-def _assemble(listing: FolderListing, pixels: np.ndarray, failures: list[tuple[int, str]], seed: int) -> ImageSet:
+def _too_big_for_memory(count: int, shape: tuple[int, ...]) -> bool:
+    limit = feeding.stream_limit_bytes()
+    return limit is not None and count * int(np.prod(shape[1:])) * 4 > limit
+
+
+def _assemble(
+    listing: FolderListing, pixels: np.ndarray, failures: list[tuple[int, str]], seed: int, *, stream: bool = False
+) -> ImageSet:
     valid = np.ones(len(listing.files), dtype=bool)
     for index, _ in failures:
         valid[index] = False
@@ -349,6 +361,20 @@ def _assemble(listing: FolderListing, pixels: np.ndarray, failures: list[tuple[i
         )
     order = np.flatnonzero(valid)
     order = order[np.random.default_rng(seed).permutation(len(order))]
+    x = feeding.PixelView(pixels, order) if stream else _scaled(pixels, order)
+    skipped = list(listing.skipped) + [SkippedFile(listing.files[i], reason) for i, reason in failures]
+    files = listing.files
+    return ImageSet(
+        x=x,
+        y=labels[order].astype(np.int32),
+        class_names=listing.class_names,
+        files=[files[i] for i in order.tolist()],
+        root=listing.root,
+        skipped=skipped,
+    )
+
+
+def _scaled(pixels: np.ndarray, order: np.ndarray) -> np.ndarray:
     # Scale into a preallocated float32 array a cache-sized chunk at a time: no full-size
     # uint8 copy on the way, and one small gather buffer reused for every chunk.
     pixels = pixels.view(np.ndarray)  # a memmap's own indexing costs more than the copy
@@ -360,16 +386,7 @@ def _assemble(listing: FolderListing, pixels: np.ndarray, failures: list[tuple[i
         rows = order[start : start + step]
         gathered = np.take(pixels, rows, axis=0, out=buffer[: len(rows)])
         np.multiply(gathered, scale, out=x[start : start + len(rows)])
-    skipped = list(listing.skipped) + [SkippedFile(listing.files[i], reason) for i, reason in failures]
-    files = listing.files
-    return ImageSet(
-        x=x,
-        y=labels[order].astype(np.int32),
-        class_names=listing.class_names,
-        files=[files[i] for i in order.tolist()],
-        root=listing.root,
-        skipped=skipped,
-    )
+    return x
 
 
 def _add_notes(

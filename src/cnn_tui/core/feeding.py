@@ -49,7 +49,8 @@ class PixelView:
     dtype = np.dtype(np.float32)
 
     def __init__(self, source: np.ndarray, rows: np.ndarray, owned_file: Path | None = None) -> None:
-        self.source = source
+        # a memmap's own indexing wraps every result in a memmap; the plain view is faster
+        self.source = source.view(np.ndarray) if isinstance(source, np.memmap) else source
         self.rows = np.asarray(rows, dtype=np.int64)
         self.owned_file = owned_file
         if owned_file is not None:  # a temp file only this view uses: gone with the last view
