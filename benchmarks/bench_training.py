@@ -5,12 +5,11 @@ fastest (numpy arrays vs keras.utils.PyDataset vs tf.data)."""
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 
 from benchmarks import common
-from cnn_tui.core import backend, dataset, training
+from cnn_tui.core import backend, dataset, feeding, training
 from cnn_tui.core.model import build_model
 from cnn_tui.core.params import ModelConfig
 
@@ -54,7 +53,34 @@ def run(ctx) -> list[common.Figure]:
                         note=f"{per_second:,.0f} images/s ours; events sent: {len(events) // (ctx.repeats + 1)} per run"),
     ]
     figures += input_forms(keras, images, config, ctx)
+    figures.append(streamed_vs_in_memory(images, config, ctx))
     return figures
+
+
+def streamed_vs_in_memory(images: dataset.ImageSet, config: ModelConfig, ctx) -> common.Figure:
+    """The streaming path (8-bit on disk, scaled per batch through a PyDataset) against the
+    in-memory float32 arrays, same images: what a too-big folder costs in speed."""
+    import os
+
+    root = common.synthetic_pngs(2_000 if ctx.quick else 20_000) / "training"
+    os.environ["CNN_TUI_STREAM_ABOVE_MB"] = "0"
+    try:
+        streamed = dataset.load_images(root, image_size=28, color_mode="grayscale").take(np.arange(len(images)))
+    finally:
+        del os.environ["CNN_TUI_STREAM_ABOVE_MB"]
+    assert feeding.is_streamed(streamed.x)
+
+    def fit(data: dataset.ImageSet):
+        def go() -> None:
+            net = fresh_model(data, config)
+            assert training.train(net, data, config).status == "finished"
+        return go
+
+    t_stream, t_memory = common.alternate(fit(streamed), fit(images), max(1, ctx.repeats - 1))
+    return common.overhead("training", "streamed from disk vs in-memory arrays", t_stream, t_memory,
+                           note=f"the cost of the streaming path (used above {feeding.STREAM_ABOVE_SHARE:.0%} of free memory); "
+                                f"the whole folder's 8-bit file is {streamed.x.source.nbytes / 2**20:.0f} MiB, mapped, "
+                                f"vs {images.x.nbytes / 2**20:.0f} MiB float32 in memory for these {len(images)} images")
 
 
 def input_forms(keras, images: dataset.ImageSet, config: ModelConfig, ctx) -> list[common.Figure]:
@@ -78,7 +104,7 @@ def input_forms(keras, images: dataset.ImageSet, config: ModelConfig, ctx) -> li
 
     def fit(data, **kw) -> None:
         net = fresh_model(images, config)
-        net.keras_model.fit(data, epochs=config.epochs, verbose=0, **kw)
+        net.keras_model.fit(data, epochs=config.epochs, verbose=0, shuffle=False, **kw)  # both shuffle themselves
 
     def numpy_arrays() -> None:
         net = fresh_model(images, config)
