@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from rich.text import Text
@@ -15,7 +16,13 @@ from cnn_tui.tui.widgets.progress import ProgressRow, format_eta
 from cnn_tui.tui.widgets.tables import add_epoch, display_path, reset_epochs
 
 
+CHART_INTERVAL = 1.0  # seconds between redraws of the curves (a redraw costs the UI tens of ms)
+
+
 class TrainingView(Vertical):
+    chart_timer = None
+    charts_drawn = 0.0
+
     def compose(self) -> ComposeResult:
         yield Static(Text("Not trained yet: t trains on all images, v holds out a validation share.", style="dim"),
                      id="training-title")
@@ -41,8 +48,7 @@ class TrainingView(Vertical):
         self.query_one("#epoch-progress", ProgressRow).set(0, batches, f"epoch 1 of {epochs}")
         self.query_one("#run-progress", ProgressRow).set(0, epochs * batches, "starting…")
         reset_epochs(self.query_one("#epoch-table", DataTable))
-        for chart in self.query(HistoryChart):
-            chart.show({})
+        self.draw_charts()
         self.query_one("#training-files", Static).update("")
 
     def show_batch(self, event: BatchProgress) -> None:
@@ -61,13 +67,26 @@ class TrainingView(Vertical):
     def show_epoch(self, event: EpochEnd) -> None:
         for key, value in event.logs.items():
             self.history.setdefault(key, []).append(value)
-        for chart in self.query(HistoryChart):
-            chart.show(self.history)
+        # short epochs: the curves follow at most once a second, the table row by row
+        wait = self.charts_drawn + CHART_INTERVAL - time.monotonic()
+        if wait <= 0:
+            self.draw_charts()
+        elif self.chart_timer is None:
+            self.chart_timer = self.set_timer(wait, self.draw_charts)
         add_epoch(self.query_one("#epoch-table", DataTable), event.epoch, event.logs, event.seconds)
         self.query_one("#epoch-progress", ProgressRow).set(
             self.batches, self.batches, f"epoch {event.epoch} of {event.epochs} done")
 
+    def draw_charts(self) -> None:
+        if self.chart_timer is not None:
+            self.chart_timer.stop()
+            self.chart_timer = None
+        self.charts_drawn = time.monotonic()
+        for chart in self.query(HistoryChart):
+            chart.show(self.history)
+
     def finish(self, message: str, files: dict, ok: bool) -> None:
+        self.draw_charts()
         self.query_one("#epoch-table", DataTable).scroll_end(animate=False)
         title = self.query_one("#training-title", Static)
         title.update(Text(message, style="bold green" if ok else "bold yellow"))
