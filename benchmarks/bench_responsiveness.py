@@ -122,7 +122,7 @@ async def measure(ctx: Any, folder: Path) -> list[Figure]:
     from cnn_tui.core.params import HyperParams
     from cnn_tui.tui.app import CnnApp
 
-    epochs = 3 if ctx.quick else 5
+    epochs = 3 if ctx.quick else 8
     data_path, hyper_path, tune_path = write_params(folder, common.demo_digits(), epochs=epochs)
     app = CnnApp(data=data_path, hyper=hyper_path, warm_keras=True)
     lags: dict[str, list[float]] = {}
