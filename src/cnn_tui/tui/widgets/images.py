@@ -59,19 +59,27 @@ def to_pil(pixels: Any) -> Any:
     return Image.fromarray(data, mode="RGB")
 
 
+CARD_HEIGHT = 1 + THUMB_HEIGHT + 2  # title, thumbnails, border
+
+
 class ClassCard(Vertical):
-    def __init__(self, name: str, images: list[Any]) -> None:
+    def __init__(self, name: str, images: list[Any], widget: Any) -> None:
         super().__init__(classes="class-card")
         self.class_name = name
         self.images = images
+        self.widget = widget
+        if widget is not None:
+            # a fixed size: laying out a grid of cards sized by their content costs the UI ~100 ms
+            self.styles.height = CARD_HEIGHT
 
     def compose(self) -> ComposeResult:
         yield Label(short(self.class_name, 3 * (THUMB_WIDTH + 1)), classes="card-title")
-        widget = image_class()
+        widget = self.widget
         if widget is None:
             yield Label(f"{len(self.images)} samples (no image preview in this terminal)", classes="thumbs")
             return
-        with Horizontal(classes="thumbs"):
+        with Horizontal(classes="thumbs") as row:
+            row.styles.height = THUMB_HEIGHT
             for image in self.images:
                 thumb = widget(image, classes="thumb")
                 thumb.styles.width = THUMB_WIDTH
@@ -89,9 +97,11 @@ class SampleGrid(Grid):
         self.display = images is not None
         if images is None:
             return
+        widget = image_class()
+        self.styles.grid_rows = str(CARD_HEIGHT) if widget is not None else "auto"
         cards = []
         for name, indices in images.examples(self.per_class).items():
-            cards.append(ClassCard(name, [to_pil(images.x[i]) for i in indices]))
+            cards.append(ClassCard(name, [to_pil(images.x[i]) for i in indices], widget))
         await self.mount_all(cards)
         self.fit_columns()
 
