@@ -456,6 +456,7 @@ def tune(
     # Each fit starts with clear_session(), whose gc.collect() walked every object TensorFlow
     # and the app had made (~0.8 s a fit on 2 cores); frozen, those are skipped and only what
     # the search itself allocates is collected.
+    others_froze = gc.get_freeze_count() > 0  # e.g. the TUI after importing Keras: keep theirs frozen
     gc.collect()
     gc.freeze()
     try:
@@ -468,7 +469,8 @@ def tune(
     except ValueError as exc:
         status, message = "failed", f"the search could not run: {exc}"
     finally:
-        gc.unfreeze()
+        if not others_froze:
+            gc.unfreeze()
         if watcher:
             watcher.close()
         _LIVE.pop(token, None)
