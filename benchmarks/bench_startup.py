@@ -60,13 +60,14 @@ def _answer(master: int, chunk: bytes, pending: bytes) -> bytes:
     return buffer[-8:]
 
 
-def first_frame(args: list[str], home: Path, cwd: Path, *, wait_keras: bool = False, timeout: float = 60) -> dict[str, float]:
+def first_frame(args: list[str], home: Path, cwd: Path, *, wait_keras: bool = False, timeout: float = 60,
+                command: list[str] | None = None) -> dict[str, float]:
     """Start the TUI in a pseudo-terminal; seconds until the first frame shows (and, with ``wait_keras``,
     until the log says Keras is ready); then quit with q as a user would."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
     started = time.perf_counter()
-    proc = subprocess.Popen(cnn_tui_command() + args, stdin=slave, stdout=slave, stderr=slave, cwd=cwd,
+    proc = subprocess.Popen((command or cnn_tui_command()) + args, stdin=slave, stdout=slave, stderr=slave, cwd=cwd,
                             env=environment(home), start_new_session=True)
     os.close(slave)
     out = {}
@@ -156,6 +157,14 @@ def measure(ctx, home: Path) -> list[Figure]:
         figure.samples = {"ours": times}
         figures.append(figure)
         common.log(f"   {name}: {[round(t, 3) for t in times]}")
+
+    # the floor: a minimal Textual app showing the same text, started the same way
+    floor = [sys.executable, str(Path(__file__).with_name("textual_floor.py"))]
+    first_frame([], home, home, command=floor)
+    floor_times = [first_frame([], home, home, command=floor)["frame"] for _ in range(repeats)]
+    ours_times = figures[-1].samples["ours"]
+    figures.append(common.overhead(GROUP, "first frame, demo params vs a minimal Textual app (the floor)", ours_times, floor_times,
+                                   note="header, one line, footer: what Textual itself needs to import and draw"))
 
     # Keras is imported in the background after the first frame
     timing = first_frame(demo_args, home, home, wait_keras=True, timeout=120)

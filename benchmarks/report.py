@@ -23,7 +23,8 @@ def _verdict(figure: dict[str, Any]) -> str:
     if figure["met"] is None:
         return "(reported)"
     mark = "met" if figure["met"] else "NOT met"
-    return f"{figure['op']} {figure['target']:g}: {mark}"
+    target = _number(figure["target"], figure["unit"]) if figure["ratio_means"].startswith("value") else f"{figure['target']:g}"
+    return f"{figure['op']} {target}: {mark}"
 
 
 def rows(figures: list[dict[str, Any]]) -> list[list[str]]:

@@ -285,7 +285,7 @@ def _classifier_class() -> type:
             context = _context_for(self.token, self.folder)
             if context.should_stop():
                 raise TaskStopped("tuning stopped")
-            backend.clear_session()  # free the previous fit's graph and weights
+            backend.clear_session()  # reset Keras's global state (layer names, graphs) for this fit
             backend.set_seed(self.seed)
             self.failed_ = None
             self.n_train_ = len(X)
@@ -453,9 +453,9 @@ def tune(
     watcher = _FileWatcher(context) if jobs > 1 else None
     started = time.perf_counter()
     status, message = "finished", ""
-    # Each fit starts with clear_session(), whose gc.collect() walked every object TensorFlow
-    # and the app had made (~0.8 s a fit on 2 cores); frozen, those are skipped and only what
-    # the search itself allocates is collected.
+    # Python's collector otherwise walks every object TensorFlow and the app made, again and
+    # again while the fits allocate (a full pass took ~0.8 s on 2 cores); frozen, those are
+    # skipped and only what the search itself allocates is collected.
     others_froze = gc.get_freeze_count() > 0  # e.g. the TUI after importing Keras: keep theirs frozen
     gc.collect()
     gc.freeze()
