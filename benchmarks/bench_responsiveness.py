@@ -121,7 +121,7 @@ def steady(seconds: list[float]) -> float:
 
 async def measure(ctx: Any, folder: Path) -> list[Figure]:
     from cnn_tui.core import jobs
-    from cnn_tui.core.params import HyperParams
+    from cnn_tui.core.params import DataParams, HyperParams
     from cnn_tui.tui.app import CnnApp
 
     epochs = 3 if ctx.quick else 8
@@ -143,7 +143,7 @@ async def measure(ctx: Any, folder: Path) -> list[Figure]:
         if main.session.keras_error:
             raise RuntimeError(main.session.keras_error)
 
-        lags["loading the training set (l)"] = await run_phase(pilot, probe, "l", "loading")
+        lags["loading the demo digits' training set (l)"] = await run_phase(pilot, probe, "l", "loading")
         images = main.session.train_set
         batch_size = main.session.hyper.first().batch_size
 
@@ -174,6 +174,15 @@ async def measure(ctx: Any, folder: Path) -> list[Figure]:
         lags["tuning, 2 combinations × 3 folds (u)"] = await run_phase(pilot, probe, "u", "tuning")
         if main.session.tuning is None or main.session.tuning.status != "finished":
             raise RuntimeError("tuning did not finish")
+
+        # a folder big enough that loading it is something a user waits for
+        pngs = common.synthetic_pngs(2_000 if ctx.quick else 20_000)
+        big = {"num_classes": 10, "train_dir": str(pngs / "training"), "test_dir": str(pngs / "testing"), "image_size": 28}
+        common.write_json(folder / "big.json", big)
+        main.session.set_data(DataParams.load(folder / "big.json"))
+        main.refresh_state()
+        count = sum(1 for _ in (pngs / "training").rglob("*.png"))
+        lags[f"loading {count:,} PNGs 28x28, not cached (l)"] = await run_phase(pilot, probe, "l", "loading")
 
     figures = []
     for phase, values in lags.items():

@@ -166,7 +166,7 @@ def _write_set(root: Path, count: int, classes: int, make: Callable[[np.random.G
     rng = np.random.default_rng(0)
     for index in range(count):
         label = index % classes
-        split = "testing" if index % 10 == 9 else "training"
+        split = "testing" if (index // classes) % 10 == 9 else "training"  # a tenth of every class
         folder = root / split / f"class_{label}"
         folder.mkdir(parents=True, exist_ok=True)
         make(rng, label).save(folder / f"img_{index:06d}{suffix}", **save)
@@ -184,7 +184,7 @@ def synthetic_pngs(count: int = 20_000, size: int = 28, classes: int = 10) -> Pa
         pixels[r * 6 + 2 : r * 6 + 8, c * 6 + 2 : c * 6 + 8] = 230
         return Image.fromarray(pixels, "L")
 
-    return _write_set(DATA_HOME / f"png{count}_{size}", count, classes, make, ".png")
+    return _write_set(DATA_HOME / f"png{count}_{size}_v2", count, classes, make, ".png")
 
 
 def synthetic_jpegs(count: int = 2_000, width: int = 500, height: int = 375, classes: int = 4) -> Path:
@@ -196,7 +196,7 @@ def synthetic_jpegs(count: int = 2_000, width: int = 500, height: int = 375, cla
         small[..., label % 3] //= 2
         return Image.fromarray(small, "RGB").resize((width, height), Image.BILINEAR).filter(ImageFilter.GaussianBlur(1))
 
-    return _write_set(DATA_HOME / f"jpeg{count}_{width}x{height}", count, classes, make, ".jpg", quality=90)
+    return _write_set(DATA_HOME / f"jpeg{count}_{width}x{height}_v2", count, classes, make, ".jpg", quality=90)
 
 
 def write_json(path: Path, data: Any) -> None:
