@@ -149,3 +149,37 @@ async def test_out_of_memory_fit_shows_as_a_failed_row_in_the_tuning_table(param
         failed = [c for c in cells if "4096" in c]
         assert failed and "out of memory" in failed[0]
         assert "16" in cells[0]  # the working combination ranks first
+
+
+LOAD_IN_A_FRESH_PROCESS = """
+import asyncio, sys
+from cnn_tui.core import dataset
+from cnn_tui.tui.app import CnnApp
+
+dataset.PARALLEL_THRESHOLD = 1  # worker processes for any folder
+
+async def main():
+    app = CnnApp(data=sys.argv[1], hyper=sys.argv[2])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("l")
+        for _ in range(600):
+            await pilot.pause(0.05)
+            if app.main.session.train_set is not None or "failed" in " ".join(t for _, t in app.main.messages):
+                break
+        images = app.main.session.train_set
+        print("LOADED", len(images) if images is not None else None, [t for _, t in app.main.messages][-2:])
+
+asyncio.run(main())
+"""
+
+
+def test_worker_processes_start_from_inside_the_tui(params_files, tmp_path):
+    """Textual swaps sys.stderr for an object without a descriptor; starting loky's processes from the
+    TUI must still work. A fresh process: loky starts its helper process only once per process."""
+    import subprocess
+    import sys
+
+    data, hyper = params_files(**SMALL)
+    done = subprocess.run([sys.executable, "-c", LOAD_IN_A_FRESH_PROCESS, str(data), str(hyper)], capture_output=True,
+                          text=True, timeout=300, cwd=tmp_path, env={**__import__("os").environ, "CNN_TUI_WORKERS": "2"})
+    assert "LOADED 36" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]

@@ -162,8 +162,9 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
     if isinstance(exc, MemoryError):
         return True
-    tf = sys.modules.get("tensorflow")
-    if tf is not None and isinstance(exc, tf.errors.ResourceExhaustedError):
+    # getattr: TensorFlow may be half-imported (the TUI imports it in a background thread)
+    exhausted = getattr(getattr(sys.modules.get("tensorflow"), "errors", None), "ResourceExhaustedError", ())
+    if isinstance(exc, exhausted):
         return True
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(exc, getattr(torch, "OutOfMemoryError", ())):

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import tempfile
 import threading
 import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -153,7 +155,54 @@ def _process_pool(workers: int) -> Any:
     notebooks and scripts without a main guard)."""
     from joblib.externals.loky import get_reusable_executor
 
-    return get_reusable_executor(max_workers=workers, timeout=300)
+    with _stderr_with_a_descriptor():
+        return _Pool(get_reusable_executor(max_workers=workers, timeout=300))
+
+
+class _Pool:
+    """The executor, with every submit (which may start worker processes) made safe to call
+    from inside a Textual app."""
+
+    def __init__(self, executor: Any) -> None:
+        self.executor = executor
+
+    def submit(self, *args: Any) -> Future:
+        with _stderr_with_a_descriptor():
+            return self.executor.submit(*args)
+
+
+class _Descriptor2:
+    """A stream that writes where ``stream`` writes but names descriptor 2 as its file."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def fileno(self) -> int:
+        return 2
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+@contextmanager
+def _stderr_with_a_descriptor() -> Iterator[None]:
+    """Starting processes, loky and multiprocessing hand ``sys.stderr.fileno()`` to a helper
+    process; inside a Textual app sys.stderr is a capture object whose fileno() is -1, and the
+    start fails ("bad value(s) in fds_to_keep"). For that moment sys.stderr names descriptor 2
+    (the TUI points it at its log file); what is written still goes where it went."""
+    try:
+        usable = sys.stderr is not None and sys.stderr.fileno() >= 0
+    except (AttributeError, OSError, ValueError):
+        usable = False
+    if usable:
+        yield
+        return
+    saved = sys.stderr
+    sys.stderr = _Descriptor2(saved)
+    try:
+        yield
+    finally:
+        sys.stderr = saved
 
 
 def warm_up_pool(workers: int | None = None, *, wait: bool = False) -> None:
