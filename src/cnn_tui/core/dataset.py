@@ -170,6 +170,9 @@ class _Pool:
         with _stderr_with_a_descriptor():
             return self.executor.submit(*args)
 
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.executor, name)
+
 
 class _Descriptor2:
     """A stream that writes where ``stream`` writes but names descriptor 2 as its file."""
