@@ -78,16 +78,28 @@ def alternate(ours: Callable[[], Any], reference: Callable[[], Any], repeats: in
     return times_ours, times_ref
 
 
+def _best_note(ratio: float | None, note: str, runs: int) -> str:
+    """On a machine whose speed jumps between runs, the fastest run of each side shows what
+    the code costs; the median (the figure itself) shows what a user meets."""
+    if ratio is None or runs < 2:
+        return note
+    return f"fastest runs: {ratio:.3g}×" + (f"; {note}" if note else "")
+
+
 def speedup(group: str, name: str, ours: list[float], reference: list[float], *, op: str | None = ">=", target: float | None = None, note: str = "") -> Figure:
     """A figure where bigger ratio = ours faster (reference time / our time)."""
     a, b = median(ours), median(reference)
-    return Figure(group, name, a, b, "s", b / a if a else None, "reference time / our time", op, target, note, {"ours": ours, "reference": reference})
+    best = min(reference) / min(ours) if min(ours) else None
+    return Figure(group, name, a, b, "s", b / a if a else None, "reference time / our time", op, target,
+                  _best_note(best, note, len(ours)), {"ours": ours, "reference": reference})
 
 
 def overhead(group: str, name: str, ours: list[float], reference: list[float], *, target: float | None = None, note: str = "", unit: str = "s") -> Figure:
     """A figure where smaller ratio = less overhead (our time / reference time)."""
     a, b = median(ours), median(reference)
-    return Figure(group, name, a, b, unit, a / b if b else None, "our time / reference time", "<=" if target else None, target, note, {"ours": ours, "reference": reference})
+    best = min(ours) / min(reference) if min(reference) else None
+    return Figure(group, name, a, b, unit, a / b if b else None, "our time / reference time", "<=" if target else None, target,
+                  _best_note(best, note, len(ours)), {"ours": ours, "reference": reference})
 
 
 def single(group: str, name: str, value: float, unit: str, *, op: str | None = None, target: float | None = None, note: str = "", reference: float | None = None) -> Figure:
@@ -180,11 +192,13 @@ def synthetic_pngs(count: int = 20_000, size: int = 28, classes: int = 10) -> Pa
 
     def make(rng: np.random.Generator, label: int) -> Image.Image:
         pixels = rng.integers(0, 60, (size, size), dtype=np.uint8)
+        if rng.random() < 0.1:  # one image in ten shows another class's pattern: no set scores 100 %
+            label = int(rng.integers(0, classes))
         r, c = divmod(label, 4)
         pixels[r * 6 + 2 : r * 6 + 8, c * 6 + 2 : c * 6 + 8] = 230
         return Image.fromarray(pixels, "L")
 
-    return _write_set(DATA_HOME / f"png{count}_{size}_v2", count, classes, make, ".png")
+    return _write_set(DATA_HOME / f"png{count}_{size}_v3", count, classes, make, ".png")
 
 
 def synthetic_jpegs(count: int = 2_000, width: int = 500, height: int = 375, classes: int = 4) -> Path:
