@@ -135,7 +135,7 @@ def machine() -> dict[str, Any]:
     except AttributeError:
         cores = os.cpu_count() or 1
     try:
-        load = os.getloadavg()[0]
+        load = round(os.getloadavg()[0], 2)
     except OSError:
         load = None
     memory_gib = None
