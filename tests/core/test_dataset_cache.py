@@ -31,7 +31,7 @@ def test_the_listing_digest_keys_like_the_stat_tuples(tmp_path):
 
 
 def test_an_auto_colour_load_remembers_its_decision(tmp_path, _isolated_cache, monkeypatch):
-    from cnn_tui.core import dataset
+    from cnn_tui.core import dataset, pool
 
     root = write_image_folder(tmp_path / "t", 2, per_class=3)
     first = load_images(root, image_size=8, color_mode="auto")
@@ -44,8 +44,8 @@ def test_an_auto_colour_load_remembers_its_decision(tmp_path, _isolated_cache, m
 
 
 def test_warm_up_pool_starts_the_workers_once(monkeypatch):
-    from cnn_tui.core import dataset
+    from cnn_tui.core import dataset, pool
 
     dataset.warm_up_pool(1)  # one core: nothing to start
     dataset.warm_up_pool(2, wait=True)
-    assert len(dataset._process_pool(2)._processes) == 2  # noqa: SLF001
+    assert len(pool.process_pool(2)._processes) == 2  # noqa: SLF001

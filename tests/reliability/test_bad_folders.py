@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnn_tui.core import dataset
+from cnn_tui.core import dataset, pool
 from cnn_tui.core.dataset import load_images
 from cnn_tui.core.errors import DatasetError
 from cnn_tui.core.jobs import load_test_set, load_training_set
@@ -140,7 +140,7 @@ def test_a_dead_decoding_worker_falls_back_to_this_process(tmp_path, monkeypatch
     def emit(event):
         events.append(event)
         if isinstance(event, LoadProgress) and not killed:
-            for pid in list(dataset._process_pool(2).executor._processes):  # noqa: SLF001
+            for pid in list(pool.process_pool(2).executor._processes):  # noqa: SLF001
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
 

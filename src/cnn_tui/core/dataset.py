@@ -12,25 +12,24 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import tempfile
 import threading
 import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
-from cnn_tui.core import decode, feeding
+from cnn_tui.core import decode, feeding, pool
 from cnn_tui.core.cache import ImageCache, make_key
 from cnn_tui.core.errors import DatasetError
 from cnn_tui.core.events import Emit, LoadProgress, Notice, ignore
 from cnn_tui.core.listing import FolderListing, SkippedFile, list_folder
+from cnn_tui.core.pool import warm_up_pool, worker_count
 
 __all__ = [
     "FolderListing", "ImageSet", "SkippedFile", "TaskStopped",
@@ -138,96 +137,6 @@ def resolve_channels(listing: FolderListing, color_mode: str) -> int:
     return 3 if any(decode.probe_colour(p) for p in listing.files[::step]) else 1
 
 
-def worker_count() -> int:
-    configured = os.environ.get("CNN_TUI_WORKERS")
-    if configured and configured.isdigit():
-        return max(1, int(configured))
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
-
-
-def _process_pool(workers: int) -> Any:
-    """joblib's reusable loky executor: its workers are fresh interpreters (fork+exec), so they
-    are safe to start after TensorFlow's threads are running, and unlike multiprocessing's
-    spawn/forkserver they never re-import the caller's ``__main__`` (which breaks under stdin,
-    notebooks and scripts without a main guard)."""
-    from joblib.externals.loky import get_reusable_executor
-
-    with _stderr_with_a_descriptor():
-        return _Pool(get_reusable_executor(max_workers=workers, timeout=300))
-
-
-class _Pool:
-    """The executor, with every submit (which may start worker processes) made safe to call
-    from inside a Textual app."""
-
-    def __init__(self, executor: Any) -> None:
-        self.executor = executor
-
-    def submit(self, *args: Any) -> Future:
-        with _stderr_with_a_descriptor():
-            return self.executor.submit(*args)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.executor, name)
-
-
-class _Descriptor2:
-    """A stream that writes where ``stream`` writes but names descriptor 2 as its file."""
-
-    def __init__(self, stream: Any) -> None:
-        self.stream = stream
-
-    def fileno(self) -> int:
-        return 2
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.stream, name)
-
-
-@contextmanager
-def _stderr_with_a_descriptor() -> Iterator[None]:
-    """Starting processes, loky and multiprocessing hand ``sys.stderr.fileno()`` to a helper
-    process; inside a Textual app sys.stderr is a capture object whose fileno() is -1, and the
-    start fails ("bad value(s) in fds_to_keep"). For that moment sys.stderr names descriptor 2
-    (the TUI points it at its log file); what is written still goes where it went."""
-    try:
-        usable = sys.stderr is not None and sys.stderr.fileno() >= 0
-    except (AttributeError, OSError, ValueError):
-        usable = False
-    if usable:
-        yield
-        return
-    saved = sys.stderr
-    sys.stderr = _Descriptor2(saved)
-    try:
-        yield
-    finally:
-        sys.stderr = saved
-
-
-def warm_up_pool(workers: int | None = None, *, wait: bool = False) -> None:
-    """Start the decoding worker processes now, so the first big load does not pay for them.
-
-    Each worker is a fresh interpreter importing numpy and Pillow (about half a second of
-    CPU each). The TUI calls this once after its first frame; with ``wait`` it returns only
-    when every worker is ready. Does nothing on one core; never raises.
-    """
-    workers = workers or worker_count()
-    if workers < 2:
-        return
-    try:
-        pool = _process_pool(workers)
-        futures = [pool.submit(decode.warm_up) for _ in range(workers)]
-        if wait:
-            for future in futures:
-                future.result()
-    except Exception:  # noqa: BLE001 - warming up is an optimisation, a real load reports errors
-        return
-
-
 def load_images(
     root: str | os.PathLike[str],
     *,
@@ -302,7 +211,7 @@ def _decode_all(
 ) -> tuple[np.ndarray, list[tuple[int, str]], int, Path | None]:
     total = shape[0]
     size, channels = shape[1], shape[3]
-    workers = workers or worker_count()
+    workers = workers or pool.worker_count()
     parallel = workers > 1 and (total >= PARALLEL_THRESHOLD or int(listing.sizes.sum()) >= PARALLEL_BYTES)
     # Small enough that no process is left finishing a long last chunk while the others idle.
     chunk = max(16, min(256, math.ceil(total / (workers * 16)))) if parallel else 256
@@ -344,13 +253,13 @@ def _decode_all(
         return [listing.files[i] for i in indices]
 
     try:
-        pool = _process_pool(workers)
+        executor = pool.process_pool(workers)
         while queue or pending:
             if stop is not None and stop.is_set():
                 raise TaskStopped(f"loading stopped after {done} of {total} images")
             while queue and len(pending) < IN_FLIGHT_PER_WORKER * workers:
                 ix = queue.popleft()
-                pending[pool.submit(decode.decode_into, str(temp), ix, paths(ix), size, channels)] = ix
+                pending[executor.submit(decode.decode_into, str(temp), ix, paths(ix), size, channels)] = ix
             finished: Any = ()
             if queue and not workers_up:
                 # Until the workers deliver (a cold pool takes a second or so to start) this

@@ -95,14 +95,12 @@ def warm_the_rest() -> None:
     load and the first samples shown do not pay for them."""
     try:
         import_without_collections(lambda: importlib.import_module("cnn_tui.core.jobs"))
-        from cnn_tui.core import dataset
+        from cnn_tui.core import pool
 
         if os.environ.get("CNN_TUI_IMAGES", "auto").lower() != "none":
             from cnn_tui.tui import terminal
 
             import_without_collections(terminal.image_module)
-        warm_up_pool = getattr(dataset, "warm_up_pool", None)
-        if warm_up_pool is not None:
-            warm_up_pool()
+        pool.warm_up_pool()
     except Exception:  # noqa: BLE001 - the tasks themselves report real problems
         log.debug("warming up failed", exc_info=True)
