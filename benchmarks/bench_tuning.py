@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import time
 
-import numpy as np
 
 from benchmarks import common
 from cnn_tui.core import backend, dataset, tuning
@@ -35,7 +34,7 @@ def plain_search(images: dataset.ImageSet, grid: dict) -> float:
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
     def network(num_filters, num_units, init_rate, **_):
-        return tuning._build_network(init_rate, BASE["decay_steps"], BASE["decay_rate"], BASE["kernel_size"], num_filters,
+        return tuning.build_network(init_rate, BASE["decay_steps"], BASE["decay_rate"], BASE["kernel_size"], num_filters,
                                      num_units, BASE["momentum"], BASE["drop_out"], images.image_size, images.channels,
                                      images.num_classes)
 

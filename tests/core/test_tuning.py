@@ -70,14 +70,14 @@ def test_stop_inside_a_fit_ends_it_within_a_batch():
 
 
 def test_a_failing_fit_is_recorded_and_the_search_goes_on(monkeypatch):
-    real = tuning._build_network
+    real = tuning.build_network
 
     def flaky(**kwargs):
         if kwargs["num_units"] == 16:
             raise MemoryError("simulated")
         return real(**kwargs)
 
-    monkeypatch.setattr(tuning, "_build_network", flaky)
+    monkeypatch.setattr(tuning, "build_network", flaky)
     result = tune(class_ordered_set(), GRID, cv=3)
     assert result.status == "finished" and "3 fit(s) failed" in result.message
     failed = [r for r in result.rows if r["status"] == "failed"]
@@ -120,13 +120,13 @@ def test_plan_counts_fits_and_refuses_bad_settings():
 
 def test_every_validation_fold_holds_every_class(monkeypatch):
     seen = []
-    real = tuning._score
+    real = tuning.score_fold
 
     def spy(estimator, X, y):
         seen.append(sorted(set(np.asarray(y).tolist())))
         return real(estimator, X, y)
 
-    monkeypatch.setattr(tuning, "_score", spy)
+    monkeypatch.setattr(tuning, "score_fold", spy)
     hyper = HyperParams.from_dict({**TINY_HYPER, "epochs": 1})
     tune(class_ordered_set(classes=4, per_class=9), hyper, cv=3)
     assert seen == [[0, 1, 2, 3]] * 3

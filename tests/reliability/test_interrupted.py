@@ -173,14 +173,14 @@ def test_diverging_training_ends_with_a_message_and_exit_1(capsys, params_files)
 
 
 def test_out_of_memory_in_one_tuning_fit_is_a_failed_row(capsys, params_files, monkeypatch):
-    real = tuning._build_network
+    real = tuning.build_network
 
     def oom_for_big(**kwargs):
         if kwargs["num_units"] == 4096:
             raise MemoryError("simulated: the dense layer does not fit")
         return real(**kwargs)
 
-    monkeypatch.setattr(tuning, "_build_network", oom_for_big)
+    monkeypatch.setattr(tuning, "build_network", oom_for_big)
     monkeypatch.setenv("COLUMNS", "200")  # a wide terminal: the table's note column unwrapped
     data, hyper = params_files(hyper={"epochs": 1, "num_units": [4096, 16]})
     code, out, err = cli(capsys, "tune", "--data", str(data), "--hyper", str(hyper), "--cv", "2")

@@ -127,14 +127,14 @@ async def test_untrusted_model_is_refused_and_the_app_goes_on(params_files, tmp_
 
 
 async def test_out_of_memory_fit_shows_as_a_failed_row_in_the_tuning_table(params_files, in_tmp, monkeypatch):
-    real = tuning._build_network
+    real = tuning.build_network
 
     def oom(**kwargs):
         if kwargs["num_units"] == 4096:
             raise MemoryError("simulated")
         return real(**kwargs)
 
-    monkeypatch.setattr(tuning, "_build_network", oom)
+    monkeypatch.setattr(tuning, "build_network", oom)
     data, hyper = params_files(**SMALL, hyper={"epochs": 1, "num_units": [4096, 16]})
     app = make_app(data, hyper)
     async with app.run_test(size=(120, 40)) as pilot:
