@@ -85,3 +85,13 @@ def table(app, selector: str) -> DataTable:
 
 def column_labels(t: DataTable) -> list[str]:
     return [str(c.label) for c in t.columns.values()]
+
+
+async def open_form(pilot: Pilot, key: str) -> Any:
+    """Press the key that opens a params form (h, d, n, N) and return the form screen."""
+    from cnn_tui.tui.screens.params_form import ParamsScreen
+
+    await pilot.press(key)
+    await pilot.pause()
+    assert isinstance(pilot.app.screen, ParamsScreen)
+    return pilot.app.screen

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import pytest
 from textual.widgets import Input
-from tui_helpers import choose_file, logged, make_app, status, table, wait_for, wait_idle
+from tui_helpers import choose_file, logged, make_app, open_form, status, table, wait_idle
 
 from cnn_tui.core import dataset, tuning
 from cnn_tui.core.errors import ParamsError, ResultsError
 from cnn_tui.core.model import NetModel
 from cnn_tui.core.params import HyperParams
-from cnn_tui.tui.screens.params_form import ParamsScreen
 
 from tests_support import TINY_HYPER
 
@@ -34,10 +33,7 @@ async def test_forms_refuse_what_files_refuse_with_the_same_words(params_files, 
     data, hyper = params_files(**SMALL)
     app = make_app(data, hyper)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("h")
-        await pilot.pause()
-        form = app.screen
-        assert isinstance(form, ParamsScreen)
+        form = await open_form(pilot, "h")
         for field, typed, in_json in BAD_VALUES:
             with pytest.raises(ParamsError) as from_file:
                 HyperParams.from_dict({**TINY_HYPER, field: in_json})

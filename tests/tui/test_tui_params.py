@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 
 from textual.widgets import Button, Input, OptionList
-from tui_helpers import choose_file, make_app, status, text_of
+from tui_helpers import choose_file, make_app, open_form, status, text_of
 
 from cnn_tui.core.params import HyperParams
 from cnn_tui.tui.screens.menu import MenuScreen
-from cnn_tui.tui.screens.params_form import ParamsScreen
 
 
 async def test_load_data_and_hyper_params_through_the_file_dialogs(params_files, in_tmp):
@@ -56,10 +55,7 @@ async def test_hyper_form_checks_as_you_type_and_keeps_lists(params_files, in_tm
     data, hyper = params_files()
     app = make_app(data, hyper)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("h")
-        await pilot.pause()
-        form = app.screen
-        assert isinstance(form, ParamsScreen)
+        form = await open_form(pilot, "h")
         rate = form.query_one("#field-init_rate", Input)
         rate.value = "-1"
         await pilot.pause()
