@@ -85,3 +85,17 @@ def write_image_folder(
                 image = Image.fromarray(tint, mode="RGB")
             image.save(folder / f"img_{i:03d}.{fmt}")
     return root
+
+
+def fail_fits_with(monkeypatch, num_units: int, message: str = "simulated") -> None:
+    """Make every tuning fit with ``num_units`` run out of memory (MemoryError) as it builds."""
+    from cnn_tui.core import tuning
+
+    real = tuning.build_network
+
+    def out_of_memory(**kwargs):
+        if kwargs["num_units"] == num_units:
+            raise MemoryError(message)
+        return real(**kwargs)
+
+    monkeypatch.setattr(tuning, "build_network", out_of_memory)

@@ -5,13 +5,12 @@ import numpy as np
 import pytest
 
 from cnn_tui.core import tuning
-from cnn_tui.core.dataset import ImageSet
 from cnn_tui.core.errors import DatasetError
 from cnn_tui.core.events import FoldEnd, TuningProgress
 from cnn_tui.core.params import HyperParams
 from cnn_tui.core.tuning import best_hyper_params, plan_search, tune
 
-from tests_support import TINY_HYPER, class_ordered_set
+from tests_support import TINY_HYPER, class_ordered_set, fail_fits_with
 
 
 GRID = HyperParams.from_dict({**TINY_HYPER, "epochs": 3, "num_units": [16, 32]})
@@ -70,14 +69,7 @@ def test_stop_inside_a_fit_ends_it_within_a_batch():
 
 
 def test_a_failing_fit_is_recorded_and_the_search_goes_on(monkeypatch):
-    real = tuning.build_network
-
-    def flaky(**kwargs):
-        if kwargs["num_units"] == 16:
-            raise MemoryError("simulated")
-        return real(**kwargs)
-
-    monkeypatch.setattr(tuning, "build_network", flaky)
+    fail_fits_with(monkeypatch, num_units=16)
     result = tune(class_ordered_set(), GRID, cv=3)
     assert result.status == "finished" and "3 fit(s) failed" in result.message
     failed = [r for r in result.rows if r["status"] == "failed"]

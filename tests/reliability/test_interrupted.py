@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 
 from cnn_tui.cli import main
-from cnn_tui.core import dataset, jobs, tuning
+from cnn_tui.core import dataset, jobs
 from cnn_tui.core.dataset import TaskStopped
 from cnn_tui.core.errors import ResultsError
 from cnn_tui.core.model import NetModel
 from cnn_tui.core.params import DataParams, HyperParams
 from cnn_tui.core.runs import Run, mark_interrupted
 
-from tests_support import write_image_folder
+from tests_support import fail_fits_with
 
 
 def cli(capsys, *argv):
@@ -173,14 +173,7 @@ def test_diverging_training_ends_with_a_message_and_exit_1(capsys, params_files)
 
 
 def test_out_of_memory_in_one_tuning_fit_is_a_failed_row(capsys, params_files, monkeypatch):
-    real = tuning.build_network
-
-    def oom_for_big(**kwargs):
-        if kwargs["num_units"] == 4096:
-            raise MemoryError("simulated: the dense layer does not fit")
-        return real(**kwargs)
-
-    monkeypatch.setattr(tuning, "build_network", oom_for_big)
+    fail_fits_with(monkeypatch, num_units=4096, message="simulated: the dense layer does not fit")
     monkeypatch.setenv("COLUMNS", "200")  # a wide terminal: the table's note column unwrapped
     data, hyper = params_files(hyper={"epochs": 1, "num_units": [4096, 16]})
     code, out, err = cli(capsys, "tune", "--data", str(data), "--hyper", str(hyper), "--cv", "2")

@@ -8,12 +8,12 @@ import pytest
 from textual.widgets import Input
 from tui_helpers import choose_file, logged, make_app, open_form, status, table, wait_idle
 
-from cnn_tui.core import dataset, tuning
+from cnn_tui.core import dataset
 from cnn_tui.core.errors import ParamsError, ResultsError
 from cnn_tui.core.model import NetModel
 from cnn_tui.core.params import HyperParams
 
-from tests_support import TINY_HYPER
+from tests_support import TINY_HYPER, fail_fits_with
 
 SMALL = dict(classes=3, per_class=12, test_per_class=6, size=12)
 
@@ -123,14 +123,7 @@ async def test_untrusted_model_is_refused_and_the_app_goes_on(params_files, tmp_
 
 
 async def test_out_of_memory_fit_shows_as_a_failed_row_in_the_tuning_table(params_files, in_tmp, monkeypatch):
-    real = tuning.build_network
-
-    def oom(**kwargs):
-        if kwargs["num_units"] == 4096:
-            raise MemoryError("simulated")
-        return real(**kwargs)
-
-    monkeypatch.setattr(tuning, "build_network", oom)
+    fail_fits_with(monkeypatch, num_units=4096)
     data, hyper = params_files(**SMALL, hyper={"epochs": 1, "num_units": [4096, 16]})
     app = make_app(data, hyper)
     async with app.run_test(size=(120, 40)) as pilot:
