@@ -65,6 +65,31 @@ class TuningProgress:
 
 
 @dataclass(frozen=True)
+class TrainingStarted:
+    """Training begins (or resumes at ``initial_epoch``): what the progress views need to lay out."""
+
+    epochs: int
+    batches: int  # per epoch
+    batch_size: int
+    samples: int
+    validation_samples: int
+    initial_epoch: int = 0
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class SearchPlanned:
+    """A tuning search is about to run: the fields of ``core.tuning.TuningPlan``."""
+
+    strategy: str
+    candidates: list[dict[str, Any]]
+    cv: int
+    samples: int
+    fits: int
+    batches: int
+
+
+@dataclass(frozen=True)
 class Notice:
     """Something the user should read (a warning, a skipped file count, a hint)."""
 
@@ -82,7 +107,10 @@ class TaskFinished:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-Event = LoadProgress | BatchProgress | EpochEnd | FoldEnd | TuningProgress | Notice | TaskFinished
+EVENT_TYPES = (LoadProgress, BatchProgress, EpochEnd, FoldEnd, TuningProgress, TrainingStarted, SearchPlanned, Notice,
+               TaskFinished)
+Event = (LoadProgress | BatchProgress | EpochEnd | FoldEnd | TuningProgress | TrainingStarted | SearchPlanned | Notice
+         | TaskFinished)
 Emit = Callable[[Event], None]
 
 

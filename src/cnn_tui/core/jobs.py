@@ -1,8 +1,9 @@
-"""Tasks as the user sees them: load, initialise, train, evaluate, tune, each writing a run folder.
+"""The steps of tasks: load, initialise, train, evaluate, tune, each writing into a run folder.
 
-The CLI and the TUI both call these, so a run made from either looks the same on
-disk. Every function takes ``emit`` and ``stop`` and leaves the run folder with a
-``run.json`` saying how it ended, also when it was stopped or failed.
+``core.run_tasks`` strings them into the tasks a run executes, and is the one
+place that ends a run: these functions write results and return outcomes that
+say how their step ended (``status``, ``message``, ``details`` for run.json);
+exceptions pass through to it.
 """
 
 from __future__ import annotations
@@ -70,6 +71,15 @@ class TrainOutcome:
     run: Run
     files: dict[str, Path] = field(default_factory=dict)
     save_error: str | None = None  # the model trained but (some of) its files could not be written
+    details: dict[str, Any] = field(default_factory=dict)  # for run.json
+
+    @property
+    def status(self) -> str:
+        return self.result.status
+
+    @property
+    def message(self) -> str:
+        return self.result.message
 
 
 def train_run(
@@ -82,6 +92,8 @@ def train_run(
     run: Run,
     emit: Emit = ignore,
     stop: threading.Event | None = None,
+    initial_epoch: int = 0,
+    history: dict[str, list[float]] | None = None,
 ) -> TrainOutcome:
     """Train (optionally holding out a stratified validation share) and write the run folder.
 
@@ -116,10 +128,12 @@ def train_run(
                 emit(Notice(f"could not save the epoch {epoch} checkpoint ({exc}); training goes on", "warning"))
             problems.append(str(exc))
 
+    progress.update({k: list(v) for k, v in (history or {}).items()})
+    title = f"{run.record['run_id']}: {fit_set.num_classes} classes, {len(fit_set)} training images"
     try:
-        result = train(net, fit_set, config, validation=validation, emit=emit, stop=stop, on_epoch_end=checkpoint)
+        result = train(net, fit_set, config, validation=validation, emit=emit, stop=stop, on_epoch_end=checkpoint,
+                       initial_epoch=initial_epoch, history=history, title=title)
     except Exception as exc:
-        _finish_quietly(run, "failed", backend.describe_failure(exc))
         if backend.is_out_of_memory(exc):
             raise UserError(f"training failed: {backend.describe_failure(exc)}") from None
         raise
@@ -127,7 +141,6 @@ def train_run(
     try:
         files["history"] = reports.write_history_csv(result.history, history_path)
         if result.epochs_done:
-            title = f"{run.record['run_id']}: {fit_set.num_classes} classes, {len(fit_set)} training images"
             files["plots"] = reports.plot_history(result.history, run.file("train_val_plots.png"), title)
         if result.status != "failed":  # a diverged model must not replace the last good checkpoint
             files["model"] = net.save(model_path)
@@ -137,20 +150,9 @@ def train_run(
     except ResultsError as exc:
         problems.append(str(exc))
     final = {k: v[-1] for k, v in result.history.items() if v and k != "seconds"}
-    _finish_quietly(
-        run, result.status, result.message, epochs_done=result.epochs_done, final=final,
-        train_seconds=round(result.seconds, 3), images_per_second=round(result.images_per_second, 1),
-        save_error=problems[-1] if problems else None,
-    )
-    return TrainOutcome(result, run, files, problems[-1] if problems else None)
-
-
-def _finish_quietly(run: Run, status: str, message: str, **details: Any) -> None:
-    """Mark the run ended; if even run.json cannot be written, the caller's result still stands."""
-    try:
-        run.finish(status, message, **details)
-    except ResultsError:
-        pass
+    details = dict(epochs_done=result.epochs_done, final=final, train_seconds=round(result.seconds, 3),
+                   images_per_second=round(result.images_per_second, 1), save_error=problems[-1] if problems else None)
+    return TrainOutcome(result, run, files, problems[-1] if problems else None, details)
 
 
 @dataclass
@@ -158,6 +160,15 @@ class EvaluationOutcome:
     evaluation: Evaluation
     run: Run
     files: dict[str, Path] = field(default_factory=dict)
+    status: str = "finished"
+
+    @property
+    def message(self) -> str:
+        return f"accuracy {self.evaluation.accuracy:.4f} on {self.evaluation.samples} test images"
+
+    @property
+    def details(self) -> dict[str, Any]:
+        return {"accuracy": self.evaluation.accuracy, "loss": self.evaluation.loss}
 
 
 def evaluate_run(
@@ -171,14 +182,8 @@ def evaluate_run(
     stop: threading.Event | None = None,
 ) -> EvaluationOutcome:
     """Accuracy and loss on the test set; with ``confusion`` also the matrix and per-class report."""
-    from cnn_tui.core.dataset import TaskStopped
-
     run.save_params(data)
-    try:
-        evaluation = evaluate(net, test_set, emit=emit, stop=stop)
-    except TaskStopped as exc:
-        run.finish("stopped", str(exc))
-        raise
+    evaluation = evaluate(net, test_set, emit=emit, stop=stop)
     files: dict[str, Path] = {}
     summary = evaluation.summary()
     report = evaluation.report()
@@ -195,8 +200,6 @@ def evaluate_run(
         files["report"] = reports.write_report_csv(report, run.file("classification_report.csv"))
         mistakes = [dict(zip(("file", "true", "predicted", "probability"), m)) for m in evaluation.misclassified(100)]
         files["misclassified"] = reports.write_rows_csv(mistakes, run.file("misclassified.csv"), ["file", "true", "predicted", "probability"])
-    run.finish("finished", f"accuracy {evaluation.accuracy:.4f} on {evaluation.samples} test images",
-               accuracy=evaluation.accuracy, loss=evaluation.loss)
     return EvaluationOutcome(evaluation, run, files)
 
 
@@ -213,6 +216,15 @@ class TuningOutcome:
     run: Run
     best_hyper: HyperParams | None
     files: dict[str, Path] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)  # for run.json
+
+    @property
+    def status(self) -> str:
+        return self.result.status
+
+    @property
+    def message(self) -> str:
+        return self.result.message
 
 
 def tune_run(
@@ -228,19 +240,17 @@ def tune_run(
     jobs: int = 1,
     emit: Emit = ignore,
     stop: threading.Event | None = None,
+    done_rows: list[dict[str, Any]] | None = None,
 ) -> TuningOutcome:
-    """Run a search and write every fold, the per-combination table and the best params."""
+    """Run a search and write every fold, the per-combination table and the best params.
+    ``done_rows`` are the folds a stopped search finished: a resumed search keeps them."""
     check_grid_fits(data, hyper)
     run.save_params(data, hyper)
     work = run.file(".work")  # fold rows land here as they finish, so a killed search loses nothing
-    try:
-        result = tune(
-            images, hyper, strategy=strategy, cv=cv, n_iter=n_iter, max_samples=max_samples, seed=data.seed,
-            jobs=jobs, emit=emit, stop=stop, work_dir=work,
-        )
-    except Exception as exc:
-        run.finish("failed", str(exc) if isinstance(exc, UserError) else backend.describe_failure(exc))
-        raise
+    result = tune(
+        images, hyper, strategy=strategy, cv=cv, n_iter=n_iter, max_samples=max_samples, seed=data.seed,
+        jobs=jobs, emit=emit, stop=stop, work_dir=work, done_rows=done_rows,
+    )
     columns = result.columns
     fold_columns = [*columns, "fold", "samples", "accuracy", "loss", "fit_seconds", "status", "reason"]
     files = {"folds": reports.write_rows_csv(result.rows, run.file("tuning_results.csv"), fold_columns)}
@@ -254,9 +264,9 @@ def tune_run(
     shutil.rmtree(work, ignore_errors=True)
     if result.status == "stopped":
         emit(Notice(f"partial results: {len(result.rows)} of {result.plan.fits} fits", "warning"))
-    run.finish(
-        result.status, result.message, strategy=strategy, cv=cv, fits=len(result.rows), fits_planned=result.plan.fits,
+    details = dict(
+        strategy=strategy, cv=cv, fits=len(result.rows), fits_planned=result.plan.fits,
         combinations=len(result.plan.candidates), samples=result.plan.samples, best=best,
         best_accuracy=table[0]["mean_accuracy"] if table and not math.isnan(table[0]["mean_accuracy"]) else None,
     )
-    return TuningOutcome(result, run, best_hyper, files)
+    return TuningOutcome(result, run, best_hyper, files, details)

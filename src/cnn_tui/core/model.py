@@ -133,14 +133,16 @@ class NetModel:
         return self.class_names == [str(i) for i in range(self.num_classes)]
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> NetModel:
+    def load(cls, path: str | os.PathLike[str], *, with_optimizer: bool = False) -> NetModel:
+        """``with_optimizer``: restore the optimizer's state too (momentum, the learning-rate
+        schedule's step), so training goes on where it stopped."""
         path = Path(path)
         meta = inspect_archive(path)
         keras = load_keras()
         try:
-            # compile=False: the optimizer's saved state is not needed to predict, and restoring it
+            # compile=False to predict: the optimizer's saved state is not needed, and restoring it
             # into an unbuilt optimizer only produces warnings; training again recompiles below.
-            model = keras.models.load_model(path, safe_mode=True, compile=False)
+            model = keras.models.load_model(path, safe_mode=True, compile=with_optimizer)
         except Exception as exc:  # Keras raises many types for a bad archive  # noqa: BLE001
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelError(f"cannot load the model ({first_line[:200]})", path=path) from None
@@ -153,7 +155,7 @@ class NetModel:
             raise ModelError(f"the model has {classes} outputs but records {len(names)} class names", path=path)
         hyper = meta.get("hyper_params")
         config = ModelConfig(**{k: hyper[k] for k in HYPER_NAMES}) if hyper and set(HYPER_NAMES) <= hyper.keys() else None
-        if config is not None:
+        if config is not None and getattr(model, "optimizer", None) is None:
             compile_model(model, config)
         return cls(model, list(names), int(shape[1]), int(shape[3]), config, path)
 

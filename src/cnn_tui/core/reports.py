@@ -95,6 +95,23 @@ def write_history_csv(history: dict[str, list[float]], path: Path) -> Path:
     return fileio.write_csv(path, ["epoch", *keys], rows)
 
 
+def read_history_csv(path: Path) -> dict[str, list[float]]:
+    """The history a run wrote (whole epochs only); empty when there is none yet."""
+    import csv
+
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except OSError:
+        return {}
+    history: dict[str, list[float]] = {}
+    for row in rows:
+        for key, value in row.items():
+            if key != "epoch" and key and value not in ("", None):
+                history.setdefault(key, []).append(float(value))
+    return history
+
+
 def write_confusion_csv(matrix: np.ndarray, class_names: Sequence[str], path: Path) -> Path:
     rows = [[name, *map(int, matrix[i])] for i, name in enumerate(class_names)]
     return fileio.write_csv(path, ["true \\ predicted", *class_names], rows)

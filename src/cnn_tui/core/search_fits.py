@@ -36,6 +36,32 @@ class SearchData:
         return self
 
 
+class DoneFits:
+    """The fits a stopped search finished, by combination and training split: a resumed search
+    records them again instead of training them again. ``clone`` shares it, like ``SearchData``."""
+
+    def __init__(self, rows: list[dict[str, Any]] | None = None, columns: list[str] | None = None) -> None:
+        self.columns = columns or []
+        self.rows = {self.key(row, row.get("split")): row for row in rows or () if row.get("split")}
+
+    def key(self, params: dict[str, Any], split: str | None) -> tuple:
+        return (*(json.dumps(params.get(c)) for c in self.columns), split)
+
+    def find(self, params: dict[str, Any], split: str) -> dict[str, Any] | None:
+        return self.rows.get(self.key(params, split))
+
+    def __deepcopy__(self, memo: dict) -> DoneFits:
+        return self
+
+
+def split_key(indices: Any) -> str:
+    """A short digest of a fit's training rows: the same fold of the same search has the same key."""
+    import hashlib
+
+    return hashlib.blake2b(np.ascontiguousarray(np.asarray(indices)[:, 0], dtype=np.int64).tobytes(),
+                           digest_size=6).hexdigest()
+
+
 class FitContext:
     """Where fits report to: the parent process's live context, or (in a worker) files."""
 
@@ -150,11 +176,18 @@ def classifier_class() -> type:
             context = context_for(self.token, self.folder)
             if context.should_stop():
                 raise TaskStopped("tuning stopped")
-            backend.clear_session()  # reset Keras's global state (layer names, graphs) for this fit
-            backend.set_seed(self.seed)
             self.failed_ = None
             self.n_train_ = len(X)
+            self.split_ = split_key(X)
             planned = self.epochs * max(1, math.ceil(len(X) / self.batch_size))
+            done = self.done.find(self.get_params(), self.split_) if self.done is not None else None
+            self.reused_ = done
+            if done is not None:  # finished before the search was stopped: not trained again
+                self.fit_seconds_ = float(done.get("fit_seconds") or 0.0)
+                context.fit_ended(planned, 0)
+                return self
+            backend.clear_session()  # reset Keras's global state (layer names, graphs) for this fit
+            backend.set_seed(self.seed)
             started = time.perf_counter()
             try:
                 super().fit(X, y, sample_weight=sample_weight, **kwargs)
@@ -235,9 +268,14 @@ def score_fold(estimator: Any, X: Any, y: Any) -> float:
     from sklearn.metrics import log_loss
 
     context = context_for(estimator.token, estimator.folder)
+    if (done := getattr(estimator, "reused_", None)) is not None:
+        context.record({k: v for k, v in done.items() if k != "fold"})
+        accuracy = done.get("accuracy")
+        return math.nan if accuracy is None else float(accuracy)
     params = estimator.get_params()
     row: dict[str, Any] = {name: params[name] for name in estimator.columns}
-    row.update(samples=int(estimator.n_train_), fit_seconds=round(float(estimator.fit_seconds_), 3))
+    row.update(samples=int(estimator.n_train_), fit_seconds=round(float(estimator.fit_seconds_), 3),
+               split=estimator.split_)
     if estimator.failed_:
         row.update(accuracy=math.nan, loss=math.nan, status="failed", reason=estimator.failed_)
         context.record(row)

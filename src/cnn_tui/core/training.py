@@ -17,7 +17,7 @@ from typing import Any, Callable
 from cnn_tui.core import feeding
 from cnn_tui.core.backend import load_keras
 from cnn_tui.core.dataset import ImageSet
-from cnn_tui.core.events import BatchProgress, Emit, EpochEnd, ignore
+from cnn_tui.core.events import BatchProgress, Emit, EpochEnd, TrainingStarted, ignore
 from cnn_tui.core.model import NetModel
 from cnn_tui.core.params import ModelConfig
 
@@ -74,8 +74,11 @@ def make_progress_callback(
     emit: Emit,
     stop: threading.Event | None,
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+    initial_epoch: int = 0,
+    history: dict[str, list[float]] | None = None,
 ) -> Any:
-    """A Keras callback reporting progress; built lazily because Keras is imported lazily."""
+    """A Keras callback reporting progress; built lazily because Keras is imported lazily.
+    A resumed run starts at ``initial_epoch`` with the ``history`` of the epochs before it."""
     keras = load_keras()
 
     class ProgressCallback(keras.callbacks.Callback):
@@ -91,7 +94,8 @@ def make_progress_callback(
             self.epoch = 0
             self.batch = 0
             self.batches_total = 0
-            self.history: dict[str, list[float]] = {"seconds": []}
+            self.history: dict[str, list[float]] = {k: list(v) for k, v in (history or {}).items()}
+            self.history.setdefault("seconds", [0.0] * initial_epoch)
 
         def on_train_begin(self, logs: dict | None = None) -> None:
             self.run_started = time.perf_counter()
@@ -118,7 +122,7 @@ def make_progress_callback(
                 self._bad(f"loss became {loss}")
             elapsed = now - self.epoch_started
             run_elapsed = now - self.run_started
-            left = epochs * batches - self.batches_total
+            left = (epochs - initial_epoch) * batches - self.batches_total
             emit(
                 BatchProgress(
                     epoch=self.epoch + 1,
@@ -176,8 +180,15 @@ def train(
     emit: Emit = ignore,
     stop: threading.Event | None = None,
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+    initial_epoch: int = 0,
+    history: dict[str, list[float]] | None = None,
+    title: str = "",
 ) -> TrainResult:
-    """Fit ``net`` in place. Returns how it ended; the model keeps whatever it learned."""
+    """Fit ``net`` in place. Returns how it ended; the model keeps whatever it learned.
+
+    A resumed run passes the epochs already done (``initial_epoch``) and their ``history``;
+    the model then carries its optimizer state (momentum, the schedule's step) from its file.
+    """
     batches = steps_per_epoch(len(train_set), config.batch_size)
     callback = make_progress_callback(
         num_classes=net.num_classes,
@@ -187,7 +198,11 @@ def train(
         emit=emit,
         stop=stop,
         on_epoch_end=on_epoch_end,
+        initial_epoch=initial_epoch,
+        history=history,
     )
+    emit(TrainingStarted(config.epochs, batches, config.batch_size, len(train_set),
+                         len(validation) if validation is not None else 0, initial_epoch, title))
     if feeding.is_streamed(train_set.x):  # too big for memory: scaled batch by batch from disk
         inputs: dict[str, Any] = {"x": feeding.batches(train_set.x, train_set.y, config.batch_size, shuffle=True)}
         if validation is not None:
@@ -197,7 +212,7 @@ def train(
         if validation is not None:
             inputs["validation_data"] = (validation.x, validation.y)
     started = time.perf_counter()
-    net.keras_model.fit(epochs=config.epochs, callbacks=[callback], verbose=0, **inputs)
+    net.keras_model.fit(epochs=config.epochs, initial_epoch=initial_epoch, callbacks=[callback], verbose=0, **inputs)
     seconds = time.perf_counter() - started
     done = len(callback.history["seconds"])
     images = callback.batches_total * config.batch_size
@@ -214,5 +229,5 @@ def train(
         epochs_done=done,
         epochs=config.epochs,
         seconds=seconds,
-        images_per_second=min(images, len(train_set) * config.epochs) / max(seconds, 1e-9),
+        images_per_second=min(images, len(train_set) * (config.epochs - initial_epoch)) / max(seconds, 1e-9),
     )

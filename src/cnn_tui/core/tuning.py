@@ -40,7 +40,16 @@ from cnn_tui.core.dataset import ImageSet, TaskStopped
 from cnn_tui.core.errors import DatasetError, ParamsError
 from cnn_tui.core.events import Emit, ignore
 from cnn_tui.core.params import HYPER_NAMES, HyperParams
-from cnn_tui.core.search_fits import LIVE, FileWatcher, LiveContext, SearchData, build_network, classifier_class, score_fold
+from cnn_tui.core.search_fits import (
+    LIVE,
+    DoneFits,
+    FileWatcher,
+    LiveContext,
+    SearchData,
+    build_network,
+    classifier_class,
+    score_fold,
+)
 
 STRATEGIES = ("grid", "random", "halving")
 HALVING_FACTOR = 3
@@ -172,8 +181,10 @@ def tune(
     emit: Emit = ignore,
     stop: threading.Event | None = None,
     work_dir: Path | None = None,
+    done_rows: list[dict[str, Any]] | None = None,
 ) -> TuningResult:
-    """Run the search; return every fold recorded, also when stopped (status ``stopped``)."""
+    """Run the search; return every fold recorded, also when stopped (status ``stopped``).
+    ``done_rows`` (from a stopped search of the same plan) are recorded again, not refitted."""
     from sklearn.model_selection import GridSearchCV, RandomizedSearchCV, StratifiedKFold
     from sklearn.experimental import enable_halving_search_cv  # noqa: F401
     from sklearn.model_selection import HalvingGridSearchCV
@@ -197,6 +208,7 @@ def tune(
         token=token,
         folder=str(folder),
         columns=plan.columns,
+        done=DoneFits(done_rows, plan.columns) if done_rows else None,
         seed=seed,
         image_size=subset.image_size,
         channels=subset.channels,
