@@ -191,6 +191,7 @@ def evaluate_run(
     summary["test_dir"] = str(test_set.root)
     summary["per_class"] = [r.__dict__ for r in report]
     files["evaluation"] = _write_json(run.file("evaluation.json"), summary)
+    files["predictions"] = reports.write_predictions(evaluation, run.file("predictions.npz"))
     if test_set.skipped:
         files["skipped"] = reports.write_skipped_csv(test_set.skipped, run.file("skipped_files.csv"))
     if confusion:

@@ -112,6 +112,19 @@ def read_history_csv(path: Path) -> dict[str, list[float]]:
     return history
 
 
+def write_predictions(evaluation: Any, path: Path) -> Path:
+    """Every test image's probabilities, true class and file: the evaluation, rebuildable later
+    (``core.run_results.load_evaluation``) for the Runs view and error analysis."""
+    with fileio.atomic_path(path, suffix=".npz") as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(
+                handle, probabilities=evaluation.probabilities.astype(np.float32), y_true=evaluation.y_true,
+                files=np.array(evaluation.files, dtype=object).astype(str), class_names=np.array(evaluation.class_names),
+                seconds=np.array(evaluation.seconds),
+            )
+    return path
+
+
 def write_confusion_csv(matrix: np.ndarray, class_names: Sequence[str], path: Path) -> Path:
     rows = [[name, *map(int, matrix[i])] for i, name in enumerate(class_names)]
     return fileio.write_csv(path, ["true \\ predicted", *class_names], rows)
