@@ -1,0 +1,136 @@
+"""What running a task as its own process costs, and how fast its events reach a follower.
+
+- End to end, a 2-epoch training run on 8,000 28×28 PNGs through the run process
+  (``run_control.prepare`` + ``launch`` + ``follow`` to its end: a detached process that
+  claims its folder, beats, and writes every event to ``events.jsonl``) against the path
+  runs took before, in-process (load, build, ``jobs.train_run``), in a fresh Python process
+  of its own. Both import Keras once, so the ratio is the cost of the run machinery.
+- From starting a run to its ``TrainingStarted`` event (what a TUI that already has Keras
+  waits for before the first epoch's progress shows: the new process imports Keras and
+  loads the cached set itself).
+- Follow latency: a writer process emits events at 20 a second, each stamped with its
+  write time; ``run_control.follow`` in this process yields them; the delay from write to
+  yield, p50/p95 (the TUI draws what it is handed within its ≤ 10-updates-a-second throttle).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+from benchmarks import common
+from benchmarks.common import Figure
+
+GROUP = "runs"
+IMAGES = 8_000
+EPOCHS = 2
+HYPER = {"init_rate": 0.02, "decay_steps": 400, "decay_rate": 0.9, "kernel_size": 3, "num_filters": 32,
+         "num_units": 512, "momentum": 0.9, "drop_out": 0.2, "epochs": EPOCHS, "batch_size": 64}
+
+IN_PROCESS = textwrap.dedent("""
+    import sys
+    from cnn_tui.core import jobs
+    from cnn_tui.core.params import DataParams, HyperParams
+    from cnn_tui.core.runs import Run
+    data, hyper = DataParams.load(sys.argv[1]), HyperParams.load(sys.argv[2])
+    images = jobs.load_training_set(data)
+    net = jobs.new_model(data, hyper, images)
+    run = Run.create(data.results_path, "train", command="bench")
+    outcome = jobs.train_run(net, images, data, hyper, validate=None, run=run)
+    run.finish(outcome.status, outcome.message, **outcome.details)
+    assert outcome.status == "finished", outcome.message
+""")
+
+WRITER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from cnn_tui.core.events import Notice
+    from cnn_tui.core.run_events import EventWriter
+    writer = EventWriter(Path(sys.argv[1]))
+    for i in range(int(sys.argv[2])):
+        writer(Notice(repr(time.time())))
+        time.sleep(0.05)
+    writer.close()
+""")
+
+
+def write_params(folder: Path, quick: bool) -> tuple[Path, Path]:
+    root = common.synthetic_pngs(2_000 if quick else 20_000)
+    count = 1_500 if quick else IMAGES
+    # the first ``count`` files of each class folder, linked into a set of that size
+    training = folder / "training"
+    for class_dir in sorted((root / "training").iterdir()):
+        target = training / class_dir.name
+        target.mkdir(parents=True)
+        for i, png in enumerate(sorted(class_dir.iterdir())):
+            if i >= count // 10:
+                break
+            (target / png.name).symlink_to(png)
+    data = folder / "data.json"
+    data.write_text(json.dumps({"num_classes": 10, "train_dir": str(training), "test_dir": str(root / "testing"),
+                                "image_size": 28, "color_mode": "grayscale", "result_dir": str(folder / "results")}))
+    hyper = folder / "hyper.json"
+    hyper.write_text(json.dumps(HYPER))
+    return data, hyper
+
+
+def run(ctx) -> list[Figure]:
+    from cnn_tui.core import run_control
+    from cnn_tui.core.params import DataParams, HyperParams
+    from cnn_tui.core.run_tasks import TaskSpec
+
+    figures: list[Figure] = []
+    with tempfile.TemporaryDirectory(prefix="bench-runs-") as tmp:
+        folder = Path(tmp)
+        data_path, hyper_path = write_params(folder, ctx.quick)
+        data, hyper = DataParams.load(data_path), HyperParams.load(hyper_path)
+        first_event: list[float] = []
+
+        def through_run_process() -> None:
+            started = time.perf_counter()
+            run = run_control.prepare(TaskSpec("train"), data, hyper, command="bench")
+            proc = run_control.launch(run)
+            for event in run_control.follow(run.path):
+                if type(event).__name__ == "TrainingStarted":
+                    first_event.append(time.perf_counter() - started)
+            code = proc.wait()
+            assert code == 0, (run.file("run.log").read_text()[-500:], code)
+
+        def in_process() -> None:
+            subprocess.run([sys.executable, "-c", IN_PROCESS, str(data_path), str(hyper_path)], check=True,
+                           capture_output=True)
+
+        count = 1_500 if ctx.quick else IMAGES
+        common.log(f"   runs: {count} images 28x28, {EPOCHS} epochs, batch 64")
+        t_ours, t_ref = common.alternate(through_run_process, in_process, ctx.repeats)
+        figures.append(common.overhead(GROUP, f"2-epoch training run: run process vs in-process ({count:,} PNGs)",
+                                       t_ours, t_ref, target=1.05))
+        figures.append(common.single(GROUP, "start of a run → its TrainingStarted event (median)",
+                                     common.median(first_event), "s",
+                                     note="the run process imports Keras and reads the cached set itself"))
+        figures += follow_latency(folder, 200 if not ctx.quick else 60)
+    return figures
+
+
+def follow_latency(folder: Path, count: int) -> list[Figure]:
+    from cnn_tui.core import run_events
+
+    run_dir = folder / "latency"
+    run_dir.mkdir()
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(run_dir), str(count)])
+    delays = []
+    for event in run_events.follow(run_dir, alive=lambda: writer.poll() is None):
+        delays.append(time.time() - float(event.text))
+    writer.wait()
+    delays.sort()
+    p50 = delays[len(delays) // 2]
+    p95 = delays[min(len(delays) - 1, int(0.95 * len(delays)))]
+    return [
+        common.single(GROUP, f"event written → read by a follower, p95 ({len(delays)} events)", p95 * 1000, "ms",
+                      op="<=", target=200, note=f"p50 {p50 * 1000:.0f} ms; polls every 50 ms"),
+    ]
