@@ -133,3 +133,14 @@ def test_halving_ranks_its_finalists_above_combinations_dropped_on_less_data():
     table = tuning.summarize(rows, ["num_units"])
     assert [(r["num_units"], r["samples"]) for r in table] == [(32, 300), (16, 100)]
     assert table[0]["mean_accuracy"] == pytest.approx(0.85)
+
+
+def test_folds_of_unequal_size_all_count_in_the_summary():
+    """27 images in 2 folds train on 13 and 14: both folds are the combination's result."""
+    from cnn_tui.core.tuning import summarize
+
+    rows = [{"num_filters": 4, "samples": n, "accuracy": a, "loss": 0.5, "status": "ok", "reason": ""}
+            for n, a in ((13, 0.6), (14, 0.8))]
+    rows.append({"num_filters": 4, "samples": 4, "accuracy": 0.1, "loss": 2.0, "status": "ok", "reason": ""})  # an earlier halving round
+    [row] = summarize(rows, ["num_filters"])
+    assert row["folds"] == 2 and abs(row["mean_accuracy"] - 0.7) < 1e-9 and row["samples"] == 14

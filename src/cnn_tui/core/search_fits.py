@@ -95,7 +95,7 @@ class LiveContext(FitContext):
         self.plan = plan
         self.jobs = jobs
         self.rows: list[dict[str, Any]] = []
-        self.fold_numbers: dict[tuple, int] = {}
+        self.fold_sizes: dict[tuple, list[int]] = {}  # training sizes of each combination's fits so far
         self.batches = 0
         self.started = time.perf_counter()
         self.last_emit = 0.0
@@ -122,10 +122,13 @@ class LiveContext(FitContext):
 
     def accept(self, row: dict[str, Any]) -> None:
         """Number the fold, keep the row and tell the listener."""
+        from cnn_tui.core.tuning import same_round
+
         with self.lock:
-            key = (tuple(row.get(c) for c in self.plan.columns), row.get("samples"))
-            self.fold_numbers[key] = self.fold_numbers.get(key, 0) + 1
-            row = {**row, "fold": self.fold_numbers[key]}
+            params = tuple(row.get(c) for c in self.plan.columns)
+            earlier = self.fold_sizes.setdefault(params, [])
+            row = {**row, "fold": 1 + sum(same_round(n, row.get("samples", 0)) for n in earlier)}
+            earlier.append(row.get("samples", 0))
             self.rows.append(row)
             if self.jobs > 1:  # no batch counts arrive from worker processes: count whole fits
                 self.batches = round(self.plan.batches * len(self.rows) / max(self.plan.fits, 1))

@@ -1,0 +1,240 @@
+"""The run lifecycle in core: identities, statuses, the events file, finding runs, how a run ends,
+and resuming training and a search in this process (the detached process is tested via the CLI)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from cnn_tui.core import processes, run_control, run_events, run_index
+from cnn_tui.core.errors import UserError
+from cnn_tui.core.events import EpochEnd, FoldEnd, Notice, TaskFinished
+from cnn_tui.core.params import DataParams, HyperParams
+from cnn_tui.core.run_tasks import TaskSpec, ending_of
+from cnn_tui.core.runs import Run, RunBusy, effective_status, read_run
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+# ---------------------------------------------------------------- identities and statuses
+
+
+def test_a_reused_pid_is_not_the_run(tmp_path):
+    record = processes.identity()
+    assert processes.is_same_process(record) is True
+    reused = {**record, "pid_start": (record["pid_start"] or 0) + 1}  # same pid, another start time
+    assert processes.is_same_process(reused) is False
+    assert processes.signal_process(reused) is False  # never signalled
+    assert processes.is_same_process({**record, "boot_id": "another-boot"}) is False
+    assert processes.is_same_process({**record, "host": "elsewhere"}) is None
+
+
+def test_a_running_record_of_a_dead_process_is_interrupted(tmp_path):
+    run = Run.create(tmp_path, "train")
+    assert effective_status(run.record) == "running"
+    run.record["pid"] = _dead_pid()
+    run.record["pid_start"] = None
+    assert effective_status(run.record) == "interrupted"
+    # another host: only the heartbeat can tell
+    far = {**run.record, "host": "elsewhere", "heartbeat": 0}
+    assert effective_status(far) == "interrupted"
+
+
+def test_two_processes_never_run_one_folder(tmp_path):
+    run = Run.create(tmp_path, "train")
+    run.claim()
+    try:
+        with pytest.raises(RunBusy):
+            Run.open(run.path).claim()
+    finally:
+        run.release()
+    Run.open(run.path).claim()  # free again once released
+
+
+def test_runs_created_in_the_same_second_get_their_own_folders(tmp_path):
+    folders = {Run.create(tmp_path, "train").path for _ in range(5)}
+    assert len(folders) == 5
+
+
+# ---------------------------------------------------------------- the events file
+
+
+def test_events_round_trip_and_a_half_written_line_is_left_out(tmp_path):
+    writer = run_events.EventWriter(tmp_path)
+    writer(EpochEnd(1, 3, {"loss": float("nan"), "accuracy": 0.5}, 1.25))
+    writer(Notice("hello [bold]not markup[/]", "warning"))
+    writer.close()
+    with open(tmp_path / run_events.EVENTS_FILE, "a") as handle:
+        handle.write('{"type": "EpochEnd", "epoch": 2, "ep')  # the writer was killed here
+    events = run_events.read_events(tmp_path)
+    assert events == [EpochEnd(1, 3, {"loss": None, "accuracy": 0.5}, 1.25), Notice("hello [bold]not markup[/]", "warning")]
+
+
+def test_a_reader_returns_each_line_once_as_the_file_grows(tmp_path):
+    reader = run_events.EventReader(tmp_path)
+    assert reader.read() == []
+    path = tmp_path / run_events.EVENTS_FILE
+    path.write_text(run_events.encode(Notice("a")) + "\n" + run_events.encode(Notice("b"))[:10])
+    assert reader.read() == [Notice("a")]
+    with open(path, "a") as handle:
+        handle.write(run_events.encode(Notice("b"))[10:] + "\n")
+    assert reader.read() == [Notice("b")]
+    assert reader.read() == []
+
+
+def test_follow_replays_then_ends_when_the_writer_is_gone(tmp_path):
+    writer = run_events.EventWriter(tmp_path)
+    writer(Notice("before"))
+    alive = threading.Event()
+    alive.set()
+
+    def later() -> None:
+        writer(Notice("after"))
+        writer.close()
+        alive.clear()
+
+    threading.Timer(0.2, later).start()
+    seen = [e.text for e in run_events.follow(tmp_path, alive=alive.is_set, interval=0.02)]
+    assert seen == ["before", "after"]
+
+
+# ---------------------------------------------------------------- finding runs
+
+
+def test_find_run_by_id_prefix_and_folder(tmp_path):
+    a = tmp_path / "20260101-100000-train"
+    b = tmp_path / "20260101-100000-tune"
+    for folder in (a, b):
+        folder.mkdir()
+        (folder / "run.json").write_text(json.dumps({"run_id": folder.name, "status": "finished"}))
+    assert run_index.find_run("20260101-100000-tr", [tmp_path]) == a
+    assert run_index.find_run(b.name, [tmp_path]) == b
+    assert run_index.find_run(str(a), []) == a
+    with pytest.raises(UserError, match="matches 2 runs"):
+        run_index.find_run("20260101", [tmp_path])
+    with pytest.raises(UserError, match="no run 'zzz'"):
+        run_index.find_run("zzz", [tmp_path])
+
+
+def test_list_runs_newest_first_with_differing_params_and_metrics(tmp_path):
+    for i, (status, accuracy) in enumerate((("finished", 0.9), ("stopped", 0.8))):
+        folder = tmp_path / f"2026010{i}-train"
+        folder.mkdir()
+        (folder / "run.json").write_text(json.dumps({
+            "run_id": folder.name, "task": "train", "status": status, "started": f"2026-01-0{i + 1}T10:00:00",
+            "seconds": 3.0, "details": {"final": {"accuracy": accuracy}}}))
+        (folder / "hyper_params.json").write_text(json.dumps({"epochs": 7, "momentum": 0.9}))
+    (tmp_path / "not-a-run").mkdir()
+    runs = run_index.list_runs([tmp_path])
+    assert [r.status for r in runs] == ["stopped", "finished"]
+    assert runs[0].params == {"epochs": 7} and runs[0].metrics == {"accuracy": 0.8}
+
+
+# ---------------------------------------------------------------- how a run ends
+
+
+def test_every_exception_maps_to_one_status_and_exit_code():
+    from cnn_tui.core.dataset import TaskStopped
+    from cnn_tui.core.errors import DatasetError
+
+    assert ending_of(TaskStopped("loading stopped")) == ("stopped", "loading stopped", 130)
+    assert ending_of(DatasetError("no images", path="/x"))[::2] == ("failed", 2)
+    assert ending_of(MemoryError())[::2] == ("failed", 2)
+    assert ending_of(RuntimeError("bug"))[::2] == ("failed", 1)
+
+
+def test_a_user_mistake_inside_a_run_ends_it_failed_with_the_reason(params_files, tmp_path):
+    data_path, hyper_path = params_files()
+    data = DataParams.load(data_path)
+    run = run_control.prepare(TaskSpec("train"), data, HyperParams.load(hyper_path), parent=tmp_path / "runs")
+    (tmp_path / "data" / "training").rename(tmp_path / "gone")  # the folder vanished after the start
+    events: list = []
+    with pytest.raises(UserError):
+        run_control.run_here(run, TaskSpec.load(run.path), emit=events.append)
+    record = read_run(run.path)
+    assert record["status"] == "failed" and record["exit_code"] == 2 and record["message"]
+    assert isinstance(events[-1], TaskFinished) and events[-1].status == "failed"
+
+
+# ---------------------------------------------------------------- resuming in this process
+
+
+def _history_epochs(folder: Path) -> list[int]:
+    return [int(line.split(",")[0]) for line in (folder / "history.csv").read_text().splitlines()[1:]]
+
+
+def test_training_stopped_then_resumed_trains_each_epoch_once(params_files, tmp_path):
+    data_path, hyper_path = params_files(per_class=16, hyper={"epochs": 4, "batch_size": 8})
+    data, hyper = DataParams.load(data_path), HyperParams.load(hyper_path)
+    run = run_control.prepare(TaskSpec("train", validate=0.25), data, hyper, parent=tmp_path / "runs")
+    stop = threading.Event()
+
+    def stop_after_two(event) -> None:
+        if isinstance(event, EpochEnd) and event.epoch == 2:
+            stop.set()
+
+    outcome = run_control.run_here(run, TaskSpec.load(run.path), emit=stop_after_two, stop=stop)
+    assert outcome.status == "stopped" and read_run(run.path)["exit_code"] == 130
+    assert _history_epochs(run.path) == [1, 2]
+    resumed, spec = run_control.prepare_resume(run.path)
+    events: list = []
+    outcome = run_control.run_here(resumed, spec, emit=events.append)
+    assert outcome.status == "finished", outcome.message
+    assert _history_epochs(run.path) == [1, 2, 3, 4]
+    assert [e.epoch for e in events if isinstance(e, EpochEnd)] == [3, 4]
+    record = read_run(run.path)
+    assert record["status"] == "finished" and record["resumed"] == 1
+    with pytest.raises(UserError, match="it finished"):
+        run_control.prepare_resume(run.path)
+
+
+def test_a_stopped_search_resumes_without_training_its_finished_fits_again(params_files, tmp_path, monkeypatch):
+    from cnn_tui.core import search_fits
+
+    data_path, hyper_path = params_files(per_class=9, hyper={"num_filters": [4, 6], "epochs": 1})
+    data, hyper = DataParams.load(data_path), HyperParams.load(hyper_path)
+    run = run_control.prepare(TaskSpec("tune", cv=2), data, hyper, parent=tmp_path / "runs")
+    stop = threading.Event()
+
+    def stop_after_two(event) -> None:
+        if isinstance(event, FoldEnd) and event.fits_done == 2:
+            stop.set()
+
+    outcome = run_control.run_here(run, TaskSpec.load(run.path), emit=stop_after_two, stop=stop)
+    assert outcome.status == "stopped"
+    first = [e.row for e in run_events.read_events(run.path) if isinstance(e, FoldEnd)]
+    assert len(first) == 2
+    built = []
+    real = search_fits.build_network
+    monkeypatch.setattr("cnn_tui.core.tuning.build_network", lambda **kw: built.append(kw) or real(**kw))
+    resumed, spec = run_control.prepare_resume(run.path)
+    outcome = run_control.run_here(resumed, spec)
+    assert outcome.status == "finished", outcome.message
+    assert len(built) == 2  # only the two fits not finished before the stop were trained
+    rows = outcome.tuning.result.rows
+    assert len(rows) == 4 and sorted((r["num_filters"], r["fold"]) for r in rows) == [(4, 1), (4, 2), (6, 1), (6, 2)]
+    kept = {(r["num_filters"], r["split"]): r["accuracy"] for r in first}
+    assert all(kept.get((r["num_filters"], r["split"]), r["accuracy"]) == r["accuracy"] for r in rows)
+    assert len((run.path / "tuning_results.csv").read_text().splitlines()) == 5
+
+
+def test_stop_refuses_a_run_that_is_not_running_and_another_users_run(tmp_path):
+    run = Run.create(tmp_path, "train")
+    run.finish("finished", "done")
+    with pytest.raises(UserError, match="not running"):
+        run_control.stop(run.path)
+    other = Run.create(tmp_path, "train")
+    other.record["uid"] = os.getuid() + 1
+    other.write()
+    with pytest.raises(UserError, match="another user"):
+        run_control.stop(other.path)
