@@ -98,7 +98,7 @@ def test_huge_grid_warns_with_the_combination_count():
     hyper = HyperParams.from_dict({**SEED_HYPER, "kernel_size": [3, 5], "drop_out": [0.1, 0.2, 0.3]})
     assert hyper.warnings == (
         "hyper params: the tuning grid has 192 combinations (576 fits with 3 folds); "
-        "consider fewer values, or the random or halving strategy",
+        "consider fewer values, or the random strategy (it samples the grid)",
     )
     assert HyperParams.from_dict(SEED_HYPER).warnings == ()  # the seed's 32 are fine
 
@@ -111,3 +111,55 @@ def test_absurd_numbers_are_refused_not_crashing(field, value):
 
 def test_labels_exist_for_every_form_field():
     assert all(spec.label for spec in (*HYPER_FIELDS, *DATA_FIELDS))
+
+
+def _huge_grid() -> HyperParams:
+    values = {name: list(range(1, 11)) for name in ("decay_steps", "kernel_size", "num_filters", "num_units", "epochs",
+                                                     "batch_size")}
+    return HyperParams.from_dict({**SEED_HYPER, **values, "init_rate": [i / 100 for i in range(1, 11)],
+                                  "momentum": [i / 20 for i in range(10)], "drop_out": [i / 20 for i in range(10)]})
+
+
+def test_a_huge_grid_is_refused_before_it_is_listed_and_random_search_samples_it():
+    from cnn_tui.core.tuning import plan_search
+
+    hyper = _huge_grid()
+    assert hyper.combination_count() == 10**9
+    with pytest.raises(ParamsError, match=r"1,000,000,000 combinations .* more than the limit of 1,000"):
+        plan_search(hyper, samples=100, strategy="grid")
+    with pytest.raises(ParamsError, match="more than the limit"):
+        plan_search(hyper, samples=100, strategy="halving")
+    plan = plan_search(hyper, samples=100, strategy="random", n_iter=4)
+    assert len(plan.candidates) == 4 and plan.fits == 12
+
+
+def test_the_combination_limit_can_be_raised(monkeypatch):
+    from cnn_tui.core.tuning import plan_search
+
+    hyper = HyperParams.from_dict({**SEED_HYPER, "num_units": list(range(1, 41)), "num_filters": list(range(1, 41)),
+                                   "init_rate": 0.02, "epochs": 5, "batch_size": 64})
+    with pytest.raises(ParamsError, match="1,600 combinations"):
+        plan_search(hyper, samples=100)
+    monkeypatch.setenv("CNN_TUI_MAX_COMBINATIONS", "2000")
+    assert len(plan_search(hyper, samples=100).candidates) == 1600
+
+
+def test_duplicate_values_in_a_hyper_list_are_tuned_once_and_said():
+    hyper = HyperParams.from_dict({**SEED_HYPER, "init_rate": [0.02, 0.02]})
+    assert "init_rate" not in hyper.grid()
+    assert any("init_rate lists a value more than once" in w for w in hyper.warnings)
+
+
+@pytest.mark.parametrize(("name", "value"), [("CNN_TUI_CACHE_MAX_MB", "abc"), ("CNN_TUI_WORKERS", "0"),
+                                             ("CNN_TUI_STREAM_ABOVE_MB", "-5"), ("CNN_TUI_CACHE", "maybe"),
+                                             ("CNN_TUI_MAX_COMBINATIONS", "1e3")])
+def test_a_bad_environment_variable_is_one_line_naming_it(monkeypatch, name, value):
+    from cnn_tui.core import cache, feeding, pool, tuning
+    from cnn_tui.core.errors import UserError
+
+    monkeypatch.setenv(name, value)
+    readers = {"CNN_TUI_CACHE_MAX_MB": lambda: cache.ImageCache(cache.Path("/tmp")),
+               "CNN_TUI_WORKERS": pool.worker_count, "CNN_TUI_STREAM_ABOVE_MB": feeding.stream_limit_bytes,
+               "CNN_TUI_CACHE": cache.cache_dir, "CNN_TUI_MAX_COMBINATIONS": tuning.combination_limit}
+    with pytest.raises(UserError, match=f"environment variable {name} must"):
+        readers[name]()

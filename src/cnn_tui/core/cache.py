@@ -36,7 +36,9 @@ STALE_PARTIAL_SECONDS = 3600  # a temp array this old belongs to a process that 
 
 
 def cache_dir() -> Path | None:
-    if os.environ.get("CNN_TUI_CACHE", "1").lower() in ("0", "false", "no", "off"):
+    from cnn_tui.core.environment import env_flag
+
+    if not env_flag("CNN_TUI_CACHE", True):
         return None
     base = os.environ.get("CNN_TUI_CACHE_DIR")
     if base:
@@ -67,7 +69,9 @@ class ImageCache:
 
     def __init__(self, folder: Path, limit_mb: int | None = None) -> None:
         self.folder = folder
-        self.limit_bytes = 1024 * 1024 * (limit_mb or int(os.environ.get("CNN_TUI_CACHE_MAX_MB", DEFAULT_LIMIT_MB)))
+        from cnn_tui.core.environment import env_int
+
+        self.limit_bytes = 1024 * 1024 * (limit_mb or env_int("CNN_TUI_CACHE_MAX_MB", DEFAULT_LIMIT_MB, low=1))
 
     @classmethod
     def default(cls) -> ImageCache | None:

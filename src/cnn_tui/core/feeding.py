@@ -36,9 +36,11 @@ def available_memory_bytes() -> int | None:
 
 def stream_limit_bytes() -> int | None:
     """Above this many float32 bytes the loader streams; CNN_TUI_STREAM_ABOVE_MB overrides."""
-    configured = os.environ.get("CNN_TUI_STREAM_ABOVE_MB", "")
-    if configured.isdigit():
-        return int(configured) * 1024 * 1024
+    from cnn_tui.core.environment import env_int
+
+    configured = env_int("CNN_TUI_STREAM_ABOVE_MB", None)
+    if configured is not None:
+        return configured * 1024 * 1024
     available = available_memory_bytes()
     return int(available * STREAM_ABOVE_SHARE) if available else None
 

@@ -237,6 +237,15 @@ def _parse_fields(
 # ---------------------------------------------------------------- hyper params
 
 
+def unique_values(values: list[Any]) -> list[Any]:
+    """The values in their order, each once (``[0.02, 0.02]`` is one value to tune)."""
+    seen: list[Any] = []
+    for value in values:
+        if value not in seen:
+            seen.append(value)
+    return seen
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """One concrete set of hyper params: what a single training run uses."""
@@ -275,11 +284,14 @@ class HyperParams:
             raise ParamsError(f"hyper params must be a JSON object, got a {type(data).__name__}", path=source)
         values, extra, warnings = _parse_fields(data, HYPER_FIELDS, "hyper params", source)
         ordered = {name: values[name] for name in HYPER_NAMES}
+        for name, value in ordered.items():
+            if isinstance(value, list) and len(unique_values(value)) < len(value):
+                warnings.append(f"hyper params: {name} lists a value more than once; tuning tries each value once")
         hyper = cls(ordered, extra, (), source)
         if (count := hyper.combination_count()) > LARGE_GRID:
             warnings.append(
                 f"hyper params: the tuning grid has {count:,} combinations ({count * 3:,} fits with 3 folds); "
-                "consider fewer values, or the random or halving strategy"
+                "consider fewer values, or the random strategy (it samples the grid)"
             )
         return replace(hyper, warnings=tuple(warnings))
 
@@ -317,8 +329,9 @@ class HyperParams:
         return ModelConfig(**{name: self.value_list(name)[0] for name in HYPER_NAMES})
 
     def grid(self) -> dict[str, list[Any]]:
-        """The tuning grid: every field that holds more than one value."""
-        return {name: self.value_list(name) for name in HYPER_NAMES if len(self.value_list(name)) > 1}
+        """The tuning grid: every field that holds more than one distinct value, each once."""
+        lists = {name: unique_values(self.value_list(name)) for name in HYPER_NAMES}
+        return {name: values for name, values in lists.items() if len(values) > 1}
 
     def combination_count(self) -> int:
         return math.prod(len(values) for values in self.grid().values())

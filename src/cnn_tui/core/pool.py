@@ -13,9 +13,11 @@ from cnn_tui.core import decode
 
 
 def worker_count() -> int:
-    configured = os.environ.get("CNN_TUI_WORKERS")
-    if configured and configured.isdigit():
-        return max(1, int(configured))
+    from cnn_tui.core.environment import env_int
+
+    configured = env_int("CNN_TUI_WORKERS", None, low=1)
+    if configured:
+        return configured
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:
@@ -30,7 +32,16 @@ def process_pool(workers: int) -> Any:
     from joblib.externals.loky import get_reusable_executor
 
     with _stderr_with_a_descriptor():
-        return _Pool(get_reusable_executor(max_workers=workers, timeout=300))
+        return _Pool(get_reusable_executor(max_workers=workers, timeout=300, initializer=ignore_interrupts))
+
+
+def ignore_interrupts() -> None:
+    """Worker processes' initializer: Ctrl-C in a terminal reaches every process of the
+    foreground group; the main process decides what a stop means (it saves what is done and
+    tells the workers through its own channels), so workers must not die of it first."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class _Pool:

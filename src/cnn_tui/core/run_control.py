@@ -42,6 +42,9 @@ def prepare(spec: TaskSpec, data: DataParams, hyper: HyperParams | None, *, pare
     if spec.task in ("train", "pipeline") and start_model is None and not spec.model:
         check_fits(data, hyper.first())
     elif spec.task == "tune":
+        from cnn_tui.core.tuning import check_grid_size
+
+        check_grid_size(hyper, spec.strategy)  # before anything is listed: a grid can be astronomically large
         check_grid_fits(data, hyper)
     if spec.model:
         spec.model = str(Path(spec.model).expanduser().resolve())

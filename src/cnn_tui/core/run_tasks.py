@@ -258,7 +258,7 @@ def _tune(run: Run, spec: TaskSpec, data: DataParams, hyper: HyperParams | None,
     if not plan.columns:
         emit(Notice("no hyper field holds more than one value: cross-validating the single combination", "warning"))
     if len(plan.candidates) > LARGE_GRID:
-        emit(Notice(f"a large grid ({len(plan.candidates)} combinations): consider --strategy random or halving",
+        emit(Notice(f"a large grid ({len(plan.candidates)} combinations): consider --strategy random",
                     "warning"))
     done_rows = finished_folds(run) if spec.resume else None
     if done_rows:

@@ -53,6 +53,7 @@ from cnn_tui.core.search_fits import (
 
 STRATEGIES = ("grid", "random", "halving")
 HALVING_FACTOR = 3
+MAX_COMBINATIONS = 1_000
 
 
 # ---------------------------------------------------------------- planning
@@ -74,8 +75,29 @@ class TuningPlan:
         return list(self.candidates[0]) if self.candidates else []
 
 
+def combination_limit() -> int:
+    """The largest grid a grid or halving search lists (CNN_TUI_MAX_COMBINATIONS raises it)."""
+    from cnn_tui.core.environment import env_int
+
+    return env_int("CNN_TUI_MAX_COMBINATIONS", MAX_COMBINATIONS, low=1) or MAX_COMBINATIONS
+
+
+def check_grid_size(hyper: HyperParams, strategy: str, limit: int | None = None) -> None:
+    """Refuse, before anything is listed, a grid too large to search combination by combination
+    (10 values in each of 9 fields are 10^9 combinations: listing them alone fills the memory)."""
+    limit = limit or combination_limit()
+    count = hyper.combination_count()  # a product of list lengths: nothing is listed
+    if strategy != "random" and count > limit:
+        fields = " x ".join(f"{len(v)} {k}" for k, v in hyper.grid().items())
+        raise ParamsError(
+            f"the tuning grid has {count:,} combinations ({fields}), more than the limit of {limit:,}: "
+            "search a sample with the random strategy, use fewer values, or raise the limit "
+            "(CNN_TUI_MAX_COMBINATIONS)", path=hyper.source)
+
+
 def plan_search(
-    hyper: HyperParams, *, samples: int, strategy: str = "grid", cv: int = 3, n_iter: int = 10, seed: int = 42
+    hyper: HyperParams, *, samples: int, strategy: str = "grid", cv: int = 3, n_iter: int = 10, seed: int = 42,
+    max_combinations: int | None = None,
 ) -> TuningPlan:
     from sklearn.model_selection import ParameterGrid, ParameterSampler
 
@@ -83,9 +105,11 @@ def plan_search(
         raise ParamsError(f"unknown tuning strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     if cv < 2:
         raise ParamsError(f"cross-validation needs at least 2 folds, got {cv}")
+    check_grid_size(hyper, strategy, max_combinations)
     grid = hyper.grid()
     if strategy == "random":
         count = min(n_iter, hyper.combination_count())
+        # ParameterSampler draws indices into the grid and builds only those combinations
         candidates = [dict(c) for c in ParameterSampler(grid, count, random_state=seed)] if grid else [{}]
     else:
         candidates = [dict(c) for c in ParameterGrid(grid)]
@@ -191,7 +215,10 @@ def tune(
 ) -> TuningResult:
     """Run the search; return every fold recorded, also when stopped (status ``stopped``).
     ``done_rows`` (from a stopped search of the same plan) are recorded again, not refitted."""
+    from joblib import parallel_config
     from sklearn.model_selection import GridSearchCV, RandomizedSearchCV, StratifiedKFold
+
+    from cnn_tui.core.pool import ignore_interrupts
     from sklearn.experimental import enable_halving_search_cv  # noqa: F401
     from sklearn.model_selection import HalvingGridSearchCV
 
@@ -247,7 +274,7 @@ def tune(
     gc.collect()
     gc.freeze()
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), parallel_config(backend="loky", initializer=ignore_interrupts):
             warnings.simplefilter("ignore")  # sklearn and scikeras chatter; failures are in the rows
             search.fit(indices, subset.y)
         message = f"{len(plan.candidates)} combinations x {cv} folds done"
