@@ -85,9 +85,15 @@ def _fsync(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
+def readable(text: str) -> str:
+    """``text`` as valid UTF-8: a byte of a file or folder name that is not UTF-8 (Python holds
+    it as a surrogate, e.g. Latin-1's ``caf\xe9.png``) shows as ``\xe9``."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def write_text(target: str | os.PathLike[str], text: str) -> Path:
     with atomic_path(target) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_text(readable(text), encoding="utf-8")
     return Path(target)
 
 

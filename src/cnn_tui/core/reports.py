@@ -33,7 +33,7 @@ def _save(figure: Any, path: Path) -> Path:
 def plot_history(history: dict[str, list[float]], path: Path, title: str = "Training") -> Path:
     """Accuracy and loss per epoch, training vs validation, best validation epoch marked."""
     figure = _figure(10, 4.2)
-    figure.suptitle(title)
+    figure.suptitle(fileio.readable(title))
     epochs = np.arange(1, len(history.get("loss", [])) + 1)
     for axis, metric, label in zip(figure.subplots(1, 2), ("accuracy", "loss"), ("Accuracy", "Loss")):
         train = history.get(metric, [])
@@ -62,6 +62,7 @@ def plot_history(history: dict[str, list[float]], path: Path, title: str = "Trai
 
 def plot_confusion(matrix: np.ndarray, class_names: Sequence[str], path: Path, title: str = "Confusion matrix") -> Path:
     """Counts with class names on both axes; rows true, columns predicted; each cell annotated."""
+    class_names = [fileio.readable(name) for name in class_names]  # matplotlib cannot draw non-UTF-8 bytes
     n = len(class_names)
     side = max(4.5, min(16.0, 0.55 * n + 3))
     figure = _figure(side + 1, side)

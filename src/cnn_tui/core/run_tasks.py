@@ -148,8 +148,6 @@ def _loaded(images: Any, what: str, emit: Emit) -> Any:
     source = "cache" if images.from_cache else "decoded"
     emit(Notice(f"{what}: {len(images):,} images, {images.num_classes} classes, "
                 f"{images.image_size}x{images.image_size}x{images.channels} ({source} in {images.seconds:.2f}s)"))
-    if images.skipped:
-        emit(Notice(f"{what}: {len(images.skipped)} file(s) skipped as unreadable (see skipped_files.csv)", "warning"))
     return images
 
 

@@ -1,0 +1,38 @@
+"""File and class names that are not valid UTF-8 (Latin-1 disks, archives from elsewhere) load,
+train, and are written to CSV, JSON and PNG with the odd bytes shown as \\xNN."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import pytest
+
+from cnn_tui.core import run_control
+from cnn_tui.core.params import DataParams, HyperParams
+from cnn_tui.core.run_tasks import TaskSpec
+from cnn_tui.core.runs import read_run
+
+pytestmark = pytest.mark.skipif(sys.platform == "darwin", reason="macOS file systems refuse names that are not UTF-8")
+
+
+def test_a_pipeline_over_non_utf8_file_and_class_names(params_files, tmp_path):
+    data_path, hyper_path = params_files()
+    for part in ("training", "testing"):
+        folder = os.fsencode(tmp_path / "data" / part)
+        os.rename(folder + b"/2", folder + b"/cl\xe9ss")
+        os.rename(folder + b"/0/img_000.png", folder + b"/0/caf\xe9.png")
+        with open(folder + b"/1/bad\xff.png", "wb") as handle:
+            handle.write(b"not an image")
+    data, hyper = DataParams.load(data_path), HyperParams.load(hyper_path)
+    run = run_control.prepare(TaskSpec("pipeline", validate=0.25), data, hyper, parent=tmp_path / "runs")
+    outcome = run_control.run_here(run, TaskSpec.load(run.path))
+    assert outcome.status == "finished", outcome.message
+    assert read_run(run.path)["status"] == "finished"
+    assert (run.path / "confusion_matrix.png").stat().st_size > 0
+    matrix = (run.path / "confusion_matrix.csv").read_text(encoding="utf-8")
+    assert "cl\\xe9ss" in matrix.splitlines()[0]
+    assert "bad\\xff.png" in (run.path / "skipped_files.csv").read_text(encoding="utf-8")
+    evaluation = json.loads((run.path / "evaluation.json").read_text(encoding="utf-8"))
+    assert [row["label"] for row in evaluation["per_class"]][:3] == ["0", "1", "cl\udce9ss"]
