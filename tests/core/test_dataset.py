@@ -216,3 +216,25 @@ def test_cache_trims_to_its_size_limit_and_never_touches_foreign_files(tmp_path)
         os.utime(folder / f"{key}.npy", (n, n))
     kept = sorted(p.name for p in folder.glob("*.npy"))
     assert kept == sorted([f"{keys[2]}.npy", f"{keys[3]}.npy", "users_own.npy"])
+
+
+def test_a_stopped_parallel_load_without_cache_leaves_no_scratch_file(tmp_path, monkeypatch):
+    """With the cache off, worker processes still decode into a scratch file: a stop removes it."""
+    import tempfile
+
+    from cnn_tui.core import dataset
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    monkeypatch.setattr(dataset, "PARALLEL_THRESHOLD", 10)
+    root = write_image_folder(tmp_path / "t", 2, per_class=200, size=8)
+    stop = threading.Event()
+
+    def emit(event):
+        if isinstance(event, LoadProgress):
+            stop.set()
+
+    with pytest.raises(TaskStopped, match="loading stopped after"):
+        load_images(root, image_size=8, cache=False, workers=2, emit=emit, stop=stop)
+    assert list(scratch.iterdir()) == []

@@ -289,6 +289,10 @@ def _decode_all(
             bad, col = decode.decode_into_array(pixels, indices, paths(indices), size, channels)
             failures += bad
             colour += col
+    except BaseException:
+        if not keep:  # a stopped load leaves no scratch file behind (the caller removes a cache entry's)
+            temp.unlink(missing_ok=True)
+        raise
     finally:
         for future in pending:
             future.cancel()
