@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from cnn_tui.core import fileio
+from cnn_tui.core.errors import ResultsError
 from cnn_tui.core.params import DataParams, HyperParams
 
 DATA_PARAMS_NAME = "digits_data_params.json"
@@ -46,6 +47,7 @@ class DemoFiles:
     unchanged: int
     train_count: int
     test_count: int
+    kept: tuple[str, ...] = ()  # params files already there, left as the user edited them
 
 
 def export_digits(data_root: Path, app_input: Path, *, seed: int = 42, test_share: float = 0.2) -> DemoFiles:
@@ -72,7 +74,11 @@ def export_digits(data_root: Path, app_input: Path, *, seed: int = 42, test_shar
                 tmp.write_bytes(content)
             written += 1
 
-    app_input.mkdir(parents=True, exist_ok=True)
+    try:
+        app_input.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ResultsError(f"cannot make the folder for the demo params ({exc.strerror or exc})",
+                           path=app_input) from None
     data = DataParams.from_dict(
         {
             "num_classes": 10,
@@ -82,6 +88,11 @@ def export_digits(data_root: Path, app_input: Path, *, seed: int = 42, test_shar
         },
         base_dir=app_input,
     )
-    data_path = data.save(app_input / DATA_PARAMS_NAME)
-    hyper_path = HyperParams.from_dict(DEMO_HYPER).save(app_input / HYPER_PARAMS_NAME)
-    return DemoFiles(base / "training", base / "testing", data_path, hyper_path, written, unchanged, len(train), len(test))
+    data_path, hyper_path = app_input / DATA_PARAMS_NAME, app_input / HYPER_PARAMS_NAME
+    kept = tuple(str(p) for p in (data_path, hyper_path) if p.exists())
+    if not data_path.exists():  # an existing file may hold the user's edits: never reset it
+        data.save(data_path)
+    if not hyper_path.exists():
+        HyperParams.from_dict(DEMO_HYPER).save(hyper_path)
+    return DemoFiles(base / "training", base / "testing", data_path, hyper_path, written, unchanged, len(train),
+                     len(test), kept)
