@@ -63,6 +63,7 @@ class NetModel:
     channels: int
     config: ModelConfig | None = None
     source: Path | None = None
+    names_known: bool = True  # False: a Keras model from elsewhere, its classes only numbered
 
     @property
     def num_classes(self) -> int:
@@ -108,9 +109,16 @@ class NetModel:
         return path
 
     def check_fits(
-        self, *, num_classes: int, image_size: int, class_names: list[str] | None = None, what: str = "data"
+        self, *, num_classes: int, image_size: int, class_names: list[str] | None = None, what: str = "data",
+        channels: int | None = None,
     ) -> None:
         """Refuse data the model cannot be used on, saying exactly what differs."""
+        if channels is not None and channels != self.channels:
+            kinds = {1: "grayscale (1 channel)", 3: "colour (3 channels)"}
+            raise ModelError(
+                f"the model expects {kinds.get(self.channels, f'{self.channels} channels')} images but the {what} "
+                f"was loaded as {kinds.get(channels, f'{channels} channels')}; load it again with this model "
+                "loaded, so its images are converted", path=self.source)
         if num_classes != self.num_classes:
             raise ModelError(
                 f"the model classifies {self.num_classes} classes but the {what} has {num_classes}", path=self.source
@@ -121,7 +129,8 @@ class NetModel:
                 f"image_size {image_size}",
                 path=self.source,
             )
-        if class_names is not None and list(class_names) != self.class_names and not self._generic_names():
+        if (class_names is not None and list(class_names) != self.class_names and self.names_known
+                and not self._generic_names()):
             raise ModelError(
                 f"the model's classes ({', '.join(self.class_names)}) differ from the {what}'s "
                 f"({', '.join(class_names)})",
@@ -157,7 +166,7 @@ class NetModel:
         config = ModelConfig(**{k: hyper[k] for k in HYPER_NAMES}) if hyper and set(HYPER_NAMES) <= hyper.keys() else None
         if config is not None and getattr(model, "optimizer", None) is None:
             compile_model(model, config)
-        return cls(model, list(names), int(shape[1]), int(shape[3]), config, path)
+        return cls(model, list(names), int(shape[1]), int(shape[3]), config, path, names_known=bool(meta.get("class_names")))
 
 
 def inspect_archive(path: Path) -> dict[str, Any]:

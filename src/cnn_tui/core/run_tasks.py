@@ -221,11 +221,23 @@ def _evaluation_step(run: Run, spec: TaskSpec, data: DataParams, net: Any, emit:
     test = inputs.test_set
     if test is None:
         net.check_fits(num_classes=data.num_classes, image_size=data.image_size, what="data params")
-        test = _loaded(jobs.load_test_set(data, class_names=class_names or net.class_names, channels=net.channels,
-                                          emit=emit, stop=stop), "test set", emit)
+        names = class_names or (net.class_names if net.names_known else None)
+        test = _loaded(jobs.load_test_set(data, class_names=names, channels=net.channels, emit=emit, stop=stop),
+                       "test set", emit)
     net.check_fits(num_classes=test.num_classes, image_size=test.image_size, class_names=test.class_names,
-                   what="test set")
+                   what="test set", channels=test.channels)
+    adopt_folder_names(net, test.class_names, emit)
     return jobs.evaluate_run(net, test, run=run, data=data, confusion=confusion, emit=emit, stop=stop)
+
+
+def adopt_folder_names(net: Any, names: list[str], emit: Emit) -> None:
+    """A Keras model saved elsewhere records no class names: the folders' (sorted) names are taken,
+    the class counts having been checked to agree."""
+    if not net.names_known and list(names) != net.class_names:
+        net.class_names = list(names)
+        net.names_known = True
+        emit(Notice(f"the model records no class names: the test folders' are used, in sorted order "
+                    f"({', '.join(names)})", "warning"))
 
 
 def _pipeline(run: Run, spec: TaskSpec, data: DataParams, hyper: HyperParams | None, emit: Emit,
