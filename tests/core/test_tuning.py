@@ -144,3 +144,18 @@ def test_folds_of_unequal_size_all_count_in_the_summary():
     rows.append({"num_filters": 4, "samples": 4, "accuracy": 0.1, "loss": 2.0, "status": "ok", "reason": ""})  # an earlier halving round
     [row] = summarize(rows, ["num_filters"])
     assert row["folds"] == 2 and abs(row["mean_accuracy"] - 0.7) < 1e-9 and row["samples"] == 14
+
+
+def test_halving_plans_the_fits_it_runs_on_little_data():
+    """12 images and 9 combinations leave scikit-learn room for one round only: 18 fits, not 26."""
+    from cnn_tui.core.tuning import halving_rounds, plan_search
+
+    hyper = HyperParams.from_dict({**TINY_HYPER, "num_filters": [2, 3, 4], "num_units": [4, 6, 8], "epochs": 1})
+    images = class_ordered_set(per_class=4)
+    assert halving_rounds(9, 12, 2, 3) == [(9, 12)]
+    assert plan_search(hyper, samples=12, strategy="halving", cv=2, classes=3).fits == 18
+    result = tune(images, hyper, strategy="halving", cv=2)
+    assert result.status == "finished" and len(result.rows) == 18
+    assert result.message == "18 fits in 1 round(s) of halving over 9 combinations"
+    # with more data, every round scikit-learn needs: 9 combinations on 18 images, 3 on 54, 1 on 162
+    assert halving_rounds(9, 162, 3, 3) == [(9, 18), (3, 54), (1, 162)]

@@ -96,23 +96,6 @@ def write_history_csv(history: dict[str, list[float]], path: Path) -> Path:
     return fileio.write_csv(path, ["epoch", *keys], rows)
 
 
-def read_history_csv(path: Path) -> dict[str, list[float]]:
-    """The history a run wrote (whole epochs only); empty when there is none yet."""
-    import csv
-
-    try:
-        with open(path, encoding="utf-8", newline="") as handle:
-            rows = list(csv.DictReader(handle))
-    except OSError:
-        return {}
-    history: dict[str, list[float]] = {}
-    for row in rows:
-        for key, value in row.items():
-            if key != "epoch" and key and value not in ("", None):
-                history.setdefault(key, []).append(float(value))
-    return history
-
-
 def write_predictions(evaluation: Any, path: Path) -> Path:
     """Every test image's probabilities, true class and file: the evaluation, rebuildable later
     (``core.run_results.load_evaluation``) for the Runs view and error analysis."""
@@ -143,3 +126,9 @@ def write_skipped_csv(skipped: Sequence[Any], path: Path) -> Path:
 def write_rows_csv(rows: Sequence[dict[str, Any]], path: Path, columns: Sequence[str] | None = None) -> Path:
     columns = list(columns or dict.fromkeys(k for row in rows for k in row))
     return fileio.write_csv(path, columns, [[row.get(c, "") for c in columns] for row in rows])
+
+
+def read_history_csv(path: Path) -> dict[str, list[float]]:
+    from cnn_tui.core.run_results import load_history
+
+    return load_history(path.parent)

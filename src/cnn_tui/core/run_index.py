@@ -45,11 +45,16 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def differing_params(hyper: dict[str, Any]) -> dict[str, Any]:
-    """The hyper fields whose value is not the seed's default (a list counts as it is)."""
+    """The hyper fields whose value is not the seed's default. A default list's first value is
+    what training uses, so a single value equal to it is no difference."""
     from cnn_tui.core.params import HYPER_FIELDS
 
     defaults = {f.name: f.default for f in HYPER_FIELDS}
-    return {k: v for k, v in hyper.items() if k in defaults and v != defaults[k]}
+
+    def same(value: Any, default: Any) -> bool:
+        return value == default or (isinstance(default, list) and value in (default[0], [default[0]]))
+
+    return {k: v for k, v in hyper.items() if k in defaults and not same(v, defaults[k])}
 
 
 def _metrics(record: dict[str, Any]) -> dict[str, float]:

@@ -9,12 +9,26 @@ import math
 from pathlib import Path
 from typing import Any
 
-from cnn_tui.core import reports
 from cnn_tui.core.runs import read_run
 
 
 def load_history(folder: Path) -> dict[str, list[float]]:
-    return reports.read_history_csv(folder / "history.csv")
+    """The history a run wrote (whole epochs only); empty when there is none yet. Plain csv:
+    the Runs view reads it in a listing, before anything has imported numpy."""
+    try:
+        with open(folder / "history.csv", encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except OSError:
+        return {}
+    history: dict[str, list[float]] = {}
+    for row in rows:
+        for key, value in row.items():
+            if key and key != "epoch" and value not in ("", None):
+                try:
+                    history.setdefault(key, []).append(float(value))
+                except ValueError:
+                    return history  # a damaged file: the epochs read so far
+    return history
 
 
 def load_evaluation(folder: Path) -> Any | None:

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cnn_tui.core import backend, fileio, jobs, reports
+from cnn_tui.core import backend, fileio, jobs
+from cnn_tui.core.run_results import load_history
 from cnn_tui.core.errors import ResultsError, UserError
 from cnn_tui.core.events import Emit, Notice, SearchPlanned, TaskFinished, ignore
 from cnn_tui.core.params import DataParams, HyperParams
@@ -167,7 +168,7 @@ def _train_step(run: Run, spec: TaskSpec, data: DataParams, hyper: HyperParams |
     config = hyper.first()
     initial_epoch, history = 0, None
     if spec.resume:
-        history = reports.read_history_csv(run.file("history.csv"))
+        history = load_history(run.path)
         initial_epoch = len(history.get("loss", []))
         if not run.file("model.keras").exists() or not initial_epoch:
             raise UserError(f"run {run.path.name} has no finished epoch to resume from; start it again instead")
@@ -262,7 +263,7 @@ def _tune(run: Run, spec: TaskSpec, data: DataParams, hyper: HyperParams | None,
         raise ResultsError("the run has no hyper_params.json", path=run.path)
     images = _training_set(data, emit, stop, inputs)
     plan = plan_search(hyper, samples=min(len(images), spec.max_samples), strategy=spec.strategy, cv=spec.cv,
-                       n_iter=spec.n_iter, seed=data.seed)
+                       n_iter=spec.n_iter, seed=data.seed, classes=images.num_classes)
     emit(Notice(f"tuning ({spec.strategy}): {len(plan.candidates)} combination(s) x {spec.cv} folds = {plan.fits} fits "
                 f"on {plan.samples:,} images" + (f"; tuned fields: {', '.join(plan.columns)}" if plan.columns else "")))
     if not plan.columns:

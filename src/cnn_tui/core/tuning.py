@@ -97,7 +97,7 @@ def check_grid_size(hyper: HyperParams, strategy: str, limit: int | None = None)
 
 def plan_search(
     hyper: HyperParams, *, samples: int, strategy: str = "grid", cv: int = 3, n_iter: int = 10, seed: int = 42,
-    max_combinations: int | None = None,
+    max_combinations: int | None = None, classes: int = 2,
 ) -> TuningPlan:
     from sklearn.model_selection import ParameterGrid, ParameterSampler
 
@@ -124,14 +124,27 @@ def plan_search(
         fits = len(candidates) * cv
         batches = sum(batches_for(c, fold_train) for c in candidates) * cv
     else:
-        iterations = 1 + int(math.log(len(candidates), HALVING_FACTOR)) if len(candidates) > 1 else 1
-        fits, batches, alive = 0, 0, list(candidates)
-        for i in range(iterations):
-            share = HALVING_FACTOR ** (i - iterations + 1)
-            fits += len(alive) * cv
-            batches += sum(batches_for(c, fold_train * share) for c in alive) * cv
-            alive = alive[: max(1, math.ceil(len(alive) / HALVING_FACTOR))]
+        fits, batches = 0, 0
+        for alive, resources in halving_rounds(len(candidates), samples, cv, classes):
+            fits += alive * cv
+            batches += sum(batches_for(c, resources * (cv - 1) / cv) for c in candidates[:alive]) * cv
     return TuningPlan(strategy, candidates, cv, samples, fits, batches)
+
+
+def halving_rounds(candidates: int, samples: int, cv: int, classes: int) -> list[tuple[int, int]]:
+    """(combinations, images) of each round, as scikit-learn's successive halving with
+    ``min_resources="exhaust"`` runs them: on little data it runs fewer rounds than the
+    combinations would need (12 images and 9 combinations: one round of 9)."""
+    required = 1 + math.floor(math.log(candidates, HALVING_FACTOR)) if candidates > 1 else 1
+    smallest = max(cv * 2 * classes, samples // HALVING_FACTOR ** (required - 1))
+    if smallest > samples:
+        return [(candidates, samples)]  # scikit-learn refuses to run this; the search reports why
+    possible = 1 + math.floor(math.log(samples // smallest, HALVING_FACTOR))
+    rounds, alive = [], candidates
+    for i in range(min(possible, required)):
+        rounds.append((alive, min(int(HALVING_FACTOR**i * smallest), samples)))
+        alive = math.ceil(alive / HALVING_FACTOR)
+    return rounds
 
 
 # ---------------------------------------------------------------- result
@@ -226,7 +239,8 @@ def tune(
     smallest = min(subset.counts())
     if smallest < cv:
         raise DatasetError(f"{cv}-fold cross-validation needs at least {cv} images in every class; the smallest class has {smallest}")
-    plan = plan_search(hyper, samples=len(subset), strategy=strategy, cv=cv, n_iter=n_iter, seed=seed)
+    plan = plan_search(hyper, samples=len(subset), strategy=strategy, cv=cv, n_iter=n_iter, seed=seed,
+                       classes=subset.num_classes)
     token = uuid.uuid4().hex[:12]
     folder = work_dir or Path(tempfile.mkdtemp(prefix="cnn-tui-tune-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -278,6 +292,9 @@ def tune(
             warnings.simplefilter("ignore")  # sklearn and scikeras chatter; failures are in the rows
             search.fit(indices, subset.y)
         message = f"{len(plan.candidates)} combinations x {cv} folds done"
+        if strategy == "halving":
+            rounds = len(halving_rounds(len(plan.candidates), plan.samples, cv, subset.num_classes))
+            message = f"{len(context.rows)} fits in {rounds} round(s) of halving over {len(plan.candidates)} combinations"
     except TaskStopped:
         status, message = "stopped", f"stopped by the user after {len(context.rows)} of {plan.fits} fits"
     except ValueError as exc:
