@@ -238,3 +238,11 @@ def test_a_stopped_parallel_load_without_cache_leaves_no_scratch_file(tmp_path, 
     with pytest.raises(TaskStopped, match="loading stopped after"):
         load_images(root, image_size=8, cache=False, workers=2, emit=emit, stop=stop)
     assert list(scratch.iterdir()) == []
+
+
+def test_a_test_folder_missing_a_class_names_the_class(tmp_path):
+    from cnn_tui.core.errors import DatasetError
+
+    root = write_image_folder(tmp_path / "t", ["cat", "dog"], per_class=2, size=8)
+    with pytest.raises(DatasetError, match=r"2 class folders \(cat, dog\) but num_classes is 3 \(missing cow\)"):
+        load_images(root, image_size=8, num_classes=3, class_names=["cat", "cow", "dog"], what="test")

@@ -238,3 +238,18 @@ def test_stop_refuses_a_run_that_is_not_running_and_another_users_run(tmp_path):
     other.write()
     with pytest.raises(UserError, match="another user"):
         run_control.stop(other.path)
+
+
+def test_a_run_stopped_before_its_first_epoch_saves_no_model(params_files, tmp_path):
+    data_path, hyper_path = params_files()
+    data, hyper = DataParams.load(data_path), HyperParams.load(hyper_path)
+    run = run_control.prepare(TaskSpec("train"), data, hyper, parent=tmp_path / "runs")
+    stop = threading.Event()
+
+    def stop_at_start(event) -> None:  # asked to stop as loading ended: the first batch sees it
+        if type(event).__name__ == "TrainingStarted":
+            stop.set()
+
+    outcome = run_control.run_here(run, TaskSpec.load(run.path), emit=stop_at_start, stop=stop)
+    assert outcome.status == "stopped" and outcome.train.result.epochs_done == 0
+    assert not (run.path / "model.keras").exists()

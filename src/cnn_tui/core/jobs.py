@@ -142,7 +142,9 @@ def train_run(
         files["history"] = reports.write_history_csv(result.history, history_path)
         if result.epochs_done:
             files["plots"] = reports.plot_history(result.history, run.file("train_val_plots.png"), title)
-        if result.status != "failed":  # a diverged model must not replace the last good checkpoint
+        # a diverged model must not replace the last good checkpoint, and a run stopped before its
+        # first whole epoch has no model worth a file
+        if result.status != "failed" and result.epochs_done:
             files["model"] = net.save(model_path)
             net.source = model_path
         elif model_path.exists():

@@ -80,8 +80,9 @@ def list_folder(
         )
     names = [e.name for e in class_dirs]
     if num_classes is not None and len(names) != num_classes:
+        known = f" ({_difference(class_names, names)})" if class_names is not None else ""
         raise DatasetError(
-            f"{what} folder has {len(names)} class folders ({_name_list(names)}) but num_classes is {num_classes}",
+            f"{what} folder has {len(names)} class folders ({_name_list(names)}) but num_classes is {num_classes}{known}",
             path=root,
         )
     if class_names is not None and names != list(class_names):
