@@ -112,3 +112,15 @@ def test_model_that_does_not_fit_the_data_is_refused():
     with pytest.raises(ModelError, match=r"classes \(a, b\) differ from the data's \(a, c\)"):
         net.check_fits(num_classes=2, image_size=8, class_names=["a", "c"])
     net.check_fits(num_classes=2, image_size=8, class_names=["a", "b"])
+
+
+@pytest.mark.parametrize(("field", "value", "layer"), [("num_units", 2_147_483_647, "dense"), ("num_filters", 100_000, "conv2d_1")])
+def test_a_network_too_big_for_memory_is_one_line_naming_its_largest_layer(field, value, layer):
+    from dataclasses import replace
+
+    from cnn_tui.core.errors import ModelError
+    from cnn_tui.core.params import ModelConfig
+
+    config = replace(ModelConfig(0.02, 400, 0.9, 3, 32, 512, 0.9, 0.2, 1, 64), **{field: value})
+    with pytest.raises(ModelError, match=rf"more than the free memory .* layer '{layer}' alone has"):
+        build_model(config, image_size=28, channels=1, class_names=[str(i) for i in range(10)])

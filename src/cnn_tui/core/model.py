@@ -233,6 +233,7 @@ def _itemsize(dtype: Any) -> int:
 def build_model(config: ModelConfig, *, image_size: int, channels: int, class_names: list[str]) -> NetModel:
     """The seed CNN, compiled: two same-padded Conv2D + 2x2 max-pool blocks, a dense layer,
     dropout and a softmax; SGD with momentum on an exponentially decaying learning rate."""
+    check_memory(config, image_size=image_size, channels=channels, classes=len(class_names))
     keras = load_keras()
     layers = keras.layers
     conv = dict(kernel_size=config.kernel_size, padding="same", activation="relu", kernel_initializer="he_uniform")
@@ -252,6 +253,35 @@ def build_model(config: ModelConfig, *, image_size: int, channels: int, class_na
     )
     compile_model(model, config)
     return NetModel(model, list(class_names), image_size, channels, config)
+
+
+def layer_weights(config: ModelConfig, *, image_size: int, channels: int, classes: int) -> dict[str, int]:
+    """The seed CNN's weights per layer, known before anything is built."""
+    k, f, units = config.kernel_size, config.num_filters, config.num_units
+    flat = (image_size // 2 // 2) ** 2 * f
+    return {"conv2d": k * k * channels * f + f, "conv2d_1": k * k * f * f + f, "dense": flat * units + units,
+            "dense_1": units * classes + classes}
+
+
+# Training holds each weight about three times in float32: the value, its gradient, its momentum.
+BYTES_PER_WEIGHT = 3 * 4
+
+
+def check_memory(config: ModelConfig, *, image_size: int, channels: int, classes: int) -> None:
+    """Refuse, in one line naming the largest layer, a network that cannot fit in memory
+    (num_units 2147483647 would otherwise end in an allocator's traceback)."""
+    from cnn_tui.core.feeding import available_memory_bytes
+
+    weights = layer_weights(config, image_size=image_size, channels=channels, classes=classes)
+    total = sum(weights.values())
+    free = available_memory_bytes()
+    if free is None or total * BYTES_PER_WEIGHT <= free:
+        return
+    name, biggest = max(weights.items(), key=lambda item: item[1])
+    raise ModelError(
+        f"the network would hold {total:,} weights ({readable_size(total * BYTES_PER_WEIGHT)} to train), more than "
+        f"the free memory ({readable_size(free)}); its layer '{name}' alone has {biggest:,}: "
+        "lower num_units, num_filters or image_size")
 
 
 def compile_model(model: Any, config: ModelConfig) -> None:
