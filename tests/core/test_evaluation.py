@@ -64,3 +64,18 @@ def test_evaluate_and_classify_with_a_trained_model(tmp_path):
     wrong = load_images(write_image_folder(tmp_path / "other", 2, per_class=3), image_size=12)
     with pytest.raises(ModelError, match="classifies 3 classes but the test set has 2"):
         evaluate(net, wrong)
+
+
+def test_classify_says_what_a_folder_or_a_pipe_is_without_waiting(tmp_path):
+    import os
+
+    from cnn_tui.core.evaluation import classify_files
+    from cnn_tui.core.model import build_model
+    from cnn_tui.core.params import ModelConfig
+
+    net = build_model(ModelConfig(0.02, 400, 0.9, 3, 4, 8, 0.9, 0.2, 1, 8), image_size=8, channels=1, class_names=["a", "b"])
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    results = classify_files(net, [tmp_path, fifo, tmp_path / "none.png"])
+    assert [r.error for r in results] == ["is a folder, not an image file", "not a regular file (a pipe, socket or device)",
+                                          "file not found"]
