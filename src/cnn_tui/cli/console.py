@@ -7,16 +7,20 @@ still goes to stderr so a script can log it or throw it away.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import threading
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from cnn_tui.core.events import BatchProgress, EpochEnd, Event, FoldEnd, LoadProgress, Notice, TuningProgress
+from cnn_tui.core.events import (BatchProgress, EpochEnd, Event, FoldEnd, LoadProgress, Notice, SearchPlanned,
+                                  TaskFinished, TrainingStarted, TuningProgress)
 
 
 class CliConsole:
@@ -29,31 +33,46 @@ class CliConsole:
         self.quiet = quiet
         self._progress: Progress | None = None
         self._task: Any = None
-        self._kind: str | None = None
+        self._phase: str | None = None
         self._lock = threading.Lock()
+        self.show_endings = False  # attach: a TaskFinished in the stream is a line (a resumed run has several)
+        self.gone = False  # stderr went away (a closed terminal): stop writing to it, keep running
 
     # -- messages -------------------------------------------------------------
 
     def info(self, text: str) -> None:
         if not self.quiet:
-            self.err.print(text)
+            self._say(escape(text))
 
     def warn(self, text: str) -> None:
-        self.err.print(f"[yellow]warning:[/] {text}")
+        self._say(f"[yellow]warning:[/] {escape(text)}")
 
     def error(self, text: str) -> None:
-        self.err.print(f"[bold red]error:[/] {text}", soft_wrap=True)
+        self._say(f"[bold red]error:[/] {escape(text)}")
+
+    def _say(self, markup: str) -> None:
+        if self.gone:
+            return
+        try:  # one message, one line: the terminal wraps it, a log keeps it greppable
+            self.err.print(markup, soft_wrap=True)
+        except OSError:  # the terminal closed under a run that goes on (nohup, SIGHUP ignored)
+            self.gone = True
 
     # -- progress ---------------------------------------------------------------
 
     @contextmanager
     def progress(self, description: str) -> Iterator[None]:
+        """One progress bar for a whole task: each phase (loading, training, predicting, a search)
+        resets it when its first event arrives."""
         columns = (
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
         )
-        self._progress = Progress(*columns, console=self.err, transient=True, disable=self.quiet)
+        # not a terminal (a log file, a pipe): no bar; Rich would only leave a blank line where it was
+        hidden = self.quiet or self.gone or not self.err.is_terminal
+        self._progress = Progress(*columns, console=self.err, transient=True, disable=hidden)
         self._task = self._progress.add_task(description, total=None, rate="")
+        self._phase = None
         with self._progress:
             try:
                 yield
@@ -63,17 +82,44 @@ class CliConsole:
     def emit(self, event: Event) -> None:
         """The ``emit`` callback given to the engine (called from its threads)."""
         with self._lock:
-            self._handle(event)
+            try:
+                self._handle(event)
+            except OSError:  # stderr is gone: the run must not fail over its progress display
+                self.gone = True
+                if self._progress is not None:
+                    self._progress.disable = True
+
+    def _phase_begins(self, bar: Progress, phase: str, **reset: Any) -> None:
+        if self._phase != phase:
+            self._phase = phase
+            bar.reset(self._task, rate="", **reset)
+
+    def _print(self, bar: Progress | None, markup: str) -> None:
+        if self.quiet or self.gone:
+            return
+        (bar.console if bar is not None else self.err).print(markup, soft_wrap=True)
 
     def _handle(self, event: Event) -> None:
         bar = self._progress
         if isinstance(event, Notice):
             (self.warn if event.level != "info" else self.info)(event.text)
+        elif isinstance(event, TaskFinished):
+            if self.show_endings:
+                self._print(bar, format_ending(event))
         elif bar is None:
             return
         elif isinstance(event, LoadProgress):
+            phase = f"loading {Path(event.folder).name}" if _is_folder(event.folder) else f"predicting ({event.folder})"
+            self._phase_begins(bar, phase, description=phase, total=event.total)
             rate = f"{event.images_per_second:,.0f} img/s" if event.images_per_second else ""
             bar.update(self._task, completed=event.done, total=event.total, rate=rate)
+        elif isinstance(event, TrainingStarted):
+            self._phase = "training"
+            bar.reset(self._task, description="training", total=event.epochs * event.batches,
+                      completed=event.initial_epoch * event.batches, rate="")
+        elif isinstance(event, SearchPlanned):
+            self._phase = "tuning"
+            bar.reset(self._task, description=f"fits 0/{event.fits}", total=max(event.batches, 1), rate="")
         elif isinstance(event, BatchProgress):
             done = (event.epoch - 1) * event.batches + event.batch
             loss = f" loss {event.loss:.4f}" if event.loss is not None else ""
@@ -82,16 +128,14 @@ class CliConsole:
                 description=f"epoch {event.epoch}/{event.epochs}{loss}", rate=f"{event.images_per_second:,.0f} img/s",
             )
         elif isinstance(event, EpochEnd):
-            if not self.quiet:
-                bar.console.print(format_epoch(event), soft_wrap=True)
+            self._print(bar, escape(format_epoch(event)))
         elif isinstance(event, TuningProgress):
             bar.update(
                 self._task, completed=event.batches_done, total=event.batches_total,
                 description=f"fits {event.fits_done}/{event.fits_total}", rate="",
             )
         elif isinstance(event, FoldEnd):
-            if not self.quiet:
-                bar.console.print(format_fold(event), soft_wrap=True)
+            self._print(bar, format_fold(event))
 
     # -- tables -------------------------------------------------------------------
 
@@ -104,30 +148,50 @@ class CliConsole:
         self.out.print(table)
 
     def line(self, text: str = "") -> None:
+        """A line of plain text (not markup) on stdout; nothing under --json."""
         if not self.json_mode:
-            self.out.print(text, soft_wrap=True)
+            self.out.print(escape(text), soft_wrap=True)
 
 
 def format_epoch(event: EpochEnd) -> str:
     parts = [f"epoch {event.epoch:>3}/{event.epochs}"]
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         if key in event.logs:
-            parts.append(f"{key} {event.logs[key]:.4f}")
+            parts.append(f"{key} {_fixed(event.logs[key])}")
     parts.append(f"{event.seconds:.1f}s")
     return "  ".join(parts)
 
 
 def format_fold(event: FoldEnd) -> str:
+    """A fold's line, as Rich markup (its values escaped)."""
     row = event.row
-    params = " ".join(f"{k}={v}" for k, v in row.items() if k not in FOLD_FIELDS)
-    if row["status"] != "ok":
-        result = f"[red]failed[/]: {row['reason']}"
+    params = escape(" ".join(f"{k}={v}" for k, v in row.items() if k not in FOLD_FIELDS))
+    if row.get("status") != "ok":
+        result = f"[red]failed[/]: {escape(str(row.get('reason') or ''))}"
     else:
-        result = f"accuracy {row['accuracy']:.4f}  loss {row['loss']:.4f}"
-    return f"fit {event.fits_done}/{event.fits_total}  {params}  fold {row['fold']}  {result}  {row['fit_seconds']:.1f}s"
+        result = f"accuracy {_fixed(row.get('accuracy'))}  loss {_fixed(row.get('loss'))}"
+    seconds = row.get("fit_seconds")
+    took = f"  {seconds:.1f}s" if isinstance(seconds, (int, float)) else ""
+    return f"fit {event.fits_done}/{event.fits_total}  {params}  fold {row.get('fold', '?')}  {result}{took}"
 
 
-FOLD_FIELDS = {"fold", "samples", "accuracy", "loss", "fit_seconds", "status", "reason"}
+def _fixed(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) else "-"  # NaN comes back from events.jsonl as null
+
+
+def format_ending(event: TaskFinished) -> str:
+    """A task's end, as Rich markup: what a replayed stream shows where each process ended."""
+    colour = {"finished": "green", "stopped": "yellow"}.get(event.status, "red")
+    message = f": {escape(event.message)}" if event.message else ""
+    return f"[{colour}]{event.task} {event.status}[/]{message}"
+
+
+FOLD_FIELDS = {"fold", "samples", "accuracy", "loss", "fit_seconds", "status", "reason", "split"}
+
+
+def _is_folder(name: str) -> bool:
+    """LoadProgress names a folder while decoding images, and "test set" while predicting."""
+    return os.sep in name or Path(name).is_dir()
 
 
 def number(value: Any, digits: int = 4) -> str:
@@ -142,6 +206,6 @@ def make_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
     table = Table(title=title, title_justify="left", show_lines=False)
     for i, column in enumerate(columns):
         table.add_column(column, justify="right" if i in right else "left")
-    for row in rows:
-        table.add_row(*(number(v) if not isinstance(v, str) else v for v in row))
+    for row in rows:  # cells are values, not markup
+        table.add_row(*(escape(number(v) if not isinstance(v, str) else v) for v in row))
     return table
