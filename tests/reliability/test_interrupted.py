@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 
 from cnn_tui.cli import main
-from cnn_tui.core import dataset, jobs
+from cnn_tui.core import dataset, jobs, run_control
 from cnn_tui.core.dataset import TaskStopped
 from cnn_tui.core.errors import ResultsError
 from cnn_tui.core.model import NetModel
 from cnn_tui.core.params import DataParams, HyperParams
+from cnn_tui.core.run_tasks import Inputs, TaskSpec
 from cnn_tui.core.runs import Run, mark_interrupted
 
 from tests_support import fail_fits_with
@@ -54,12 +55,14 @@ def test_stopped_evaluation_marks_the_run_stopped(tmp_path, params_files):
     data, hyper = DataParams.load(data_path), HyperParams.load(hyper_path)
     train = jobs.load_training_set(data)
     net = jobs.new_model(data, hyper, train)
-    run = Run.create(tmp_path / "runs", "evaluate")
+    spec = TaskSpec("evaluate")
+    run = run_control.prepare(spec, data, None, parent=tmp_path / "runs")
     stop = threading.Event()
     stop.set()
-    with pytest.raises(TaskStopped, match="evaluation stopped after 0 of 18 images"):
-        jobs.evaluate_run(net, jobs.load_test_set(data), run=run, stop=stop)
-    assert json.loads((run.path / "run.json").read_text())["status"] == "stopped"
+    with pytest.raises(TaskStopped, match="evaluation stopped after 0 of 18 images"):  # the run ends, then re-raises
+        run_control.run_here(run, spec, stop=stop, inputs=Inputs(net=net, test_set=jobs.load_test_set(data)))
+    record = json.loads((run.path / "run.json").read_text())
+    assert record["status"] == "stopped" and record["exit_code"] == 130
 
 
 def test_the_app_is_usable_after_a_stop(capsys, params_files, monkeypatch):

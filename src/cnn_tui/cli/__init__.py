@@ -2,7 +2,12 @@
 
 Exit codes: 0 done; 1 the run itself failed (e.g. training diverged);
 2 a user mistake, explained in one line on stderr; 130 stopped by Ctrl-C,
-SIGTERM or SIGHUP after saving what was done.
+SIGTERM or SIGHUP after saving what was done (a SIGHUP ignored when the command
+started, as under ``nohup``, stays ignored).
+
+Every task writes a run folder; ``--detach`` runs it in a process of its own
+that outlives the terminal, and ``runs``, ``attach``, ``stop`` and ``resume``
+list, follow, stop and continue runs.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import os
 import signal
 import sys
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any, Callable, Iterator
 
 from cnn_tui import __version__
@@ -22,10 +27,27 @@ from cnn_tui import __version__
 EXIT_OK, EXIT_FAILED, EXIT_USER, EXIT_STOPPED = 0, 1, 2, 130
 
 
-def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true", help="print one JSON object with the results on stdout")
+def _add_common(p: argparse.ArgumentParser, *, cache: bool = True,
+                json_help: str = "print one JSON object with the results on stdout") -> None:
+    p.add_argument("--json", action="store_true", help=json_help)
     p.add_argument("--quiet", action="store_true", help="no progress or informational lines on stderr")
-    p.add_argument("--no-cache", action="store_true", help="do not use or fill the decoded-image cache")
+    if cache:
+        p.add_argument("--no-cache", action="store_true", help="do not use or fill the decoded-image cache")
+
+
+EPILOG = """runs outlive the terminal:
+  cnn-tui train --data D.json --hyper H.json --detach   start a run in the background, print its id
+  cnn-tui runs                                          list runs, newest first (status, params, metrics)
+  cnn-tui attach RUN                                    show a run's progress (Ctrl-C detaches)
+  cnn-tui stop RUN                                      stop a run; it saves what it has
+  cnn-tui resume RUN                                    go on with a stopped or interrupted run
+RUN is a run id, a unique prefix of one, or a run folder; runs are looked for in ./results
+and in every --results DIR given.
+
+exit codes: 0 done, 1 the run failed (e.g. diverged), 2 a user mistake (one line on stderr),
+130 stopped (Ctrl-C, SIGTERM, SIGHUP) after saving what was done."""
+
+RUN_HELP = "a run id, a unique prefix of one, or a run folder"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build, train, tune and evaluate convolutional image classifiers. "
         "Without a command, opens the terminal UI; the commands run the same engine headless.",
         usage="%(prog)s [--data D.json] [--hyper H.json] [--model M.keras]\n       %(prog)s COMMAND ...",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"cnn-tui {__version__}")
     tui = parser.add_argument_group("terminal UI (no command)")
@@ -42,9 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     tui.add_argument("--model", dest="tui_model", metavar="M.keras", help="open the UI with this model loaded")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        _add_common(p)
+    def command(name: str, help_text: str, *, epilog: str | None = None, **common: Any) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=epilog, prog=f"cnn-tui {name}",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        _add_common(p, **common)
         return p
 
     p = command("demo", "export scikit-learn's handwritten digits as PNG folders and write demo params")
@@ -56,16 +80,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("summary", "the model summary table for a data + hyper params pair")
     _data_hyper(p)
 
-    p = command("train", "train a new model (optionally with a validation hold-out)")
+    p = command("train", "train a new model (optionally with a validation hold-out)", epilog=TASK_EPILOG)
     _data_hyper(p)
     p.add_argument("--validate", type=_fraction, metavar="FRACTION", help="hold out this share for validation, e.g. 0.2")
     _out(p)
+    _detach(p)
 
     for name, text in (
         ("evaluate", "test accuracy and loss of a saved model on the test folder"),
         ("predict", "confusion matrix and per-class report of a saved model on the test folder"),
     ):
-        p = command(name, text)
+        p = command(name, text, epilog="It writes a run folder (cnn-tui runs lists it).")
         p.add_argument("--data", required=True, metavar="D.json", help="data params JSON")
         p.add_argument("--model", required=True, metavar="M.keras", help="a model saved by cnn-tui (or any Keras image classifier)")
         _out(p)
@@ -75,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
 
-    p = command("tune", "search hyper params (every list-valued field) with stratified cross-validation")
+    p = command("tune", "search hyper params (every list-valued field) with stratified cross-validation",
+                epilog=TASK_EPILOG)
     _data_hyper(p)
     p.add_argument("--cv", type=_at_least(2), default=3, help="folds (default 3)")
     p.add_argument("--strategy", choices=("grid", "random", "halving"), default="grid")
@@ -83,12 +109,58 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-samples", type=_at_least(10), default=10_000, help="stratified cap on training images")
     p.add_argument("--jobs", type=_at_least(1), default=1, help="fits in parallel worker processes")
     _out(p)
+    _detach(p)
 
-    p = command("pipeline", "demo job: summary, training with validation, evaluation and confusion matrix")
+    p = command("pipeline", "demo job: summary, training with validation, evaluation and confusion matrix",
+                epilog=TASK_EPILOG)
     _data_hyper(p)
     p.add_argument("--validate", type=_fraction, default=0.2, metavar="FRACTION")
     _out(p)
+    _detach(p)
+
+    p = command("runs", "list the runs in ./results (and every --results DIR), newest first", cache=False,
+                json_help="print a JSON list of the runs on stdout (one object per run)",
+                epilog="Columns: id, status (running, finished, stopped, failed, interrupted), task, data folder,\n"
+                "hyper params that differ from the defaults, metrics, start time, duration.\n"
+                "With --json: a JSON list on stdout, one object per run (run_id, run_dir, task, status,\n"
+                "started, seconds, message, data, params, metrics, pid, exit_code); an error is an object.")
+    _results(p)
+
+    p = command("attach", "show a run's progress: replay what it did, then follow it until it ends", cache=False,
+                epilog="Ctrl-C detaches: the run goes on. The exit code is the run's own when it has ended\n"
+                "(0 finished, 130 stopped, 1 failed or interrupted, 2 a user mistake), 0 when detached.")
+    p.add_argument("run", metavar="RUN", help=RUN_HELP)
+    _results(p)
+
+    p = command("stop", "stop a running run: it stops after the current batch, saves what it has and ends",
+                cache=False, epilog="Exits 2 with one line when the run is not running (finished, unknown, "
+                "ambiguous, another user's).")
+    p.add_argument("run", metavar="RUN", help=RUN_HELP)
+    _results(p)
+    p.add_argument("--no-wait", action="store_true", help="return once asked, without waiting for the run to end")
+
+    p = command("resume", "go on with a stopped or interrupted train, pipeline or tune run, in its own folder",
+                epilog="Training goes on from its last whole epoch (with its optimizer state); a search keeps\n"
+                "its finished fits and runs the rest. Prints what train, pipeline or tune print.")
+    p.add_argument("run", metavar="RUN", help=RUN_HELP)
+    _results(p)
+    _detach(p)
     return parser
+
+
+TASK_EPILOG = """It writes a run folder (the params, task.json, events.jsonl, results, run.json).
+With --detach it runs in a process of its own that outlives this terminal: follow it with
+`cnn-tui attach RUN`, stop it with `cnn-tui stop RUN`, go on after a stop with `cnn-tui resume RUN`."""
+
+
+def _detach(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--detach", action="store_true",
+                   help="run in the background (own process, output in the run's run.log); print the run id and return")
+
+
+def _results(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--results", action="append", metavar="DIR",
+                   help="a folder of run folders to look in, besides ./results (repeatable)")
 
 
 def _data_hyper(p: argparse.ArgumentParser) -> None:
@@ -126,7 +198,8 @@ def _at_least(low: int) -> Callable[[str], int]:
 @contextmanager
 def stop_on_signals(stop: threading.Event, say: Callable[[str], None]) -> Iterator[None]:
     """Ctrl-C, SIGTERM and SIGHUP (a dropped SSH session) ask the task to stop and save.
-    A second Ctrl-C quits at once."""
+    A second Ctrl-C quits at once. A SIGHUP ignored when the command started (``nohup``)
+    stays ignored: the user asked the run to survive the hangup."""
     installed: dict[int, Any] = {}
 
     def handler(signum: int, _frame: Any) -> None:
@@ -134,17 +207,43 @@ def stop_on_signals(stop: threading.Event, say: Callable[[str], None]) -> Iterat
             raise KeyboardInterrupt
         stop.set()
         name = signal.Signals(signum).name
-        say(f"{name}: stopping after the current batch and saving what is done (Ctrl-C again to quit now)")
+        try:
+            say(f"{name}: stopping after the current batch and saving what is done (Ctrl-C again to quit now)")
+        except OSError:
+            pass  # the terminal is gone (SIGHUP): stopping and saving matter, the message does not
 
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
-            if sig is not None:
-                installed[sig] = signal.signal(sig, handler)
+            if sig is None or (sig != signal.SIGINT and signal.getsignal(sig) == signal.SIG_IGN):
+                continue
+            installed[sig] = signal.signal(sig, handler)
     try:
         yield
     finally:
         for sig, previous in installed.items():
             signal.signal(sig, previous)
+
+
+@contextmanager
+def detach_on_interrupt(stop: threading.Event) -> Iterator[None]:
+    """For commands that watch a run (attach, stop): Ctrl-C stops watching, never the run.
+    A second Ctrl-C quits at once."""
+    def handler(_signum: int, _frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+WATCHING = ("attach", "stop")  # commands that watch a run: Ctrl-C stops watching, the run goes on
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,39 +253,50 @@ def main(argv: list[str] | None = None) -> int:
         from cnn_tui.tui import run_tui
 
         return run_tui(args.tui_data, args.tui_hyper, args.tui_model)
-    if args.no_cache:
+    if getattr(args, "no_cache", False):
         os.environ["CNN_TUI_CACHE"] = "0"
 
+    from cnn_tui.cli import commands, manage
     from cnn_tui.cli.console import CliConsole
-    from cnn_tui.cli import commands
     from cnn_tui.core.dataset import TaskStopped
-    from cnn_tui.core.fileio import json_default
     from cnn_tui.core.errors import UserError
+    from cnn_tui.core.fileio import json_default
 
     console = CliConsole(json_mode=args.json, quiet=args.quiet)
     stop = threading.Event()
-    run = getattr(commands, f"cmd_{args.command}")
-    code, result = EXIT_OK, {}
+    run = getattr(commands, f"cmd_{args.command}", None) or getattr(manage, f"cmd_{args.command}")
+    code: int = EXIT_OK
+    result: Any = {}
+    if args.command in WATCHING:
+        signals: Any = detach_on_interrupt(stop)
+    elif args.command == "runs":
+        signals = nullcontext()
+    else:
+        signals = stop_on_signals(stop, console.warn)
     try:
-        with stop_on_signals(stop, console.warn):
+        with signals:
             result = run(args, console, stop)
     except UserError as exc:
         code, result = EXIT_USER, {"error": str(exc)}
         console.error(str(exc))
-    except commands.Stopped as exc:
-        code, result = EXIT_STOPPED, exc.result
-        console.warn(exc.message)
-    except TaskStopped as exc:  # stopped before a run folder existed (while loading images)
+    except commands.Ended as exc:  # a run that ended stopped (130), failed (1) or by a user mistake (2)
+        code, result = exc.code, exc.result
+        (console.warn if code == EXIT_STOPPED else console.error)(exc.message)
+    except TaskStopped as exc:  # stopped before a run folder existed
         code, result = EXIT_STOPPED, {"error": str(exc)}
         console.warn(str(exc))
-    except commands.Failed as exc:
-        code, result = EXIT_FAILED, exc.result
-        console.error(exc.message)
     except KeyboardInterrupt:
         code, result = EXIT_STOPPED, {"error": "interrupted"}
         console.error("interrupted")
     if args.json:
-        print(json.dumps({"command": args.command, "exit_code": code, **result}, default=json_default, allow_nan=False))
+        if isinstance(result, list):  # runs --json: the list itself
+            body: Any = clean_json(result)
+        else:
+            body = {"command": args.command, "exit_code": code, **clean_json(result)}
+        try:
+            print(json.dumps(body, default=json_default, allow_nan=False), flush=True)
+        except BrokenPipeError:  # `cnn-tui runs --json | head`: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return code
 
 

@@ -1,36 +1,55 @@
-"""One function per subcommand: load what it needs, run the core job, print, return a result dict."""
+"""One function per subcommand: load what it needs, run the core task, print, return a result dict.
+
+The task commands (train, tune, pipeline, evaluate, predict, resume) are thin
+clients of ``core.run_control``: they check what is cheap to check, ``prepare``
+a run folder, then run it here (``run_here``, the default) or in a detached
+process (``--detach``, ``launch``). How a run ended is decided in the core; here
+it is only printed.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from cnn_tui.cli import clean_json
 from cnn_tui.cli.console import CliConsole, make_table
-from cnn_tui.core import jobs
-from cnn_tui.core.dataset import ImageSet, TaskStopped
+from cnn_tui.core import jobs, reports, run_control
 from cnn_tui.core.errors import UserError
 from cnn_tui.core.model import NetModel, readable_size
-from cnn_tui.core.params import LARGE_GRID, DataParams, HyperParams
+from cnn_tui.core.params import DataParams, HyperParams
+from cnn_tui.core.run_tasks import EXIT_OK, EXIT_STOPPED, EXIT_USER, Inputs, Outcome, TaskSpec, ending_of
 from cnn_tui.core.runs import Run
 
+RESULTS = "results"  # the default parent of run folders, relative to the working folder
 
-class Stopped(Exception):
-    """The task was stopped by a signal after saving what it had."""
 
-    def __init__(self, message: str, result: dict[str, Any]) -> None:
+class Ended(Exception):
+    """The command ends with a non-zero exit code: ``message`` for stderr, ``result`` for --json."""
+
+    code = 1
+
+    def __init__(self, message: str, result: dict[str, Any], code: int | None = None) -> None:
         super().__init__(message)
         self.message, self.result = message, clean_json(result)
+        if code is not None:
+            self.code = code
 
 
-class Failed(Exception):
-    """The task ran and failed (e.g. diverged); its run folder says so."""
+class Stopped(Ended):
+    """The task was stopped by a signal after saving what it had (exit 130)."""
 
-    def __init__(self, message: str, result: dict[str, Any]) -> None:
-        super().__init__(message)
-        self.message, self.result = message, clean_json(result)
+    code = EXIT_STOPPED
+
+
+class Failed(Ended):
+    """The task ran and failed (e.g. diverged); its run folder says so (exit 1)."""
+
+    code = 1
 
 
 Args = argparse.Namespace
@@ -49,29 +68,27 @@ def _results_parent(args: Args, data: DataParams) -> Path:
 
 
 def _command_line(args: Args) -> str:
-    import sys
-
     return " ".join(["cnn-tui", *sys.argv[1:]]) if sys.argv else args.command
 
 
-def _load(console: CliConsole, what: str, loader: Any, **kwargs: Any) -> ImageSet:
-    with console.progress(f"loading {what}"):
-        images = loader(emit=console.emit, **kwargs)
-    source = "cache" if images.from_cache else "decoded"
-    console.info(
-        f"{what}: {len(images):,} images, {images.num_classes} classes, "
-        f"{images.image_size}x{images.image_size}x{images.channels} ({source} in {images.seconds:.2f}s)"
-    )
-    return images
-
-
-def _counts_table(images: ImageSet, title: str) -> Any:
+def _counts_table(images: Any, title: str) -> Any:
     rows = [(name, count) for name, count in zip(images.class_names, images.counts())]
     return make_table(title, ["class", "images"], rows, right=[1])
 
 
-def _skipped(images: ImageSet) -> list[dict[str, str]]:
-    return [{"file": s.path, "reason": s.reason} for s in images.skipped]
+def _skipped(images: Any) -> list[dict[str, str]]:
+    return [{"file": s.path, "reason": s.reason} for s in getattr(images, "skipped", None) or ()]
+
+
+def _skipped_in(folder: Path) -> list[dict[str, str]]:
+    """The unreadable files a run listed in its skipped_files.csv."""
+    import csv
+
+    try:
+        with open(folder / "skipped_files.csv", encoding="utf-8", newline="") as handle:
+            return [{"file": row.get("file", ""), "reason": row.get("reason", "")} for row in csv.DictReader(handle)]
+    except OSError:
+        return []
 
 
 # ---------------------------------------------------------------- demo, info, summary
@@ -134,82 +151,151 @@ def cmd_summary(args: Args, console: CliConsole, stop: threading.Event) -> dict[
     return _summary_result(net)
 
 
+# ---------------------------------------------------------------- running a prepared run
+
+
+def _check_training_folder(data: DataParams) -> list[str]:
+    """The training folder's mistakes a listing finds (missing, wrong class count, empty class),
+    before a run folder exists; returns its class names."""
+    from cnn_tui.core.listing import list_folder
+
+    return list_folder(data.train_path, what="training", num_classes=data.num_classes).class_names
+
+
+def _check_test_folder(data: DataParams, class_names: list[str] | None) -> None:
+    from cnn_tui.core.listing import list_folder
+
+    list_folder(data.test_path, what="test", num_classes=data.num_classes, class_names=class_names)
+
+
+def _prepare(args: Args, spec: TaskSpec, data: DataParams, hyper: HyperParams | None) -> Run:
+    return run_control.prepare(spec, data, hyper, parent=_results_parent(args, data), command=_command_line(args))
+
+
+def _hint_results(run: Run) -> str:
+    """`` --results DIR`` when the run's folder is not under ./results (where attach and stop look)."""
+    parent = run.path.parent.resolve()
+    return "" if parent == (Path.cwd() / RESULTS).resolve() else f" --results {parent}"
+
+
+def _detach(run: Run, console: CliConsole, command: str) -> dict[str, Any]:
+    """Start the run in its own process and return: the terminal can close, the run goes on."""
+    proc = run_control.launch(run)
+    run_id, more = run.path.name, _hint_results(run)
+    console.line(f"started {run_id} (pid {proc.pid}); it runs on after this terminal closes")
+    console.line(f"  folder  {run.path}")
+    console.line(f"  log     {run.file(run_control.LOG_FILE)}")
+    console.line(f"  follow  cnn-tui attach {run_id}{more}")
+    console.line(f"  stop    cnn-tui stop {run_id}{more}")
+    console.line(f"  list    cnn-tui runs{more}")
+    return {"run_id": run_id, "run_dir": str(run.path), "pid": proc.pid, "status": "running", "detached": True,
+            "task": command, "log": str(run.file(run_control.LOG_FILE))}
+
+
+def _run_foreground(run: Run, spec: TaskSpec, console: CliConsole, stop: threading.Event,
+                    inputs: Inputs | None = None) -> Outcome:
+    """Execute the run in this process with a progress bar; a run that ended by an exception
+    (marked in its folder already) becomes the command's exit code and one line."""
+    console.info(f"run folder: {run.path}")
+    try:
+        with console.progress(spec.label):
+            return run_control.run_here(run, spec, emit=console.emit, stop=stop, inputs=inputs)
+    except (Exception, KeyboardInterrupt) as exc:
+        status, message, code = ending_of(exc)
+        if code not in (EXIT_USER, EXIT_STOPPED):  # a bug, not the user's doing: keep its traceback
+            import traceback
+
+            traceback.print_exc()
+        result = {"run_id": run.path.name, "run_dir": str(run.path), "status": status, "message": message}
+        if code != EXIT_STOPPED:
+            result["error"] = message
+        raise Ended(message, result, code) from None
+
+
+def _ended(outcome: Outcome, summary: dict[str, Any], *, stopped: str, failed: str) -> dict[str, Any]:
+    """The result of a run that ran to its end; raises for the ends that are not exit 0."""
+    if outcome.exit_code == EXIT_OK:
+        return clean_json(summary)
+    if outcome.exit_code == EXIT_STOPPED:
+        raise Stopped(stopped, summary)
+    if outcome.exit_code == EXIT_USER:
+        raise Ended(outcome.message, {**summary, "error": outcome.message}, EXIT_USER)
+    raise Ended(failed, summary, outcome.exit_code)
+
+
 # ---------------------------------------------------------------- train
 
 
-def _train(args: Args, console: CliConsole, stop: threading.Event, data: DataParams, hyper: HyperParams,
-           images: ImageSet, run: Run, validate: float | None) -> tuple[NetModel, dict[str, Any]]:
-    net = jobs.new_model(data, hyper, images)
-    config = hyper.first()
-    console.info(f"training: {config.epochs} epochs, batch {config.batch_size}, init_rate {config.init_rate:g}"
-                 + (f", {validate:.0%} held out for validation" if validate else ""))
-    with console.progress("training"):
-        outcome = jobs.train_run(net, images, data, hyper, validate=validate, run=run, emit=console.emit, stop=stop)
-    result = outcome.result
+def _training_summary(console: CliConsole, outcome: Outcome) -> dict[str, Any]:
+    """Print the history table and files of a training run; its result for --json."""
+    run = outcome.run
+    trained = outcome.train
+    if trained is None:  # a resumed pipeline whose training was done already
+        history = reports.read_history_csv(run.file("history.csv"))
+        epochs = len(history.get("loss", []))
+        return {"run_dir": str(run.path), "status": "finished", "message": f"trained {epochs} epochs",
+                "epochs_done": epochs, "final": {k: v[-1] for k, v in history.items() if v and k != "seconds"}}
+    result = trained.result
     final = {k: v[-1] for k, v in result.history.items() if v and k != "seconds"}
     summary = {
-        "run_dir": str(run.path), "status": result.status, "message": result.message,
+        "run_id": run.path.name, "run_dir": str(run.path), "status": result.status, "message": result.message,
         "epochs_done": result.epochs_done, "final": final, "seconds": round(result.seconds, 2),
         "images_per_second": round(result.images_per_second, 1),
-        "files": {k: str(v) for k, v in outcome.files.items()}, "skipped": _skipped(images),
+        "files": {k: str(v) for k, v in trained.files.items()}, "skipped": _skipped(outcome.train_set),
     }
+    if trained.save_error:
+        summary["save_error"] = trained.save_error
     rows = [(str(r["epoch"]), *(r.get(k) for k in ("loss", "accuracy", "val_loss", "val_accuracy")), r.get("seconds"))
             for r in result.history_rows()]
     console.table(make_table("Training history", ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"],
                              rows, right=[1, 2, 3, 4, 5]))
-    for name, path in outcome.files.items():
+    for name, path in trained.files.items():
         console.line(f"  {name:<8} {path}")
-    if outcome.save_error:
-        summary["save_error"] = outcome.save_error
-        raise UserError(f"training ended ({result.status}) but its results could not all be saved: {outcome.save_error}")
-    if result.status == "stopped":
-        raise Stopped(f"{result.message}; model and history saved in {run.path}", summary)
-    if result.status == "failed":
-        raise Failed(f"{result.message} (run folder {run.path})", summary)
-    return net, summary
+    return summary
+
+
+def _train_result(console: CliConsole, outcome: Outcome) -> dict[str, Any]:
+    summary = _training_summary(console, outcome)
+    run = outcome.run
+    return _ended(outcome, summary, stopped=f"{outcome.message}; model and history saved in {run.path}",
+                  failed=f"{outcome.message} (run folder {run.path})")
 
 
 def cmd_train(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
     data, hyper = _load_params(args, console)
-    images = _load(console, "training set", jobs.load_training_set, data=data, stop=stop)
-    run = Run.create(_results_parent(args, data), "train", command=_command_line(args))
-    console.info(f"run folder: {run.path}")
-    _, summary = _train(args, console, stop, data, hyper, images, run, args.validate)
-    return summary
+    _check_training_folder(data)
+    spec = TaskSpec("train", validate=args.validate)
+    run = _prepare(args, spec, data, hyper)
+    if args.detach:
+        return _detach(run, console, "train")
+    return _train_result(console, _run_foreground(run, spec, console, stop))
 
 
 # ---------------------------------------------------------------- evaluate, predict, classify
 
 
-def _evaluate(console: CliConsole, stop: threading.Event, net: NetModel, data: DataParams, run: Run,
-              *, confusion: bool, train_names: list[str] | None = None) -> dict[str, Any]:
-    net.check_fits(num_classes=data.num_classes, image_size=data.image_size, what="data params")
-    try:
-        test = _load(console, "test set", jobs.load_test_set, data=data, class_names=train_names or net.class_names,
-                     channels=net.channels, stop=stop)
-    except UserError:
-        run.finish("failed", "the test set could not be loaded")
-        raise
-    with console.progress("predicting"):
-        outcome = jobs.evaluate_run(net, test, run=run, data=data, confusion=confusion, emit=console.emit, stop=stop)
-    ev = outcome.evaluation
+def _evaluation_result(console: CliConsole, outcome: Outcome, *, confusion: bool) -> dict[str, Any]:
+    run = outcome.run
+    evaluated = outcome.evaluation
+    ev = evaluated.evaluation
     auc = ev.roc_auc()
     rows = [("accuracy", ev.accuracy), ("loss", ev.loss), ("test images", ev.samples)]
     if auc is not None:
         rows.append(("ROC AUC" + (" (one-vs-rest, macro)" if ev.probabilities.shape[1] > 2 else ""), auc))
     console.table(make_table("Evaluation", ["metric", "value"], rows, right=[1]))
-    result: dict[str, Any] = {"run_dir": str(run.path), **ev.summary(), "files": {k: str(v) for k, v in outcome.files.items()},
-                              "skipped": _skipped(test)}
+    result: dict[str, Any] = {"run_id": run.path.name, "run_dir": str(run.path), **ev.summary(),
+                              "files": {k: str(v) for k, v in evaluated.files.items()},
+                              "skipped": _skipped_in(run.path)}
     if confusion:
         matrix = ev.confusion()
-        names = test.class_names
+        names = ev.class_names
         console.table(make_table("Confusion matrix (rows: true class, columns: predicted)", ["true \\ pred", *names],
                                  [(n, *map(int, matrix[i])) for i, n in enumerate(names)], right=range(1, len(names) + 1)))
         report = ev.report()
         console.table(make_table("Per-class report", ["class", "precision", "recall", "f1", "support"],
                                  [(r.label, r.precision, r.recall, r.f1, r.support) for r in report], right=[1, 2, 3, 4]))
         result.update(class_names=names, confusion_matrix=matrix.tolist(), report=[r.__dict__ for r in report])
-    for name, path in outcome.files.items():
+    for name, path in evaluated.files.items():
         console.line(f"  {name:<14} {path}")
     return result
 
@@ -220,12 +306,14 @@ def _load_model(path: str) -> NetModel:
 
 def cmd_evaluate(args: Args, console: CliConsole, stop: threading.Event, *, confusion: bool = False) -> dict[str, Any]:
     data, _ = _load_params(args, console, hyper=False)
-    net = _load_model(args.model)
-    run = Run.create(_results_parent(args, data), "predict" if confusion else "evaluate", command=_command_line(args))
-    try:
-        return _evaluate(console, stop, net, data, run, confusion=confusion)
-    except TaskStopped as exc:
-        raise Stopped(str(exc), {"run_dir": str(run.path)}) from None
+    net = _load_model(args.model)  # a model that cannot be used is refused before a run folder exists
+    net.check_fits(num_classes=data.num_classes, image_size=data.image_size, what="data params")
+    _check_test_folder(data, net.class_names)
+    spec = TaskSpec("predict" if confusion else "evaluate", model=args.model)
+    run = _prepare(args, spec, data, None)
+    outcome = _run_foreground(run, spec, console, stop, Inputs(net=net))
+    result = _evaluation_result(console, outcome, confusion=confusion)
+    return _ended(outcome, result, stopped=outcome.message, failed=outcome.message)
 
 
 def cmd_predict(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
@@ -253,78 +341,115 @@ def cmd_classify(args: Args, console: CliConsole, stop: threading.Event) -> dict
 # ---------------------------------------------------------------- tune
 
 
-def cmd_tune(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
-    from cnn_tui.core.tuning import plan_search
-
-    data, hyper = _load_params(args, console)
-    images = _load(console, "training set", jobs.load_training_set, data=data, stop=stop)
-    plan = plan_search(hyper, samples=min(len(images), args.max_samples), strategy=args.strategy, cv=args.cv,
-                       n_iter=args.n_iter, seed=data.seed)
-    console.info(f"tuning ({args.strategy}): {len(plan.candidates)} combination(s) x {args.cv} folds = {plan.fits} fits "
-                 f"on {plan.samples:,} images" + (f"; tuned fields: {', '.join(plan.columns)}" if plan.columns else ""))
-    if not plan.columns:
-        console.warn("no hyper field holds more than one value: cross-validating the single combination")
-    if len(plan.candidates) > LARGE_GRID:
-        console.warn(f"a large grid ({len(plan.candidates)} combinations): consider --strategy random or halving")
-    run = Run.create(_results_parent(args, data), "tune", command=_command_line(args))
-    console.info(f"run folder: {run.path}")
-    with console.progress("tuning"):
-        outcome = jobs.tune_run(images, data, hyper, run=run, strategy=args.strategy, cv=args.cv, n_iter=args.n_iter,
-                                max_samples=args.max_samples, jobs=args.jobs, emit=console.emit, stop=stop)
-    result = outcome.result
+def _tune_result(console: CliConsole, outcome: Outcome, spec: TaskSpec) -> dict[str, Any]:
+    run = outcome.run
+    tuned = outcome.tuning
+    result = tuned.result
     table = result.table()
     columns = result.columns
-    kind = {"grid": "Grid", "random": "Random", "halving": "Successive-halving"}[args.strategy]
+    kind = {"grid": "Grid", "random": "Random", "halving": "Successive-halving"}.get(spec.strategy, spec.strategy)
     title = f"{kind} search results" if result.status == "finished" else f"Partial {kind.lower()} search results"
 
     def percent(value: float, folds: int) -> str:
         return f"{value * 100:.2f}" if folds else "-"
 
     rows = [(*(str(r[c]) for c in columns), percent(r["mean_accuracy"], r["folds"]),
-             percent(r["std_accuracy"], r["folds"]), r["mean_loss"], f"{r['folds']}/{args.cv}",
+             percent(r["std_accuracy"], r["folds"]), r["mean_loss"], f"{r['folds']}/{spec.cv}",
              r["reason"] or "") for r in table]
     console.table(make_table(title, [*columns, "mean acc %", "std %", "mean loss", "folds", "note"], rows,
                              right=range(len(columns), len(columns) + 4)))
     best = result.best()
-    if outcome.best_hyper is not None:
+    if tuned.best_hyper is not None:
         console.line(f"best: {', '.join(f'{k}={v}' for k, v in best.items()) or '(single combination)'}"
-                     f" -> {outcome.files['best']}")
-    for name, path in outcome.files.items():
+                     f" -> {tuned.files['best']}")
+    for name, path in tuned.files.items():
         console.line(f"  {name:<8} {path}")
     summary = {
-        "run_dir": str(run.path), "status": result.status, "message": result.message, "strategy": args.strategy,
-        "cv": args.cv, "columns": columns, "fits_planned": plan.fits, "folds": result.rows, "table": table,
-        "best": best, "seconds": round(result.seconds, 2), "files": {k: str(v) for k, v in outcome.files.items()},
+        "run_id": run.path.name, "run_dir": str(run.path), "status": result.status, "message": result.message,
+        "strategy": spec.strategy, "cv": spec.cv, "columns": columns, "fits_planned": result.plan.fits,
+        "folds": result.rows, "table": table, "best": best, "seconds": round(result.seconds, 2),
+        "files": {k: str(v) for k, v in tuned.files.items()},
     }
-    if result.status == "stopped":
-        raise Stopped(f"{result.message}; partial results saved in {run.path}", summary)
-    if result.status == "failed":
-        raise Failed(result.message, summary)
-    return clean_json(summary)
+    return _ended(outcome, summary, stopped=f"{result.message}; partial results saved in {run.path}",
+                  failed=result.message)
+
+
+def cmd_tune(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
+    data, hyper = _load_params(args, console)
+    _check_training_folder(data)
+    spec = TaskSpec("tune", strategy=args.strategy, cv=args.cv, n_iter=args.n_iter, max_samples=args.max_samples,
+                    jobs=args.jobs)
+    run = _prepare(args, spec, data, hyper)
+    if args.detach:
+        return _detach(run, console, "tune")
+    return _tune_result(console, _run_foreground(run, spec, console, stop), spec)
 
 
 # ---------------------------------------------------------------- pipeline
 
 
-def cmd_pipeline(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
-    """The main job on one dataset: summary, training with validation, evaluation, confusion matrix."""
-    import time
-
-    started = time.perf_counter()
-    data, hyper = _load_params(args, console)
-    images = _load(console, "training set", jobs.load_training_set, data=data, stop=stop)
-    console.table(_counts_table(images, "Training images per class"))
-    run = Run.create(_results_parent(args, data), "pipeline", command=_command_line(args))
-    console.info(f"run folder: {run.path}")
-    preview = jobs.new_model(data, hyper, images)
-    print_summary(console, preview)
-    net, training = _train(args, console, stop, data, hyper, images, run, args.validate)
-    try:  # evaluation results go into the same run folder as the training's
-        evaluation = _evaluate(console, stop, net, data, run, confusion=True, train_names=images.class_names)
-    except TaskStopped as exc:
-        raise Stopped(str(exc), {"run_dir": str(run.path), "training": training}) from None
+def _pipeline_result(console: CliConsole, outcome: Outcome, started: float,
+                     net: NetModel | None = None) -> dict[str, Any]:
+    run = outcome.run
+    if outcome.train_set is not None:
+        console.table(_counts_table(outcome.train_set, "Training images per class"))
+    training = _training_summary(console, outcome)
+    if outcome.evaluation is None:  # training stopped or failed: there was no evaluation
+        return _ended(outcome, training, stopped=f"{outcome.message}; model and history saved in {run.path}",
+                      failed=f"{outcome.message} (run folder {run.path})")
+    evaluation = _evaluation_result(console, outcome, confusion=True)
     seconds = time.perf_counter() - started
     console.line(f"test accuracy {evaluation['accuracy']:.2%} in {seconds:.1f}s; results in {run.path}")
-    return clean_json({"run_dir": str(run.path), "summary": _summary_result(net), "training": training,
-                       "evaluation": evaluation, "seconds": round(seconds, 2),
-                       "test_accuracy": evaluation["accuracy"]})
+    if net is None and run.file("model.keras").exists():
+        net = NetModel.load(run.file("model.keras"))
+    summary = {"run_id": run.path.name, "run_dir": str(run.path), "status": outcome.status,
+               "message": outcome.message, "summary": _summary_result(net) if net is not None else None,
+               "training": training, "evaluation": evaluation, "seconds": round(seconds, 2),
+               "test_accuracy": evaluation["accuracy"]}
+    return _ended(outcome, summary, stopped=outcome.message, failed=outcome.message)
+
+
+def cmd_pipeline(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
+    """The main job on one dataset: summary, training with validation, evaluation, confusion matrix."""
+    started = time.perf_counter()
+    data, hyper = _load_params(args, console)
+    class_names = _check_training_folder(data)
+    _check_test_folder(data, class_names)
+    spec = TaskSpec("pipeline", validate=args.validate)
+    if args.detach:
+        return _detach(_prepare(args, spec, data, hyper), console, "pipeline")
+    preview = jobs.new_model(data, hyper)  # the network the run builds (same seed), shown before it trains
+    print_summary(console, preview)
+    run = _prepare(args, spec, data, hyper)
+    return _pipeline_result(console, _run_foreground(run, spec, console, stop), started, preview)
+
+
+# ---------------------------------------------------------------- resume
+
+
+def cmd_resume(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
+    """Go on with a stopped or interrupted train, pipeline or tune run, in its own folder."""
+    from cnn_tui.core.run_index import find_run
+
+    started = time.perf_counter()
+    folder = find_run(args.run, results_folders(args))
+    run, spec = run_control.prepare_resume(folder)
+    resumed = {"resumed": run.record.get("resumed")}
+    if args.detach:
+        return {**_detach(run, console, spec.task), **resumed}
+    console.info(f"resuming {spec.label} run {run.path.name}")
+    try:
+        outcome = _run_foreground(run, spec, console, stop)
+        if spec.task == "tune":
+            return {**_tune_result(console, outcome, spec), **resumed}
+        if spec.task == "pipeline":
+            return {**_pipeline_result(console, outcome, started), **resumed}
+        return {**_train_result(console, outcome), **resumed}
+    except Ended as exc:
+        exc.result.update(resumed)
+        raise
+
+
+def results_folders(args: Args) -> list[Path]:
+    """Where run commands look for runs: ./results and every --results folder."""
+    return [Path.cwd() / RESULTS, *(Path(p).expanduser() for p in (getattr(args, "results", None) or ()))]
