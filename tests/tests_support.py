@@ -99,3 +99,43 @@ def fail_fits_with(monkeypatch, num_units: int, message: str = "simulated") -> N
         return real(**kwargs)
 
     monkeypatch.setattr(tuning, "build_network", out_of_memory)
+
+
+# ---- patching the run processes a test starts (training and tuning from the TUI run in their own process)
+
+CHILD_HOOKS = Path(__file__).parent / "child_hooks"
+
+
+def in_run_processes(monkeypatch, hook: str, **env: str) -> None:
+    """Python processes started from now on (run processes) call ``tests_support.<hook>()`` first."""
+    import os
+
+    paths = [str(CHILD_HOOKS), *filter(None, [os.environ.get("PYTHONPATH")])]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
+    monkeypatch.setenv("CNN_TUI_TEST_HOOK", f"tests_support:{hook}")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+
+def fail_fits_in_child() -> None:
+    """``fail_fits_with`` in a run process: ``CNN_TUI_TEST_FAIL_UNITS`` names the num_units that fail."""
+    import os
+
+    import pytest
+
+    fail_fits_with(pytest.MonkeyPatch(), int(os.environ["CNN_TUI_TEST_FAIL_UNITS"]))
+
+
+def full_disk_in_child() -> None:
+    """In a run process: every model.keras write fails as on a full disk (other files still write)."""
+    from cnn_tui.core.errors import ResultsError
+    from cnn_tui.core.model import NetModel
+
+    real = NetModel.save
+
+    def save(self, path):
+        if Path(path).name == "model.keras":
+            raise ResultsError("cannot write (No space left on device)", path=path)
+        return real(self, path)
+
+    NetModel.save = save

@@ -95,3 +95,23 @@ async def open_form(pilot: Pilot, key: str) -> Any:
     await pilot.pause()
     assert isinstance(pilot.app.screen, ParamsScreen)
     return pilot.app.screen
+
+
+def run_record(run_dir: Path) -> dict:
+    import json
+
+    return json.loads((Path(run_dir) / "run.json").read_text())
+
+
+async def wait_run_ended(run_dir: Path, timeout: float = 120) -> dict:
+    """Poll a run folder (its process may outlive the app) until run.json says how it ended."""
+    from cnn_tui.core.runs import effective_status, read_run
+
+    deadline = time.monotonic() + timeout
+    while True:
+        record = read_run(Path(run_dir)) or {}
+        if record and effective_status(record) != "running":
+            return record
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"run {run_dir} still running after {timeout}s")
+        await asyncio.sleep(0.2)
