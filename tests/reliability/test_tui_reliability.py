@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import pytest
 from textual.widgets import Input
-from tui_helpers import choose_file, logged, make_app, open_form, status, table, wait_idle
+from tui_helpers import choose_file, logged, make_app, open_form, run_record, status, table, wait_idle
 
 from cnn_tui.core import dataset
-from cnn_tui.core.errors import ParamsError, ResultsError
+from cnn_tui.core.errors import ParamsError
 from cnn_tui.core.model import NetModel
 from cnn_tui.core.params import HyperParams
 
-from tests_support import TINY_HYPER, fail_fits_with
+from tests_support import TINY_HYPER, in_run_processes
 
 SMALL = dict(classes=3, per_class=12, test_per_class=6, size=12)
 
@@ -57,8 +57,8 @@ async def test_stop_while_loading_then_load_again(params_files, in_tmp, monkeypa
     app = make_app(data, hyper)
 
     def slow_first_chunk(*args):
-        if not app.main.stop_event.is_set():
-            app.main.stop_event.set()  # as if x was pressed while the first chunk decoded
+        if not app.main.tasks.stop_event.is_set():
+            app.main.tasks.stop_event.set()  # as if x was pressed while the first chunk decoded
         return real(*args)
 
     monkeypatch.setattr(dataset.decode, "decode_into_array", slow_first_chunk)
@@ -73,17 +73,11 @@ async def test_stop_while_loading_then_load_again(params_files, in_tmp, monkeypa
         assert app.main.session.train_set is not None and len(app.main.session.train_set) == 600
 
 
-async def test_full_disk_during_training_keeps_the_model_to_save_elsewhere(params_files, tmp_path, in_tmp, monkeypatch):
+async def test_full_disk_during_training_is_said_and_the_app_goes_on(params_files, tmp_path, in_tmp, monkeypatch):
+    """The run process cannot write model.keras (full disk); the rest of its folder still writes. The run says
+    so, the app says which model it holds now (the one the run started from), and saving it elsewhere works."""
     data, hyper = params_files(**SMALL, hyper={"epochs": 2})
-    results = tmp_path / "results"
-    real_save = NetModel.save
-
-    def save(self, path):
-        if results in path.parents:  # the run folder's disk is full; elsewhere there is room
-            raise ResultsError("cannot write (No space left on device)", path=path)
-        return real_save(self, path)
-
-    monkeypatch.setattr(NetModel, "save", save)
+    in_run_processes(monkeypatch, "full_disk_in_child")
     elsewhere = tmp_path / "usb" / "rescued.keras"
     elsewhere.parent.mkdir()
     app = make_app(data, hyper)
@@ -91,10 +85,14 @@ async def test_full_disk_during_training_keeps_the_model_to_save_elsewhere(param
         for key in "lit":
             await pilot.press(key)
             await wait_idle(pilot)
-        assert "not all of it could be saved" in status(app) and "No space left on device" in status(app)
-        assert "save it elsewhere with W" in status(app)
-        trained = app.main.session.model
-        assert trained is not None and "(not saved)" in app.main.session.model_note
+        run = app.main.session.run_dir
+        assert "could not all be saved" in status(app) and "No space left on device" in status(app)
+        assert "the model here is the one it started from" in status(app)
+        assert any("could not save the epoch 1 checkpoint" in text for _, text in app.main.messages)
+        record = run_record(run)
+        assert record["details"]["epochs_done"] == 2 and "No space left" in record["details"]["save_error"]
+        assert not (run / "model.keras").exists() and (run / "history.csv").exists()
+        assert app.main.session.model is not None and "trained" not in app.main.session.model_note
         await pilot.press("W")
         await choose_file(pilot, elsewhere)
         await wait_idle(pilot)
@@ -123,7 +121,7 @@ async def test_untrusted_model_is_refused_and_the_app_goes_on(params_files, tmp_
 
 
 async def test_out_of_memory_fit_shows_as_a_failed_row_in_the_tuning_table(params_files, in_tmp, monkeypatch):
-    fail_fits_with(monkeypatch, num_units=4096)
+    in_run_processes(monkeypatch, "fail_fits_in_child", CNN_TUI_TEST_FAIL_UNITS="4096")  # tuning runs there
     data, hyper = params_files(**SMALL, hyper={"epochs": 1, "num_units": [4096, 16]})
     app = make_app(data, hyper)
     async with app.run_test(size=(120, 40)) as pilot:

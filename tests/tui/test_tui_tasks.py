@@ -1,9 +1,13 @@
 """The heavy tasks through the UI on tiny real images: load, initialise, train (charts and epoch
-table grow), evaluate, predict, tune, stop, save and reload a model, quit while running."""
+table grow), evaluate, predict, tune, stop, save and reload a model, quit while running.
+
+Training and tuning run in a run process of their own (``core.run_control``): the app follows its
+events, and the tests wait for the run to end through the app (``wait_idle``) or its folder."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -12,14 +16,18 @@ from tui_helpers import (
     column_labels,
     logged,
     make_app,
+    run_record,
     status,
     table,
     text_of,
     wait_for,
     wait_idle,
+    wait_run_ended,
 )
 
-from cnn_tui.tui.screens.confirm import ConfirmScreen
+from cnn_tui.core import run_control
+from cnn_tui.core.model import NetModel
+from cnn_tui.tui.screens.confirm import ChoiceScreen, ConfirmScreen
 from cnn_tui.tui.widgets.charts import HistoryChart
 
 SMALL = dict(classes=3, per_class=12, test_per_class=6, size=12)
@@ -55,7 +63,14 @@ async def test_load_initialise_train_evaluate_and_predict(params_files, in_tmp):
         assert main.query_one("#loss-chart", HistoryChart).history["val_loss"] == history["val_loss"]
         run = main.session.run_dir
         assert (run / "train_val_plots.png").stat().st_size > 1000
-        assert json.loads((run / "run.json").read_text())["status"] == "finished"
+        record = run_record(run)
+        # the run's own process trained the TUI's model (saved into the run folder) and ended the run
+        assert record["status"] == "finished" and record["exit_code"] == 0 and record["command"] == "cnn-tui (TUI)"
+        assert record["pid"] != os.getpid() and (run / "start_model.keras").exists()
+        assert record["details"]["validation_samples"] > 0
+        assert len((run / "history.csv").read_text().splitlines()) == 3  # header + 2 epochs
+        assert main.session.history["val_accuracy"] == history["val_accuracy"]
+        assert main.session.model.source == run / "model.keras"  # what the run trained is the model now
         assert f"curves {run.relative_to(in_tmp)}/train_val_plots.png" in text_of(app, "#training-files")
         assert "model trained 2 epochs" in text_of(app, "#infobar")
 
@@ -67,6 +82,9 @@ async def test_load_initialise_train_evaluate_and_predict(params_files, in_tmp):
         assert not main.query_one("#confusion-box").display  # Evaluation: no confusion matrix
         evaluation = main.session.evaluation
         assert f"{evaluation.accuracy * 100:.2f} %" in text_of(app, "#metrics")
+        evaluated = run_record(main.session.run_dir)  # in this process, but a run folder the core ended
+        assert evaluated["task"] == "evaluate" and evaluated["status"] == "finished"
+        assert evaluated["details"]["accuracy"] == evaluation.accuracy
 
         await pilot.press("p")
         await wait_idle(pilot)
@@ -223,26 +241,48 @@ async def test_model_that_does_not_fit_the_data_is_a_readable_error(params_files
         assert app.screen is main
 
 
-async def test_quit_while_training_asks_then_stops_and_keeps_the_run(params_files, in_tmp):
+async def test_quit_while_training_offers_to_leave_it_running_or_to_stop_it(params_files, in_tmp):
     data, hyper = params_files(**SMALL, hyper={"epochs": 400, "batch_size": 4})
     app = make_app(data, hyper)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("l")
-        await wait_idle(pilot)
-        await pilot.press("i")
-        await wait_idle(pilot)
+        for key in "li":
+            await pilot.press(key)
+            await wait_idle(pilot)
         await pilot.press("t")
         await wait_for(pilot, lambda: table(app, "#epoch-table").row_count >= 1, what="a first epoch")
+        run = app.main.session.run_dir
         await pilot.press("q")
         await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen)
-        await pilot.press("n")  # keep running
+        assert isinstance(app.screen, ChoiceScreen)
+        assert app.screen.focused.id == "choice-leave"  # Enter leaves it running
+        assert "run " + run.name in str(app.screen.query_one("#confirm-question").content)
+        await pilot.press("c")  # cancel: nothing changes
         await pilot.pause()
-        assert app.main.session.busy == "training"
+        assert app.screen is app.main and app.main.session.busy == "training"
         await pilot.press("q")
         await pilot.pause()
-        await pilot.press("y")
+        await pilot.press("s")  # stop it, and quit
         await wait_for(pilot, lambda: not app.is_running, timeout=30, what="the app to exit")
-    runs = list((Path(data).parent.parent / "results").iterdir())
-    record = json.loads((runs[0] / "run.json").read_text())
-    assert record["status"] == "stopped" and (runs[0] / "model.keras").exists()
+    record = await wait_run_ended(run, timeout=60)
+    assert record["status"] == "stopped" and 1 <= record["details"]["epochs_done"] < 400
+    assert NetModel.load(run / "model.keras").class_names == ["0", "1", "2"]
+
+
+async def test_quit_and_leave_the_run_running_then_it_finishes_alone(params_files, in_tmp):
+    data, hyper = params_files(**SMALL, hyper={"epochs": 6, "batch_size": 4})
+    app = make_app(data, hyper)
+    async with app.run_test(size=(100, 30)) as pilot:
+        for key in "li":
+            await pilot.press(key)
+            await wait_idle(pilot)
+        await pilot.press("t")
+        await wait_for(pilot, lambda: table(app, "#epoch-table").row_count >= 1, what="a first epoch")
+        run = app.main.session.run_dir
+        await pilot.press("q")
+        await pilot.pause()
+        await pilot.press("enter")  # the default: leave it running
+        await wait_for(pilot, lambda: not app.is_running, timeout=30, what="the app to exit")
+    assert run_control.is_running(run) or run_record(run)["status"] == "finished"
+    record = await wait_run_ended(run, timeout=120)
+    assert record["status"] == "finished" and record["details"]["epochs_done"] == 6
+    assert len((run / "history.csv").read_text().splitlines()) == 7

@@ -40,7 +40,10 @@ ACTIONS: tuple[Action, ...] = (
     Action("load_test", "App", "Load test dataset", "L", "read, shuffle and scale the test images"),
     Action("load_model", "App", "Load network model…", "M", "open a trained .keras model"),
     Action("save_model", "App", "Save network model…", "W", "write the model to a .keras file"),
-    Action("quit", "App", "Quit", "q", "leave cnn-tui (asks first while a task runs)", footer="Quit"),
+    Action("runs", "App", "Runs", "7", "every run in the results folders: Enter opens or follows one, k stops it, "
+           "space marks and c compares"),
+    Action("quit", "App", "Quit", "q", "leave cnn-tui (asks first while a task runs; a run may go on)",
+           footer="Quit"),
     # Tasks menu
     Action("edit_hyper", "Tasks", "Edit hyper params", "h", "change hyper params; csv fields take several values"),
     Action("init_model", "Tasks", "Initialize new network model", "i", "build the CNN and show its summary",
@@ -71,6 +74,7 @@ VIEWS = (
     ("evaluation", "Evaluation", "4"),
     ("tuning", "Tuning", "5"),
     ("log", "Log", "6"),
+    ("runs", "Runs", "7"),  # also an action (App menu, palette): the same key
 )
 
 

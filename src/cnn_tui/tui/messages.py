@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual.message import Message
@@ -36,7 +37,7 @@ class LogLine(Message):
 
 
 @dataclass
-class TuningPlanned(Message):
-    """The search plan (combinations, folds, fits), known before the first fit starts."""
+class RunStarted(Message):
+    """A task made its run folder (Snap saves there from now on)."""
 
-    plan: object
+    run_dir: Path

@@ -1,6 +1,7 @@
 """The file and form actions of the main screen: new / load / edit / save data and hyper params,
 load / save the model, apply the best tuning combination. Quick, so they run on the UI thread
-(loading a model imports Keras and runs in a worker, from ``tui.tasks``)."""
+(loading a model imports Keras and runs in a worker, from ``tui.tasks``). One ``ParamsActions`` object,
+held by the main screen, whose ``action_*`` methods call it."""
 
 from __future__ import annotations
 
@@ -16,23 +17,42 @@ from cnn_tui.tui.widgets.data_view import DataView
 from cnn_tui.tui.widgets.tables import display_path
 
 
-class ParamsMixin:
-    """Mixed into MainScreen, which provides ``session``, ``dirty``, ``say`` and ``refresh_state``."""
+class ParamsActions:
+    """The params and model-file actions of ``screen``, which provides ``session``, ``dirty``, ``say``,
+    ``refresh_state``, ``show_view``, ``query_one``, ``call_later``, ``app`` and ``tasks``."""
 
-    def action_new_data(self) -> None:
+    def __init__(self, screen: Any) -> None:
+        self.screen = screen
+
+    @property
+    def session(self) -> Any:
+        return self.screen.session
+
+    @property
+    def dirty(self) -> set[str]:
+        return self.screen.dirty
+
+    @property
+    def app(self) -> Any:
+        return self.screen.app
+
+    def say(self, text: str, level: str = "info") -> None:
+        self.screen.say(text, level)
+
+    def new_data(self) -> None:
         defaults = {f.name: format_text(f.default) for f in DATA_FIELDS}
         self.edit_params("data", None, "New data params", values=defaults)
 
-    def action_edit_data(self) -> None:
+    def edit_data(self) -> None:
         if self.session.data is None:
-            self.action_new_data()
+            self.new_data()
         else:
             self.edit_params("data", self.session.data, "Data params")
 
-    def action_new_hyper(self) -> None:
+    def new_hyper(self) -> None:
         self.edit_params("hyper", HyperParams.defaults(), "New hyper params (the seed's defaults)", new=True)
 
-    def action_edit_hyper(self) -> None:
+    def edit_hyper(self) -> None:
         hyper = self.session.hyper
         self.edit_params("hyper", hyper or HyperParams.defaults(), "Hyper params", new=hyper is None)
 
@@ -56,16 +76,16 @@ class ParamsMixin:
         self.say(f"{kind} params {how}{where}", "success")
         for note in (*params.warnings, *notes):
             self.say(note, "warning")
-        self.refresh_state()
+        self.screen.refresh_state()
         if kind == "data":
             for which, images in (("training", session.train_set), ("test", session.test_set)):
                 if images is None:
-                    self.call_later(self.query_one(DataView).show_set, which, None)
+                    self.screen.call_later(self.screen.query_one(DataView).show_set, which, None)
 
-    def action_load_data(self) -> None:
+    def load_data(self) -> None:
         self.load_params_dialog("data")
 
-    def action_load_hyper(self) -> None:
+    def load_hyper(self) -> None:
         self.load_params_dialog("hyper")
 
     def load_params_dialog(self, kind: str) -> None:
@@ -88,10 +108,10 @@ class ParamsMixin:
         self.apply_params(kind, params, "loaded")
         return True
 
-    def action_save_data(self) -> None:
+    def save_data(self) -> None:
         self.save_params_dialog("data")
 
-    def action_save_hyper(self) -> None:
+    def save_hyper(self) -> None:
         self.save_params_dialog("hyper")
 
     def save_params_dialog(self, kind: str) -> None:
@@ -119,19 +139,19 @@ class ParamsMixin:
         setattr(self.session, kind, saved)
         self.dirty.discard(kind)
         self.say(f"{kind} params saved: {path}", "success")
-        self.refresh_state()
+        self.screen.refresh_state()
         return True
 
     # ------------------------------------------------------------ model files
 
-    def action_load_model(self) -> None:
+    def load_model(self) -> None:
         def chosen(path: Path | None) -> None:
             if path is not None:
-                self.load_model_file(path)
+                self.screen.tasks.load_model(path)
 
         self.app.push_screen(open_dialog("model", self.session.run_dir), chosen)
 
-    def action_save_model(self) -> None:
+    def save_model(self) -> None:
         source = self.session.model.source
 
         def chosen(path: Path | None) -> None:
@@ -139,15 +159,15 @@ class ParamsMixin:
                 return
             if path.suffix != ".keras":
                 path = path.with_name(path.name + ".keras")
-            self.save_model_file(path)
+            self.screen.tasks.save_model(path)
 
         folder = Path(source).parent if source else self.session.run_dir
         self.app.push_screen(save_dialog("model", folder, "model.keras"), chosen)
 
-    def action_apply_best(self) -> None:
+    def apply_best(self) -> None:
         best = self.session.best_hyper
         self.dirty.add("hyper")
         self.apply_params("hyper", best, "set to the best tuning combination")
-        self.show_view("data")
-        self.query_one(DataView).scroll_home(animate=False)  # where the hyper params are listed
+        self.screen.show_view("data")
+        self.screen.query_one(DataView).scroll_home(animate=False)  # where the hyper params are listed
 

@@ -1,24 +1,37 @@
-"""The heavy actions of the main screen, each run by one thread worker calling ``core.jobs``.
+"""The main screen's tasks, held by one ``Tasks`` object: what runs, how to stop it, how it ended.
 
-Only one task runs at a time (the action table disables the others and says why).
-Core events travel to the UI thread as messages; ``stop`` is a ``threading.Event``
-the core checks every batch. Every way a task can end (finished, stopped, a
-user error, a bug) goes through ``on_worker_state_changed``, the one place that
-turns errors into a readable line.
+Two kinds of task, one at a time (the action table disables the others and says why):
+
+* **Runs** — training (t, v) and tuning (u) run in a detached run process (``core.run_control``) that
+  outlives the TUI, the terminal and the SSH connection. A thread worker prepares the run folder (the
+  TUI's model is saved into it and is what the run trains), launches the process and follows its
+  ``events.jsonl``, posting each event to the screen; when the run has ended it reads back what the run
+  produced (model, history, search) for the next task. ``attach`` follows a run started elsewhere (the
+  CLI, an earlier TUI) the same way; ``open_finished`` shows an ended run's results.
+* **In-process** — loading the sets, building / loading / saving a model (plain thread workers), and
+  evaluation / prediction (``run_control.run_here``: a run folder of their own, ended by the core).
+
+The screen hands its ``action_*`` methods, worker state changes and engine messages to this object.
+Core events travel to the UI thread as ``EngineEvent`` messages; progress is throttled to ten updates a
+second. Every way a task ends (finished, stopped, a user error, a bug) goes through
+``on_worker_state_changed``, the one place that turns errors into a readable line. The TUI never ends a
+run: the run's own process (or ``run_here``) does.
+
+The screen provides: ``session``, ``say``, ``show_view``, ``view(name)``, ``mount_views``,
+``refresh_state``, ``post_message``, ``run_worker``, ``set_timer``, ``query_one`` and ``app``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import sys
 import threading
-import time
-from functools import partial
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
-from textual import work
 from textual.worker import Worker, WorkerState
 
 from cnn_tui.core.errors import UserError
@@ -28,21 +41,31 @@ from cnn_tui.core.events import (
     FoldEnd,
     LoadProgress,
     Notice,
+    SearchPlanned,
+    TaskFinished,
+    TrainingStarted,
     TuningProgress,
 )
 from cnn_tui.core.params import LARGE_GRID
-from cnn_tui.tui.messages import EngineEvent, KerasReady, TuningPlanned
-from cnn_tui.tui.screens.confirm import ConfirmScreen
+from cnn_tui.tui.messages import EngineEvent, RunStarted
+from cnn_tui.tui.screens.confirm import ChoiceScreen, ConfirmScreen
 from cnn_tui.tui.throttle import ProgressThrottle
 from cnn_tui.tui.widgets.data_view import DataView
 from cnn_tui.tui.widgets.tables import display_path
 
 log = logging.getLogger("cnn_tui.tui")
 
+COMMAND = "cnn-tui (TUI)"  # run.json's "command" for the runs the TUI starts
 TUNING_FOLDS = 3
 TUNING_MAX_SAMPLES = 10_000
+# what a run's task is called, and the view that shows it
+RUN_LABELS = {"train": "training", "pipeline": "pipeline", "tune": "tuning", "evaluate": "evaluation",
+              "predict": "prediction"}
+RUN_VIEWS = {"train": "training", "pipeline": "training", "tune": "tuning", "evaluate": "evaluation",
+             "predict": "evaluation"}
 
 Job = Callable[[Callable[[Any], None], threading.Event], Any]
+Done = Callable[[Any], Awaitable[None]]
 
 
 def is_stopped(exc: BaseException | None) -> bool:
@@ -51,87 +74,177 @@ def is_stopped(exc: BaseException | None) -> bool:
     return dataset is not None and isinstance(exc, dataset.TaskStopped)
 
 
-class TaskMixin:
-    """Mixed into MainScreen, which provides ``session``, ``say``, ``show_view``, ``refresh_state``, and
-    ``view(name)`` for the views that ``mount_views`` mounts after the first frame."""
+# ---------------------------------------------------------------- what an ended run produced
 
-    stop_event: threading.Event
-    task_name: str | None = None
-    quit_when_done: bool = False
-    current_run: Any = None  # the run folder of the running task, if it has one
-    _progress: ProgressThrottle | None = None
+
+@dataclass
+class RunEnd:
+    """An ended run as read back from its folder (in a worker: loading a model imports Keras)."""
+
+    run_dir: Path
+    task: str
+    status: str  # finished | stopped | failed | interrupted; "detached" when we stopped following
+    message: str
+    record: dict[str, Any] = field(default_factory=dict)
+    history: dict[str, list[float]] = field(default_factory=dict)
+    started: TrainingStarted | None = None  # the last one in its events, for a view that was not following
+    evaluation: Any = None
+    tuning: Any = None
+    best_hyper: Any = None
+    net: Any = None
+    notes: list[str] = field(default_factory=list)  # what could not be read back
+
+    @property
+    def label(self) -> str:
+        return RUN_LABELS.get(self.task, self.task)
+
+    @property
+    def details(self) -> dict[str, Any]:
+        return self.record.get("details") or {}
+
+    def file(self, name: str) -> Path | None:
+        path = self.run_dir / name
+        return path if path.is_file() else None
+
+
+def read_run_end(run_dir: Path, task: str | None = None, *, finished: TaskFinished | None = None) -> RunEnd:
+    """What the run in ``run_dir`` produced: its ending, history, evaluation, search, best params, model."""
+    from cnn_tui.core import run_results
+    from cnn_tui.core.params import HyperParams
+    from cnn_tui.core.run_events import read_events
+    from cnn_tui.core.runs import INTERRUPTED_MESSAGE, effective_status, read_run
+
+    record = read_run(run_dir) or {}
+    status = effective_status(record) if record else "failed"
+    message = str(record.get("message") or "")
+    if finished is not None and status == "running":  # its event came, run.json not yet: the event says it
+        status, message = finished.status, finished.message
+    if status == "interrupted" and not message:
+        message = INTERRUPTED_MESSAGE
+    end = RunEnd(run_dir, task or str(record.get("task") or "train"), status, message, record)
+    end.history = run_results.load_history(run_dir)
+    started = [e for e in read_events(run_dir) if isinstance(e, TrainingStarted)]
+    end.started = started[-1] if started else None
+    if end.file("predictions.npz"):
+        end.evaluation = run_results.load_evaluation(run_dir)
+    if end.task == "tune":
+        end.tuning = run_results.load_tuning(run_dir)
+    if best := end.file("best_hyper_params.json"):
+        try:
+            end.best_hyper = HyperParams.load(best)
+        except UserError as exc:
+            end.notes.append(f"the best params could not be read: {exc}")
+    model = end.file("model.keras")
+    if model is None and end.task in ("evaluate", "predict"):  # the model it evaluated, if still there
+        model = _task_model(run_dir)
+    if model is not None:
+        from cnn_tui.core.model import NetModel
+
+        try:
+            end.net = NetModel.load(model)
+        except UserError as exc:
+            end.notes.append(f"the model could not be loaded: {exc}")
+    return end
+
+
+def _task_model(run_dir: Path) -> Path | None:
+    from cnn_tui.core.errors import ResultsError
+    from cnn_tui.core.run_tasks import TaskSpec
+
+    try:
+        named = TaskSpec.load(run_dir).model
+    except ResultsError:
+        return None
+    return Path(named) if named and Path(named).is_file() else None
+
+
+# ---------------------------------------------------------------- the tasks
+
+
+class Tasks:
+    """The one task of the main screen (or none), the run it follows, and how each kind ends."""
+
+    def __init__(self, screen: Any) -> None:
+        self.screen = screen
+        self.task: str | None = None  # the running task's name ("train", "load_train"...), None when idle
+        self.kind: str | None = None  # "run" (a run process followed) or "local" (this process's thread)
+        self.stop_event = threading.Event()  # in-process tasks check it every batch
+        self.detach = threading.Event()  # set: stop following the run (it goes on)
+        self.run_dir: Path | None = None  # the run followed, once its process has taken it over
+        self.proc: Any = None  # the run process this TUI launched (a Popen, reaped by a thread)
+        self.quit_when_done = False
+        self.worker: Worker | None = None
+        self._done: Done | None = None
+        self._progress: ProgressThrottle | None = None
+        self._stop_lock = threading.Lock()
+        self._stop_sent = False
+        self._finished: TaskFinished | None = None
+        self._training_shown = False  # the training view was started for this task
+        self._epochs: dict[int, EpochEnd] = {}  # the epochs shown, by number (a resumed run starts again)
+
+    @property
+    def session(self) -> Any:
+        return self.screen.session
+
+    def say(self, text: str, level: str = "info") -> None:
+        self.screen.say(text, level)
+
+    @property
+    def following(self) -> bool:
+        """A run process's task is going (launching or followed)."""
+        return self.task is not None and self.kind == "run"
 
     # ------------------------------------------------------------ running
 
-    def start_task(self, task: str, label: str, job: Job, *, view: str | None = None, stoppable: bool = True) -> None:
-        self.session.busy = label
-        self.session.stoppable = stoppable
+    def start(self, task: str, label: str, job: Job, done: Done, *, view: str | None = None, stoppable: bool = True,
+              kind: str = "local", detach: threading.Event | None = None) -> None:
+        """Run ``job(emit, stop)`` in a thread worker; ``done(result)`` shows its result on the UI thread."""
+        session = self.session
+        session.busy = label
+        session.stoppable = stoppable
+        self.task, self.kind, self._done = task, kind, done
         self.stop_event = threading.Event()
-        self.task_name = task
+        self.detach = detach or threading.Event()
+        self.run_dir, self.proc, self._finished, self._stop_sent = None, None, None, False
+        self._training_shown, self._epochs = False, {}
         self.progress.clear()
         if view:
-            self.show_view(view)
+            self.screen.show_view(view)
         self.say(f"{label}…" + (" (x stops)" if stoppable else ""))
-        self.refresh_state()
-        self.run_task(task, job)
+        self.screen.refresh_state()
+        emit, stop = (lambda event: self.emit(task, event)), self.stop_event
+        self.worker = self.screen.run_worker(lambda: job(emit, stop), name=task, group="task", thread=True,
+                                             exclusive=True, exit_on_error=False)
 
-    def new_run(self, task: str, check: Callable[[], None] | None = None) -> Any:
-        """Check the inputs, then make the run folder on the UI thread (a mkdir and a small JSON), so
-        Snap saves into it from the first frame of the task. None, with the reason shown, if either fails."""
-        from cnn_tui.core.runs import Run
-
-        try:
-            if check is not None:
-                check()
-            run = Run.create(self.session.data.results_path, task, command="cnn-tui (TUI)")
-        except UserError as exc:
-            self.say(str(exc), "error")
-            return None
-        self.session.run_dir = run.path
-        self.current_run = run
-        return run
-
-    @work(thread=True, exclusive=True, group="task", exit_on_error=False)
-    def run_task(self, task: str, job: Job) -> tuple[str, Any]:
-        return task, job(partial(self.emit_event, task), self.stop_event)
-
-    def emit_event(self, task: str, event: Any) -> None:
-        self.post_message(EngineEvent(task, event))  # thread-safe
-
-    def warm_keras(self) -> None:
-        """Import Keras after the first frame, so the UI never waits for TensorFlow (see ``tui.warmup``)."""
-        from cnn_tui.tui.warmup import warm_up
-
-        warm_up(lambda label, error: self.post_message(KerasReady(label, error)))
+    def emit(self, task: str, event: Any) -> None:
+        self.screen.post_message(EngineEvent(task, event))  # thread-safe
 
     async def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
-        if worker.group != "task" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+        if worker is not self.worker or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR,
+                                                             WorkerState.CANCELLED):
             return
-        await self.mount_views()
+        await self.screen.mount_views()
         self.progress.clear()  # the final state replaces any progress not shown yet
-        task, label = self.task_name or "", self.session.busy or "the task"
+        label = self.session.busy or "the task"
+        done, self._done, self.worker = self._done, None, None
         self.session.busy = None
         self.session.stoppable = False
-        self.task_name = None
-        run, self.current_run = self.current_run, None
+        self.task = self.kind = None
+        self.run_dir = None
         try:
-            if event.state == WorkerState.SUCCESS:
-                _, result = worker.result
-                await getattr(self, f"finished_{task}")(result)
+            if event.state == WorkerState.SUCCESS and done is not None:
+                await done(worker.result)
             elif event.state == WorkerState.ERROR:
-                self.task_failed(label, worker.error)
-                if run is not None and run.record.get("status") == "running":
-                    # the core marks the runs it can; this catches the rest, so none stays 'running'
-                    stopped = is_stopped(worker.error)
-                    run.finish("stopped" if stopped else "failed", str(worker.error)[:300])
+                self.failed(label, worker.error)
         finally:
-            self.query_one(DataView).hide_loading()
-            self.refresh_state()
+            self.screen.query_one(DataView).hide_loading()
+            self.screen.refresh_state()
             if self.quit_when_done:
-                self.app.exit()
+                self.screen.app.exit()
 
-    def task_failed(self, label: str, exc: BaseException | None) -> None:
+    def failed(self, label: str, exc: BaseException | None) -> None:
+        """The one place a task's exception becomes a readable line (and a bug a logged traceback)."""
         from cnn_tui.core import backend
 
         if is_stopped(exc):
@@ -142,29 +255,19 @@ class TaskMixin:
             self.say(f"{label} failed: {backend.describe_failure(exc)}", "error")
         else:
             log.error("%s failed", label, exc_info=exc)
-            where = f" (details in {self.app.log_path})" if getattr(self.app, "log_path", None) else ""
+            where = f" (details in {self.screen.app.log_path})" if getattr(self.screen.app, "log_path", None) else ""
             self.say(f"{label} failed: {backend.describe_failure(exc) if exc else 'unknown error'}{where}", "error")
-
-    def on_keras_ready(self, message: KerasReady) -> None:
-        from cnn_tui.tui.launch import STARTED
-
-        log.info("Keras ready (%s) %.2fs after launch", message.label, time.perf_counter() - STARTED)
-        self.session.keras_error = message.error
-        self.device_label = message.label
-        if message.error:
-            self.say(message.error, "error")
-        self.refresh_state()
 
     # ------------------------------------------------------------ events from the core
 
     @property
     def progress(self) -> ProgressThrottle:
         if self._progress is None:
-            self._progress = ProgressThrottle(self, self.show_event)
+            self._progress = ProgressThrottle(self.screen, self.show_event)
         return self._progress
 
     async def on_engine_event(self, message: EngineEvent) -> None:
-        await self.mount_views()
+        await self.screen.mount_views()
         if isinstance(message.event, (LoadProgress, BatchProgress, TuningProgress)):
             self.progress.offer(type(message.event), message)  # the newest of each kind, ≤ 10 a second
             return
@@ -172,251 +275,506 @@ class TaskMixin:
         self.show_event(message)
 
     def show_event(self, message: EngineEvent) -> None:
-        event = message.event
+        event, view = message.event, self.screen.view
         if isinstance(event, LoadProgress):
             if message.task in ("evaluate", "predict"):
-                self.view("evaluation").show_progress(event.done, event.total, event.images_per_second)
+                view("evaluation").show_progress(event.done, event.total, event.images_per_second)
             else:
-                self.query_one(DataView).show_loading(Path(event.folder).name, event.done, event.total,
-                                                 event.images_per_second)
+                self.screen.query_one(DataView).show_loading(Path(event.folder).name, event.done, event.total,
+                                                             event.images_per_second)
+        elif isinstance(event, TrainingStarted):
+            self.start_training_view(event)
         elif isinstance(event, BatchProgress):
-            self.view("training").show_batch(event)
+            if self._training_shown:
+                view("training").show_batch(event)
         elif isinstance(event, EpochEnd):
-            self.view("training").show_epoch(event)
+            if any(v is None for v in event.logs.values()):  # a diverged figure travels as null
+                event = dataclasses.replace(event, logs={k: math.nan if v is None else v for k, v in event.logs.items()})
+            if self._training_shown:
+                self._epochs[event.epoch] = event
+                view("training").show_epoch(event)
             logs = " · ".join(f"{k} {v:.4f}" for k, v in event.logs.items())
             self.say(f"epoch {event.epoch} of {event.epochs}: {logs}")
+        elif isinstance(event, SearchPlanned):
+            from cnn_tui.core.tuning import TuningPlan
+
+            view("tuning").start(TuningPlan(event.strategy, list(event.candidates), event.cv, event.samples,
+                                            event.fits, event.batches))
         elif isinstance(event, TuningProgress):
-            self.view("tuning").show_progress(event)
+            view("tuning").show_progress(event)
         elif isinstance(event, FoldEnd):
-            self.view("tuning").show_fold(event.row)
+            view("tuning").show_fold(event.row)
         elif isinstance(event, Notice):
             self.say(event.text, event.level)
+        elif isinstance(event, TaskFinished):
+            self._finished = event  # the end is shown once what the run produced is read back
 
-    async def on_tuning_planned(self, message: TuningPlanned) -> None:
-        await self.mount_views()
-        self.view("tuning").start(message.plan)
+    def start_training_view(self, event: TrainingStarted) -> None:
+        """Lay the training view out for ``event``; a resumed run keeps the epochs it had done."""
+        kept = [self._epochs[n] for n in sorted(self._epochs) if n <= event.initial_epoch]
+        what = (f"with {event.validation_samples:,} images held out for validation" if event.validation_samples
+                else "on all training images")
+        resumed = f", resumed at epoch {event.initial_epoch + 1}" if event.initial_epoch else ""
+        title = f"Training {what}: {event.epochs} epochs, batch {event.batch_size}, {event.samples:,} images{resumed}"
+        training = self.screen.view("training")
+        training.start(title, event.epochs, event.batches, validation=bool(event.validation_samples))
+        self._training_shown, self._epochs = True, {}
+        for epoch in kept:
+            self._epochs[epoch.epoch] = epoch
+            training.show_epoch(epoch)
 
-    # ------------------------------------------------------------ datasets
+    # ------------------------------------------------------------ datasets (in-process)
 
-    def action_load_train(self) -> None:
+    def load_train(self) -> None:
         from cnn_tui.core import jobs
 
         data, model = self.session.data, self.session.model
         channels = model.channels if model else None
-        self.start_task("load_train", "loading the training set", lambda emit, stop: jobs.load_training_set(
-            data, channels=channels, emit=emit, stop=stop), view="data")
+        self.start("load_train", "loading the training set", lambda emit, stop: jobs.load_training_set(
+            data, channels=channels, emit=emit, stop=stop), self.loaded_train, view="data")
 
-    def action_load_test(self) -> None:
+    def load_test(self) -> None:
         from cnn_tui.core import jobs
 
         session = self.session
         reference = session.model or session.train_set
         names = reference.class_names if reference else None
         channels = reference.channels if reference else None
-        self.start_task("load_test", "loading the test set", lambda emit, stop: jobs.load_test_set(
-            session.data, class_names=names, channels=channels, emit=emit, stop=stop), view="data")
+        self.start("load_test", "loading the test set", lambda emit, stop: jobs.load_test_set(
+            session.data, class_names=names, channels=channels, emit=emit, stop=stop), self.loaded_test, view="data")
 
-    async def finished_load_train(self, images: Any) -> None:
+    async def loaded_train(self, images: Any) -> None:
         self.session.train_set = images
-        await self.query_one(DataView).show_set("training", images)
+        await self.screen.query_one(DataView).show_set("training", images)
         self.say(f"training set: {len(images):,} images in {images.num_classes} classes "
                  f"({images.seconds:.1f}s{', from cache' if images.from_cache else ''})", "success")
 
-    async def finished_load_test(self, images: Any) -> None:
+    async def loaded_test(self, images: Any) -> None:
         self.session.test_set = images
-        await self.query_one(DataView).show_set("test", images)
+        await self.screen.query_one(DataView).show_set("test", images)
         self.say(f"test set: {len(images):,} images in {images.num_classes} classes "
                  f"({images.seconds:.1f}s{', from cache' if images.from_cache else ''})", "success")
 
-    # ------------------------------------------------------------ model
+    # ------------------------------------------------------------ model (in-process)
 
-    def action_init_model(self) -> None:
+    def init_model(self) -> None:
         from cnn_tui.core import jobs
 
         session = self.session
         data, hyper, images = session.data, session.hyper, session.train_set
-        self.start_task("init_model", "building the network model",
-                        lambda emit, stop: jobs.new_model(data, hyper, images), view="model", stoppable=False)
+        self.start("init_model", "building the network model", lambda emit, stop: jobs.new_model(data, hyper, images),
+                   self.initialised, view="model", stoppable=False)
 
-    async def finished_init_model(self, net: Any) -> None:
+    async def initialised(self, net: Any) -> None:
         session = self.session
         session.model = net
         session.history = {}
         total = net.totals().total
         session.model_note = f"new, {total:,} params"
-        self.view("model").show(net, "new, untrained")
+        self.screen.view("model").show(net, "new, untrained")
         self.say(f"network model initialised: {total:,} parameters", "success")
 
-    def load_model_file(self, path: Path) -> None:
+    def load_model(self, path: Path) -> None:
         from cnn_tui.core.model import NetModel
 
-        self.start_task("load_model", "loading the model", lambda emit, stop: NetModel.load(path),
-                        view="model", stoppable=False)
+        self.start("load_model", "loading the model", lambda emit, stop: NetModel.load(path), self.model_loaded,
+                   view="model", stoppable=False)
 
-    async def finished_load_model(self, net: Any) -> None:
+    async def model_loaded(self, net: Any) -> None:
         session = self.session
         session.model = net
         session.model_note = f"loaded {Path(net.source).name}"
-        self.view("model").show(net, f"loaded from {net.source}")
+        self.screen.view("model").show(net, f"loaded from {net.source}")
         self.say(f"model loaded: {net.num_classes} classes, {net.image_size}×{net.image_size}×{net.channels} input",
                  "success")
-        data = session.data
+        self.check_model_fits_data(net)
+
+    def check_model_fits_data(self, net: Any) -> None:
+        data = self.session.data
         if data is not None and (data.num_classes, data.image_size) != (net.num_classes, net.image_size):
             self.say(f"the model expects {net.num_classes} classes of {net.image_size}×{net.image_size} images, "
                      f"the data params say {data.num_classes} of {data.image_size}×{data.image_size}", "warning")
 
-    def save_model_file(self, path: Path) -> None:
+    def save_model(self, path: Path) -> None:
         net = self.session.model
-        self.start_task("save_model", "saving the model", lambda emit, stop: net.save(path), stoppable=False)
+        self.start("save_model", "saving the model", lambda emit, stop: net.save(path), self.model_saved,
+                   stoppable=False)
 
-    async def finished_save_model(self, path: Any) -> None:
+    async def model_saved(self, path: Any) -> None:
         self.session.model_note = f"{self.session.model_note}, saved as {Path(path).name}"
         self.say(f"model saved: {path}", "success")
 
-    # ------------------------------------------------------------ training
+    # ------------------------------------------------------------ runs: training and tuning
 
-    async def action_train(self) -> None:
-        await self.mount_views()
-        self.start_training(validate=False)
-
-    async def action_train_val(self) -> None:
-        await self.mount_views()
-        self.start_training(validate=True)
-
-    def start_training(self, *, validate: bool) -> None:
-        from cnn_tui.core import jobs
+    def train(self, *, validate: bool) -> None:
+        from cnn_tui.core.run_tasks import TaskSpec
 
         session = self.session
-        data, hyper, images, net = session.data, session.hyper, session.train_set, session.model
-        fraction = data.validation_split if validate else None
-        config = hyper.first()
-        fit_images = len(images) - (round(len(images) * fraction) if fraction else 0)
-        what = f"with {fraction:.0%} held out for validation" if fraction else "on all training images"
-        self.view("training").start(
-            f"Training {what}: {config.epochs} epochs, batch {config.batch_size}, init_rate {config.init_rate:g}",
-            config.epochs, math.ceil(fit_images / config.batch_size), validation=bool(fraction))
-
-        run = self.new_run("train", lambda: net.check_fits(
-            num_classes=images.num_classes, image_size=images.image_size, class_names=images.class_names,
-            what="training set"))
-        if run is None:
+        images, net = session.train_set, session.model
+        try:  # a model that cannot take this data is refused before any run folder is made
+            net.check_fits(num_classes=images.num_classes, image_size=images.image_size,
+                           class_names=images.class_names, what="training set")
+        except UserError as exc:
+            self.say(str(exc), "error")
             return
+        spec = TaskSpec("train", validate=session.data.validation_split if validate else None)
+        config = session.hyper.first()
+        what = f"with {spec.validate:.0%} held out for validation" if spec.validate else "on all training images"
+        fit_images = len(images) - (round(len(images) * spec.validate) if spec.validate else 0)
+        self.screen.view("training").start(  # laid out again when the run says how it trains
+            f"Training {what}: {config.epochs} epochs, batch {config.batch_size} · starting the run process…",
+            config.epochs, math.ceil(fit_images / config.batch_size), validation=bool(spec.validate))
+        self.launch(spec, "training", start_model=net)
 
-        def job(emit: Any, stop: threading.Event) -> Any:
-            return jobs.train_run(net, images, data, hyper, validate=fraction, run=run, emit=emit, stop=stop)
+    def tune(self) -> None:
+        hyper = self.session.hyper
+        combos = hyper.combination_count()
+        if combos <= LARGE_GRID:
+            self.start_tuning()
+            return
+        question = (f"The grid has {combos} combinations × {TUNING_FOLDS} folds = {combos * TUNING_FOLDS} "
+                    f"trainings of {hyper.first().epochs}+ epochs each. This can take very long. Start?")
 
-        self.start_task("train", "training", job, view="training")
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.start_tuning()
 
-    async def finished_train(self, outcome: Any) -> None:
-        session, result = self.session, outcome.result
-        session.run_dir = outcome.run.path
-        session.history = result.history
-        ok = result.status == "finished"
-        if result.epochs_done:
-            session.model_note = f"trained {result.epochs_done} epoch{'s' if result.epochs_done > 1 else ''}" + (
-                "" if ok else f" of {result.epochs} ({result.status})")
-        final = {k: v[-1] for k, v in result.history.items() if v and k != "seconds"}
+        self.screen.app.push_screen(ConfirmScreen("Large tuning grid", question, yes="Start"), answer)
+
+    def start_tuning(self) -> None:
+        from cnn_tui.core.run_tasks import TaskSpec
+
+        self.launch(TaskSpec("tune", cv=TUNING_FOLDS, max_samples=TUNING_MAX_SAMPLES), "tuning")
+
+    def launch(self, spec: Any, label: str, *, start_model: Any = None) -> None:
+        """Prepare a run folder and start its run process, then follow it (all in one thread worker)."""
+        session = self.session
+        data, hyper = session.data, session.hyper
+        detach = threading.Event()
+
+        def job(emit: Callable[[Any], None], stop: threading.Event) -> RunEnd:
+            from cnn_tui.core import run_control
+
+            run = run_control.prepare(spec, data, hyper, command=COMMAND, start_model=start_model)
+            self.screen.post_message(RunStarted(run.path))  # Snap saves into it from now on
+            proc = run_control.launch(run)
+            self.proc = proc
+            threading.Thread(target=proc.wait, name="cnn-tui-run-reaper", daemon=True).start()
+            self.run_dir = run.path
+            if stop.is_set():  # x (or quit and stop) came while the process was starting
+                self.stop_run(run.path)
+            return self.follow(run.path, spec.task, emit, detach)
+
+        self.start(spec.task, label, job, self.run_ended, view=RUN_VIEWS[spec.task], kind="run", detach=detach)
+
+    def follow(self, run_dir: Path, task: str, emit: Callable[[Any], None], detach: threading.Event) -> RunEnd:
+        """In the worker: every event of the run to the screen until it ends (or we detach), then its results."""
+        from cnn_tui.core import run_control
+
+        for event in run_control.follow(run_dir, stop=detach):
+            emit(event)
+        if detach.is_set():
+            return RunEnd(run_dir, task, "detached", "")
+        return read_run_end(run_dir, task, finished=self._finished)
+
+    def attach(self, run_dir: Path) -> None:
+        """Follow a run that is going (started by the CLI or an earlier TUI): replayed, then live; x stops it."""
+        from cnn_tui.core.runs import read_run
+
+        run_dir = Path(run_dir)
+        if self.task is not None:
+            if self.run_dir is not None and run_dir.resolve() == self.run_dir.resolve():
+                self.screen.show_view(RUN_VIEWS.get(self.task, "training"))
+            else:
+                self.say(f"{self.session.busy} is running; wait for it or stop it (x) before following another run",
+                         "warning")
+            return
+        record = read_run(run_dir) or {}
+        task = str(record.get("task") or "train")
+        detach = threading.Event()
+
+        def job(emit: Callable[[Any], None], stop: threading.Event) -> RunEnd:
+            return self.follow(run_dir, task, emit, detach)
+
+        self.start(task, RUN_LABELS.get(task, task), job, self.run_ended, view=RUN_VIEWS.get(task, "training"),
+                   kind="run", detach=detach)
+        self.run_dir = self.session.run_dir = run_dir  # x stops it from now on
+        self.say(f"following run {run_dir.name}: x stops it, q leaves it running")
+
+    def open_finished(self, run_dir: Path) -> None:
+        """Show an ended run's results in the views, and take its model (e, p then work on it)."""
+        if self.task is not None:
+            self.say(f"{self.session.busy} is running; wait for it or stop it (x) before opening a run", "warning")
+            return
+        run_dir = Path(run_dir)
+        self.start("open_run", f"opening run {run_dir.name}", lambda emit, stop: read_run_end(run_dir), self.opened,
+                   stoppable=False)
+
+    async def opened(self, end: RunEnd) -> None:
+        self.session.run_dir = end.run_dir
+        self.show_run(end, live=False)
+        self.screen.show_view(self.view_of(end))
+
+    async def run_ended(self, end: RunEnd) -> None:
+        if end.status == "detached":
+            self.say(f"run {end.run_dir.name} goes on without this window: the Runs view finds it again")
+            return
+        self.session.run_dir = end.run_dir
+        self.show_run(end, live=True)
+
+    @staticmethod
+    def view_of(end: RunEnd) -> str:
+        if end.task == "pipeline" and end.evaluation is not None:
+            return "evaluation"
+        return RUN_VIEWS.get(end.task, "training")
+
+    def show_run(self, end: RunEnd, *, live: bool) -> None:
+        """Everything an ended run produced, into the views and the session, and one line saying how it ended."""
+        session, where = self.session, display_path(end.run_dir)
+        level = {"finished": "success", "stopped": "warning"}.get(end.status, "error")
+        message = end.message or end.status
+        if end.status == "failed" and end.record.get("exit_code") == 1:  # a bug: the traceback is in run.log
+            message += f" (details in {display_path(end.run_dir / 'run.log')})"
+        trained = end.task in ("train", "pipeline") and (end.history or end.started is not None)
+        if trained:
+            self.show_training(end, message, live=live)
+        if end.net is not None:
+            session.model = end.net
+            session.model_note = self.model_note(end)
+            self.screen.view("model").show(end.net, f"from run {end.run_dir.name}: {session.model_note}")
+            self.check_model_fits_data(end.net)
+        if end.evaluation is not None:
+            session.evaluation = end.evaluation
+            self.show_evaluation(end.evaluation, confusion=end.task in ("predict", "pipeline"),
+                                 files=self.evaluation_files(end), title_model=session.model_label())
+        if end.tuning is not None:
+            session.tuning = end.tuning
+            session.best_hyper = end.best_hyper
+            self.screen.view("tuning").show_result(end.tuning, stopped=end.tuning.status != "finished",
+                                                   best_path=end.file("best_hyper_params.json"))
+        for note in end.notes:
+            self.say(note, "warning")
+        done = int(end.details.get("epochs_done") or len(end.history.get("loss", [])))
+        if not live:
+            self.say(f"run {end.run_dir.name} ({end.label}, {end.status}): {message}", level)
+        elif end.task in ("train", "pipeline") and end.details.get("save_error") and end.net is None:
+            self.say(f"{message}; the run could not save its model, so the model here is the one it started from",
+                     "error")
+        elif end.task == "train" and done:
+            self.say(f"{message}; model and curves in {where}", level)
+        elif end.tuning is not None:
+            self.say(f"{message}; results in {where}", level)
+        else:
+            self.say(f"{end.label} {end.status}: {message}; results in {where}", level)
+
+    def model_note(self, end: RunEnd) -> str:
+        done = int(end.details.get("epochs_done") or len(end.history.get("loss", [])))
+        if end.task in ("train", "pipeline") and done:
+            epochs = int(end.details.get("epochs") or done)
+            note = f"trained {done} epoch{'s' if done > 1 else ''}"
+            return note if end.status == "finished" else f"{note} of {epochs} ({end.status})"
+        return f"from run {end.run_dir.name}"
+
+    def show_training(self, end: RunEnd, message: str, *, live: bool) -> None:
+        """The curves and the epoch table: already there when we followed the run, else from history.csv."""
+        training = self.screen.view("training")
+        history = end.history
+        self.session.history = history
+        if not (live and self._training_shown):
+            details, started = end.details, end.started
+            epochs = started.epochs if started else int(details.get("epochs") or len(history.get("loss", [])))
+            samples = started.samples if started else int(details.get("samples") or 0)
+            batch = started.batch_size if started else int(details.get("batch_size") or 1)
+            batches = started.batches if started else max(1, math.ceil(samples / max(1, batch)))
+            validation = (started.validation_samples if started else int(details.get("validation_samples") or 0))
+            training.start(f"Run {end.run_dir.name}: {end.label}, {epochs} epochs, batch {batch}, {samples:,} images",
+                           epochs, batches, validation=bool(validation) or "val_loss" in history)
+            seconds = history.get("seconds", [])
+            for i in range(len(history.get("loss", []))):
+                logs = {k: v[i] for k, v in history.items() if k != "seconds" and i < len(v)}
+                training.show_epoch(EpochEnd(i + 1, epochs, logs, seconds[i] if i < len(seconds) else 0.0))
+        final = {k: v[-1] for k, v in history.items() if v and k != "seconds"}
         shown = ("val_accuracy", "val_loss") if "val_accuracy" in final else ("accuracy", "loss")
         figures = " · ".join(f"{k} {final[k]:.4f}" for k in shown if k in final)
-        message = f"{result.message}" + (f" · {figures}" if figures else "")
-        self.view("training").finish(message, outcome.files, ok)
-        if outcome.save_error:
-            # the disk filled up or the folder went away: the trained model is still here to save elsewhere
-            session.model_note += " (not saved)"
-            self.say(f"{result.message}, but not all of it could be saved: {outcome.save_error}; "
-                     "the model is still in memory: save it elsewhere with W", "error")
-            return
-        level = {"finished": "success", "stopped": "warning"}.get(result.status, "error")
-        self.say(result.message + (f"; model and curves in {display_path(outcome.run.path)}" if result.epochs_done
-                                   else ""), level)
+        files = {name: path for name, path in (("plots", end.file("train_val_plots.png")),
+                                               ("model", end.file("model.keras"))) if path is not None}
+        training.finish(message + (f" · {figures}" if figures else ""), files, end.status == "finished")
 
-    # ------------------------------------------------------------ evaluation
+    @staticmethod
+    def evaluation_files(end: RunEnd) -> dict[str, Path]:
+        names = {"evaluation": "evaluation.json", "confusion_png": "confusion_matrix.png",
+                 "report": "classification_report.csv"}
+        return {key: path for key, name in names.items() if (path := end.file(name)) is not None}
 
-    def action_evaluate(self) -> None:
-        self.start_evaluation(confusion=False)
+    # ------------------------------------------------------------ evaluation (in-process, a run folder of its own)
 
-    def action_predict(self) -> None:
-        self.start_evaluation(confusion=True)
-
-    def start_evaluation(self, *, confusion: bool) -> None:
-        from cnn_tui.core import jobs
-
+    def evaluate(self, *, confusion: bool) -> None:
         session = self.session
         net, images, data = session.model, session.test_set, session.data
         task = "predict" if confusion else "evaluate"
-
-        run = self.new_run(task, lambda: net.check_fits(
-            num_classes=images.num_classes, image_size=images.image_size, class_names=images.class_names,
-            what="test set"))
-        if run is None:
+        try:
+            net.check_fits(num_classes=images.num_classes, image_size=images.image_size,
+                           class_names=images.class_names, what="test set")
+        except UserError as exc:
+            self.say(str(exc), "error")
             return
 
-        def job(emit: Any, stop: threading.Event) -> Any:
-            return jobs.evaluate_run(net, images, run=run, data=data, confusion=confusion, emit=emit, stop=stop)
+        def job(emit: Callable[[Any], None], stop: threading.Event) -> Any:
+            from cnn_tui.core import run_control
+            from cnn_tui.core.run_tasks import Inputs, TaskSpec
 
-        self.start_task(task, "prediction" if confusion else "evaluation", job, view="evaluation")
+            spec = TaskSpec(task)
+            run = run_control.prepare(spec, data, None, command=COMMAND)
+            self.screen.post_message(RunStarted(run.path))
+            return run_control.run_here(run, spec, emit=emit, stop=stop, inputs=Inputs(net=net, test_set=images))
 
-    async def finished_evaluate(self, outcome: Any, confusion: bool = False) -> None:
-        self.session.evaluation = outcome.evaluation
+        async def done(outcome: Any) -> None:
+            await self.evaluated(outcome, confusion=confusion)
+
+        self.start(task, RUN_LABELS[task], job, done, view="evaluation")
+
+    async def evaluated(self, outcome: Any, *, confusion: bool) -> None:
+        evaluated = outcome.evaluation
+        ev = evaluated.evaluation
+        self.session.evaluation = ev
         self.session.run_dir = outcome.run.path
-        ev = outcome.evaluation
-        title = (f"{'Prediction' if confusion else 'Evaluation'} on {ev.samples:,} test images · "
-                 f"model: {self.session.model_label()}")
-        self.view("evaluation").show(ev, confusion=confusion, title=title, files=outcome.files)
+        self.show_evaluation(ev, confusion=confusion, files=evaluated.files, title_model=self.session.model_label())
         self.say(f"test accuracy {ev.accuracy:.2%}, loss {ev.loss:.4f}; saved in {display_path(outcome.run.path)}",
                  "success")
 
-    async def finished_predict(self, outcome: Any) -> None:
-        await self.finished_evaluate(outcome, confusion=True)
+    def show_evaluation(self, ev: Any, *, confusion: bool, files: dict[str, Any], title_model: str) -> None:
+        title = (f"{'Prediction' if confusion else 'Evaluation'} on {ev.samples:,} test images · "
+                 f"model: {title_model}")
+        self.screen.view("evaluation").show(ev, confusion=confusion, title=title, files=files)
 
-    # ------------------------------------------------------------ tuning
+    # ------------------------------------------------------------ stop, quit, hang-up
 
-    def action_tune(self) -> None:
-        hyper = self.session.hyper
-        combos = hyper.combination_count()
-        if combos > LARGE_GRID:
-            question = (f"The grid has {combos} combinations × {TUNING_FOLDS} folds = {combos * TUNING_FOLDS} "
-                        f"trainings of {hyper.first().epochs}+ epochs each. This can take very long. Start?")
-
-            def answer(yes: bool | None) -> None:
-                if yes:
-                    self.start_tuning()
-
-            self.app.push_screen(ConfirmScreen("Large tuning grid", question, yes="Start"), answer)
-        else:
-            self.start_tuning()
-
-    def start_tuning(self) -> None:
-        from cnn_tui.core import jobs
-        from cnn_tui.core.tuning import plan_search
-
-        session = self.session
-        data, hyper, images = session.data, session.hyper, session.train_set
-
-        run = self.new_run("tune")
-        if run is None:
-            return
-
-        def job(emit: Any, stop: threading.Event) -> Any:
-            plan = plan_search(hyper, samples=min(len(images), TUNING_MAX_SAMPLES), cv=TUNING_FOLDS, seed=data.seed)
-            self.post_message(TuningPlanned(plan))
-            return jobs.tune_run(images, data, hyper, run=run, cv=TUNING_FOLDS, max_samples=TUNING_MAX_SAMPLES,
-                                 emit=emit, stop=stop)
-
-        self.start_task("tune", "tuning", job, view="tuning")
-
-    async def finished_tune(self, outcome: Any) -> None:
-        session, result = self.session, outcome.result
-        session.tuning = result
-        session.best_hyper = outcome.best_hyper
-        session.run_dir = outcome.run.path
-        self.view("tuning").show_result(result, stopped=result.status != "finished",
-                                               best_path=outcome.files.get("best"))
-        level = {"finished": "success", "stopped": "warning"}.get(result.status, "error")
-        self.say(f"{result.message}; results in {display_path(outcome.run.path)}", level)
-
-    # ------------------------------------------------------------ stop
-
-    def action_stop(self) -> None:
+    def stop(self) -> None:
+        """x: in-process tasks stop after the current batch; a run is asked to stop (it saves within a batch)."""
+        label = self.session.busy
         self.stop_event.set()
-        self.say(f"stopping {self.session.busy} after the current batch…")
+        if self.following and self.run_dir is not None:
+            self.stop_run(self.run_dir)
+        self.say(f"stopping {label} after the current batch…")
+
+    def stop_run(self, run_dir: Path) -> None:
+        """Ask the run process to stop, once (the worker may ask too if x came while it started)."""
+        with self._stop_lock:
+            if self._stop_sent:
+                return
+            self._stop_sent = True
+        self.request_stop(Path(run_dir))
+
+    def request_stop(self, run_dir: Path) -> bool:
+        """Signal any run of ours to stop, without waiting; a refusal (it ended, another host's) is said."""
+        from cnn_tui.core import run_control
+
+        try:
+            run_control.stop(run_dir, wait=False)
+        except UserError as exc:
+            self.screen.post_message(EngineEvent("stop", Notice(str(exc), "warning")))  # callable from any thread
+            return False
+        return True
+
+    def ask_to_stop_run(self, run_dir: Path) -> None:
+        """The Runs view's k: confirm, then ask that run to stop (without waiting; it saves within a batch)."""
+        run_dir = Path(run_dir)
+
+        def answer(yes: bool | None) -> None:
+            if not yes:
+                return
+            if self.following and self.run_dir is not None and run_dir.resolve() == self.run_dir.resolve():
+                self.stop()  # the run we follow: as x
+            elif self.request_stop(run_dir):
+                self.say(f"stopping run {run_dir.name} after the current batch…")
+            self.screen.view("runs").refresh_runs()
+
+        self.screen.app.push_screen(ConfirmScreen(
+            "Stop run?", f"Stop run {run_dir.name}? It saves what it has (its last whole epoch or fit) and ends.",
+            yes="Stop it", no="Keep it running"), answer)
+
+    def ask_to_quit(self, unsaved: str = "") -> bool:
+        """q while a task runs: ask (True: a question is on screen). A run may be left running (the default)."""
+        session = self.session
+        if not session.busy:
+            return False
+        if self.following:
+            name = self.run_dir.name if self.run_dir is not None else "the new run"
+            question = (f"{session.busy.capitalize()} runs in its own process (run {name}). Leave it running and "
+                        f"follow it later from the Runs view, or stop it (it saves what it has)?{unsaved}")
+
+            def chosen(choice: str | None) -> None:
+                if choice == "leave":
+                    self.leave()
+                elif choice == "stop":
+                    self.stop_and_leave()
+
+            self.screen.app.push_screen(ChoiceScreen(
+                "Quit cnn-tui?", question,
+                [("leave", "Leave it running", "l"), ("stop", "Stop it", "s"), ("cancel", "Cancel", "c")],
+                default="leave"), chosen)
+            return True
+
+        def answer(yes: bool | None) -> None:
+            if yes and session.busy:
+                self.quit_when_done = True
+                if session.stoppable:
+                    self.stop_event.set()
+                self.say(f"stopping {session.busy}, then quitting; what was saved stays", "warning")
+            elif yes:
+                self.screen.app.exit()
+
+        question = f"{session.busy.capitalize()} is running. Stop it (keeping what was saved) and quit?{unsaved}"
+        self.screen.app.push_screen(ConfirmScreen("Quit cnn-tui?", question, yes="Stop and quit", no="Keep running"),
+                                    answer)
+        return True
+
+    def leave(self) -> None:
+        """Quit, leaving the run going: only the following stops."""
+        self.detach.set()
+        if self.run_dir is None:
+            log.info("quitting while a run starts: it goes on")
+        self.screen.app.exit()
+
+    def stop_and_leave(self) -> None:
+        """Quit after asking the run to stop (it ends by itself, saving within a batch)."""
+        self.stop_event.set()
+        if self.run_dir is None:  # still starting: the worker stops it once it has started, then we quit
+            self.quit_when_done = True
+            self.say("stopping the run as soon as its process has started, then quitting", "warning")
+            return
+        self.stop_run(self.run_dir)
+        self.detach.set()
+        self.screen.app.exit()
+
+    def hang_up(self, signal_name: str) -> None:
+        """The terminal is gone or we were told to end: a run goes on (we only stop following it); an in-process
+        task is stopped (it saves) and we quit when it has ended; nothing is asked."""
+        if self.following:
+            run = self.run_dir.name if self.run_dir is not None else "the run being started"
+            log.warning("%s: stopping to follow %s (it goes on) and quitting", signal_name, run)
+            self.detach.set()
+            self.screen.app.exit()
+            return
+        log.warning("%s: stopping %s and quitting", signal_name, self.session.busy or "nothing")
+        if self.session.busy:
+            self.quit_when_done = True
+            if self.session.stoppable:
+                self.stop_event.set()
+        else:
+            self.screen.app.exit()
+
+    # ------------------------------------------------------------ at startup
+
+    def check_running_runs(self, folders: list[Path]) -> None:
+        """After the first frame, in a thread: say how many runs are going in the results folders in use."""
+
+        def count() -> None:
+            from cnn_tui.core.run_index import list_runs
+
+            running = [s for s in list_runs(folders) if s.status == "running"]
+            if running:
+                some = f"{len(running)} runs are" if len(running) > 1 else "1 run is"
+                self.emit("startup", Notice(f"{some} running: 7 opens Runs"))
+
+        self.screen.run_worker(count, name="running_runs", group="startup", thread=True, exit_on_error=False)

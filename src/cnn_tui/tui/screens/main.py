@@ -1,6 +1,7 @@
 """The main screen: menu bar, info bar, the views (Data, Model, Training, Evaluation, Tuning,
 Log), a status line and the footer; which actions are enabled, menus, help, Snap and quit.
-Params and model files are handled in ``tui.params_actions``, heavy tasks in ``tui.tasks``."""
+The screen holds two objects its ``action_*`` methods call: ``params`` (``tui.params_actions``: params and
+model files) and ``tasks`` (``tui.tasks``: the one running task, runs followed, how tasks end)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import time
 from collections import deque
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import events
@@ -19,17 +20,21 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, RichLog, TabbedContent, TabPane
+from textual.worker import Worker
 
 from cnn_tui.tui.actions import ACTIONS, BY_NAME, VIEWS
-from cnn_tui.tui.messages import LogLine
-from cnn_tui.tui.params_actions import ParamsMixin
+from cnn_tui.tui.messages import EngineEvent, KerasReady, LogLine, RunStarted
+from cnn_tui.tui.params_actions import ParamsActions
 from cnn_tui.tui.screens.confirm import ConfirmScreen
 from cnn_tui.tui.screens.help import AboutScreen, KeysScreen
 from cnn_tui.tui.screens.menu import MenuScreen
 from cnn_tui.tui.session import Session
-from cnn_tui.tui.tasks import TaskMixin
+from cnn_tui.tui.tasks import Tasks
 from cnn_tui.tui.widgets.data_view import DataView
 from cnn_tui.tui.widgets.header import InfoBar, MenuBar, MenuTitle, StatusLine
+
+if TYPE_CHECKING:  # the Runs view is mounted after the first frame
+    from cnn_tui.tui.widgets.runs_view import RunsView
 
 
 def _bindings() -> list[Binding]:
@@ -45,7 +50,8 @@ def _bindings() -> list[Binding]:
     bindings.append(Binding("f1", "keys", "Keys", show=False))
     bindings += [Binding(key, f"page({pages})", label, show=False) for key, pages, label in (
         ("pageup", -1, "Page up"), ("pagedown", 1, "Page down"), ("home", -1000, "Top"), ("end", 1000, "Bottom"))]
-    bindings += [Binding(key, f"view('{view}')", label, show=False) for view, label, key in VIEWS]
+    keys = {a.key for a in ACTIONS}  # a view that is an action too (Runs) is bound once, as the action
+    bindings += [Binding(key, f"view('{view}')", label, show=False) for view, label, key in VIEWS if key not in keys]
     return bindings
 
 
@@ -56,13 +62,14 @@ LATER_VIEWS = (
     ("training", "cnn_tui.tui.widgets.training_view", "TrainingView"),
     ("evaluation", "cnn_tui.tui.widgets.evaluation_view", "EvaluationView"),
     ("tuning", "cnn_tui.tui.widgets.tuning_view", "TuningView"),
+    ("runs", "cnn_tui.tui.widgets.runs_view", "RunsView"),
 )
 WIDE = 120  # columns from which charts and tables sit side by side
 AFTER_FIRST_FRAME = 0.1  # seconds between the first frame and the work that waits for it
 HEAVY = {"init_model", "train", "train_val", "evaluate", "predict", "tune"}
 
 
-class MainScreen(ParamsMixin, TaskMixin, Screen):
+class MainScreen(Screen):
     BINDINGS = _bindings()
 
     def __init__(self, session: Session | None = None, *, warm_keras: bool = True,
@@ -75,6 +82,8 @@ class MainScreen(ParamsMixin, TaskMixin, Screen):
         self.messages: deque[tuple[str, str]] = deque(maxlen=1000)  # (level, text), newest last
         self.views_mounted = asyncio.Event()
         self.views_started = False
+        self.tasks = Tasks(self)
+        self.params = ParamsActions(self)
 
     def compose(self) -> ComposeResult:
         # set before the children mount: changed later, the class restyles every widget
@@ -83,13 +92,14 @@ class MainScreen(ParamsMixin, TaskMixin, Screen):
         yield MenuBar(id="menubar")
         yield InfoBar(id="infobar")
         with TabbedContent(id="views", initial="data"):
-            with TabPane("1 Data", id="data"):
-                yield DataView()
-            # filled right after the first frame (``mount_views``): fewer widgets to style before it
-            for number, (name, _, _) in enumerate(LATER_VIEWS, start=2):
-                yield TabPane(f"{number} {name.capitalize()}", id=name)
-            with TabPane("6 Log", id="log"):
-                yield RichLog(id="log-view", wrap=True, markup=False, highlight=False)
+            for name, label, key in VIEWS:
+                with TabPane(f"{key} {label}", id=name):
+                    # the others are filled right after the first frame (``mount_views``): fewer widgets to
+                    # style before it
+                    if name == "data":
+                        yield DataView()
+                    elif name == "log":
+                        yield RichLog(id="log-view", wrap=True, markup=False, highlight=False)
         yield StatusLine(id="status")
         yield Footer(compact=True, show_command_palette=width >= 100)
 
@@ -111,6 +121,24 @@ class MainScreen(ParamsMixin, TaskMixin, Screen):
         if self.warm:  # in a thread that keeps off the GIL where it can (see tui.warmup)
             self.warm_keras()
         await self.mount_views()
+        self.tasks.check_running_runs(self.results_folders())
+
+    def warm_keras(self) -> None:
+        """Import Keras after the first frame, so the UI never waits for TensorFlow (see ``tui.warmup``)."""
+        from cnn_tui.tui.warmup import warm_up
+
+        warm_up(lambda label, error: self.post_message(KerasReady(label, error)))
+
+    def on_keras_ready(self, message: KerasReady) -> None:
+        from cnn_tui.tui.launch import STARTED
+
+        logging.getLogger("cnn_tui.tui").info("Keras ready (%s) %.2fs after launch", message.label,
+                                              time.perf_counter() - STARTED)
+        self.session.keras_error = message.error
+        self.device_label = message.label
+        if message.error:
+            self.say(message.error, "error")
+        self.refresh_state()
 
     async def mount_views(self) -> None:
         """Mount the views behind the other tabs (once; whoever needs them first waits for them)."""
@@ -120,6 +148,8 @@ class MainScreen(ParamsMixin, TaskMixin, Screen):
         self.views_started = True
         for name, module, cls in LATER_VIEWS:
             view = getattr(importlib.import_module(module), cls)(id=f"{name}-view")
+            if name == "runs":
+                view.set_folders(self.results_folders())  # listed when it mounts
             await self.query_one(f"#{name}", TabPane).mount(view)
         s = self.session
         if s.model is not None:
@@ -131,8 +161,15 @@ class MainScreen(ParamsMixin, TaskMixin, Screen):
         self.views_mounted.set()
 
     def view(self, name: str) -> Any:
-        """The Model, Training, Evaluation or Tuning view (after ``mount_views``)."""
+        """The Model, Training, Evaluation, Tuning or Runs view (after ``mount_views``)."""
         return self.query_one(f"#{name}-view")
+
+    def results_folders(self) -> list[Path]:
+        """Where runs are: the data params' results folder and ./results."""
+        folders = [Path.cwd() / "results"]
+        if self.session.data is not None:
+            folders.insert(0, self.session.data.results_path)
+        return list({str(f.resolve()): f for f in folders}.values())
 
     async def restore_views(self) -> None:
         """Show what an injected session already holds (tests, and params given on the command line);
@@ -160,6 +197,8 @@ class MainScreen(ParamsMixin, TaskMixin, Screen):
                                      test=len(s.test_set) if s.test_set else None)
         self.query_one(MenuBar).set_device(self.device_label, error=bool(s.keras_error))
         self.query_one(DataView).show_params(s.data, s.hyper)
+        if self.views_mounted.is_set():
+            self.view("runs").set_folders(self.results_folders())  # lists again only when they changed
         self.refresh_bindings()
 
     def say(self, text: str, level: str = "info") -> None:
@@ -168,8 +207,8 @@ class MainScreen(ParamsMixin, TaskMixin, Screen):
         self.query_one(StatusLine).say(text, level)
         stamp = datetime.now().strftime("%H:%M:%S")
         self.query_one("#log-view", RichLog).write(Text(f"{stamp} {text}", style=StatusLine.STYLES.get(level, "")))
-        if level in ("warning", "error"):
-            self.notify(text, severity=level, timeout=8 if level == "error" else 5)
+        if level in ("warning", "error"):  # user text (paths, values): never markup
+            self.notify(text, severity=level, timeout=8 if level == "error" else 5, markup=False)
 
     def on_log_line(self, message: LogLine) -> None:
         # Python warnings: the log and status line only, a library may repeat one per batch
@@ -225,6 +264,12 @@ class MainScreen(ParamsMixin, TaskMixin, Screen):
     async def action_view(self, name: str) -> None:
         await self.mount_views()
         self.show_view(name)
+        if name == "runs":
+            self.view("runs").table.focus()  # Enter opens, space marks, k stops
+
+    async def action_runs(self) -> None:
+        await self.action_view("runs")
+        self.view("runs").refresh_runs()
 
     def action_page(self, pages: int) -> None:
         """Page through the current view without focusing it first (a focused table pages itself)."""
@@ -259,38 +304,113 @@ class MainScreen(ParamsMixin, TaskMixin, Screen):
         self.say(f"screenshot saved: {path}", "success")
 
     def hang_up(self, signal_name: str) -> None:
-        """The terminal is gone or we were told to end: stop the task (it saves), then quit, asking nothing."""
-        logging.getLogger("cnn_tui.tui").warning("%s: stopping %s and quitting", signal_name, self.session.busy or "nothing")
-        if self.session.busy:
-            self.quit_when_done = True
-            if self.session.stoppable:
-                self.stop_event.set()
-        else:
-            self.app.exit()
+        """The terminal is gone or we were told to end: quit promptly, asking nothing. A run process goes on
+        (only the following stops); an in-process task is stopped (it saves) and we quit when it has ended."""
+        self.tasks.hang_up(signal_name)
 
     async def action_quit(self) -> None:
-        if self.session.busy:
-            def answer(yes: bool | None) -> None:
-                if yes and self.session.busy:
-                    self.quit_when_done = True
-                    if self.session.stoppable:
-                        self.stop_event.set()
-                    self.say(f"stopping {self.session.busy}, then quitting; what was saved stays", "warning")
-                elif yes:
-                    self.app.exit()
-
-            question = f"{self.session.busy.capitalize()} is running. Stop it (keeping what was saved) and quit?"
-            self.app.push_screen(ConfirmScreen("Quit cnn-tui?", question, yes="Stop and quit", no="Keep running"),
-                                 answer)
+        unsaved = ""
+        if self.dirty:
+            unsaved = " ".join(("", "The", " and ".join(f"{k} params" for k in sorted(self.dirty)),
+                                "have changes not saved to a file."))
+        if self.tasks.ask_to_quit(unsaved):  # a task runs: it asks
             return
         if self.dirty:
-            kinds = " and ".join(f"{k} params" for k in sorted(self.dirty))
-
             def leave(yes: bool | None) -> None:
                 if yes:
                     self.app.exit()
 
-            self.app.push_screen(ConfirmScreen("Quit cnn-tui?", f"The {kinds} have changes not saved to a file "
+            self.app.push_screen(ConfirmScreen("Quit cnn-tui?", f"{unsaved.strip().removesuffix('.')} "
                                                "(s / S save them). Quit anyway?", yes="Quit", no="Stay"), leave)
             return
         self.app.exit()
+
+    # ------------------------------------------------------------ tasks and params: ``self.tasks``, ``self.params``
+
+    async def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        await self.tasks.on_worker_state_changed(event)
+
+    async def on_engine_event(self, message: EngineEvent) -> None:
+        await self.tasks.on_engine_event(message)
+
+    def on_run_started(self, message: RunStarted) -> None:
+        self.session.run_dir = message.run_dir
+        if self.views_mounted.is_set():
+            self.view("runs").refresh_runs()
+
+    def on_runs_view_open_run(self, message: RunsView.OpenRun) -> None:
+        if message.running:
+            self.tasks.attach(message.run_dir)
+        else:
+            self.tasks.open_finished(message.run_dir)
+
+    def on_runs_view_stop_run(self, message: RunsView.StopRun) -> None:
+        self.tasks.ask_to_stop_run(message.run_dir)
+
+    def load_params_file(self, kind: str, path: Path) -> bool:
+        return self.params.load_params_file(kind, path)
+
+    def load_model_file(self, path: Path) -> None:
+        self.tasks.load_model(path)
+
+    def action_load_train(self) -> None:
+        self.tasks.load_train()
+
+    def action_load_test(self) -> None:
+        self.tasks.load_test()
+
+    def action_init_model(self) -> None:
+        self.tasks.init_model()
+
+    async def action_train(self) -> None:
+        await self.mount_views()
+        self.tasks.train(validate=False)
+
+    async def action_train_val(self) -> None:
+        await self.mount_views()
+        self.tasks.train(validate=True)
+
+    def action_evaluate(self) -> None:
+        self.tasks.evaluate(confusion=False)
+
+    def action_predict(self) -> None:
+        self.tasks.evaluate(confusion=True)
+
+    def action_tune(self) -> None:
+        self.tasks.tune()
+
+    def action_stop(self) -> None:
+        self.tasks.stop()
+
+    def action_new_data(self) -> None:
+        self.params.new_data()
+
+    def action_load_data(self) -> None:
+        self.params.load_data()
+
+    def action_edit_data(self) -> None:
+        self.params.edit_data()
+
+    def action_save_data(self) -> None:
+        self.params.save_data()
+
+    def action_new_hyper(self) -> None:
+        self.params.new_hyper()
+
+    def action_load_hyper(self) -> None:
+        self.params.load_hyper()
+
+    def action_edit_hyper(self) -> None:
+        self.params.edit_hyper()
+
+    def action_save_hyper(self) -> None:
+        self.params.save_hyper()
+
+    def action_load_model(self) -> None:
+        self.params.load_model()
+
+    def action_save_model(self) -> None:
+        self.params.save_model()
+
+    def action_apply_best(self) -> None:
+        self.params.apply_best()
