@@ -1,0 +1,148 @@
+"""The main screen as a client of runs made elsewhere (the CLI, an earlier TUI): it says at startup that
+runs are running, the Runs view (7) lists them, Enter follows a running run into the views (replayed,
+then live; x stops it) or loads an ended run's results and model, k stops a run after asking."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+
+from tui_helpers import logged, make_app, run_record, status, table, text_of, wait_for, wait_idle, wait_run_ended
+
+from cnn_tui.core import run_control
+from cnn_tui.core.params import DataParams, HyperParams
+from cnn_tui.core.run_tasks import TaskSpec
+from cnn_tui.tui.screens.confirm import ConfirmScreen
+
+SMALL = dict(classes=3, per_class=12, test_per_class=6, size=12)
+
+
+def params(params_files, **hyper):
+    data_path, hyper_path = params_files(**SMALL, hyper=hyper)
+    return data_path, hyper_path, DataParams.load(data_path), HyperParams.load(hyper_path)
+
+
+def launch_elsewhere(data: DataParams, hyper: HyperParams, task: str = "train") -> Path:
+    """What ``cnn-tui train --detach`` does: a run process of its own, not the app's."""
+    spec = TaskSpec(task)
+    run = run_control.prepare(spec, data, hyper, command=f"cnn-tui {task} --detach")
+    proc = run_control.launch(run)
+    threading.Thread(target=proc.wait, daemon=True).start()  # reaped
+    return run.path
+
+
+async def wait_epochs(run_dir: Path, epochs: int, timeout: float = 120) -> None:
+    history = run_dir / "history.csv"
+    deadline = time.monotonic() + timeout
+    while not (history.exists() and len(history.read_text().splitlines()) > epochs):
+        assert time.monotonic() < deadline, f"no {epochs} epoch(s) in {timeout}s"
+        await asyncio.sleep(0.2)
+
+
+async def open_runs_view(pilot, rows: int) -> object:
+    app = pilot.app
+    await pilot.press("7")
+    view = app.main.view("runs")
+    await wait_for(pilot, lambda: view.table.row_count == rows, timeout=30, what=f"{rows} run(s) listed")
+    assert app.main.query_one("#views").active == "runs" and app.focused is view.table
+    return view
+
+
+async def test_a_run_started_elsewhere_is_announced_followed_and_stopped(params_files, in_tmp):
+    data_path, hyper_path, data, hyper = params(params_files, epochs=400, batch_size=4)
+    run = launch_elsewhere(data, hyper)
+    await wait_epochs(run, 1)
+    app = make_app(data_path, hyper_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        main = app.main
+        await wait_for(pilot, lambda: "1 run is running: 7 opens Runs" in logged(app), timeout=30,
+                       what="the startup notice")
+        await open_runs_view(pilot, 1)
+        await pilot.press("enter")  # follow it: the epochs so far are replayed, then new ones come
+        await wait_for(pilot, lambda: table(app, "#epoch-table").row_count >= 2, timeout=60, what="epochs")
+        assert main.query_one("#views").active == "training" and main.session.busy == "training"
+        assert main.session.run_dir == run and main.check_action("stop", ()) is True
+        assert "Training on all training images: 400 epochs, batch 4, 36 images" in text_of(app, "#training-title")
+        await pilot.press("x")  # stops the run it follows, as one it started
+        await wait_idle(pilot, timeout=60)
+        record = run_record(run)
+        assert record["status"] == "stopped" and record["command"] == "cnn-tui train --detach"
+        done = record["details"]["epochs_done"]
+        assert table(app, "#epoch-table").row_count == done  # every whole epoch, none twice
+        assert len(main.session.history["loss"]) == done
+        assert main.session.model.source == run / "model.keras"
+        assert main.session.model_note == f"trained {done} epochs of 400 (stopped)"
+        assert status(app).startswith(f"stopped by the user after {done} of 400 epochs")
+        assert main.session.busy is None and main.check_action("train", ()) is None  # usable: needs l, i first
+
+
+async def test_an_ended_run_opens_into_the_views_and_its_model_evaluates(params_files, in_tmp):
+    data_path, hyper_path, data, hyper = params(params_files, epochs=2)
+    spec = TaskSpec("pipeline")
+    run = run_control.prepare(spec, data, hyper, command="cnn-tui pipeline")
+    run_control.run_here(run, spec)  # train + evaluate, in this process, before the app starts
+    app = make_app(data_path, hyper_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        main = app.main
+        await open_runs_view(pilot, 1)
+        await pilot.press("enter")
+        await wait_idle(pilot)
+        assert main.query_one("#views").active == "evaluation"
+        assert table(app, "#epoch-table").row_count == 2
+        assert len(main.query_one("#accuracy-chart").history["accuracy"]) == 2
+        assert text_of(app, "#training-title").startswith("test accuracy")  # the run's own last line
+        assert "model.keras" in text_of(app, "#training-files")
+        accuracy = run_record(run.path)["details"]["accuracy"]
+        assert f"{accuracy * 100:.2f} %" in text_of(app, "#metrics")
+        assert table(app, "#confusion-table").row_count == 3
+        assert main.session.model is not None and main.session.model_note == "trained 2 epochs"
+        assert f"run {run.path.name} (pipeline, finished)" in status(app)
+        await pilot.press("L")  # the opened run's model is the session's: e works on it
+        await wait_idle(pilot)
+        await pilot.press("e")
+        await wait_idle(pilot)
+        assert main.session.evaluation.accuracy == accuracy  # the same model on the same images
+        assert run_record(main.session.run_dir)["task"] == "evaluate"
+
+
+async def test_an_ended_search_opens_with_its_best_params(params_files, in_tmp):
+    data_path, hyper_path, data, hyper = params(params_files, epochs=1, num_filters=[4, 8])
+    spec = TaskSpec("tune", cv=2)
+    run = run_control.prepare(spec, data, hyper, command="cnn-tui tune")
+    run_control.run_here(run, spec)
+    app = make_app(data_path, hyper_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        main = app.main
+        main.tasks.open_finished(run.path)
+        await wait_idle(pilot)
+        assert main.query_one("#views").active == "tuning"
+        result = main.session.tuning
+        assert result.status == "finished" and len(result.rows) == 4
+        assert table(app, "#results-table").row_count == 2
+        assert text_of(app, "#results-title").startswith("Grid search results · 4 of 4 fits")
+        await pilot.press("b")
+        assert main.session.hyper.values["num_filters"] == result.best()["num_filters"]
+
+
+async def test_k_in_the_runs_view_stops_a_run_after_asking(params_files, in_tmp):
+    data_path, hyper_path, data, hyper = params(params_files, epochs=400, batch_size=4)
+    run = launch_elsewhere(data, hyper)
+    app = make_app(data_path, hyper_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_runs_view(pilot, 1)
+        await pilot.press("k")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        assert run.name in str(app.screen.query_one("#confirm-question").content)
+        await pilot.press("n")
+        await pilot.pause()
+        assert run_control.is_running(run)
+        await pilot.press("k")
+        await pilot.pause()
+        await pilot.press("y")
+        record = await wait_run_ended(run, timeout=60)
+        assert record["status"] == "stopped"
+        assert f"stopping run {run.name} after the current batch…" in logged(app)
+        assert app.main.session.busy is None  # the app was not following it
