@@ -751,7 +751,7 @@ class Tasks:
         """The terminal is gone or we were told to end: a run goes on (we only stop following it); an in-process
         task is stopped (it saves) and we quit when it has ended; nothing is asked."""
         if self.following:
-            run = self.run_dir.name if self.run_dir is not None else "the run being started"
+            run = f"run {self.run_dir.name}" if self.run_dir is not None else "the run being started"
             log.warning("%s: stopping to follow %s (it goes on) and quitting", signal_name, run)
             self.detach.set()
             self.screen.app.exit()
