@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import signal
 from pathlib import Path
 from typing import Iterable
 
@@ -49,16 +47,13 @@ class CnnApp(App[int]):
             self.main.load_model_file(Path(self.start_model))
 
     def watch_hang_ups(self) -> None:
-        """SIGHUP (the SSH connection dropped) and SIGTERM stop the running task, which saves what
-        it has and marks its run stopped, then quit; left alone, either would kill a run mid-epoch."""
-        loop = asyncio.get_running_loop()
-        for sig in (getattr(signal, "SIGHUP", None), signal.SIGTERM):
-            if sig is None:
-                continue
-            try:
-                loop.add_signal_handler(sig, self.main.hang_up, signal.Signals(sig).name)
-            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals
-                return
+        """SIGHUP (the SSH connection dropped), a terminal that hung up, and SIGTERM call ``MainScreen.hang_up``:
+        it stops what runs in this process (it saves; a run process goes on) and quits, asking nothing. In a
+        terminal, drawing stops at once and the process ends within ``hangup.GRACE_S`` seconds whatever
+        happens (see ``tui.hangup``)."""
+        from cnn_tui.tui import hangup
+
+        hangup.watch(self, self.main.hang_up)
 
     def action_snap(self) -> None:
         self.main.action_snap()

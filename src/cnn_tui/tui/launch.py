@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,9 +59,13 @@ def setup_logging(path: Path) -> Path | None:
     return path
 
 
+_ABANDONED: list[object] = []  # terminal streams never closed (nor collected): closing flushes, which could block
+
+
 @contextmanager
-def quiet_terminal(path: Path | None) -> Iterator[None]:
-    """Point fds 1 and 2 at the log while Textual keeps drawing on a duplicate of the terminal."""
+def quiet_terminal(path: Path | None, terminal_gone: threading.Event | None = None) -> Iterator[None]:
+    """Point fds 1 and 2 at the log while Textual keeps drawing on a duplicate of the terminal.
+    Once ``terminal_gone`` is set, nothing more is written to the terminal, not even on the way out."""
     if path is None or not (sys.__stderr__ and sys.__stderr__.isatty()):
         yield
         return
@@ -77,15 +82,38 @@ def quiet_terminal(path: Path | None) -> Iterator[None]:
         try:
             yield
         finally:
-            for stream in (terminal_out, terminal_err):
-                stream.flush()
-            os.dup2(saved[1], 1)
-            os.dup2(saved[2], 2)
+            gone = terminal_gone is not None and terminal_gone.is_set()
+            if gone:
+                # fds 1 and 2 stay on the log, and the terminal streams are left alone: Textual's writer
+                # thread may still be stuck in a write to a frozen terminal, holding their lock
+                _ABANDONED.extend((terminal_out, terminal_err))
+            else:
+                for stream in (terminal_out, terminal_err):
+                    try:
+                        stream.flush()
+                    except (OSError, ValueError):  # the terminal went on the way out
+                        pass
+                os.dup2(saved[1], 1)
+                os.dup2(saved[2], 2)
             for fd in saved.values():
                 os.close(fd)
             sys.__stdout__, sys.__stderr__, sys.stdout, sys.stderr = originals  # type: ignore[misc]
-            terminal_out.close()
-            terminal_err.close()
+            if not gone:
+                for stream in (terminal_out, terminal_err):
+                    try:
+                        stream.close()
+                    except (OSError, ValueError):
+                        pass
+
+
+def plain_text(renderable: object) -> str:
+    from io import StringIO
+
+    from rich.console import Console
+
+    console = Console(file=StringIO(), width=100, color_system=None)
+    console.print(renderable)
+    return console.file.getvalue().rstrip()  # type: ignore[attr-defined]
 
 
 def run_tui(data: str | None = None, hyper: str | None = None, model: str | None = None) -> int:
@@ -95,6 +123,7 @@ def run_tui(data: str | None = None, hyper: str | None = None, model: str | None
     probe = terminal.Probe.start()  # the terminal answers while the app imports
     try:
         path = setup_logging(log_file())
+        from cnn_tui.tui import hangup
         from cnn_tui.tui.app import CnnApp
     finally:
         graphics = probe.finish()
@@ -109,14 +138,31 @@ def run_tui(data: str | None = None, hyper: str | None = None, model: str | None
                  model=Path(model) if model else None, log_path=path)
     handler = UiLogHandler(app)
     logging.getLogger().addHandler(handler)
+    # a terminal that goes away stops the drawing and ends the process within seconds (see tui.hangup)
+    guard = hangup.guard_terminal(app)
+    failed = False
     try:
-        with quiet_terminal(path):
+        with quiet_terminal(path, guard.gone if guard is not None else None):
             app.run()
+    except Exception:
+        if guard is None or guard.ending is None:
+            raise
+        # e.g. Textual printing an error on the terminal that is gone (EIO): only the log can tell
+        log.exception("%s: the app ended with an error", guard.ending)
+        for renderable in getattr(app, "_exit_renderables", ()):  # the error Textual could not print
+            log.error("%s", plain_text(renderable))
+        failed = True
     finally:
+        if guard is not None:
+            guard.close()
         logging.getLogger().removeHandler(handler)
-    code = app.return_code or 0
+    code = 1 if failed else app.return_code or 0
     backend = sys.modules.get("cnn_tui.core.backend")
-    if backend is None or not backend.is_loaded():
+    keras_loaded = backend is not None and backend.is_loaded()
+    if guard is not None and guard.ending is not None:
+        # after a hang-up or SIGTERM: no interpreter finalization (see tui.hangup); the clean-up as below
+        guard.leave(code, clean_up=keras_loaded)
+    if not keras_loaded:
         # Quit while Keras was still importing in the background: no task ran, nothing is left to
         # save, and Python would otherwise wait seconds for the import thread before exiting.
         logging.shutdown()
