@@ -213,9 +213,10 @@ def stop_on_signals(stop: threading.Event, say: Callable[[str], None]) -> Iterat
             pass  # the terminal is gone (SIGHUP): stopping and saving matter, the message does not
 
     if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
-            if sig is None or (sig != signal.SIGINT and signal.getsignal(sig) == signal.SIG_IGN):
-                continue
+        hangup = getattr(signal, "SIGHUP", None)
+        for sig in (signal.SIGINT, signal.SIGTERM, hangup):
+            if sig is None or (sig == hangup and signal.getsignal(sig) == signal.SIG_IGN):
+                continue  # `nohup cnn-tui train ...`: the user asked the run to survive the hangup
             installed[sig] = signal.signal(sig, handler)
     try:
         yield
