@@ -253,3 +253,35 @@ def test_a_run_stopped_before_its_first_epoch_saves_no_model(params_files, tmp_p
     outcome = run_control.run_here(run, TaskSpec.load(run.path), emit=stop_at_start, stop=stop)
     assert outcome.status == "stopped" and outcome.train.result.epochs_done == 0
     assert not (run.path / "model.keras").exists()
+
+
+def test_a_resume_starts_where_the_model_file_says_when_the_history_is_ahead(params_files, tmp_path):
+    """A kill between the checkpoint's two writes leaves history.csv one epoch ahead of model.keras."""
+    data_path, hyper_path = params_files(hyper={"epochs": 3})
+    data, hyper = DataParams.load(data_path), HyperParams.load(hyper_path)
+    run = run_control.prepare(TaskSpec("train"), data, hyper, parent=tmp_path / "runs")
+    stop = threading.Event()
+    run_control.run_here(run, TaskSpec.load(run.path), stop=stop,
+                         emit=lambda e: stop.set() if isinstance(e, EpochEnd) and e.epoch == 1 else None)
+    history = run.path / "history.csv"
+    lines = history.read_text().splitlines()
+    history.write_text("\n".join([*lines, lines[-1].replace("1,", "2,", 1)]) + "\n")  # epoch 2 written, model not
+    resumed, spec = run_control.prepare_resume(run.path)
+    events: list = []
+    run_control.run_here(resumed, spec, emit=events.append)
+    assert [e.epoch for e in events if isinstance(e, EpochEnd)] == [2, 3]
+    assert _history_epochs(run.path) == [1, 2, 3]
+
+
+def test_a_run_stopped_before_its_first_epoch_resumes_from_the_start(params_files, tmp_path):
+    data_path, hyper_path = params_files()
+    data, hyper = DataParams.load(data_path), HyperParams.load(hyper_path)
+    run = run_control.prepare(TaskSpec("train"), data, hyper, parent=tmp_path / "runs")
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(Exception, match="loading stopped"):
+        run_control.run_here(run, TaskSpec.load(run.path), stop=stop)
+    assert read_run(run.path)["status"] == "stopped"
+    resumed, spec = run_control.prepare_resume(run.path)
+    outcome = run_control.run_here(resumed, spec)
+    assert outcome.status == "finished" and _history_epochs(run.path) == [1, 2]

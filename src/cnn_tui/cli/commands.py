@@ -18,10 +18,11 @@ from typing import Any
 
 from cnn_tui.cli import clean_json
 from cnn_tui.cli.console import CliConsole, make_table
-from cnn_tui.core import jobs, reports, run_control
+from cnn_tui.core import jobs, run_control
 from cnn_tui.core.errors import UserError
 from cnn_tui.core.model import NetModel, readable_size
 from cnn_tui.core.params import DataParams, HyperParams
+from cnn_tui.core.run_results import load_history
 from cnn_tui.core.run_tasks import EXIT_OK, EXIT_STOPPED, EXIT_USER, Inputs, Outcome, TaskSpec, ending_of
 from cnn_tui.core.runs import Run
 
@@ -231,7 +232,7 @@ def _training_summary(console: CliConsole, outcome: Outcome) -> dict[str, Any]:
     run = outcome.run
     trained = outcome.train
     if trained is None:  # a resumed pipeline whose training was done already
-        history = reports.read_history_csv(run.file("history.csv"))
+        history = load_history(run.path)
         epochs = len(history.get("loss", []))
         return {"run_dir": str(run.path), "status": "finished", "message": f"trained {epochs} epochs",
                 "epochs_done": epochs, "final": {k: v[-1] for k, v in history.items() if v and k != "seconds"}}

@@ -120,9 +120,10 @@ def train_run(
     def checkpoint(epoch: int, logs: dict[str, float]) -> None:
         for key, value in logs.items():
             progress.setdefault(key, []).append(value)
+        net.epochs_done = epoch  # in the file: a kill between the two writes leaves the resume point clear
         try:
-            net.save(model_path)
             reports.write_history_csv(progress, history_path)
+            net.save(model_path)
         except ResultsError as exc:
             if not problems:
                 emit(Notice(f"could not save the epoch {epoch} checkpoint ({exc}); training goes on", "warning"))
@@ -145,6 +146,7 @@ def train_run(
         # a diverged model must not replace the last good checkpoint, and a run stopped before its
         # first whole epoch has no model worth a file
         if result.status != "failed" and result.epochs_done:
+            net.epochs_done = result.epochs_done
             files["model"] = net.save(model_path)
             net.source = model_path
         elif model_path.exists():

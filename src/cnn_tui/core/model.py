@@ -64,6 +64,7 @@ class NetModel:
     config: ModelConfig | None = None
     source: Path | None = None
     names_known: bool = True  # False: a Keras model from elsewhere, its classes only numbered
+    epochs_done: int | None = None  # whole epochs trained, recorded in the file (a resume starts there)
 
     @property
     def num_classes(self) -> int:
@@ -95,6 +96,7 @@ class NetModel:
             "image_size": self.image_size,
             "channels": self.channels,
             "hyper_params": self.config.as_dict() if self.config else None,
+            "epochs_done": self.epochs_done,
         }
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -166,7 +168,9 @@ class NetModel:
         config = ModelConfig(**{k: hyper[k] for k in HYPER_NAMES}) if hyper and set(HYPER_NAMES) <= hyper.keys() else None
         if config is not None and getattr(model, "optimizer", None) is None:
             compile_model(model, config)
-        return cls(model, list(names), int(shape[1]), int(shape[3]), config, path, names_known=bool(meta.get("class_names")))
+        done = meta.get("epochs_done")
+        return cls(model, list(names), int(shape[1]), int(shape[3]), config, path, names_known=bool(meta.get("class_names")),
+                   epochs_done=done if isinstance(done, int) else None)
 
 
 def inspect_archive(path: Path) -> dict[str, Any]:

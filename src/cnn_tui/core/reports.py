@@ -127,8 +127,3 @@ def write_rows_csv(rows: Sequence[dict[str, Any]], path: Path, columns: Sequence
     columns = list(columns or dict.fromkeys(k for row in rows for k in row))
     return fileio.write_csv(path, columns, [[row.get(c, "") for c in columns] for row in rows])
 
-
-def read_history_csv(path: Path) -> dict[str, list[float]]:
-    from cnn_tui.core.run_results import load_history
-
-    return load_history(path.parent)

@@ -152,10 +152,7 @@ def prepare_resume(folder: Path) -> tuple[Run, TaskSpec]:
         raise UserError(f"cannot resume run {folder.name}: a {spec.task} run is not resumable; run it again")
     spec.resume = True
     spec.save(folder)
-    run = Run.open(folder)
-    run.record["resumed"] = int(run.record.get("resumed") or 0) + 1
-    run.write()
-    return run, spec
+    return Run.open(folder), spec
 
 
 def is_running(folder: Path) -> bool:

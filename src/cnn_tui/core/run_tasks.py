@@ -121,6 +121,8 @@ def execute(run: Run, spec: TaskSpec, *, emit: Emit = ignore, stop: threading.Ev
     marked (a user mistake as ``failed`` with its one line, a stop as ``stopped``)."""
     stop = stop or threading.Event()
     inputs = inputs or Inputs()
+    if spec.resume:
+        run.record["resumed"] = int(run.record.get("resumed") or 0) + 1
     try:
         data, hyper = load_params(run)
         outcome = _STEPS[spec.task](run, spec, data, hyper, emit, stop, inputs)
@@ -159,27 +161,27 @@ def _training_set(data: DataParams, emit: Emit, stop: threading.Event, inputs: I
 
 
 def _train_step(run: Run, spec: TaskSpec, data: DataParams, hyper: HyperParams | None, emit: Emit,
-                stop: threading.Event, inputs: Inputs) -> tuple[Any, Any, int]:
+                stop: threading.Event, inputs: Inputs) -> tuple[Any, Any, jobs.TrainOutcome | None]:
     """Train (or go on training) in ``run``; returns the model, the training set and the training outcome."""
     from cnn_tui.core.model import NetModel
 
     if hyper is None:
         raise ResultsError("the run has no hyper_params.json", path=run.path)
     config = hyper.first()
-    initial_epoch, history = 0, None
-    if spec.resume:
-        history = load_history(run.path)
-        initial_epoch = len(history.get("loss", []))
-        if not run.file("model.keras").exists() or not initial_epoch:
-            raise UserError(f"run {run.path.name} has no finished epoch to resume from; start it again instead")
+    initial_epoch, history, net = 0, None, None
+    if spec.resume and run.file("model.keras").exists():
         net = NetModel.load(run.file("model.keras"), with_optimizer=True)
+        history = load_history(run.path)
+        # the model file records its epochs; history.csv may hold one more if a kill fell between the writes
+        initial_epoch = net.epochs_done if net.epochs_done is not None else len(history.get("loss", []))
+        history = {k: v[:initial_epoch] for k, v in history.items()}
         emit(Notice(f"resuming at epoch {initial_epoch + 1} of {config.epochs}"))
-    elif inputs.net is not None:
+    elif spec.resume:
+        emit(Notice("the run was stopped before its first whole epoch: training starts from the beginning"))
+    if net is None and inputs.net is not None:
         net = inputs.net
-    elif spec.model:
+    elif net is None and spec.model:
         net = NetModel.load(spec.model, with_optimizer=True)
-    else:
-        net = None
     images = _training_set(data, emit, stop, inputs, channels=net.channels if net is not None else None)
     if net is None:
         net = jobs.new_model(data, hyper, images)
