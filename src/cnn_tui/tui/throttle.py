@@ -11,6 +11,9 @@ import time
 from typing import Any, Callable
 
 INTERVAL = 0.1  # seconds between progress updates
+# Never a zero delay: Textual 8's Timer divides by its interval when it starts late (``_run``: skip), so a
+# set_timer(0) that starts a microsecond late dies with ZeroDivisionError, silently, and the progress froze.
+MIN_DELAY = 0.001
 
 
 class ProgressThrottle:
@@ -26,7 +29,7 @@ class ProgressThrottle:
         """Keep ``item`` as the newest of its kind; show it within ``interval``."""
         self.pending[key] = item
         if self.timer is None:
-            delay = max(0.0, self.last + self.interval - time.monotonic())
+            delay = max(MIN_DELAY, self.last + self.interval - time.monotonic())
             self.timer = self.owner.set_timer(delay, self.flush)
 
     def flush(self) -> None:
