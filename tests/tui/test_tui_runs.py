@@ -146,3 +146,36 @@ async def test_k_in_the_runs_view_stops_a_run_after_asking(params_files, in_tmp)
         assert record["status"] == "stopped"
         assert f"stopping run {run.name} after the current batch…" in logged(app)
         assert app.main.session.busy is None  # the app was not following it
+
+
+def following_threads() -> list[str]:
+    """Threads inside ``run_events.follow`` right now."""
+    import sys
+
+    names = []
+    for ident, frame in sys._current_frames().items():
+        while frame is not None:
+            if frame.f_code.co_name == "follow" and frame.f_code.co_filename.endswith("run_events.py"):
+                names.append(str(ident))
+                break
+            frame = frame.f_back
+    return names
+
+
+async def test_however_the_app_ends_it_stops_following_and_the_run_goes_on(params_files, in_tmp):
+    """Python waits for worker threads before a process exits: one that follows a run must end with the app."""
+    data_path, hyper_path, data, hyper = params(params_files, epochs=400, batch_size=4)
+    run = launch_elsewhere(data, hyper)
+    app = make_app(data_path, hyper_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await app.main.mount_views()
+        app.main.tasks.attach(run)
+        await wait_for(pilot, lambda: table(app, "#epoch-table").row_count >= 1, timeout=60, what="an epoch")
+        assert following_threads()
+        app.exit()  # not through q: no question, no detach of its own
+        await pilot.pause()
+    deadline = time.monotonic() + 5
+    while following_threads() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert not following_threads()
+    assert run_control.is_running(run)  # it goes on (the test's cleanup stops it)

@@ -764,6 +764,13 @@ class Tasks:
         else:
             self.screen.app.exit()
 
+    def shut_down(self) -> None:
+        """The app is ending: stop following (a run goes on) and stop an in-process task, so that no worker
+        thread outlives the app (Python waits for them before the process can exit)."""
+        self.detach.set()
+        if self.kind == "local" and self.session.stoppable:
+            self.stop_event.set()
+
     # ------------------------------------------------------------ at startup
 
     def check_running_runs(self, folders: list[Path]) -> None:

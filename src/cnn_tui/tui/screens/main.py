@@ -333,6 +333,9 @@ class MainScreen(Screen):
     async def on_engine_event(self, message: EngineEvent) -> None:
         await self.tasks.on_engine_event(message)
 
+    def on_unmount(self) -> None:
+        self.tasks.shut_down()  # however the app ends, no worker thread keeps the process alive
+
     def on_run_started(self, message: RunStarted) -> None:
         self.session.run_dir = message.run_dir
         if self.views_mounted.is_set():
