@@ -178,7 +178,6 @@ class Tasks:
         self._progress: ProgressThrottle | None = None
         self._stop_lock = threading.Lock()
         self._stop_sent = False
-        self._finished: TaskFinished | None = None
         self._training_shown = False  # the training view was started for this task
         self._epochs: dict[int, EpochEnd] = {}  # the epochs shown, by number (a resumed run starts again)
 
@@ -205,7 +204,7 @@ class Tasks:
         self.task, self.kind, self._done = task, kind, done
         self.stop_event = threading.Event()
         self.detach = detach or threading.Event()
-        self.run_dir, self.proc, self._finished, self._stop_sent = None, None, None, False
+        self.run_dir, self.proc, self._stop_sent = None, None, False
         self._training_shown, self._epochs = False, {}
         self.progress.clear()
         if view:
@@ -306,8 +305,7 @@ class Tasks:
             view("tuning").show_fold(event.row)
         elif isinstance(event, Notice):
             self.say(event.text, event.level)
-        elif isinstance(event, TaskFinished):
-            self._finished = event  # the end is shown once what the run produced is read back
+        # TaskFinished: the end is shown once the worker has read back what the run produced
 
     def start_training_view(self, event: TrainingStarted) -> None:
         """Lay the training view out for ``event``; a resumed run keeps the epochs it had done."""
@@ -471,11 +469,14 @@ class Tasks:
         """In the worker: every event of the run to the screen until it ends (or we detach), then its results."""
         from cnn_tui.core import run_control
 
+        finished = None
         for event in run_control.follow(run_dir, stop=detach):
             emit(event)
+            if isinstance(event, TaskFinished):
+                finished = event
         if detach.is_set():
             return RunEnd(run_dir, task, "detached", "")
-        return read_run_end(run_dir, task, finished=self._finished)
+        return read_run_end(run_dir, task, finished=finished)
 
     def attach(self, run_dir: Path) -> None:
         """Follow a run that is going (started by the CLI or an earlier TUI): replayed, then live; x stops it."""
