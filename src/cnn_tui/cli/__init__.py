@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("classify", "class and top probabilities for single image files")
     p.add_argument("--model", required=True, metavar="M.keras")
     p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
+    p.add_argument("--top", type=_at_least(1), default=3, help="how many classes to show (default 3)")
 
     p = command("tune", "search hyper params (every list-valued field) with stratified cross-validation",
                 epilog=TASK_EPILOG)
@@ -114,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("pipeline", "demo job: summary, training with validation, evaluation and confusion matrix",
                 epilog=TASK_EPILOG)
     _data_hyper(p)
-    p.add_argument("--validate", type=_fraction, default=0.2, metavar="FRACTION")
+    p.add_argument("--validate", type=_fraction, metavar="FRACTION",
+                   help="the share held out for validation (default: the data params' validation_split, 0.2)")
     _out(p)
     _detach(p)
 

@@ -416,7 +416,7 @@ def cmd_pipeline(args: Args, console: CliConsole, stop: threading.Event) -> dict
     data, hyper = _load_params(args, console)
     class_names = _check_training_folder(data)
     _check_test_folder(data, class_names)
-    spec = TaskSpec("pipeline", validate=args.validate)
+    spec = TaskSpec("pipeline", validate=args.validate or data.validation_split)
     if args.detach:
         return _detach(_prepare(args, spec, data, hyper), console, "pipeline")
     preview = jobs.new_model(data, hyper)  # the network the run builds (same seed), shown before it trains

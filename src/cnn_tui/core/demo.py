@@ -55,6 +55,11 @@ def export_digits(data_root: Path, app_input: Path, *, seed: int = 42, test_shar
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
+    try:  # first: a bad --app-input must not leave 1,797 images behind
+        app_input.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ResultsError(f"cannot make the folder for the demo params ({exc.strerror or exc})",
+                           path=app_input) from None
     digits = load_digits()
     pixels = np.rint(digits.images * (255 / 16)).astype(np.uint8)  # 0..16 grey levels to 0..255
     index = np.arange(len(digits.target))
@@ -74,11 +79,6 @@ def export_digits(data_root: Path, app_input: Path, *, seed: int = 42, test_shar
                 tmp.write_bytes(content)
             written += 1
 
-    try:
-        app_input.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ResultsError(f"cannot make the folder for the demo params ({exc.strerror or exc})",
-                           path=app_input) from None
     data = DataParams.from_dict(
         {
             "num_classes": 10,

@@ -58,6 +58,8 @@ class Run:
     def create(cls, parent: str | os.PathLike[str], task: str, *, command: str | None = None) -> Run:
         parent = Path(parent)
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        if parent.exists() and not parent.is_dir():
+            raise ResultsError("is a file, not a folder for run folders", path=parent)
         try:
             parent.mkdir(parents=True, exist_ok=True)
             mark_interrupted(parent)

@@ -238,7 +238,10 @@ def tune(
     subset = images.subset(max_samples, seed)
     smallest = min(subset.counts())
     if smallest < cv:
-        raise DatasetError(f"{cv}-fold cross-validation needs at least {cv} images in every class; the smallest class has {smallest}")
+        capped = (f" of the {len(subset):,} images the max-samples cap ({max_samples:,}) keeps; raise it"
+                  if len(subset) < len(images) else "")
+        raise DatasetError(f"{cv}-fold cross-validation needs at least {cv} images in every class; the smallest class "
+                           f"has {smallest}{capped}")
     plan = plan_search(hyper, samples=len(subset), strategy=strategy, cv=cv, n_iter=n_iter, seed=seed,
                        classes=subset.num_classes)
     token = uuid.uuid4().hex[:12]
