@@ -75,7 +75,7 @@ def make_runs(parent: Path) -> dict[str, Path]:
         "running": write_run(parent, "20250103-100000-train_val", "running", "2025-01-03T10:00:00", seconds=None,
                              hyper={**HYPER, "batch_size": 32}, data=DATA, identity=processes.identity()),
         "stopped": write_run(parent, "20250104-100000-train_val", "stopped", "2025-01-04T10:00:00", seconds=301,
-                             hyper={**HYPER, "init_rate": 0.05, "epochs": 5}, data={**DATA, "image_size": 12},
+                             hyper={**HYPER, "init_rate": 0.05, "epochs": 7}, data={**DATA, "image_size": 12},
                              history=h2, message="stopped by the user [after] epoch 5", events=False),
         "evaluate": write_run(parent, "20250105-100000-evaluate", "finished", "2025-01-05T10:00:00", seconds=3,
                               task="evaluate", data={**DATA, "train_dir": "/data/[bold]odd set"},
@@ -161,7 +161,7 @@ async def test_rows_newest_first_with_statuses(tmp_path):
         select(view, runs["stopped"])
         await pilot.pause()
         detail = static_text(view.query_one("#runs-detail", Static))
-        assert "init_rate=0.05" in detail and "epochs=5" in detail and "[after]" in detail
+        assert "init_rate=0.05" in detail and "epochs=7" in detail and "[after]" in detail
 
 
 async def test_narrow_view_keeps_the_essentials(tmp_path):
@@ -282,7 +282,7 @@ async def test_mark_two_and_compare(tmp_path):
         # columns: flag, name, then the runs as marked (newest first); the evaluation has no hyper params
         by_name = {r[1]: r[2:] for r in rows}
         assert by_name["init_rate"] == [MISSING, "0.05", "0.02"]
-        assert by_name["epochs"] == [MISSING, "5", "3"]
+        assert by_name["epochs"] == [MISSING, "7", "3"]
         assert by_name["image_size"] == ["8", "12", "8"]
         assert by_name["batch_size"] == [MISSING, "64", "64"]
         first = params.get_row_at(0)[1]
