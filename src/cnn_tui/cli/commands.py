@@ -435,7 +435,7 @@ def cmd_resume(args: Args, console: CliConsole, stop: threading.Event) -> dict[s
     started = time.perf_counter()
     folder = find_run(args.run, results_folders(args))
     run, spec = run_control.prepare_resume(folder)
-    resumed = {"resumed": run.record.get("resumed")}
+    resumed = {"resumed": int(run.record.get("resumed") or 0) + 1}  # the run counts it once it goes on
     if args.detach:
         return {**_detach(run, console, spec.task), **resumed}
     console.info(f"resuming {spec.label} run {run.path.name}")
