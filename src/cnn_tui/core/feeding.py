@@ -9,7 +9,6 @@ it to Keras as a ``keras.utils.PyDataset``.
 from __future__ import annotations
 
 import math
-import os
 import weakref
 from pathlib import Path
 from typing import Any

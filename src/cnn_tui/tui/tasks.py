@@ -28,7 +28,6 @@ import logging
 import math
 import sys
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
@@ -48,6 +47,7 @@ from cnn_tui.core.events import (
 )
 from cnn_tui.core.params import LARGE_GRID
 from cnn_tui.tui.messages import EngineEvent, RunStarted
+from cnn_tui.tui.run_display import RUN_LABELS, RUN_VIEWS, RunDisplay, RunEnd, read_run_end
 from cnn_tui.tui.screens.confirm import ChoiceScreen, ConfirmScreen
 from cnn_tui.tui.throttle import ProgressThrottle
 from cnn_tui.tui.widgets.data_view import DataView
@@ -58,12 +58,6 @@ log = logging.getLogger("cnn_tui.tui")
 COMMAND = "cnn-tui (TUI)"  # run.json's "command" for the runs the TUI starts
 TUNING_FOLDS = 3
 TUNING_MAX_SAMPLES = 10_000
-# what a run's task is called, and the view that shows it
-RUN_LABELS = {"train": "training", "pipeline": "pipeline", "tune": "tuning", "evaluate": "evaluation",
-              "predict": "prediction"}
-RUN_VIEWS = {"train": "training", "pipeline": "training", "tune": "tuning", "evaluate": "evaluation",
-             "predict": "evaluation"}
-
 Job = Callable[[Callable[[Any], None], threading.Event], Any]
 Done = Callable[[Any], Awaitable[None]]
 
@@ -74,90 +68,6 @@ def is_stopped(exc: BaseException | None) -> bool:
     return dataset is not None and isinstance(exc, dataset.TaskStopped)
 
 
-# ---------------------------------------------------------------- what an ended run produced
-
-
-@dataclass
-class RunEnd:
-    """An ended run as read back from its folder (in a worker: loading a model imports Keras)."""
-
-    run_dir: Path
-    task: str
-    status: str  # finished | stopped | failed | interrupted; "detached" when we stopped following
-    message: str
-    record: dict[str, Any] = field(default_factory=dict)
-    history: dict[str, list[float]] = field(default_factory=dict)
-    started: TrainingStarted | None = None  # the last one in its events, for a view that was not following
-    evaluation: Any = None
-    tuning: Any = None
-    best_hyper: Any = None
-    net: Any = None
-    notes: list[str] = field(default_factory=list)  # what could not be read back
-
-    @property
-    def label(self) -> str:
-        return RUN_LABELS.get(self.task, self.task)
-
-    @property
-    def details(self) -> dict[str, Any]:
-        return self.record.get("details") or {}
-
-    def file(self, name: str) -> Path | None:
-        path = self.run_dir / name
-        return path if path.is_file() else None
-
-
-def read_run_end(run_dir: Path, task: str | None = None, *, finished: TaskFinished | None = None) -> RunEnd:
-    """What the run in ``run_dir`` produced: its ending, history, evaluation, search, best params, model."""
-    from cnn_tui.core import run_results
-    from cnn_tui.core.params import HyperParams
-    from cnn_tui.core.run_events import read_events
-    from cnn_tui.core.runs import INTERRUPTED_MESSAGE, effective_status, read_run
-
-    record = read_run(run_dir) or {}
-    status = effective_status(record) if record else "failed"
-    message = str(record.get("message") or "")
-    if finished is not None and status == "running":  # its event came, run.json not yet: the event says it
-        status, message = finished.status, finished.message
-    if status == "interrupted" and not message:
-        message = INTERRUPTED_MESSAGE
-    end = RunEnd(run_dir, task or str(record.get("task") or "train"), status, message, record)
-    end.history = run_results.load_history(run_dir)
-    started = [e for e in read_events(run_dir) if isinstance(e, TrainingStarted)]
-    end.started = started[-1] if started else None
-    if end.file("predictions.npz"):
-        end.evaluation = run_results.load_evaluation(run_dir)
-    if end.task == "tune":
-        end.tuning = run_results.load_tuning(run_dir)
-    if best := end.file("best_hyper_params.json"):
-        try:
-            end.best_hyper = HyperParams.load(best)
-        except UserError as exc:
-            end.notes.append(f"the best params could not be read: {exc}")
-    model = end.file("model.keras")
-    if model is None and end.task in ("evaluate", "predict"):  # the model it evaluated, if still there
-        model = _task_model(run_dir)
-    if model is not None:
-        from cnn_tui.core.model import NetModel
-
-        try:
-            end.net = NetModel.load(model)
-        except UserError as exc:
-            end.notes.append(f"the model could not be loaded: {exc}")
-    return end
-
-
-def _task_model(run_dir: Path) -> Path | None:
-    from cnn_tui.core.errors import ResultsError
-    from cnn_tui.core.run_tasks import TaskSpec
-
-    try:
-        named = TaskSpec.load(run_dir).model
-    except ResultsError:
-        return None
-    return Path(named) if named and Path(named).is_file() else None
-
-
 # ---------------------------------------------------------------- the tasks
 
 
@@ -166,6 +76,7 @@ class Tasks:
 
     def __init__(self, screen: Any) -> None:
         self.screen = screen
+        self.display = RunDisplay(screen)  # how ended runs and evaluations are shown
         self.task: str | None = None  # the running task's name ("train", "load_train"...), None when idle
         self.kind: str | None = None  # "run" (a run process followed) or "local" (this process's thread)
         self.stop_event = threading.Event()  # in-process tasks check it every batch
@@ -385,13 +296,7 @@ class Tasks:
         self.screen.view("model").show(net, f"loaded from {net.source}")
         self.say(f"model loaded: {net.num_classes} classes, {net.image_size}×{net.image_size}×{net.channels} input",
                  "success")
-        self.check_model_fits_data(net)
-
-    def check_model_fits_data(self, net: Any) -> None:
-        data = self.session.data
-        if data is not None and (data.num_classes, data.image_size) != (net.num_classes, net.image_size):
-            self.say(f"the model expects {net.num_classes} classes of {net.image_size}×{net.image_size} images, "
-                     f"the data params say {data.num_classes} of {data.image_size}×{data.image_size}", "warning")
+        self.display.check_model_fits_data(net)
 
     def save_model(self, path: Path) -> None:
         net = self.session.model
@@ -513,99 +418,15 @@ class Tasks:
 
     async def opened(self, end: RunEnd) -> None:
         self.session.run_dir = end.run_dir
-        self.show_run(end, live=False)
-        self.screen.show_view(self.view_of(end))
+        self.display.show_run(end, live=False)
+        self.screen.show_view(self.display.view_of(end))
 
     async def run_ended(self, end: RunEnd) -> None:
         if end.status == "detached":
             self.say(f"run {end.run_dir.name} goes on without this window: the Runs view finds it again")
             return
         self.session.run_dir = end.run_dir
-        self.show_run(end, live=True)
-
-    @staticmethod
-    def view_of(end: RunEnd) -> str:
-        if end.task == "pipeline" and end.evaluation is not None:
-            return "evaluation"
-        return RUN_VIEWS.get(end.task, "training")
-
-    def show_run(self, end: RunEnd, *, live: bool) -> None:
-        """Everything an ended run produced, into the views and the session, and one line saying how it ended."""
-        session, where = self.session, display_path(end.run_dir)
-        level = {"finished": "success", "stopped": "warning"}.get(end.status, "error")
-        message = end.message or end.status
-        if end.status == "failed" and end.record.get("exit_code") == 1:  # a bug: the traceback is in run.log
-            message += f" (details in {display_path(end.run_dir / 'run.log')})"
-        trained = end.task in ("train", "pipeline") and (end.history or end.started is not None)
-        if trained:
-            self.show_training(end, message, live=live)
-        if end.net is not None:
-            session.model = end.net
-            session.model_note = self.model_note(end)
-            self.screen.view("model").show(end.net, f"from run {end.run_dir.name}: {session.model_note}")
-            self.check_model_fits_data(end.net)
-        if end.evaluation is not None:
-            session.evaluation = end.evaluation
-            self.show_evaluation(end.evaluation, confusion=end.task in ("predict", "pipeline"),
-                                 files=self.evaluation_files(end), title_model=session.model_label())
-        if end.tuning is not None:
-            session.tuning = end.tuning
-            session.best_hyper = end.best_hyper
-            self.screen.view("tuning").show_result(end.tuning, stopped=end.tuning.status != "finished",
-                                                   best_path=end.file("best_hyper_params.json"))
-        for note in end.notes:
-            self.say(note, "warning")
-        done = int(end.details.get("epochs_done") or len(end.history.get("loss", [])))
-        if not live:
-            self.say(f"run {end.run_dir.name} ({end.label}, {end.status}): {message}", level)
-        elif end.task in ("train", "pipeline") and end.details.get("save_error") and end.net is None:
-            self.say(f"{message}; the run could not save its model, so the model here is the one it started from",
-                     "error")
-        elif end.task == "train" and done:
-            self.say(f"{message}; model and curves in {where}", level)
-        elif end.tuning is not None:
-            self.say(f"{message}; results in {where}", level)
-        else:
-            self.say(f"{end.label} {end.status}: {message}; results in {where}", level)
-
-    def model_note(self, end: RunEnd) -> str:
-        done = int(end.details.get("epochs_done") or len(end.history.get("loss", [])))
-        if end.task in ("train", "pipeline") and done:
-            epochs = int(end.details.get("epochs") or done)
-            note = f"trained {done} epoch{'s' if done > 1 else ''}"
-            return note if end.status == "finished" else f"{note} of {epochs} ({end.status})"
-        return f"from run {end.run_dir.name}"
-
-    def show_training(self, end: RunEnd, message: str, *, live: bool) -> None:
-        """The curves and the epoch table: already there when we followed the run, else from history.csv."""
-        training = self.screen.view("training")
-        history = end.history
-        self.session.history = history
-        if not (live and self._training_shown):
-            details, started = end.details, end.started
-            epochs = started.epochs if started else int(details.get("epochs") or len(history.get("loss", [])))
-            samples = started.samples if started else int(details.get("samples") or 0)
-            batch = started.batch_size if started else int(details.get("batch_size") or 1)
-            batches = started.batches if started else max(1, math.ceil(samples / max(1, batch)))
-            validation = (started.validation_samples if started else int(details.get("validation_samples") or 0))
-            training.start(f"Run {end.run_dir.name}: {end.label}, {epochs} epochs, batch {batch}, {samples:,} images",
-                           epochs, batches, validation=bool(validation) or "val_loss" in history)
-            seconds = history.get("seconds", [])
-            for i in range(len(history.get("loss", []))):
-                logs = {k: v[i] for k, v in history.items() if k != "seconds" and i < len(v)}
-                training.show_epoch(EpochEnd(i + 1, epochs, logs, seconds[i] if i < len(seconds) else 0.0))
-        final = {k: v[-1] for k, v in history.items() if v and k != "seconds"}
-        shown = ("val_accuracy", "val_loss") if "val_accuracy" in final else ("accuracy", "loss")
-        figures = " · ".join(f"{k} {final[k]:.4f}" for k in shown if k in final)
-        files = {name: path for name, path in (("plots", end.file("train_val_plots.png")),
-                                               ("model", end.file("model.keras"))) if path is not None}
-        training.finish(message + (f" · {figures}" if figures else ""), files, end.status == "finished")
-
-    @staticmethod
-    def evaluation_files(end: RunEnd) -> dict[str, Path]:
-        names = {"evaluation": "evaluation.json", "confusion_png": "confusion_matrix.png",
-                 "report": "classification_report.csv"}
-        return {key: path for key, name in names.items() if (path := end.file(name)) is not None}
+        self.display.show_run(end, live=True, followed=self._training_shown)
 
     # ------------------------------------------------------------ evaluation (in-process, a run folder of its own)
 
@@ -639,14 +460,10 @@ class Tasks:
         ev = evaluated.evaluation
         self.session.evaluation = ev
         self.session.run_dir = outcome.run.path
-        self.show_evaluation(ev, confusion=confusion, files=evaluated.files, title_model=self.session.model_label())
+        self.display.show_evaluation(ev, confusion=confusion, files=evaluated.files,
+                                     title_model=self.session.model_label())
         self.say(f"test accuracy {ev.accuracy:.2%}, loss {ev.loss:.4f}; saved in {display_path(outcome.run.path)}",
                  "success")
-
-    def show_evaluation(self, ev: Any, *, confusion: bool, files: dict[str, Any], title_model: str) -> None:
-        title = (f"{'Prediction' if confusion else 'Evaluation'} on {ev.samples:,} test images · "
-                 f"model: {title_model}")
-        self.screen.view("evaluation").show(ev, confusion=confusion, title=title, files=files)
 
     # ------------------------------------------------------------ stop, quit, hang-up
 
