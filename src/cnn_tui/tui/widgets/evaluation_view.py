@@ -8,6 +8,7 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.widgets import DataTable, Static
 
 from cnn_tui.tui.widgets.progress import ProgressRow
@@ -38,8 +39,11 @@ class EvaluationView(VerticalScroll):
         yield Static("", id="evaluation-files")
 
     def on_mount(self) -> None:
-        self.query_one("#predict-progress").display = False
-        self.query_one("#evaluation-body").display = False
+        try:
+            self.query_one("#predict-progress").display = False
+            self.query_one("#evaluation-body").display = False
+        except NoMatches:  # quit while the views were mounting: its children are already gone
+            return
 
     def show_progress(self, done: int, total: int, speed: float) -> None:
         row = self.query_one("#predict-progress", ProgressRow)

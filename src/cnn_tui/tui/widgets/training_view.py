@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.widgets import DataTable, Static
 
 from cnn_tui.core.events import BatchProgress, EpochEnd
@@ -38,7 +39,10 @@ class TrainingView(Vertical):
         yield Static("", id="training-files")
 
     def on_mount(self) -> None:
-        reset_epochs(self.query_one("#epoch-table", DataTable))
+        try:
+            reset_epochs(self.query_one("#epoch-table", DataTable))
+        except NoMatches:  # quit while the views were mounting: its children are already gone
+            return
 
     def start(self, title: str, epochs: int, batches: int, *, validation: bool = True) -> None:
         self.history: dict[str, list[float]] = {}
