@@ -173,6 +173,25 @@ async def test_large_grid_asks_before_tuning(params_files, in_tmp):
         assert app.main.session.busy is None and app.main.session.tuning is None
 
 
+async def test_a_grid_over_the_limit_offers_a_random_sample_instead(params_files, in_tmp, monkeypatch):
+    """A grid too large to list is never listed: the dialog says why and offers a random search."""
+    monkeypatch.setenv("CNN_TUI_MAX_COMBINATIONS", "4")
+    data, hyper = params_files(**SMALL, hyper={"num_units": [4, 6, 8], "num_filters": [2, 3], "epochs": 1})
+    app = make_app(data, hyper)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("l")
+        await wait_idle(pilot)
+        await pilot.press("u")
+        await pilot.pause()
+        assert isinstance(app.screen, ChoiceScreen)
+        question = str(app.screen.query_one("#confirm-question").content)
+        assert "6 combinations, more than the limit of 4" in question and "at random" in question
+        await pilot.press("c")  # cancel: nothing starts
+        await pilot.pause()
+        assert app.main.session.busy is None
+        assert not list((in_tmp / "results").glob("*-tune"))
+
+
 async def test_saved_model_reloads_for_evaluation_in_a_new_session(params_files, tmp_path, in_tmp):
     """Test scenario 2: train, save the model, quit; later open params + model + test set, evaluate."""
     data, hyper = params_files(**SMALL, hyper={"epochs": 1})

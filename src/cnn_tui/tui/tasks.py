@@ -58,6 +58,7 @@ log = logging.getLogger("cnn_tui.tui")
 COMMAND = "cnn-tui (TUI)"  # run.json's "command" for the runs the TUI starts
 TUNING_FOLDS = 3
 TUNING_MAX_SAMPLES = 10_000
+RANDOM_SAMPLE = 50  # combinations a random search draws from a grid too large to search whole
 Job = Callable[[Callable[[Any], None], threading.Event], Any]
 Done = Callable[[Any], Awaitable[None]]
 
@@ -330,8 +331,29 @@ class Tasks:
         self.launch(spec, "training", start_model=net)
 
     def tune(self) -> None:
+        from cnn_tui.core.tuning import combination_limit
+
         hyper = self.session.hyper
-        combos = hyper.combination_count()
+        combos = hyper.combination_count()  # a product of list lengths: nothing is listed
+        try:
+            limit = combination_limit()
+        except UserError as exc:
+            self.say(str(exc), "error")
+            return
+        if combos > limit:  # listing such a grid alone can fill the memory: offer a random sample
+            question = (f"The grid has {combos:,} combinations, more than the limit of {limit:,} "
+                        f"(CNN_TUI_MAX_COMBINATIONS): searched one by one, that is {combos * TUNING_FOLDS:,} trainings. "
+                        f"Search {RANDOM_SAMPLE} combinations drawn at random instead?")
+
+            def chosen(choice: str | None) -> None:
+                if choice == "random":
+                    self.start_tuning(strategy="random")
+
+            self.screen.app.push_screen(ChoiceScreen(
+                "Tuning grid too large", question,
+                [("random", f"Search {RANDOM_SAMPLE} at random", "r"), ("cancel", "Cancel", "c")], default="cancel"),
+                chosen)
+            return
         if combos <= LARGE_GRID:
             self.start_tuning()
             return
@@ -344,10 +366,11 @@ class Tasks:
 
         self.screen.app.push_screen(ConfirmScreen("Large tuning grid", question, yes="Start"), answer)
 
-    def start_tuning(self) -> None:
+    def start_tuning(self, strategy: str = "grid") -> None:
         from cnn_tui.core.run_tasks import TaskSpec
 
-        self.launch(TaskSpec("tune", cv=TUNING_FOLDS, max_samples=TUNING_MAX_SAMPLES), "tuning")
+        self.launch(TaskSpec("tune", strategy=strategy, cv=TUNING_FOLDS, n_iter=RANDOM_SAMPLE,
+                             max_samples=TUNING_MAX_SAMPLES), "tuning")
 
     def launch(self, spec: Any, label: str, *, start_model: Any = None) -> None:
         """Prepare a run folder and start its run process, then follow it (all in one thread worker)."""
