@@ -60,3 +60,15 @@ def test_a_grayscale_model_on_colour_images_says_which_differs(tmp_path):
         run_control.run_here(run, TaskSpec.load(run.path), inputs=Inputs(net=model, test_set=colour_set))
     record = json.loads((run.path / "run.json").read_text())
     assert record["status"] == "failed" and "expects grayscale" in record["message"]
+
+
+def test_predict_from_the_cli_with_a_model_without_class_names(tmp_path, capsys):
+    from cnn_tui.cli import main
+
+    model = _plain_keras_model(tmp_path / "plain.keras")
+    _data(tmp_path, ["cat", "dog", "cow"])
+    code = main(["predict", "--json", "--data", str(tmp_path / "d.json"), "--model", str(model)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert json.loads(out)["class_names"] == ["cat", "cow", "dog"]
+    assert "records no class names" in err

@@ -128,3 +128,12 @@ def test_every_case_runs_in_json_mode_too(params_files, tmp_path, capsys):
     out, _ = capsys.readouterr()
     payload = json.loads(out)
     assert code == 2 and payload["exit_code"] == 2 and "kernel_size 9" in payload["error"]
+
+
+def test_pipeline_holds_out_the_data_params_validation_split(params_files, tmp_path, capsys):
+    data, hyper = params_files(hyper={"num_filters": 4, "num_units": 8, "epochs": 1}, validation_split=0.5)
+    code = main(["pipeline", "--json", "--data", str(data), "--hyper", str(hyper)])
+    payload = json.loads(capsys.readouterr().out)
+    assert code == 0
+    record = read_run(Path(payload["run_dir"]))
+    assert record["details"]["validation_samples"] == 18 and record["details"]["samples"] == 18  # 36 images, half out

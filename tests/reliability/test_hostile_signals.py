@@ -49,3 +49,33 @@ def test_ctrl_c_to_the_whole_group_during_parallel_tuning_saves_the_finished_fol
     rows = (run_dir / "tuning_results.csv").read_text().splitlines()
     assert len(rows) - 1 >= 2  # the finished fits were saved
     assert json.loads(out)["status"] == "stopped"
+
+
+def test_ctrl_c_to_the_whole_group_during_a_parallel_load_stops_the_load(tmp_path):
+    """2,000 files are decoded by worker processes: Ctrl-C ends in 'loading stopped', not 'interrupted'."""
+    from tests_support import TINY_HYPER, write_image_folder
+
+    write_image_folder(tmp_path / "training", 2, 1500, 8, seed=1)
+    data = tmp_path / "d.json"
+    data.write_text(json.dumps({"num_classes": 2, "train_dir": "training", "test_dir": "training", "image_size": 8}))
+    hyper = tmp_path / "h.json"
+    hyper.write_text(json.dumps(TINY_HYPER))
+    env = {**os.environ, "CNN_TUI_WORKERS": "2", "CNN_TUI_CACHE": "0"}
+    proc = subprocess.Popen([sys.executable, "-m", "cnn_tui", "train", "--data", str(data), "--hyper", str(hyper)],
+                            cwd=tmp_path, env=env, start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + DEADLINE
+        while time.monotonic() < deadline and not list((tmp_path / "results").glob("*-train/events.jsonl")):
+            time.sleep(0.05)  # the run folder exists: loading is under way (3,000 files take a few seconds)
+        time.sleep(0.3)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=DEADLINE)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    text = err.decode(errors="replace")
+    assert proc.returncode == 130, text[-2000:]
+    assert "Traceback" not in text and "interrupted" not in text
+    assert "loading stopped after" in text or "stopped by the user" in text  # a fast machine may have loaded it all

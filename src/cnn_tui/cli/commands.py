@@ -227,6 +227,14 @@ def _ended(outcome: Outcome, summary: dict[str, Any], *, stopped: str, failed: s
 # ---------------------------------------------------------------- train
 
 
+def _kept(outcome: Outcome) -> str:
+    """What a stopped training kept: nothing is saved before its first whole epoch."""
+    trained, folder = outcome.train, outcome.run.path
+    if trained is not None and trained.result.epochs_done:
+        return f"model and history saved in {folder}"
+    return f"no whole epoch to save yet (run folder {folder})"
+
+
 def _training_summary(console: CliConsole, outcome: Outcome) -> dict[str, Any]:
     """Print the history table and files of a training run; its result for --json."""
     run = outcome.run
@@ -258,7 +266,7 @@ def _training_summary(console: CliConsole, outcome: Outcome) -> dict[str, Any]:
 def _train_result(console: CliConsole, outcome: Outcome) -> dict[str, Any]:
     summary = _training_summary(console, outcome)
     run = outcome.run
-    return _ended(outcome, summary, stopped=f"{outcome.message}; model and history saved in {run.path}",
+    return _ended(outcome, summary, stopped=f"{outcome.message}; {_kept(outcome)}",
                   failed=f"{outcome.message} (run folder {run.path})")
 
 
@@ -309,7 +317,7 @@ def cmd_evaluate(args: Args, console: CliConsole, stop: threading.Event, *, conf
     data, _ = _load_params(args, console, hyper=False)
     net = _load_model(args.model)  # a model that cannot be used is refused before a run folder exists
     net.check_fits(num_classes=data.num_classes, image_size=data.image_size, what="data params")
-    _check_test_folder(data, net.class_names)
+    _check_test_folder(data, net.class_names if net.names_known else None)  # a foreign model takes the folders'
     spec = TaskSpec("predict" if confusion else "evaluate", model=args.model)
     run = _prepare(args, spec, data, None)
     outcome = _run_foreground(run, spec, console, stop, Inputs(net=net))
@@ -396,7 +404,7 @@ def _pipeline_result(console: CliConsole, outcome: Outcome, started: float,
         console.table(_counts_table(outcome.train_set, "Training images per class"))
     training = _training_summary(console, outcome)
     if outcome.evaluation is None:  # training stopped or failed: there was no evaluation
-        return _ended(outcome, training, stopped=f"{outcome.message}; model and history saved in {run.path}",
+        return _ended(outcome, training, stopped=f"{outcome.message}; {_kept(outcome)}",
                       failed=f"{outcome.message} (run folder {run.path})")
     evaluation = _evaluation_result(console, outcome, confusion=True)
     seconds = time.perf_counter() - started

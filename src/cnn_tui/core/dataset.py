@@ -252,6 +252,7 @@ def _decode_all(
     def paths(indices: list[int]) -> list[str]:
         return [listing.files[i] for i in indices]
 
+    finished_load = False
     try:
         executor = pool.process_pool(workers)
         while queue or pending:
@@ -282,23 +283,26 @@ def _decode_all(
             if done > reported:
                 reported = done
                 progress()
+        finished_load = True
     except BrokenProcessPool:
         # A worker died (out of memory, killed): finish the remaining chunks in this process.
         emit(Notice("an image-decoding worker process died; decoding the rest in this process", "warning"))
         for indices in [*pending.values(), *queue]:
+            if stop is not None and stop.is_set():
+                raise TaskStopped(f"loading stopped after {done} of {total} images") from None
             bad, col = decode.decode_into_array(pixels, indices, paths(indices), size, channels)
             failures += bad
             colour += col
-    except BaseException:
-        if not keep:  # a stopped load leaves no scratch file behind (the caller removes a cache entry's)
-            temp.unlink(missing_ok=True)
-        raise
+            done += len(indices)
+        finished_load = True
     finally:
         for future in pending:
             future.cancel()
         if keep:
             pixels.flush()
         del pixels
+        if not (finished_load or keep):  # a stopped load leaves no scratch file (the caller removes a cache entry's)
+            temp.unlink(missing_ok=True)
     failures.sort()
     return np.load(temp, mmap_mode="r"), failures, colour, temp
 

@@ -4,7 +4,9 @@ inside a Textual app."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from concurrent.futures import Future
 from contextlib import contextmanager
 from typing import Any, Iterator
@@ -31,7 +33,7 @@ def process_pool(workers: int) -> Any:
     notebooks and scripts without a main guard)."""
     from joblib.externals.loky import get_reusable_executor
 
-    with _stderr_with_a_descriptor():
+    with _stderr_with_a_descriptor(), interrupts_held():
         return _Pool(get_reusable_executor(max_workers=workers, timeout=300, initializer=ignore_interrupts))
 
 
@@ -39,9 +41,45 @@ def ignore_interrupts() -> None:
     """Worker processes' initializer: Ctrl-C in a terminal reaches every process of the
     foreground group; the main process decides what a stop means (it saves what is done and
     tells the workers through its own channels), so workers must not die of it first."""
-    import signal
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Ignore SIGINT while this thread starts worker processes: a child starts with the parent's
+    ignored signals ignored (Python keeps them so), so a Ctrl-C while a worker is still importing,
+    before ``ignore_interrupts`` runs, cannot kill it. Only the main thread can change a handler,
+    and only it needs to: the TUI takes Ctrl-C as a key, and a run process has no terminal. A
+    Ctrl-C within the few milliseconds of a start is lost (pressing it again stops)."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def search_backend() -> str:
+    """The joblib backend a search's parallel fits run on: loky, with workers started as above."""
+    from joblib import register_parallel_backend
+    from joblib._parallel_backends import LokyBackend
+
+    class HeldLokyBackend(LokyBackend):
+        def configure(self, *args: Any, **kwargs: Any) -> Any:
+            with interrupts_held():
+                return super().configure(*args, **kwargs)
+
+        def submit(self, func: Any, callback: Any = None) -> Any:
+            with interrupts_held():
+                return super().submit(func, callback)
+
+    register_parallel_backend(SEARCH_BACKEND, HeldLokyBackend)
+    return SEARCH_BACKEND
+
+
+SEARCH_BACKEND = "cnn-tui-loky"
 
 
 class _Pool:
@@ -52,7 +90,7 @@ class _Pool:
         self.executor = executor
 
     def submit(self, *args: Any) -> Future:
-        with _stderr_with_a_descriptor():
+        with _stderr_with_a_descriptor(), interrupts_held():
             return self.executor.submit(*args)
 
     def __getattr__(self, name: str) -> Any:

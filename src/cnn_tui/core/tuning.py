@@ -231,7 +231,7 @@ def tune(
     from joblib import parallel_config
     from sklearn.model_selection import GridSearchCV, RandomizedSearchCV, StratifiedKFold
 
-    from cnn_tui.core.pool import ignore_interrupts
+    from cnn_tui.core.pool import ignore_interrupts, search_backend
     from sklearn.experimental import enable_halving_search_cv  # noqa: F401
     from sklearn.model_selection import HalvingGridSearchCV
 
@@ -291,7 +291,7 @@ def tune(
     gc.collect()
     gc.freeze()
     try:
-        with warnings.catch_warnings(), parallel_config(backend="loky", initializer=ignore_interrupts):
+        with warnings.catch_warnings(), parallel_config(backend=search_backend(), initializer=ignore_interrupts):
             warnings.simplefilter("ignore")  # sklearn and scikeras chatter; failures are in the rows
             search.fit(indices, subset.y)
         message = f"{len(plan.candidates)} combinations x {cv} folds done"

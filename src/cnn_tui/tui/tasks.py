@@ -248,7 +248,8 @@ class Tasks:
 
         session = self.session
         reference = session.model or session.train_set
-        names = reference.class_names if reference else None
+        # a Keras model from elsewhere records no class names: the test folders' are taken
+        names = reference.class_names if reference and getattr(reference, "names_known", True) else None
         channels = reference.channels if reference else None
         self.start("load_test", "loading the test set", lambda emit, stop: jobs.load_test_set(
             session.data, class_names=names, channels=channels, emit=emit, stop=stop), self.loaded_test, view="data")
