@@ -36,3 +36,22 @@ def test_a_pipeline_over_non_utf8_file_and_class_names(params_files, tmp_path):
     assert "bad\\xff.png" in (run.path / "skipped_files.csv").read_text(encoding="utf-8")
     evaluation = json.loads((run.path / "evaluation.json").read_text(encoding="utf-8"))
     assert [row["label"] for row in evaluation["per_class"]][:3] == ["0", "1", "cl\udce9ss"]
+
+
+async def test_the_tui_loads_and_shows_non_utf8_class_names(params_files, tmp_path, in_tmp):
+    """Loading (l, L) and the Data view with a class folder named in Latin-1 (the screen is written as UTF-8)."""
+    from tui_helpers import make_app, status, wait_idle
+
+    data_path, hyper_path = params_files()
+    for part in ("training", "testing"):
+        folder = os.fsencode(tmp_path / "data" / part)
+        os.rename(folder + b"/2", folder + b"/cl\xe9ss")
+    app = make_app(data_path, hyper_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("l")
+        await wait_idle(pilot)
+        await pilot.press("L")
+        await wait_idle(pilot)
+        assert app.main.session.train_set.class_names == ["0", "1", "cl\udce9ss"]
+        assert "test set: 18 images in 3 classes" in status(app)
+        assert "cl\\xe9ss" in app.export_screenshot()  # drawn, as \xNN

@@ -32,6 +32,7 @@ from cnn_tui.tui.session import Session
 from cnn_tui.tui.tasks import Tasks
 from cnn_tui.tui.widgets.data_view import DataView
 from cnn_tui.tui.widgets.header import InfoBar, MenuBar, MenuTitle, StatusLine
+from cnn_tui.tui.widgets.tables import shown
 
 if TYPE_CHECKING:  # the Runs view is mounted after the first frame
     from cnn_tui.tui.widgets.runs_view import RunsView
@@ -203,6 +204,7 @@ class MainScreen(Screen):
 
     def say(self, text: str, level: str = "info") -> None:
         """One line on the status bar and in the log; warnings and errors also pop up."""
+        text = shown(text)  # paths and class names may hold bytes that are not UTF-8
         self.messages.append((level, text))
         self.query_one(StatusLine).say(text, level)
         stamp = datetime.now().strftime("%H:%M:%S")

@@ -14,7 +14,7 @@ from textual.widgets import Static
 from cnn_tui.core.params import DATA_FIELDS, HYPER_FIELDS
 from cnn_tui.tui.widgets.images import SampleGrid
 from cnn_tui.tui.widgets.progress import ProgressRow
-from cnn_tui.tui.widgets.tables import counts_table, params_table
+from cnn_tui.tui.widgets.tables import counts_table, params_table, shown
 
 DATA_LABELS = {f.name: f.label for f in DATA_FIELDS}
 HYPER_LABELS = {f.name: f.label + (" (csv)" if f.listable else "") for f in HYPER_FIELDS}
@@ -56,7 +56,7 @@ class DatasetPanel(Vertical):
         if images.skipped:
             lines = Text(f"skipped {len(images.skipped)} unreadable file(s):\n", style="yellow")
             for item in images.skipped[:SKIPPED_SHOWN]:
-                lines.append(f"  {item.path}: {item.reason}\n", style="yellow")
+                lines.append(f"  {shown(item.path)}: {item.reason}\n", style="yellow")
             if len(images.skipped) > SKIPPED_SHOWN:
                 more = len(images.skipped) - SKIPPED_SHOWN
                 lines.append(f"  … and {more} more (skipped_files.csv in the run folder)\n")

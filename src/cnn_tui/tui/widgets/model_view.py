@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from cnn_tui.tui.widgets.tables import fill_summary
+from cnn_tui.tui.widgets.tables import fill_summary, shown
 
 
 class ModelView(Vertical):
@@ -28,7 +28,7 @@ class ModelView(Vertical):
             totals.update("")
             return
         shape = f"{net.image_size}×{net.image_size}×{net.channels}"
-        classes = ", ".join(net.class_names)
+        classes = shown(", ".join(net.class_names))
         title.update(Text.assemble(('Model "sequential" ', "bold"), f"· {note} · input {shape} · "
                                    f"{net.num_classes} classes: {classes}"))
         totals.update(fill_summary(table, net))

@@ -36,16 +36,23 @@ def number(value: float | None, digits: int = 4) -> str:
     return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
+def shown(text: str) -> str:
+    """A name as the screen can show it: bytes of a file or folder name that are not UTF-8 as \\xNN."""
+    from cnn_tui.core.fileio import readable
+
+    return readable(str(text))
+
+
 def display_path(path: Any) -> str:
     """A path as short as it can be read: relative to the working folder when inside it."""
     from pathlib import Path
 
     path = Path(path)
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        return shown(str(path.resolve().relative_to(Path.cwd().resolve())))
     except ValueError:
         home = Path.home()
-        return "~/" + str(path.relative_to(home)) if path.is_relative_to(home) else str(path)
+        return shown("~/" + str(path.relative_to(home)) if path.is_relative_to(home) else str(path))
 
 
 def reset(table: DataTable, columns: Sequence[str | tuple[str, str]], *, left: int = 1) -> None:
@@ -83,7 +90,7 @@ def counts_table(class_names: Sequence[str], counts: Sequence[int], width: int =
     table.add_column("", no_wrap=True)
     most = max(counts) if counts else 1
     for name, count in zip(class_names, counts):
-        table.add_row(name, f"{count:,}", Text(BAR * max(1, round(width * count / most)), style="cyan"))
+        table.add_row(Text(shown(name)), f"{count:,}", Text(BAR * max(1, round(width * count / most)), style="cyan"))
     return table
 
 
@@ -121,6 +128,7 @@ def add_epoch(table: DataTable, epoch: int, logs: dict[str, float], seconds: flo
 
 
 def short(name: str, limit: int = 12) -> str:
+    name = shown(name)
     return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
@@ -144,7 +152,7 @@ def fill_confusion(table: DataTable, matrix: Any, class_names: Sequence[str]) ->
         total = int(sum(int(c) for c in matrix[i]))
         cells = [Text(f" {int(c)} ", style=confusion_style(int(c), total, i == j), justify="right")
                  for j, c in enumerate(matrix[i])]
-        table.add_row(Text(name, style="bold"), *cells, key=str(i))
+        table.add_row(Text(shown(name), style="bold"), *cells, key=str(i))
 
 
 def fill_report(table: DataTable, rows: Sequence[Any]) -> None:
