@@ -78,7 +78,7 @@ def make_runs(parent: Path) -> dict[str, Path]:
                              hyper={**HYPER, "init_rate": 0.05, "epochs": 7}, data={**DATA, "image_size": 12},
                              history=h2, message="stopped by the user [after] epoch 5", events=False),
         "evaluate": write_run(parent, "20250105-100000-evaluate", "finished", "2025-01-05T10:00:00", seconds=3,
-                              task="evaluate", data={**DATA, "train_dir": "/data/[bold]odd set"},
+                              task="evaluate", data={**DATA, "test_dir": "/data/[bold]odd set"},
                               details={"accuracy": 0.975}, message="[red]not markup[/red]"),
     }
 
@@ -153,7 +153,7 @@ async def test_rows_newest_first_with_statuses(tmp_path):
         header = static_text(view.query_one("#runs-header", Static))
         assert "5 in" in header and "1 running" in header
         # text from files is shown as it is written, never as markup
-        assert rows[0]["data"] == "[bold]odd set"
+        assert rows[0]["data"] == "data/[bold]odd set"  # an evaluation: its test folder
         select(view, runs["evaluate"])
         await pilot.pause()
         detail = static_text(view.query_one("#runs-detail", Static))

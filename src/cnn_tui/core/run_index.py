@@ -26,7 +26,7 @@ class RunSummary:
     started: str
     seconds: float | None
     message: str = ""
-    data: str = ""  # the training (or test) folder's name
+    data: str = ""  # the training (or, to evaluate, test) folder: its last two parts
     params: dict[str, Any] = field(default_factory=dict)  # hyper params that differ from the defaults
     metrics: dict[str, float] = field(default_factory=dict)  # final or best figures
     pid: int | None = None
@@ -88,13 +88,21 @@ def summarize(folder: Path, record: dict[str, Any] | None = None) -> RunSummary 
     status = effective_status(record)
     data = _read_json(folder / "data_params.json")
     hyper = _read_json(folder / "hyper_params.json")
-    source = data.get("train_dir") or data.get("test_dir") or ""
+    task = str(record.get("task") or "?")
+    source = (data.get("test_dir") if task in ("evaluate", "predict") else data.get("train_dir")) or ""
+    metrics = _metrics(record)
+    if not metrics:  # a running (or killed) run: its last whole epoch
+        from cnn_tui.core.run_results import load_history
+
+        last = {k: v[-1] for k, v in load_history(folder).items() if v and k in ("accuracy", "val_accuracy", "loss",
+                                                                                    "val_loss")}
+        metrics = last
     return RunSummary(
-        run_id=str(record.get("run_id") or folder.name), run_dir=str(folder), task=str(record.get("task") or "?"),
+        run_id=str(record.get("run_id") or folder.name), run_dir=str(folder), task=task,
         status=status, started=str(record.get("started") or ""), seconds=_duration(record, status),
         message=str(record.get("message") or "") if status != "interrupted" or record.get("status") == "interrupted"
         else "the process ended before the run finished (killed, or the machine stopped)",
-        data=Path(source).name if source else "", params=differing_params(hyper), metrics=_metrics(record),
+        data="/".join(Path(source).parts[-2:]) if source else "", params=differing_params(hyper), metrics=metrics,
         pid=record.get("pid"), exit_code=record.get("exit_code"),
     )
 
