@@ -55,3 +55,22 @@ async def test_the_tui_loads_and_shows_non_utf8_class_names(params_files, tmp_pa
         assert app.main.session.train_set.class_names == ["0", "1", "cl\udce9ss"]
         assert "test set: 18 images in 3 classes" in status(app)
         assert "cl\\xe9ss" in app.export_screenshot()  # drawn, as \xNN
+
+
+def test_the_cli_prints_non_utf8_names_on_a_strict_utf8_terminal(params_files, tmp_path):
+    """With a UTF-8 locale Python's stdout refuses surrogates: every table and line shows them as \\xNN."""
+    import subprocess
+
+    data_path, hyper_path = params_files()
+    for part in ("training", "testing"):
+        folder = os.fsencode(tmp_path / "data" / part)
+        os.rename(folder + b"/2", folder + b"/cl\xe9ss")
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    done = subprocess.run([sys.executable, "-m", "cnn_tui", "pipeline", "--data", str(data_path), "--hyper",
+                           str(hyper_path)], cwd=tmp_path, env=env, capture_output=True, timeout=300)
+    out = done.stdout.decode("utf-8")  # strict: the output is valid UTF-8
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
+    assert "cl\\xe9ss" in out
+    listed = subprocess.run([sys.executable, "-m", "cnn_tui", "runs"], cwd=tmp_path, env=env, capture_output=True,
+                            timeout=120)
+    assert listed.returncode == 0 and "pipeline" in listed.stdout.decode("utf-8")

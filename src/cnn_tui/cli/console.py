@@ -21,6 +21,7 @@ from rich.table import Table
 
 from cnn_tui.core.events import (BatchProgress, EpochEnd, Event, FoldEnd, LoadProgress, Notice, SearchPlanned,
                                   TaskFinished, TrainingStarted, TuningProgress)
+from cnn_tui.core.fileio import readable
 
 
 class CliConsole:
@@ -42,13 +43,13 @@ class CliConsole:
 
     def info(self, text: str) -> None:
         if not self.quiet:
-            self._say(escape(text))
+            self._say(safe(text))
 
     def warn(self, text: str) -> None:
-        self._say(f"[yellow]warning:[/] {escape(text)}")
+        self._say(f"[yellow]warning:[/] {safe(text)}")
 
     def error(self, text: str) -> None:
-        self._say(f"[bold red]error:[/] {escape(text)}")
+        self._say(f"[bold red]error:[/] {safe(text)}")
 
     def _say(self, markup: str) -> None:
         if self.gone:
@@ -128,7 +129,7 @@ class CliConsole:
                 description=f"epoch {event.epoch}/{event.epochs}{loss}", rate=f"{event.images_per_second:,.0f} img/s",
             )
         elif isinstance(event, EpochEnd):
-            self._print(bar, escape(format_epoch(event)))
+            self._print(bar, safe(format_epoch(event)))
         elif isinstance(event, TuningProgress):
             bar.update(
                 self._task, completed=event.batches_done, total=event.batches_total,
@@ -150,7 +151,7 @@ class CliConsole:
     def line(self, text: str = "") -> None:
         """A line of plain text (not markup) on stdout; nothing under --json."""
         if not self.json_mode:
-            self.out.print(escape(text), soft_wrap=True)
+            self.out.print(safe(text), soft_wrap=True)
 
 
 def format_epoch(event: EpochEnd) -> str:
@@ -165,9 +166,9 @@ def format_epoch(event: EpochEnd) -> str:
 def format_fold(event: FoldEnd) -> str:
     """A fold's line, as Rich markup (its values escaped)."""
     row = event.row
-    params = escape(" ".join(f"{k}={v}" for k, v in row.items() if k not in FOLD_FIELDS))
+    params = safe(" ".join(f"{k}={v}" for k, v in row.items() if k not in FOLD_FIELDS))
     if row.get("status") != "ok":
-        result = f"[red]failed[/]: {escape(str(row.get('reason') or ''))}"
+        result = f"[red]failed[/]: {safe(str(row.get('reason') or ''))}"
     else:
         result = f"accuracy {_fixed(row.get('accuracy'))}  loss {_fixed(row.get('loss'))}"
     seconds = row.get("fit_seconds")
@@ -182,7 +183,7 @@ def _fixed(value: Any) -> str:
 def format_ending(event: TaskFinished) -> str:
     """A task's end, as Rich markup: what a replayed stream shows where each process ended."""
     colour = {"finished": "green", "stopped": "yellow"}.get(event.status, "red")
-    message = f": {escape(event.message)}" if event.message else ""
+    message = f": {safe(event.message)}" if event.message else ""
     return f"[{colour}]{event.task} {event.status}[/]{message}"
 
 
@@ -205,7 +206,13 @@ def number(value: Any, digits: int = 4) -> str:
 def make_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, right: Sequence[int] = ()) -> Table:
     table = Table(title=title, title_justify="left", show_lines=False)
     for i, column in enumerate(columns):
-        table.add_column(column, justify="right" if i in right else "left")
+        table.add_column(safe(column), justify="right" if i in right else "left")
     for row in rows:  # cells are values, not markup
-        table.add_row(*(escape(number(v) if not isinstance(v, str) else v) for v in row))
+        table.add_row(*(safe(number(v) if not isinstance(v, str) else v) for v in row))
     return table
+
+
+def safe(text: str) -> str:
+    """User text for Rich: never markup, and bytes of names that are not UTF-8 shown as \\xNN (the
+    terminal's encoding could not print them)."""
+    return escape(readable(str(text)))

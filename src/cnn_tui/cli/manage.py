@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from rich import box
-from rich.markup import escape
 from rich.table import Table
 
 from cnn_tui.cli.commands import Args, Ended, results_folders
-from cnn_tui.cli.console import CliConsole
+from cnn_tui.cli.console import CliConsole, safe
 from cnn_tui.core import run_control
 from cnn_tui.core.events import TaskFinished
 from cnn_tui.core.run_index import RunSummary, find_run, list_runs
@@ -68,7 +67,7 @@ def _cells(s: RunSummary) -> dict[str, str]:
 
 
 def _status_markup(status: str, width: int = 0) -> str:
-    return f"[{STATUS_COLOURS.get(status, 'white')}]{escape(status)}[/]" + " " * max(0, width - len(status))
+    return f"[{STATUS_COLOURS.get(status, 'white')}]{safe(status)}[/]" + " " * max(0, width - len(status))
 
 
 PARAMS_WIDTH = 40  # the least a params column needs to be worth a column
@@ -82,7 +81,7 @@ def runs_table(summaries: list[RunSummary], *, without: str = "") -> Table:
         table.add_column(column, justify="right" if column == "duration" else "left", no_wrap=column != "params")
     for s in summaries:
         cells = _cells(s)
-        table.add_row(*(_status_markup(cells[c]) if c == "status" else escape(cells[c]) for c in columns))
+        table.add_row(*(_status_markup(cells[c]) if c == "status" else safe(cells[c]) for c in columns))
     return table
 
 
@@ -100,14 +99,14 @@ def runs_lines(summaries: list[RunSummary]) -> list[str]:
                 parts.append(_status_markup(text, widths[c]))
             else:
                 padded = text.rjust(widths[c]) if c == "duration" else text.ljust(widths[c])
-                parts.append(f"[bold]{escape(padded)}[/]" if header else escape(padded))
+                parts.append(f"[bold]{safe(padded)}[/]" if header else safe(padded))
         return "  ".join(parts).rstrip()
 
     out = [line({c: c for c in first}, header=True)]
     for cells in rows:
         out.append(line(cells))
         if cells["params"] != "-":
-            out.append(f"[dim]  {escape(cells['params'])}[/]")
+            out.append(f"[dim]  {safe(cells['params'])}[/]")
     return out
 
 
