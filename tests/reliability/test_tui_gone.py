@@ -3,7 +3,6 @@ within seconds, whether it is told (SIGHUP, SIGTERM) or the terminal simply vani
 
 import fcntl
 import os
-import pty
 import signal
 import struct
 import subprocess
@@ -13,40 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+from pty_support import drain, open_terminal, start_tui, tui_log
 
 EXIT_WITHIN = 20.0  # seconds; the app itself gives up after hangup.GRACE_S, the rest is slack for a loaded CI machine
-
-
-def _open_terminal(rows: int = 30, columns: int = 100) -> tuple[int, int]:
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
-    return master, slave
-
-
-def _take_as_controlling_terminal() -> None:  # in the child, after setsid: stdin becomes its controlling terminal
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-
-def _start(args: list[str], tmp_path: Path, slave: int, *, controlling: bool = False) -> subprocess.Popen:
-    env = {**os.environ, "CNN_TUI_LOG": str(tmp_path / "tui.log"), "TERM": "xterm-256color"}
-    proc = subprocess.Popen([sys.executable, "-m", "cnn_tui", *args], stdin=slave, stdout=slave, stderr=slave,
-                            cwd=tmp_path, env=env, start_new_session=True,
-                            preexec_fn=_take_as_controlling_terminal if controlling else None)
-    os.close(slave)
-    return proc
-
-
-def _drain(master: int) -> None:
-    try:
-        while os.read(master, 65536):
-            pass
-    except (BlockingIOError, OSError):
-        pass
-
-
-def _log(tmp_path: Path) -> str:
-    path = tmp_path / "tui.log"
-    return path.read_text(errors="replace") if path.exists() else ""
 
 
 class Tui:
@@ -55,20 +23,20 @@ class Tui:
     def __init__(self, params_files, tmp_path: Path, *, controlling: bool = False, **data) -> None:
         data_path, hyper_path = params_files(**data)
         self.tmp_path = tmp_path
-        self.master, slave = _open_terminal()
-        self.proc = _start(["--data", str(data_path), "--hyper", str(hyper_path)], tmp_path, slave,
-                           controlling=controlling)
+        self.master, slave = open_terminal()
+        self.proc = start_tui(["--data", str(data_path), "--hyper", str(hyper_path)], tmp_path, slave,
+                              controlling=controlling)
         os.set_blocking(self.master, False)
 
     def wait_first_frame(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and "first frame" not in _log(self.tmp_path):
-            assert self.proc.poll() is None, f"the TUI exited early:\n{_log(self.tmp_path)}"
+        while time.monotonic() < deadline and "first frame" not in tui_log(self.tmp_path):
+            assert self.proc.poll() is None, f"the TUI exited early:\n{tui_log(self.tmp_path)}"
             time.sleep(0.2)
-            _drain(self.master)
-        assert "first frame" in _log(self.tmp_path), "no first frame"
+            drain(self.master)
+        assert "first frame" in tui_log(self.tmp_path), "no first frame"
         time.sleep(0.5)  # the views mounted right after the first frame
-        _drain(self.master)
+        drain(self.master)
 
     def press(self, keys: bytes) -> None:
         os.write(self.master, keys)
@@ -77,17 +45,17 @@ class Tui:
         os.close(self.master)
         self.master = -1
 
-    def wait_exit(self, timeout: float = EXIT_WITHIN, drain: bool = True) -> float:
+    def wait_exit(self, timeout: float = EXIT_WITHIN, reading: bool = True) -> float:
         """Seconds until the process ended; fails the test past ``timeout``."""
         start = time.monotonic()
         while self.proc.poll() is None and time.monotonic() < start + timeout:
             time.sleep(0.1)
-            if drain and self.master >= 0:
-                _drain(self.master)
+            if reading and self.master >= 0:
+                drain(self.master)
         elapsed = time.monotonic() - start
         print(f"exited {elapsed:.1f}s later, code {self.proc.returncode}")
         assert self.proc.returncode is not None, (f"the TUI still runs {timeout:.0f}s after its terminal went "
-                                                  f"away:\n{_log(self.tmp_path)[-3000:]}")
+                                                  f"away:\n{tui_log(self.tmp_path)[-3000:]}")
         return elapsed
 
     def cleanup(self) -> None:
@@ -119,17 +87,17 @@ def test_sighup_and_a_closed_terminal_end_the_process(tui, tmp_path, state):
     app.wait_first_frame()
     if state == "keras-ready":  # Keras imported in the background: leaving then also joins threads, runs atexit
         deadline = time.monotonic() + 60
-        while "Keras ready" not in _log(tmp_path) and time.monotonic() < deadline:
+        while "Keras ready" not in tui_log(tmp_path) and time.monotonic() < deadline:
             time.sleep(0.3)
-            _drain(app.master)
-        assert "Keras ready" in _log(tmp_path)
+            drain(app.master)
+        assert "Keras ready" in tui_log(tmp_path)
     if busy:
         app.press(b"l")  # load the training set: a short in-process task that checks its stop flag
         time.sleep(0.3)
     app.proc.send_signal(signal.SIGHUP)
     app.close_terminal()
     app.wait_exit()
-    assert "SIGHUP: stopping" in _log(tmp_path)
+    assert "SIGHUP: stopping" in tui_log(tmp_path)
 
 
 @pytest.mark.parametrize("controlling", [False, True], ids=["not-controlling", "controlling"])
@@ -141,7 +109,7 @@ def test_a_terminal_that_vanishes_without_a_signal_ends_the_process(tui, tmp_pat
     app.wait_first_frame()
     app.close_terminal()
     app.wait_exit()
-    log = _log(tmp_path)
+    log = tui_log(tmp_path)
     assert "SIGHUP: stopping" in log
     if not controlling:  # noticed by the app itself: POLLHUP on the terminal, or a write that failed (EIO)
         assert "terminal gone (" in log
@@ -152,7 +120,7 @@ def test_sigterm_with_the_terminal_open_ends_the_process(tui, tmp_path):
     app.wait_first_frame()
     app.proc.send_signal(signal.SIGTERM)
     app.wait_exit()
-    assert "SIGTERM: stopping" in _log(tmp_path)
+    assert "SIGTERM: stopping" in tui_log(tmp_path)
 
 
 def test_sigterm_while_the_terminal_reads_nothing_ends_the_process(tui, tmp_path):
@@ -165,8 +133,8 @@ def test_sigterm_while_the_terminal_reads_nothing_ends_the_process(tui, tmp_path
         time.sleep(0.05)
     time.sleep(0.5)
     app.proc.send_signal(signal.SIGTERM)
-    app.wait_exit(drain=False)
-    log = _log(tmp_path)
+    app.wait_exit(reading=False)
+    log = tui_log(tmp_path)
     assert "SIGTERM: leaving" in log
     assert "while we leave): drawing stops" in log or "ending the process now" in log
 

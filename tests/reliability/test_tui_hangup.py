@@ -2,16 +2,14 @@
 SSH connection (the terminal closes, SIGHUP) or a killed TUI ends the TUI quickly and the run goes on to
 its end: run.json finished, every planned epoch in history.csv, the model saved."""
 
-import fcntl
 import os
 import pty
 import signal
-import struct
 import subprocess
-import sys
-import termios
 import time
 from pathlib import Path
+
+from pty_support import drain, open_terminal, start_tui, tui_log
 
 from cnn_tui.core import run_control
 from cnn_tui.core.model import NetModel
@@ -22,31 +20,8 @@ EXIT_WITHIN = 20.0  # seconds from the hang-up to the TUI's exit (it gives up by
 RUN_ENDS_WITHIN = 120.0  # generous: a loaded 2-core machine
 
 
-def _open_terminal(rows: int, columns: int) -> tuple[int, int]:
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
-    return master, slave
 
 
-def _start(args: list[str], tmp_path: Path, slave: int) -> subprocess.Popen:
-    env = {**os.environ, "CNN_TUI_LOG": str(tmp_path / "tui.log"), "TERM": "xterm-256color"}
-    proc = subprocess.Popen([sys.executable, "-m", "cnn_tui", *args], stdin=slave, stdout=slave, stderr=slave,
-                            cwd=tmp_path, env=env, start_new_session=True)
-    os.close(slave)
-    return proc
-
-
-def _drain(master: int) -> None:
-    try:
-        while os.read(master, 65536):
-            pass
-    except (BlockingIOError, OSError):
-        pass
-
-
-def _log(tmp_path: Path) -> str:
-    path = tmp_path / "tui.log"
-    return path.read_text(errors="replace") if path.exists() else ""
 
 
 def _epochs(run: Path) -> int:
@@ -57,8 +32,8 @@ def _epochs(run: Path) -> int:
 def _train_in_the_tui(params_files, tmp_path: Path) -> tuple[subprocess.Popen, int, Path]:
     """Start the TUI in a pty, press l, i, t until a run folder appears, wait for its first epoch."""
     data, hyper = params_files(per_class=40, hyper={"epochs": EPOCHS, "batch_size": 4})
-    master, slave = _open_terminal(30, 100)
-    proc = _start(["--data", str(data), "--hyper", str(hyper)], tmp_path, slave)
+    master, slave = open_terminal(30, 100)
+    proc = start_tui(["--data", str(data), "--hyper", str(hyper)], tmp_path, slave)
     os.set_blocking(master, False)
     results = tmp_path / "results"
     deadline = time.monotonic() + 120
@@ -67,15 +42,15 @@ def _train_in_the_tui(params_files, tmp_path: Path) -> tuple[subprocess.Popen, i
         for key in (b"l", b"i", b"t"):
             os.write(master, key)
             time.sleep(1.0)
-            _drain(master)
+            drain(master)
         runs = list(results.glob("*-train")) if results.exists() else []
-        assert proc.poll() is None, f"the TUI exited:\n{_log(tmp_path)[-3000:]}"
-    assert runs, f"training never started:\n{_log(tmp_path)[-3000:]}"
+        assert proc.poll() is None, f"the TUI exited:\n{tui_log(tmp_path)[-3000:]}"
+    assert runs, f"training never started:\n{tui_log(tmp_path)[-3000:]}"
     run = runs[0]
     while time.monotonic() < deadline and _epochs(run) < 1:
         time.sleep(0.2)
-        _drain(master)
-    assert _epochs(run) >= 1, f"no epoch in time:\n{_log(tmp_path)[-3000:]}"
+        drain(master)
+    assert _epochs(run) >= 1, f"no epoch in time:\n{tui_log(tmp_path)[-3000:]}"
     record = read_run(run)
     assert record["pid"] != proc.pid and effective_status(record) == "running"  # the run's own process
     assert _epochs(run) < EPOCHS, "the run ended before the test could cut the TUI off"
@@ -87,7 +62,7 @@ def _wait_exit(proc: subprocess.Popen, master: int, timeout: float) -> float:
     while proc.poll() is None and time.monotonic() < start + timeout:
         time.sleep(0.1)
         if master >= 0:
-            _drain(master)
+            drain(master)
     return time.monotonic() - start
 
 
@@ -110,7 +85,7 @@ def test_a_dropped_connection_ends_the_tui_and_the_run_goes_on(params_files, tmp
         os.close(master)  # the terminal is gone too
         master = -1
         took = _wait_exit(proc, master, EXIT_WITHIN)
-        assert proc.returncode is not None, f"the TUI still runs {EXIT_WITHIN:.0f}s later:\n{_log(tmp_path)[-3000:]}"
+        assert proc.returncode is not None, f"the TUI still runs {EXIT_WITHIN:.0f}s later:\n{tui_log(tmp_path)[-3000:]}"
         print(f"the TUI exited {took:.1f}s after the hang-up; the run had {_epochs(run)} of {EPOCHS} epochs")
     finally:
         if proc.poll() is None:
@@ -118,7 +93,7 @@ def test_a_dropped_connection_ends_the_tui_and_the_run_goes_on(params_files, tmp
             proc.wait()
         if master >= 0:
             os.close(master)
-    assert f"SIGHUP: stopping to follow run {run.name} (it goes on) and quitting" in _log(tmp_path)
+    assert f"SIGHUP: stopping to follow run {run.name} (it goes on) and quitting" in tui_log(tmp_path)
     record = _run_goes_on_to_its_end(run)
     assert record["command"] == "cnn-tui (TUI)"
 
@@ -138,13 +113,13 @@ def test_a_terminal_reporting_no_size_still_opens(params_files, tmp_path):
     """Some terminals (an unset pty, serial consoles) report 0x0; image previews then switch off."""
     data, hyper = params_files()
     master, slave = pty.openpty()
-    proc = _start(["--data", str(data), "--hyper", str(hyper)], tmp_path, slave)
+    proc = start_tui(["--data", str(data), "--hyper", str(hyper)], tmp_path, slave)
     os.set_blocking(master, False)
     log = tmp_path / "tui.log"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not (log.exists() and "first frame" in log.read_text()):
         time.sleep(0.3)
-        _drain(master)
+        drain(master)
     try:
         assert proc.poll() is None, "the TUI exited"
         assert "first frame" in log.read_text()

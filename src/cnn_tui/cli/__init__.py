@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import signal
 import sys
@@ -262,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     from cnn_tui.cli.console import CliConsole
     from cnn_tui.core.dataset import TaskStopped
     from cnn_tui.core.errors import UserError
-    from cnn_tui.core.fileio import json_default
+    from cnn_tui.core.fileio import json_default, without_nan
 
     console = CliConsole(json_mode=args.json, quiet=args.quiet)
     stop = threading.Event()
@@ -292,25 +291,15 @@ def main(argv: list[str] | None = None) -> int:
         console.error("interrupted")
     if args.json:
         if isinstance(result, list):  # runs --json: the list itself
-            body: Any = clean_json(result)
+            body: Any = without_nan(result)
         else:
-            body = {"command": args.command, "exit_code": code, **clean_json(result)}
+            body = {"command": args.command, "exit_code": code, **without_nan(result)}
         try:
             print(json.dumps(body, default=json_default, allow_nan=False), flush=True)
         except BrokenPipeError:  # `cnn-tui runs --json | head`: the reader has what it wanted
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return code
 
-
-def clean_json(value: Any) -> Any:
-    """NaN is not JSON: replace it with null all the way down."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: clean_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [clean_json(v) for v in value]
-    return value
 
 
 if __name__ == "__main__":  # pragma: no cover

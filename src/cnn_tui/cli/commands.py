@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cnn_tui.cli import clean_json
 from cnn_tui.cli.console import CliConsole, make_table
 from cnn_tui.core import jobs, run_control
 from cnn_tui.core.errors import UserError
+from cnn_tui.core.fileio import without_nan
 from cnn_tui.core.model import NetModel, readable_size
 from cnn_tui.core.params import DataParams, HyperParams
 from cnn_tui.core.run_results import load_history
@@ -36,7 +36,7 @@ class Ended(Exception):
 
     def __init__(self, message: str, result: dict[str, Any], code: int | None = None) -> None:
         super().__init__(message)
-        self.message, self.result = message, clean_json(result)
+        self.message, self.result = message, without_nan(result)
         if code is not None:
             self.code = code
 
@@ -216,7 +216,7 @@ def _run_foreground(run: Run, spec: TaskSpec, console: CliConsole, stop: threadi
 def _ended(outcome: Outcome, summary: dict[str, Any], *, stopped: str, failed: str) -> dict[str, Any]:
     """The result of a run that ran to its end; raises for the ends that are not exit 0."""
     if outcome.exit_code == EXIT_OK:
-        return clean_json(summary)
+        return without_nan(summary)
     if outcome.exit_code == EXIT_STOPPED:
         raise Stopped(stopped, summary)
     if outcome.exit_code == EXIT_USER:

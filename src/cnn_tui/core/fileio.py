@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import json
+import math
 import os
 import stat
 import tempfile
@@ -110,6 +111,17 @@ def write_csv(target: str | os.PathLike[str], header: list[str], rows: list[list
     writer.writerow(header)
     writer.writerows(rows)
     return write_text(target, buffer.getvalue())
+
+
+def without_nan(value: Any) -> Any:
+    """NaN and infinities (a diverged loss) are not JSON: null instead, all the way down."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: without_nan(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [without_nan(v) for v in value]
+    return value
 
 
 def json_default(value: Any) -> Any:

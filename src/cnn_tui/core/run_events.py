@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator
 
 from cnn_tui.core import events
-from cnn_tui.core.fileio import json_default
+from cnn_tui.core.fileio import json_default, without_nan
 
 EVENTS_FILE = "events.jsonl"
 KINDS: dict[str, type] = {cls.__name__: cls for cls in events.EVENT_TYPES}
@@ -27,17 +26,7 @@ KINDS: dict[str, type] = {cls.__name__: cls for cls in events.EVENT_TYPES}
 def encode(event: Any) -> str:
     body = {"type": type(event).__name__, "time": round(time.time(), 3), **dataclasses.asdict(event)}
     # NaN (a diverged loss) is not JSON: it travels as null
-    return json.dumps(_finite(body), default=json_default, allow_nan=False)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
+    return json.dumps(without_nan(body), default=json_default, allow_nan=False)
 
 
 def decode(line: str) -> Any | None:
