@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import pytest
 
@@ -105,3 +105,14 @@ def _no_run_left_running(tmp_path: Path):
         record = read_run(record_file.parent) or {}
         if effective_status(record) == "running":
             os.kill(int(record["pid"]), 9)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_runs_in_the_checkout() -> Iterator[None]:
+    """Tests write their runs under tmp_path: a run folder appearing in the checkout's results/ is a test
+    that forgot its result_dir (or --out) and would litter every developer's tree."""
+    results = Path(__file__).resolve().parents[1] / "results"
+    before = set(os.listdir(results)) if results.is_dir() else set()
+    yield
+    after = set(os.listdir(results)) if results.is_dir() else set()
+    assert after <= before, f"tests wrote run folders into {results}: {sorted(after - before)}"

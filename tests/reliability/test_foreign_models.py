@@ -31,7 +31,8 @@ def _data(tmp_path, names, colour=False):
     write_image_folder(tmp_path / "testing", names, 5, 12, colour=colour)
     write_image_folder(tmp_path / "training", names, 5, 12, colour=colour)
     path = tmp_path / "d.json"
-    path.write_text(json.dumps({"num_classes": 3, "train_dir": "training", "test_dir": "testing", "image_size": 12}))
+    path.write_text(json.dumps({"num_classes": 3, "train_dir": "training", "test_dir": "testing", "image_size": 12,
+                                "result_dir": "results"}))
     return DataParams.load(path)
 
 
