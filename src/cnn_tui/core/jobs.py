@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cnn_tui.core import backend, reports
+from cnn_tui.core import backend, fileio, reports
 from cnn_tui.core.dataset import ImageSet, list_folder, load_images, resolve_channels
 from cnn_tui.core.errors import ResultsError, UserError
 from cnn_tui.core.evaluation import Evaluation, evaluate
@@ -65,13 +65,10 @@ def new_model(data: DataParams, hyper: HyperParams, train_set: ImageSet | None =
     return build_model(config, image_size=data.image_size, channels=channels, class_names=names)
 
 
-@dataclass
-class TrainOutcome:
-    result: TrainResult
-    run: Run
-    files: dict[str, Path] = field(default_factory=dict)
-    save_error: str | None = None  # the model trained but (some of) its files could not be written
-    details: dict[str, Any] = field(default_factory=dict)  # for run.json
+class EndsAsItsResult:
+    """An outcome whose status and message are its result's (training, a search)."""
+
+    result: Any
 
     @property
     def status(self) -> str:
@@ -80,6 +77,15 @@ class TrainOutcome:
     @property
     def message(self) -> str:
         return self.result.message
+
+
+@dataclass
+class TrainOutcome(EndsAsItsResult):
+    result: TrainResult
+    run: Run
+    files: dict[str, Path] = field(default_factory=dict)
+    save_error: str | None = None  # the model trained but (some of) its files could not be written
+    details: dict[str, Any] = field(default_factory=dict)  # for run.json
 
 
 def train_run(
@@ -194,7 +200,7 @@ def evaluate_run(
     summary["model"] = str(net.source) if net.source else None
     summary["test_dir"] = str(test_set.root)
     summary["per_class"] = [r.__dict__ for r in report]
-    files["evaluation"] = _write_json(run.file("evaluation.json"), summary)
+    files["evaluation"] = fileio.write_json(run.file("evaluation.json"), fileio.without_nan(summary))
     files["predictions"] = reports.write_predictions(evaluation, run.file("predictions.npz"))
     if test_set.skipped:
         files["skipped"] = reports.write_skipped_csv(test_set.skipped, run.file("skipped_files.csv"))
@@ -208,28 +214,13 @@ def evaluate_run(
     return EvaluationOutcome(evaluation, run, files)
 
 
-def _write_json(path: Path, data: Any) -> Path:
-    from cnn_tui.core import fileio
-
-    clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in data.items()}
-    return fileio.write_json(path, clean)
-
-
 @dataclass
-class TuningOutcome:
+class TuningOutcome(EndsAsItsResult):
     result: TuningResult
     run: Run
     best_hyper: HyperParams | None
     files: dict[str, Path] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)  # for run.json
-
-    @property
-    def status(self) -> str:
-        return self.result.status
-
-    @property
-    def message(self) -> str:
-        return self.result.message
 
 
 def tune_run(
