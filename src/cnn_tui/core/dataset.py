@@ -133,6 +133,9 @@ def resolve_channels(listing: FolderListing, color_mode: str) -> int:
         return 1
     if color_mode == "rgb":
         return 3
+    native = getattr(listing, "native_channels", None)  # a CSV of pixels or CIFAR batches (core.sources)
+    if native:
+        return native
     step = max(1, len(listing.files) // COLOUR_PROBES)
     return 3 if any(decode.probe_colour(p) for p in listing.files[::step]) else 1
 
@@ -177,7 +180,12 @@ def load_images(
     else:
         temp = store.new_array(key, shape) if store else None
         try:
-            pixels, failures, colour, temp = _decode_all(listing, shape, temp, emit, stop, workers)
+            if getattr(listing, "native_channels", None):  # rows of a file: core.sources decodes them
+                from cnn_tui.core import sources
+
+                pixels, failures, colour, temp = sources.decode_all(listing, shape, temp, emit, stop)
+            else:
+                pixels, failures, colour, temp = _decode_all(listing, shape, temp, emit, stop, workers)
         except BaseException:
             if temp is not None:
                 temp.unlink(missing_ok=True)
@@ -324,6 +332,10 @@ def _assemble(
         label = listing.class_names.index(empty[0])
         bad = [(listing.files[i], reason) for i, reason in failures if labels[i] == label]
         example = f"; e.g. {Path(bad[0][0]).name}: {bad[0][1]}" if bad else ""
+        unit = getattr(listing, "unit", None)
+        if unit:  # rows of a CSV file or records of CIFAR batches
+            raise DatasetError(f"class '{empty[0]}' has no usable {unit}s ({len(bad)} skipped{example})",
+                               path=listing.root)
         raise DatasetError(
             f"class folder '{empty[0]}' has no readable images ({len(bad)} skipped{example})",
             path=listing.root / empty[0],
@@ -362,7 +374,9 @@ def _add_notes(
     images: ImageSet, listing: FolderListing, failures: list, colour: int, channels: int, emit: Emit
 ) -> None:
     if images.skipped:
-        images.notes.append(f"skipped {len(images.skipped)} file(s) that are not readable images")
+        unit = getattr(listing, "unit", None)  # "row" or "record" for a CSV of pixels or CIFAR batches
+        images.notes.append(f"skipped {len(images.skipped)} {unit}(s) that cannot be used" if unit else
+                            f"skipped {len(images.skipped)} file(s) that are not readable images")
     used = len(listing.files) - len(failures)
     if channels == 1 and colour:
         images.notes.append(

@@ -66,11 +66,23 @@ def list_folder(
     num_classes: int | None = None,
     class_names: list[str] | None = None,
 ) -> FolderListing:
-    """List class folders and their files; raise ``DatasetError`` if the folder cannot be used."""
+    """List class folders and their files; raise ``DatasetError`` if the folder cannot be used.
+
+    A CSV file of pixels, a CIFAR ``.bin`` batch or a folder of them is listed by ``sources``.
+    """
     root = Path(root)
+    if root.is_file():
+        from cnn_tui.core import sources
+
+        if sources.is_source_file(root):
+            return sources.list_source(root, what=what, num_classes=num_classes, class_names=class_names)
     entries = _scan(root, f"{what} folder")
     class_dirs = sorted((e for e in entries if _is_dir(e) and not e.name.startswith(".")), key=_BY_NAME)
     if not class_dirs:
+        from cnn_tui.core import sources
+
+        if sources.has_batches([e.name for e in entries]):
+            return sources.list_source(root, what=what, num_classes=num_classes, class_names=class_names)
         loose = sum(1 for e in entries if Path(e.name).suffix.lower() in decode.image_extensions())
         hint = f" ({loose} images lie directly in it)" if loose else ""
         raise DatasetError(
@@ -150,7 +162,8 @@ def _scan(folder: Path, what: str) -> list[os.DirEntry[str]]:
     except FileNotFoundError:
         raise DatasetError(f"{what} not found", path=folder) from None
     except NotADirectoryError:
-        raise DatasetError(f"{what} is a file, not a folder", path=folder) from None
+        raise DatasetError(f"{what} is a file, not a folder (nor a .csv of pixels or a CIFAR .bin batch)",
+                           path=folder) from None
     except PermissionError:
         raise DatasetError(f"{what} cannot be read (permission denied)", path=folder) from None
     except OSError as exc:
