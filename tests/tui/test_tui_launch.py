@@ -18,6 +18,7 @@ from cnn_tui.tui.launch import UiLogHandler
 def test_no_command_opens_the_tui_with_the_given_files(monkeypatch):
     calls = []
     monkeypatch.setattr("cnn_tui.tui.run_tui", lambda *args: calls.append(args) or 0)
+    monkeypatch.setattr("cnn_tui.cli.has_terminal", lambda: True)  # pytest's stdin and stdout are not terminals
     assert main([]) == 0
     assert main(["--data", "d.json", "--hyper", "h.json", "--model", "m.keras"]) == 0
     assert calls == [(None, None, None), ("d.json", "h.json", "m.keras")]

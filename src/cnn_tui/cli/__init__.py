@@ -19,11 +19,29 @@ import signal
 import sys
 import threading
 from contextlib import contextmanager, nullcontext
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, NoReturn
 
 from cnn_tui import __version__
 
 EXIT_OK, EXIT_FAILED, EXIT_USER, EXIT_STOPPED = 0, 1, 2, 130
+
+
+class UsageError(Exception):
+    """A command line argparse refuses: ``prog`` names the (sub)command, ``usage`` is its own."""
+
+    def __init__(self, message: str, prog: str, usage: str) -> None:
+        super().__init__(message)
+        self.message, self.prog, self.usage = message, prog, usage
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, except that a usage error is raised to ``main``, which prints it as one line (or,
+    under --json, as one JSON object) instead of exiting from inside the parser."""
+
+    commands: dict[str, argparse.ArgumentParser] = {}
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, self.prog, self.format_usage())
 
 
 def _add_common(p: argparse.ArgumentParser, *, cache: bool = True,
@@ -46,16 +64,25 @@ and in every --results DIR given.
 exit codes: 0 done, 1 the run failed (e.g. diverged), 2 a user mistake (one line on stderr),
 130 stopped (Ctrl-C, SIGTERM, SIGHUP) after saving what was done."""
 
+
+def _environment_help() -> str:
+    """The environment variables the program reads, from the one table of them."""
+    from cnn_tui.core.environment import VARIABLES
+
+    width = max(len(name) for name, _ in VARIABLES)
+    lines = [f"  {name:<{width}}  {text}" for name, text in VARIABLES]
+    return "environment variables:\n" + "\n".join(lines)
+
 RUN_HELP = "a run id, a unique prefix of one, or a run folder"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="cnn-tui",
         description="Build, train, tune and evaluate convolutional image classifiers. "
         "Without a command, opens the terminal UI; the commands run the same engine headless.",
         usage="%(prog)s [--data D.json] [--hyper H.json] [--model M.keras]\n       %(prog)s COMMAND ...",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"{EPILOG}\n\n{_environment_help()}", formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"cnn-tui {__version__}")
     tui = parser.add_argument_group("terminal UI (no command)")
@@ -63,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     tui.add_argument("--hyper", dest="tui_hyper", metavar="H.json", help="open the UI with these hyper params loaded")
     tui.add_argument("--model", dest="tui_model", metavar="M.keras", help="open the UI with this model loaded")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.commands = sub.choices  # name -> its parser: an unknown option is reported with its command's usage
 
     def command(name: str, help_text: str, *, epilog: str | None = None, **common: Any) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text, epilog=epilog, prog=f"cnn-tui {name}",
@@ -92,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = command(name, text, epilog="It writes a run folder (cnn-tui runs lists it).")
         p.add_argument("--data", required=True, metavar="D.json", help="data params JSON")
         p.add_argument("--model", required=True, metavar="M.keras", help="a model saved by cnn-tui (or any Keras image classifier)")
+        _set(p, "a data params field")
         _out(p)
 
     p = command("classify", "class and top probabilities for single image files")
@@ -166,6 +195,13 @@ def _results(p: argparse.ArgumentParser) -> None:
 def _data_hyper(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, metavar="D.json", help="data params JSON")
     p.add_argument("--hyper", required=True, metavar="H.json", help="hyper params JSON")
+    _set(p, "a data or hyper params field")
+
+
+def _set(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                   help=f"override {what} for this run, validated like the file (repeatable), "
+                   "e.g. --set epochs=3 --set batch_size=128")
 
 
 def _out(p: argparse.ArgumentParser) -> None:
@@ -247,10 +283,44 @@ def detach_on_interrupt(stop: threading.Event) -> Iterator[None]:
 WATCHING = ("attach", "stop")  # commands that watch a run: Ctrl-C stops watching, the run goes on
 
 
+def has_terminal() -> bool:
+    """The TUI draws on stdout and reads keys from stdin: both must be a terminal."""
+    return all(stream is not None and stream.isatty() for stream in (sys.stdin, sys.stdout))
+
+
+def parse(parser: Parser, argv: list[str]) -> argparse.Namespace:
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # reported by the command's own parser, with its own usage line
+        command = parser.commands.get(args.command) if args.command else None
+        (command or parser).error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
+
+
+def usage_error(exc: UsageError, *, json_mode: bool) -> int:
+    """argparse's usage and error line on stderr; under --json only the line there, and one JSON
+    object on stdout, as for every other error."""
+    line = f"{exc.prog}: error: {exc.message}"
+    if json_mode:
+        command = exc.prog.split(" ", 1)[1] if " " in exc.prog else None
+        print(line, file=sys.stderr)
+        print(json.dumps({"command": command, "exit_code": EXIT_USER, "error": line}), flush=True)
+    else:
+        sys.stderr.write(exc.usage)
+        print(line, file=sys.stderr)
+    return EXIT_USER
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parse(parser, argv)
+    except UsageError as exc:
+        return usage_error(exc, json_mode="--json" in argv)
     if args.command is None:
+        if not has_terminal():  # `echo | cnn-tui`, `cnn-tui > file`: no screen to draw, no keys to read
+            print("error: the terminal UI needs a terminal; see cnn-tui --help", file=sys.stderr)
+            return EXIT_USER
         from cnn_tui.tui import run_tui
 
         return run_tui(args.tui_data, args.tui_hyper, args.tui_model)

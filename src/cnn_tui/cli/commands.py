@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cnn_tui.cli.console import CliConsole, make_table
+from cnn_tui.cli.overrides import apply_sets
 from cnn_tui.core import jobs, run_control
 from cnn_tui.core.errors import UserError
 from cnn_tui.core.fileio import without_nan
@@ -61,7 +62,7 @@ def _load_params(args: Args, console: CliConsole, *, hyper: bool = True) -> tupl
     hyper_params = HyperParams.load(args.hyper) if hyper else None
     for warning in (*data.warnings, *(hyper_params.warnings if hyper_params else ())):
         console.warn(warning)
-    return data, hyper_params
+    return apply_sets(getattr(args, "set", None), data, hyper_params)
 
 
 def _results_parent(args: Args, data: DataParams) -> Path:

@@ -28,8 +28,9 @@ class CliConsole:
     """Turns engine events into progress bars and lines; prints tables."""
 
     def __init__(self, *, json_mode: bool = False, quiet: bool = False) -> None:
-        self.out = Console(file=sys.stdout, highlight=False, soft_wrap=False)
-        self.err = Console(file=sys.stderr, highlight=False)
+        # emoji=False: a name holding ":smile:" is shown as typed, not as an emoji
+        self.out = Console(file=sys.stdout, highlight=False, soft_wrap=False, emoji=False)
+        self.err = Console(file=sys.stderr, highlight=False, emoji=False)
         self.json_mode = json_mode
         self.quiet = quiet
         self._progress: Progress | None = None
@@ -66,8 +67,9 @@ class CliConsole:
         """One progress bar for a whole task: each phase (loading, training, predicting, a search)
         resets it when its first event arrives."""
         columns = (
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+            # descriptions hold folder names: plain text, so "[x]" is shown, never parsed as markup
+            TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}", markup=False), TimeElapsedColumn(), TimeRemainingColumn(),
         )
         # not a terminal (a log file, a pipe): no bar; Rich would only leave a blank line where it was
         hidden = self.quiet or self.gone or not self.err.is_terminal
@@ -111,7 +113,7 @@ class CliConsole:
             return
         elif isinstance(event, LoadProgress):
             phase = f"loading {Path(event.folder).name}" if _is_folder(event.folder) else f"predicting ({event.folder})"
-            self._phase_begins(bar, phase, description=phase, total=event.total)
+            self._phase_begins(bar, phase, description=readable(phase), total=event.total)
             rate = f"{event.images_per_second:,.0f} img/s" if event.images_per_second else ""
             bar.update(self._task, completed=event.done, total=event.total, rate=rate)
         elif isinstance(event, TrainingStarted):
@@ -144,7 +146,7 @@ class CliConsole:
         if self.json_mode:
             return
         if table.title:  # Rich wraps a title to the table's width; a narrow table would mangle it
-            self.out.print(f"[bold]{table.title}[/]", soft_wrap=True)
+            self.out.print(f"[bold]{safe(str(table.title))}[/]", soft_wrap=True)
             table.title = None
         self.out.print(table)
 

@@ -83,7 +83,7 @@ def about_body(device: str, log_path: Path | None) -> object:
         ("log", str(log_path) if log_path else "terminal (not redirected)"),
     ]
     for key, value in rows:
-        table.add_row(key, value)
+        table.add_row(key, Text(value))  # paths: plain text, "[x]" is shown as it is
     intro = Text("Build, train, tune and evaluate convolutional image classifiers from the terminal.\n")
     from rich.console import Group
 

@@ -50,11 +50,11 @@ class ParamsScreen(ModalScreen[Any]):
         else:
             subtitle = "relative folders are read from the folder of the JSON file · ctrl+o browses for a folder"
         with Vertical(id="params-dialog", classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title")
+            yield Label(self.title_text, classes="dialog-title", markup=False)  # may name a file
             yield Label(subtitle, classes="dialog-subtitle")
             yield ParamsForm(specs, values, id=f"{self.kind}-form")
             yield Static("", id="form-notes")
-            yield Label("", id="form-error")
+            yield Label("", id="form-error", markup=False)  # problems quote values: "[1, 2]"
             with Horizontal(classes="dialog-buttons"):
                 yield Button("OK", variant="primary", id="ok", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)

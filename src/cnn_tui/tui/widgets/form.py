@@ -30,7 +30,7 @@ class FieldRow(Horizontal):
             placeholder = "e.g. 0.02,0.01" if spec.listable and spec.kind is float else ""
             yield Input(self.value, placeholder=placeholder, compact=True, id=f"field-{spec.name}",
                         classes="field-input", select_on_focus=False)
-        yield Label("", classes="field-error", id=f"error-{spec.name}")
+        yield Label("", classes="field-error", id=f"error-{spec.name}", markup=False)  # quotes what was typed
 
 
 class ParamsForm(VerticalScroll):

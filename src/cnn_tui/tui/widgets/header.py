@@ -35,7 +35,7 @@ class MenuBar(Horizontal):
             yield MenuTitle(menu)
         yield Label(" m menu ", classes="menu-hint")
         yield Label("cnn-tui", id="app-name")
-        yield Label("loading Keras…", id="device")
+        yield Label("loading Keras…", id="device", markup=False)  # may be an error message
 
     def set_device(self, text: str, *, error: bool = False) -> None:
         label = self.query_one("#device", Label)

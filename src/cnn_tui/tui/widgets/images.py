@@ -73,7 +73,7 @@ class ClassCard(Vertical):
             self.styles.height = CARD_HEIGHT
 
     def compose(self) -> ComposeResult:
-        yield Label(short(self.class_name, 3 * (THUMB_WIDTH + 1)), classes="card-title")
+        yield Label(short(self.class_name, 3 * (THUMB_WIDTH + 1)), classes="card-title", markup=False)  # a folder name
         widget = self.widget
         if widget is None:
             yield Label(f"{len(self.images)} samples (no image preview in this terminal)", classes="thumbs")

@@ -25,9 +25,9 @@ class ProgressRow(Horizontal):
         self.title = title
 
     def compose(self) -> ComposeResult:
-        yield Label(self.title, classes="progress-title")
+        yield Label(self.title, classes="progress-title", markup=False)
         yield ProgressBar(total=1, show_eta=False, show_percentage=True)
-        yield Label("", classes="progress-detail")
+        yield Label("", classes="progress-detail", markup=False)  # folder names, messages
 
     detail = ""
 

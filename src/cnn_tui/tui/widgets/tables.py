@@ -100,7 +100,7 @@ def fill_summary(table: DataTable, net: NetModel) -> str:
 
     reset(table, ["Layer", "Type", "Output shape", ("Params", "params")], left=3)
     for row in net.summary_rows():
-        table.add_row(row.name, row.kind, row.output_shape, right(f"{row.params:,}"))
+        table.add_row(Text(row.name), Text(row.kind), Text(row.output_shape), right(f"{row.params:,}"))  # a foreign model's names: not markup
     t = net.totals()
     return (
         f"Total params: {t.total:,} ({readable_size(t.total_bytes)})   "
