@@ -102,6 +102,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", default="datasets", help="where to put digits/{training,testing} (default: datasets)")
     p.add_argument("--app-input", default="app_input", help="where to write the demo JSON files (default: app_input)")
 
+    p = command("split", "split one folder-per-class set into training/ and testing/ (stratified, seeded)",
+                epilog="Files are hard-linked where the file system allows (else copied); originals are never\n"
+                "moved or changed. OUT must be new or empty. It writes OUT/data_params.json for the result.\n"
+                "validation/ is written only with --val > 0: training holds out its own validation share\n"
+                "(validation_split) from training/, so a validation folder is for other tools or a second test.")
+    p.add_argument("folder", metavar="FOLDER", help="a folder with one sub-folder of images per class")
+    p.add_argument("--out", required=True, metavar="DIR", help="where to write training/, testing/ (new or empty)")
+    p.add_argument("--test", type=float, default=0.2, metavar="SHARE", help="share of each class for testing (default 0.2)")
+    p.add_argument("--val", type=float, default=0.0, metavar="SHARE",
+                   help="share of each class for a validation/ folder (default 0: none)")
+    p.add_argument("--seed", type=int, default=42, help="random seed of the split (default 42)")
+    p.add_argument("--copy", action="store_true", help="copy the files instead of hard-linking them")
+    p.add_argument("--image-size", type=_at_least(4), metavar="N",
+                   help="image_size of the written data params (default: the images' usual size, at most 224)")
+
+    p = command("check", "data health: images per class, duplicates, train/test leakage, odd sizes, unreadable files",
+                epilog="Exit codes: 0 nothing wrong, 1 something is (each finding one line), 2 a mistake in the\n"
+                "files (no such folder, a wrong class count).")
+    p.add_argument("--data", required=True, metavar="D.json", help="data params JSON (its training and test sets)")
+
     command("info", "versions, Keras backend and devices")
 
     p = command("summary", "the model summary table for a data + hyper params pair")
@@ -327,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "no_cache", False):
         os.environ["CNN_TUI_CACHE"] = "0"
 
-    from cnn_tui.cli import commands, manage
+    from cnn_tui.cli import commands, data_commands, manage
     from cnn_tui.cli.console import CliConsole
     from cnn_tui.core.dataset import TaskStopped
     from cnn_tui.core.errors import UserError
@@ -335,7 +355,8 @@ def main(argv: list[str] | None = None) -> int:
 
     console = CliConsole(json_mode=args.json, quiet=args.quiet)
     stop = threading.Event()
-    run = getattr(commands, f"cmd_{args.command}", None) or getattr(manage, f"cmd_{args.command}")
+    run = (getattr(commands, f"cmd_{args.command}", None) or getattr(data_commands, f"cmd_{args.command}", None)
+           or getattr(manage, f"cmd_{args.command}"))
     code: int = EXIT_OK
     result: Any = {}
     if args.command in WATCHING:
