@@ -119,6 +119,13 @@ def write_report_csv(rows: Sequence[Any], path: Path) -> Path:
     return fileio.write_csv(path, ["class", "precision", "recall", "f1", "support"], table)
 
 
+def write_misclassified_csv(evaluation: Any, path: Path, limit: int = 100) -> Path:
+    """The most confidently wrong test images (highest loss first), with their loss and top-3 classes."""
+    from cnn_tui.core.mistakes import MISCLASSIFIED_COLUMNS, misclassified_rows
+
+    return write_rows_csv(misclassified_rows(evaluation, limit), path, MISCLASSIFIED_COLUMNS)
+
+
 def write_skipped_csv(skipped: Sequence[Any], path: Path) -> Path:
     return fileio.write_csv(path, ["file", "reason"], [[s.path, s.reason] for s in skipped])
 
