@@ -148,6 +148,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--top", type=_at_least(1), default=3, help="how many classes to show (default 3)")
 
+    p = command("export", "write a saved model as a TensorFlow SavedModel, ONNX or LiteRT file and check it "
+                "predicts what the model does", epilog=EXPORT_EPILOG)
+    p.add_argument("model", metavar="MODEL.keras", help="a model saved by cnn-tui (or any Keras image classifier)")
+    p.add_argument("--format", required=True, choices=("saved_model", "onnx", "litert"))
+    p.add_argument("--out", metavar="PATH", help="where to write it (default: beside the model: "
+                   "MODEL_saved_model/, MODEL.onnx or MODEL.tflite)")
+    p.add_argument("--data", metavar="D.json", help="check the export on this data params' test folder "
+                   "(default: a built-in sample of 256 handwritten digits)")
+    _set(p, "a data params field")
+
     p = command("tune", "search hyper params (every list-valued field) with stratified cross-validation",
                 epilog=TASK_EPILOG)
     _data_hyper(p)
@@ -200,6 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
 TASK_EPILOG = """It writes a run folder (the params, task.json, events.jsonl, results, run.json).
 With --detach it runs in a process of its own that outlives this terminal: follow it with
 `cnn-tui attach RUN`, stop it with `cnn-tui stop RUN`, go on after a stop with `cnn-tui resume RUN`."""
+
+
+EXPORT_EPILOG = """The artifact is written with Keras's model.export: saved_model is a folder (serving endpoint
+"serve"), onnx an .onnx file (needs pip install 'cnn-tui[onnx]'), litert a .tflite file.
+Then it is loaded with its own runtime and scores the same images as the Keras model: the
+command prints the share of images whose top class agrees and the largest probability
+difference, and warns below 99.9 % agreement."""
 
 
 def _detach(p: argparse.ArgumentParser) -> None:
@@ -347,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "no_cache", False):
         os.environ["CNN_TUI_CACHE"] = "0"
 
-    from cnn_tui.cli import commands, data_commands, manage
+    from cnn_tui.cli import commands, data_commands, exporting, manage
     from cnn_tui.cli.console import CliConsole
     from cnn_tui.core.dataset import TaskStopped
     from cnn_tui.core.errors import UserError
@@ -355,8 +372,8 @@ def main(argv: list[str] | None = None) -> int:
 
     console = CliConsole(json_mode=args.json, quiet=args.quiet)
     stop = threading.Event()
-    run = (getattr(commands, f"cmd_{args.command}", None) or getattr(data_commands, f"cmd_{args.command}", None)
-           or getattr(manage, f"cmd_{args.command}"))
+    run = next(getattr(module, f"cmd_{args.command}") for module in (commands, data_commands, exporting, manage)
+               if hasattr(module, f"cmd_{args.command}"))
     code: int = EXIT_OK
     result: Any = {}
     if args.command in WATCHING:
