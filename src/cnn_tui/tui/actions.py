@@ -38,6 +38,10 @@ ACTIONS: tuple[Action, ...] = (
     Action("save_hyper", "App", "Save hyper params…", "S", "write the hyper params to a JSON file"),
     Action("load_train", "App", "Load training dataset", "l", "read, shuffle and scale the training images"),
     Action("load_test", "App", "Load test dataset", "L", "read, shuffle and scale the test images"),
+    Action("split_folder", "App", "Split a folder…", "F",
+           "split one folder per class into training/ and testing/ (stratified; links, never moves)"),
+    Action("check_data", "App", "Check data health", "H",
+           "images per class, duplicates, train/test leakage, odd sizes, unreadable files"),
     Action("load_model", "App", "Load network model…", "M", "open a trained .keras model"),
     Action("save_model", "App", "Save network model…", "W", "write the model to a .keras file"),
     Action("runs", "App", "Runs", "7", "every run in the results folders: Enter opens or follows one, k stops it, "

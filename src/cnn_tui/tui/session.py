@@ -63,6 +63,8 @@ class Session:
             "save_hyper": lambda: self._need_hyper(),
             "load_train": lambda: self._idle() or self._need_data(),
             "load_test": lambda: self._idle() or self._need_data(),
+            "split_folder": lambda: self._idle(),
+            "check_data": lambda: self._idle() or self._need_data(),
             "load_model": lambda: self._idle() or self._keras(),
             "save_model": lambda: self._idle() or self._need_model(),
             "init_model": lambda: self._idle() or self._keras() or self._need_data() or self._need_hyper(),

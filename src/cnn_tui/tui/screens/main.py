@@ -23,6 +23,7 @@ from textual.widgets import Footer, RichLog, TabbedContent, TabPane
 from textual.worker import Worker
 
 from cnn_tui.tui.actions import ACTIONS, BY_NAME, VIEWS
+from cnn_tui.tui.data_tools import DataTools
 from cnn_tui.tui.messages import EngineEvent, KerasReady, LogLine, RunStarted
 from cnn_tui.tui.params_actions import ParamsActions
 from cnn_tui.tui.screens.confirm import ConfirmScreen
@@ -85,6 +86,7 @@ class MainScreen(Screen):
         self.views_started = False
         self.tasks = Tasks(self)
         self.params = ParamsActions(self)
+        self.data_tools = DataTools(self)
 
     def compose(self) -> ComposeResult:
         # set before the children mount: changed later, the class restyles every widget
@@ -410,6 +412,12 @@ class MainScreen(Screen):
 
     def action_save_hyper(self) -> None:
         self.params.save_hyper()
+
+    def action_split_folder(self) -> None:
+        self.data_tools.split()
+
+    def action_check_data(self) -> None:
+        self.data_tools.check()
 
     def action_load_model(self) -> None:
         self.params.load_model()

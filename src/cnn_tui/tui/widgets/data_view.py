@@ -14,11 +14,12 @@ from textual.widgets import Static
 from cnn_tui.core.params import DATA_FIELDS, HYPER_FIELDS
 from cnn_tui.tui.widgets.images import SampleGrid
 from cnn_tui.tui.widgets.progress import ProgressRow
-from cnn_tui.tui.widgets.tables import counts_table, params_table, shown
+from cnn_tui.tui.widgets.tables import counts_table, display_path, params_table, shown
 
 DATA_LABELS = {f.name: f.label for f in DATA_FIELDS}
 HYPER_LABELS = {f.name: f.label + (" (csv)" if f.listable else "") for f in HYPER_FIELDS}
 SKIPPED_SHOWN = 8
+HEALTH_SHOWN = 12  # findings listed in the Data view (the CLI's check lists all)
 
 
 class DatasetPanel(Vertical):
@@ -77,10 +78,12 @@ class DataView(VerticalScroll):
         with Horizontal(id="datasets"):
             yield DatasetPanel("training", "l")
             yield DatasetPanel("test", "L")
+        yield Static("", id="data-health")  # shown once a check has run (H)
 
     def on_mount(self) -> None:
         self.show_params(None, None)
         self.query_one("#load-progress").display = False
+        self.query_one("#data-health").display = False
 
     shown: tuple[Any, Any] | None = None
 
@@ -122,3 +125,27 @@ class DataView(VerticalScroll):
         if images is not None:
             # the counts, not the params, matter now
             self.call_after_refresh(self.scroll_to_widget, panel, top=True, animate=False)
+
+    def show_health(self, report: Any) -> None:
+        """The data-health section: each set's facts, then one line per finding (the first few)."""
+        lines = Text()
+        lines.append("Data health ", style="bold")
+        if report.ok:
+            lines.append("no problems found\n", style="green")
+        else:
+            lines.append(f"{len(report.findings)} problem(s)\n", style="yellow")
+        for health in report.sets:
+            size = f"{health.usual_size[0]}×{health.usual_size[1]}" if health.usual_size else "-"
+            mode = "colour" if health.colour * 2 > health.readable else "grayscale"
+            lines.append(f"  {health.what} ({display_path(health.root)}): {health.images:,} images · "
+                         f"{len(health.class_names)} classes · "
+                         f"imbalance {health.imbalance:.2f} · usually {size} {mode} · "
+                         f"{health.unreadable} unreadable\n")
+        for finding in report.findings[:HEALTH_SHOWN]:
+            lines.append(f"  {shown(finding.message)}\n", style="yellow")
+        if len(report.findings) > HEALTH_SHOWN:
+            lines.append(f"  … and {len(report.findings) - HEALTH_SHOWN} more (cnn-tui check --data D.json "
+                         "lists them all)\n")
+        section = self.query_one("#data-health", Static)
+        section.update(lines)
+        section.display = True
