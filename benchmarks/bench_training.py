@@ -14,7 +14,7 @@ from cnn_tui.core.model import build_model
 from cnn_tui.core.params import ModelConfig
 
 # The seed hyper params' first values (seeds/README.md), 28x28 grayscale like MNIST.
-SEED = ModelConfig(0.02, 400, 0.9, 3, 32, 512, 0.9, 0.2, 2, 64)
+SEED = ModelConfig(init_rate=0.02, decay_steps=400, decay_rate=0.9, kernel_size=3, num_filters=32, num_units=512, momentum=0.9, drop_out=0.2, epochs=2, batch_size=64)
 
 
 def training_arrays(quick: bool) -> dataset.ImageSet:

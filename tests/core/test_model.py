@@ -116,11 +116,10 @@ def test_model_that_does_not_fit_the_data_is_refused():
 
 @pytest.mark.parametrize(("field", "value", "layer"), [("num_units", 2_147_483_647, "dense"), ("num_filters", 100_000, "conv2d_1")])
 def test_a_network_too_big_for_memory_is_one_line_naming_its_largest_layer(field, value, layer):
-    from dataclasses import replace
 
     from cnn_tui.core.errors import ModelError
     from cnn_tui.core.params import ModelConfig
 
-    config = replace(ModelConfig(0.02, 400, 0.9, 3, 32, 512, 0.9, 0.2, 1, 64), **{field: value})
+    config = (ModelConfig(init_rate=0.02, decay_steps=400, decay_rate=0.9, kernel_size=3, num_filters=32, num_units=512, momentum=0.9, drop_out=0.2, epochs=1, batch_size=64)).replace(**{field: value})
     with pytest.raises(ModelError, match=rf"more than the free memory .* layer '{layer}' alone has"):
         build_model(config, image_size=28, channels=1, class_names=[str(i) for i in range(10)])

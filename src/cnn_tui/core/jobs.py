@@ -53,7 +53,7 @@ def _load(data: DataParams, folder: Path, what: str, **options: Any) -> ImageSet
 
 
 def new_model(data: DataParams, hyper: HyperParams, train_set: ImageSet | None = None) -> NetModel:
-    """Build the seed CNN for this data: from a loaded training set, or from the folder's listing."""
+    """Build the configured network for this data: from a loaded training set, or from the folder's listing."""
     config = hyper.first()
     check_fits(data, config)
     if train_set is not None:
@@ -148,7 +148,8 @@ def train_run(
     try:
         files["history"] = reports.write_history_csv(result.history, history_path)
         if result.epochs_done:
-            files["plots"] = reports.plot_history(result.history, run.file("train_val_plots.png"), title)
+            files["plots"] = reports.plot_history(result.history, run.file("train_val_plots.png"), title,
+                                                  kept_epoch=result.best_epoch)
         # a diverged model must not replace the last good checkpoint, and a run stopped before its
         # first whole epoch has no model worth a file
         if result.status != "failed" and result.epochs_done:
@@ -159,8 +160,10 @@ def train_run(
             files["model"] = model_path  # the last good epoch, saved by the checkpoint
     except ResultsError as exc:
         problems.append(str(exc))
-    final = {k: v[-1] for k, v in result.history.items() if v and k != "seconds"}
-    details = dict(epochs_done=result.epochs_done, final=final, train_seconds=round(result.seconds, 3),
+    # the model saved is the kept epoch's (early stopping), so its figures are the ones to report
+    kept = (result.best_epoch or result.epochs_done) - 1
+    final = {k: v[min(kept, len(v) - 1)] for k, v in result.history.items() if v and k != "seconds"}
+    details = dict(epochs_done=result.epochs_done, best_epoch=result.best_epoch, final=final, train_seconds=round(result.seconds, 3),
                    images_per_second=round(result.images_per_second, 1), save_error=problems[-1] if problems else None)
     return TrainOutcome(result, run, files, problems[-1] if problems else None, details)
 

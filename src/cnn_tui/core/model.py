@@ -1,4 +1,5 @@
-"""The seed CNN: build it from hyper params, describe it, save and load it safely.
+"""A network as cnn-tui holds it: build it from hyper params (any registered architecture,
+with augmentation), describe it, save and load it safely.
 
 A saved ``.keras`` file is Keras's own zip archive with one extra member,
 ``cnn_tui.json``, recording the class names, input size and hyper params the
@@ -19,8 +20,9 @@ from typing import Any
 
 from cnn_tui.core import fileio
 from cnn_tui.core.backend import load_keras
-from cnn_tui.core.errors import ModelError
-from cnn_tui.core.params import HYPER_NAMES, ModelConfig
+from cnn_tui.core.errors import ModelError, UserError
+from cnn_tui.core.optimizers import compile_model
+from cnn_tui.core.params import HyperParams, ModelConfig
 
 METADATA_MEMBER = "cnn_tui.json"
 
@@ -69,6 +71,15 @@ class NetModel:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    @property
+    def title(self) -> str:
+        """What the network is, e.g. "seed CNN: 2 convolutions x 32 filters, dense 512"."""
+        from cnn_tui.core.architectures import architecture
+
+        if self.config is None:
+            return f"Keras model '{self.keras_model.name}'"
+        return architecture(self.config.architecture).title(self.config)
 
     def summary_rows(self) -> list[SummaryRow]:
         rows = []
@@ -164,13 +175,23 @@ class NetModel:
         names = meta.get("class_names") or [str(i) for i in range(classes)]
         if len(names) != classes:
             raise ModelError(f"the model has {classes} outputs but records {len(names)} class names", path=path)
-        hyper = meta.get("hyper_params")
-        config = ModelConfig(**{k: hyper[k] for k in HYPER_NAMES}) if hyper and set(HYPER_NAMES) <= hyper.keys() else None
+        config = _recorded_config(meta.get("hyper_params"))
         if config is not None and getattr(model, "optimizer", None) is None:
             compile_model(model, config)
         done = meta.get("epochs_done")
         return cls(model, list(names), int(shape[1]), int(shape[3]), config, path, names_known=bool(meta.get("class_names")),
                    epochs_done=done if isinstance(done, int) else None)
+
+
+def _recorded_config(hyper: Any) -> ModelConfig | None:
+    """The hyper params a model file records, validated like a hyper-params file. A file written
+    before a field existed lacks it, and the field's default (the old behaviour) fills in."""
+    if not isinstance(hyper, dict):
+        return None
+    try:
+        return HyperParams.from_dict(hyper).first()
+    except UserError:
+        return None
 
 
 def inspect_archive(path: Path) -> dict[str, Any]:
@@ -235,36 +256,46 @@ def _itemsize(dtype: Any) -> int:
 
 
 def build_model(config: ModelConfig, *, image_size: int, channels: int, class_names: list[str]) -> NetModel:
-    """The seed CNN, compiled: two same-padded Conv2D + 2x2 max-pool blocks, a dense layer,
-    dropout and a softmax; SGD with momentum on an exponentially decaying learning rate."""
+    """The configuration's architecture, with its augmentation layers in front, compiled."""
+    from cnn_tui.core.architectures import architecture
+    from cnn_tui.core.augmentation import augmentation_layers
+
+    arch = architecture(config.architecture)
+    arch.check(config, image_size)
     check_memory(config, image_size=image_size, channels=channels, classes=len(class_names))
-    keras = load_keras()
-    layers = keras.layers
-    conv = dict(kernel_size=config.kernel_size, padding="same", activation="relu", kernel_initializer="he_uniform")
-    model = keras.Sequential(
-        [
-            keras.Input(shape=(image_size, image_size, channels)),
-            layers.Conv2D(config.num_filters, name="conv2d", **conv),
-            layers.MaxPooling2D((2, 2), name="max_pooling2d"),
-            layers.Conv2D(config.num_filters, name="conv2d_1", **conv),
-            layers.MaxPooling2D((2, 2), name="max_pooling2d_1"),
-            layers.Flatten(name="flatten"),
-            layers.Dense(config.num_units, activation="relu", kernel_initializer="he_uniform", name="dense"),
-            layers.Dropout(config.drop_out, name="dropout"),
-            layers.Dense(len(class_names), activation="softmax", name="dense_1"),
-        ],
-        name="sequential",
-    )
-    compile_model(model, config)
-    return NetModel(model, list(class_names), image_size, channels, config)
+    with precision_policy(config):
+        keras_model = arch.build(config, image_size=image_size, channels=channels, classes=len(class_names),
+                                 front=augmentation_layers(config))
+    compile_model(keras_model, config)
+    return NetModel(keras_model, list(class_names), image_size, channels, config)
+
+
+class precision_policy:  # noqa: N801 - used as a context manager, named like one
+    """Build under mixed_float16 when the configuration asks for it and a GPU is there (float16
+    on a CPU is slower, not faster); the global policy is restored afterwards."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        self.wanted = bool(config.mixed_precision)
+
+    def __enter__(self) -> None:
+        from cnn_tui.core.backend import accelerators
+
+        keras = load_keras()
+        self.previous = keras.config.dtype_policy().name
+        if self.wanted and accelerators():
+            keras.config.set_dtype_policy("mixed_float16")
+
+    def __exit__(self, *exc: Any) -> None:
+        load_keras().config.set_dtype_policy(self.previous)
 
 
 def layer_weights(config: ModelConfig, *, image_size: int, channels: int, classes: int) -> dict[str, int]:
-    """The seed CNN's weights per layer, known before anything is built."""
-    k, f, units = config.kernel_size, config.num_filters, config.num_units
-    flat = (image_size // 2 // 2) ** 2 * f
-    return {"conv2d": k * k * channels * f + f, "conv2d_1": k * k * f * f + f, "dense": flat * units + units,
-            "dense_1": units * classes + classes}
+    """The network's weights per layer, known before anything is built (empty when the
+    architecture cannot tell, as for a pretrained backbone of fixed size)."""
+    from cnn_tui.core.architectures import architecture
+
+    count = architecture(config.architecture).weights
+    return count(config, image_size=image_size, channels=channels, classes=classes) if count else {}
 
 
 # Training holds each weight about three times in float32: the value, its gradient, its momentum.
@@ -279,22 +310,10 @@ def check_memory(config: ModelConfig, *, image_size: int, channels: int, classes
     weights = layer_weights(config, image_size=image_size, channels=channels, classes=classes)
     total = sum(weights.values())
     free = available_memory_bytes()
-    if free is None or total * BYTES_PER_WEIGHT <= free:
+    if not weights or free is None or total * BYTES_PER_WEIGHT <= free:
         return
     name, biggest = max(weights.items(), key=lambda item: item[1])
     raise ModelError(
         f"the network would hold {total:,} weights ({readable_size(total * BYTES_PER_WEIGHT)} to train), more than "
         f"the free memory ({readable_size(free)}); its layer '{name}' alone has {biggest:,}: "
         "lower num_units, num_filters or image_size")
-
-
-def compile_model(model: Any, config: ModelConfig) -> None:
-    keras = load_keras()
-    schedule = keras.optimizers.schedules.ExponentialDecay(
-        initial_learning_rate=config.init_rate, decay_steps=config.decay_steps, decay_rate=config.decay_rate
-    )
-    model.compile(
-        optimizer=keras.optimizers.SGD(learning_rate=schedule, momentum=config.momentum),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )

@@ -1,9 +1,9 @@
 """Data params and hyper params: load, validate, save (seed-compatible JSON).
 
 Both files are flat JSON objects. Every field is described once in a
-``FieldSpec`` table, which drives loading, validation, saving and the TUI
-forms, so a new optional field (augmentation, early stopping, ...) is one line
-here and defaults to the seed app's behaviour.
+``FieldSpec`` table, which drives loading, validation, saving, ``ModelConfig``
+and the TUI forms. A new option is one optional row here (its default is the
+seed app's behaviour, so files without it load as before) plus its use.
 
 Hyper-param values may be scalars or lists. Training uses the first value; every
 list-valued field joins the tuning grid. A loaded file is saved back in the
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from cnn_tui.core import fileio
+from cnn_tui.core.architectures import ARCHITECTURE_NAMES, BACKBONE_NAMES
 from cnn_tui.core.errors import ParamsError
 
 Check = Callable[[Any], str | None]
@@ -31,13 +32,23 @@ class FieldSpec:
     """One JSON field: its type, the range it must lie in, and how forms show it."""
 
     name: str
-    kind: type  # int, float or str
+    kind: type  # int, float, str or bool
     label: str
     check: Check | None = None
     default: Any = None
     required: bool = True
     listable: bool = False  # may hold several values (tuning)
     choices: tuple[str, ...] = ()
+    group: str = "network"  # network | augmentation | training: the form's sections
+    # Shown and used only when another field holds one of some values, e.g.
+    # ("optimizer", ("sgd",)) for momentum. With a list (a grid), any listed value counts.
+    shown_if: tuple[str, tuple[Any, ...]] | None = None
+    help: str = ""
+
+    @property
+    def scalar_default(self) -> Any:
+        """The value a configuration uses when the file leaves the field out."""
+        return self.default[0] if isinstance(self.default, list) else self.default
 
 
 def _at_least(low: float) -> Check:
@@ -59,18 +70,91 @@ def _positive(v: float) -> str | None:
     return None if v > 0 else f"must be greater than 0, got {v:g}"
 
 
+def _fraction(low: float = 0.0, high: float = 1.0) -> Check:
+    return _between(low, high)
+
+
+def _hyper(name: str, kind: type, label: str, check: Check | None, default: Any, group: str,
+           shown_if: tuple[str, tuple[Any, ...]] | None = None, choices: tuple[str, ...] = (), help: str = "") -> FieldSpec:
+    """A hyper field: optional (its default is the seed's behaviour) and listable (tunable)."""
+    return FieldSpec(name, kind, label, check, default, required=False, listable=True, choices=choices,
+                     group=group, shown_if=shown_if, help=help)
+
+
+# Which architectures each network field applies to (the registry's names, see core.architectures).
+_SEED_AND_CNN = ("architecture", ("seed_cnn", "cnn"))
+_CONV = ("architecture", ("seed_cnn", "cnn", "resnet"))
+_CNN = ("architecture", ("cnn",))
+_BLOCKS = ("architecture", ("cnn", "resnet"))
+_BACKBONES = ("architecture", BACKBONE_NAMES)
+
+FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("exponential", "cosine", "constant")
+
 HYPER_FIELDS: tuple[FieldSpec, ...] = (
-    FieldSpec("init_rate", float, "Initial rate", _positive, [0.02, 0.01], listable=True),
-    FieldSpec("decay_steps", int, "Decay steps", _at_least(1), 400, listable=True),
-    FieldSpec("decay_rate", float, "Decay rate", _between(0, 1, closed_low=False, closed_high=True), 0.9, listable=True),
-    FieldSpec("kernel_size", int, "Kernel size", _at_least(1), 3, listable=True),
-    FieldSpec("num_filters", int, "Num filters", _at_least(1), [32, 40], listable=True),
-    FieldSpec("num_units", int, "Num units", _at_least(1), [512, 800], listable=True),
-    FieldSpec("momentum", float, "Momentum", _between(0, 1), 0.9, listable=True),
-    FieldSpec("drop_out", float, "Drop out", _between(0, 1), 0.2, listable=True),
-    FieldSpec("epochs", int, "Epochs", _at_least(1), [5, 10], listable=True),
-    FieldSpec("batch_size", int, "Batch size", _at_least(1), [64, 80], listable=True),
+    # network
+    _hyper("architecture", str, "Architecture", None, "seed_cnn", "network", choices=ARCHITECTURE_NAMES,
+           help="seed_cnn (the seed's two convolutions), cnn (configurable blocks), resnet, or a pretrained backbone"),
+    _hyper("kernel_size", int, "Kernel size", _at_least(1), 3, "network", _CONV),
+    _hyper("num_filters", int, "Num filters", _at_least(1), [32, 40], "network", _CONV,
+           help="filters of the first block; each further cnn/resnet block doubles them"),
+    _hyper("blocks", int, "Conv blocks", _at_least(1), 3, "network", _BLOCKS,
+           help="convolution blocks, each ending in a 2x2 down-sampling"),
+    _hyper("convs_per_block", int, "Convs per block", _at_least(1), 2, "network", _CNN),
+    _hyper("batch_norm", bool, "Batch norm", None, True, "network", _CNN),
+    _hyper("pooling", str, "Pooling", None, "max", "network", _CNN, choices=("max", "avg")),
+    _hyper("head", str, "Head", None, "gap", "network", _CNN, choices=("gap", "flatten"),
+           help="gap: global average pooling (few weights, any image size); flatten: as the seed"),
+    _hyper("dense_layers", int, "Dense layers", _at_least(0), 1, "network", _CNN),
+    _hyper("num_units", int, "Num units", _at_least(1), [512, 800], "network", _SEED_AND_CNN),
+    _hyper("drop_out", float, "Drop out", _between(0, 1), 0.2, "network"),
+    _hyper("weights", str, "Backbone weights", None, "none", "network", _BACKBONES,
+           help="none (random), imagenet (downloaded once into ~/.keras/models/), or a weights file's path"),
+    _hyper("freeze_epochs", int, "Frozen epochs", _at_least(0), 3, "network", _BACKBONES,
+           help="epochs that train the new head with the backbone frozen, before fine-tuning"),
+    _hyper("unfreeze_layers", int, "Unfrozen layers", _at_least(0), 20, "network", _BACKBONES,
+           help="the backbone's top layers trained while fine-tuning (batch norm stays frozen)"),
+    _hyper("fine_tune_rate", float, "Fine-tune rate factor", _between(0, 1, closed_low=False, closed_high=True), 0.1,
+           "network", _BACKBONES, help="the learning rate while fine-tuning, as a share of init_rate"),
+    # augmentation: Keras preprocessing layers in the model, active only while training
+    _hyper("flip", str, "Flip", None, "none", "augmentation", choices=FLIPS),
+    _hyper("rotation", float, "Rotation", _between(0, 0.5, closed_high=True), 0.0, "augmentation",
+           help="up to this share of a full turn either way (0.05 is 18 degrees)"),
+    _hyper("zoom", float, "Zoom", _fraction(), 0.0, "augmentation", help="up to this share in or out"),
+    _hyper("translation", float, "Translation", _fraction(), 0.0, "augmentation",
+           help="up to this share of the width and height"),
+    _hyper("contrast", float, "Contrast", _fraction(), 0.0, "augmentation"),
+    _hyper("brightness", float, "Brightness", _fraction(), 0.0, "augmentation"),
+    # training
+    _hyper("optimizer", str, "Optimizer", None, "sgd", "training", choices=OPTIMIZERS),
+    _hyper("init_rate", float, "Initial rate", _positive, [0.02, 0.01], "training"),
+    _hyper("momentum", float, "Momentum", _between(0, 1), 0.9, "training", ("optimizer", ("sgd",))),
+    _hyper("weight_decay", float, "Weight decay", _at_least(0), 0.0, "training"),
+    _hyper("schedule", str, "Rate schedule", None, "exponential", "training", choices=SCHEDULES,
+           help="exponential (as the seed), cosine (down to 0 over the whole training), constant"),
+    _hyper("decay_steps", int, "Decay steps", _at_least(1), 400, "training", ("schedule", ("exponential",))),
+    _hyper("decay_rate", float, "Decay rate", _between(0, 1, closed_low=False, closed_high=True), 0.9, "training",
+           ("schedule", ("exponential",))),
+    _hyper("warmup_epochs", int, "Warm-up epochs", _at_least(0), 0, "training", ("schedule", ("cosine",)),
+           help="epochs the rate rises linearly from 0 before the cosine decay"),
+    _hyper("epochs", int, "Epochs", _at_least(1), [5, 10], "training"),
+    _hyper("batch_size", int, "Batch size", _at_least(1), [64, 80], "training"),
+    _hyper("patience", int, "Early-stop patience", _at_least(0), 0, "training",
+           help="stop after this many epochs without a better validation loss and keep the best epoch; 0 is off"),
+    _hyper("reduce_on_plateau", int, "Plateau patience", _at_least(0), 0, "training", ("schedule", ("constant",)),
+           help="halve the rate after this many epochs without a better loss (constant schedule); 0 is off"),
+    _hyper("class_weight", str, "Class weight", None, "none", "training", choices=("none", "balanced"),
+           help="balanced: weigh each class by the inverse of its share (for imbalanced folders)"),
+    _hyper("label_smoothing", float, "Label smoothing", _between(0, 1), 0.0, "training"),
+    _hyper("mixed_precision", bool, "Mixed precision", None, False, "training",
+           help="float16 compute on a GPU (ignored on a CPU)"),
 )
+
+# The seed app's ten fields: its files hold exactly these, and a new file starts from them.
+SEED_NAMES = ("init_rate", "decay_steps", "decay_rate", "kernel_size", "num_filters", "num_units", "momentum",
+              "drop_out", "epochs", "batch_size")
+HYPER_GROUPS = ("network", "augmentation", "training")
 
 COLOR_MODES = ("auto", "grayscale", "rgb")
 
@@ -106,6 +190,10 @@ def coerce_scalar(spec: FieldSpec, value: Any) -> Any:
             raise ValueError(f"must be text, got {_show(value)}")
         if spec.choices and value not in spec.choices:
             raise ValueError(f"must be one of {', '.join(spec.choices)}, got {value!r}")
+        return value
+    if spec.kind is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"must be true or false, got {_show(value)}")
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         kind = "a whole number" if spec.kind is int else "a number"
@@ -155,14 +243,23 @@ def format_text(value: Any) -> str:
         return ",".join(format_text(v) for v in value)
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
 
 
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
 def _parse_number(spec: FieldSpec, text: str) -> Any:
     if spec.kind is str:
         return text
+    if spec.kind is bool:
+        if text.lower() in _TRUE + _FALSE:
+            return text.lower() in _TRUE
+        raise ValueError(f"must be true or false, got {text!r}")
     try:
         return int(text) if spec.kind is int else float(text)
     except ValueError:
@@ -246,28 +343,80 @@ def unique_values(values: list[Any]) -> list[Any]:
     return seen
 
 
-@dataclass(frozen=True)
 class ModelConfig:
-    """One concrete set of hyper params: what a single training run uses."""
+    """One concrete set of hyper params: what a single training run (or one tuning fit) uses.
 
-    init_rate: float
-    decay_steps: int
-    decay_rate: float
-    kernel_size: int
-    num_filters: int
-    num_units: int
-    momentum: float
-    drop_out: float
-    epochs: int
-    batch_size: int
+    Every field of ``HYPER_FIELDS`` is an attribute; a field not given takes its default,
+    so configurations recorded by older versions (fewer fields) still make a whole one.
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, **values: Any) -> None:
+        unknown = set(values) - _HYPER_BY_NAME.keys()
+        if unknown:
+            raise TypeError(f"unknown hyper params: {', '.join(sorted(unknown))}")
+        object.__setattr__(self, "_values", {f.name: values.get(f.name, f.scalar_default) for f in HYPER_FIELDS})
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
+        """The known fields of ``values`` (e.g. a model file's record); others are ignored."""
+        return cls(**{k: v for k, v in values.items() if k in _HYPER_BY_NAME})
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return object.__getattribute__(self, "_values")[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("ModelConfig is immutable; use replace()")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ModelConfig) and self._values == other._values
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._values.items()))
+
+    def __repr__(self) -> str:
+        changed = {k: v for k, v in self._values.items() if v != _HYPER_BY_NAME[k].scalar_default}
+        return f"ModelConfig({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
+
+    def __reduce__(self) -> tuple:
+        return (_config_from_items, (tuple(self._values.items()),))
+
+    def replace(self, **changes: Any) -> ModelConfig:
+        return ModelConfig(**{**self._values, **changes})
 
     def as_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in HYPER_NAMES}
+        return dict(self._values)
+
+    def applies(self, name: str) -> bool:
+        """Whether a field is used by this configuration (momentum only with sgd, ...)."""
+        condition = _HYPER_BY_NAME[name].shown_if
+        return condition is None or self._values[condition[0]] in condition[1]
+
+
+def _config_from_items(items: tuple) -> ModelConfig:
+    return ModelConfig(**dict(items))
+
+
+def check_config(config: ModelConfig) -> None:
+    """Combinations of fields that cannot work together, in one line naming the fields."""
+    if config.reduce_on_plateau and config.schedule != "constant":
+        raise ParamsError(f"reduce_on_plateau needs schedule constant (a {config.schedule} schedule sets the rate "
+                          "itself); set schedule to constant or reduce_on_plateau to 0")
+    if config.warmup_epochs and config.warmup_epochs >= config.epochs:
+        raise ParamsError(f"warmup_epochs {config.warmup_epochs} must be fewer than epochs {config.epochs}")
 
 
 @dataclass(frozen=True)
 class HyperParams:
-    """Hyper params as the user wrote them: each field a scalar or a list of values."""
+    """Hyper params as the user wrote them: each field a scalar or a list of values.
+
+    ``values`` holds the fields the file (or form) gave; a field left out takes its
+    default, and saving writes back only what was given, so a seed file stays a seed file.
+    """
 
     values: dict[str, Any]
     extra: dict[str, Any] = field(default_factory=dict)
@@ -276,18 +425,23 @@ class HyperParams:
 
     @classmethod
     def defaults(cls) -> HyperParams:
-        return cls({f.name: f.default for f in HYPER_FIELDS})
+        """The seed app's defaults: its ten fields, some with two values to tune."""
+        return cls({name: _HYPER_BY_NAME[name].default for name in SEED_NAMES})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: Path | None = None) -> HyperParams:
         if not isinstance(data, dict):
             raise ParamsError(f"hyper params must be a JSON object, got a {type(data).__name__}", path=source)
         values, extra, warnings = _parse_fields(data, HYPER_FIELDS, "hyper params", source)
-        ordered = {name: values[name] for name in HYPER_NAMES}
+        ordered = {name: values[name] for name in HYPER_NAMES if name in values}
         for name, value in ordered.items():
             if isinstance(value, list) and len(unique_values(value)) < len(value):
                 warnings.append(f"hyper params: {name} lists a value more than once; tuning tries each value once")
         hyper = cls(ordered, extra, (), source)
+        try:
+            check_config(hyper.first())
+        except ParamsError as exc:
+            raise ParamsError(f"hyper params: {exc.message}", path=source) from None
         if (count := hyper.combination_count()) > LARGE_GRID:
             warnings.append(
                 f"hyper params: the tuning grid has {count:,} combinations ({count * 3:,} fits with 3 folds); "
@@ -302,17 +456,30 @@ class HyperParams:
 
     @classmethod
     def from_text(cls, texts: dict[str, str], base: HyperParams | None = None) -> HyperParams:
-        """Build from form text fields; raise ``ParamsError`` naming every bad field."""
+        """Build from form text fields; raise ``ParamsError`` naming every bad field.
+
+        A field the form did not show keeps the base's value; one shown at its default
+        and not in the base stays out of the file."""
         problems, values = [], {}
+        given = base.values if base else {}
         for spec in HYPER_FIELDS:
+            if spec.name not in texts:
+                if spec.name in given:
+                    values[spec.name] = given[spec.name]
+                continue
             try:
-                values[spec.name] = parse_text(spec, texts.get(spec.name, ""))
+                value = parse_text(spec, texts[spec.name])
             except ValueError as exc:
                 problems.append(f"{spec.name} {exc}")
+                continue
+            if spec.name in given or spec.name in SEED_NAMES or value != spec.scalar_default:
+                values[spec.name] = value
         if problems:
             raise ParamsError("hyper params: " + "; ".join(problems))
-        extra = dict(base.extra) if base else {}
-        return cls(values, extra, (), base.source if base else None)
+        hyper = cls({n: values[n] for n in HYPER_NAMES if n in values}, dict(base.extra) if base else {}, (),
+                    base.source if base else None)
+        check_config(hyper.first())
+        return hyper
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.values, **self.extra}
@@ -321,8 +488,12 @@ class HyperParams:
         return fileio.write_json(path, self.to_dict())
 
     def value_list(self, name: str) -> list[Any]:
-        value = self.values[name]
+        value = self.values[name] if name in self.values else _HYPER_BY_NAME[name].scalar_default
         return list(value) if isinstance(value, list) else [value]
+
+    def value(self, name: str) -> Any:
+        """The field as written (scalar or list), or its default."""
+        return self.values[name] if name in self.values else _HYPER_BY_NAME[name].scalar_default
 
     def first(self) -> ModelConfig:
         """The configuration training uses: the first value of every field."""
@@ -343,7 +514,7 @@ class HyperParams:
 
     def config(self, overrides: dict[str, Any] | None = None) -> ModelConfig:
         """The first-value configuration with some fields replaced (one grid point)."""
-        return replace(self.first(), **(overrides or {}))
+        return self.first().replace(**(overrides or {}))
 
     def with_values(self, updates: dict[str, Any]) -> HyperParams:
         """A copy with fields replaced (validated), e.g. to apply the best tuning combination."""
@@ -357,10 +528,18 @@ class HyperParams:
             except ValueError as exc:
                 raise ParamsError(f"hyper params: {name} {exc}") from None
             merged[name] = checked if isinstance(value, list) else checked[0]
-        return replace(self, values=merged, warnings=())
+        hyper = replace(self, values={n: merged[n] for n in HYPER_NAMES if n in merged}, warnings=())
+        check_config(hyper.first())
+        return hyper
+
+    def shown(self, name: str) -> bool:
+        """Whether a form shows the field: it applies to some value of the field it depends on."""
+        condition = _HYPER_BY_NAME[name].shown_if
+        return condition is None or any(v in condition[1] for v in self.value_list(condition[0]))
 
     def as_text(self) -> dict[str, str]:
-        return {name: format_text(self.values[name]) for name in HYPER_NAMES}
+        """Every field as a form shows it (defaults for those the file leaves out)."""
+        return {name: format_text(self.value(name)) for name in HYPER_NAMES}
 
 
 # ---------------------------------------------------------------- data params
@@ -486,18 +665,17 @@ class DataParams:
 
 
 def check_grid_fits(data: DataParams, hyper: HyperParams) -> None:
-    """``check_fits`` for every kernel size a tuning search would try."""
-    for kernel in hyper.value_list("kernel_size"):
-        check_fits(data, hyper.config({"kernel_size": kernel}))
+    """``check_fits`` for every combination of the fields that decide a network's shape."""
+    from cnn_tui.core.architectures import SHAPE_FIELDS
+
+    lists = {name: unique_values(hyper.value_list(name)) for name in SHAPE_FIELDS}
+    for combo in product(*lists.values()):
+        check_fits(data, hyper.config(dict(zip(lists, combo))))
 
 
 def check_fits(data: DataParams, config: ModelConfig) -> None:
-    """Refuse hyper params that cannot work on images of this size."""
-    pooled = data.image_size // 2  # the second convolution sees the image after one 2x2 pooling
-    if pooled // 2 < 1:
-        raise ParamsError(f"image_size {data.image_size} is too small for two 2x2 poolings; use at least 4")
-    if config.kernel_size > pooled:
-        raise ParamsError(
-            f"kernel_size {config.kernel_size} is larger than the {pooled}x{pooled} image the second "
-            f"convolution sees (image_size {data.image_size} after 2x2 pooling); use at most {pooled}"
-        )
+    """Refuse hyper params that cannot work on images of this size (the architecture says why)."""
+    from cnn_tui.core.architectures import architecture
+
+    check_config(config)
+    architecture(config.architecture).check(config, data.image_size)

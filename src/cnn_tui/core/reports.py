@@ -30,8 +30,10 @@ def _save(figure: Any, path: Path) -> Path:
     return path
 
 
-def plot_history(history: dict[str, list[float]], path: Path, title: str = "Training") -> Path:
-    """Accuracy and loss per epoch, training vs validation, best validation epoch marked."""
+def plot_history(history: dict[str, list[float]], path: Path, title: str = "Training",
+                 kept_epoch: int | None = None) -> Path:
+    """Accuracy and loss per epoch, training vs validation, best validation epoch marked;
+    ``kept_epoch``: the epoch early stopping kept, shaded on both plots."""
     figure = _figure(10, 4.2)
     figure.suptitle(fileio.readable(title))
     epochs = np.arange(1, len(history.get("loss", [])) + 1)
@@ -49,13 +51,16 @@ def plot_history(history: dict[str, list[float]], path: Path, title: str = "Trai
                 f"best {val[best]:.4g}", (best + 1, val[best]), textcoords="offset points",
                 xytext=(-6 if late else 6, 6), ha="right" if late else "left", fontsize=8,
             )
+        if kept_epoch is not None:
+            axis.axvspan(kept_epoch - 0.4, kept_epoch + 0.4, color="tab:green", alpha=0.15,
+                         label=f"kept: epoch {kept_epoch}")
         axis.set_title(label)
         axis.set_xlabel("epoch")
         axis.set_ylabel(metric)
         axis.grid(True, alpha=0.3)
         if len(epochs):
             axis.set_xticks(epochs if len(epochs) <= 20 else epochs[:: math.ceil(len(epochs) / 20)])
-        if train or val:
+        if train or val or kept_epoch is not None:
             axis.legend(loc="lower right" if metric == "accuracy" else "upper right", fontsize=8)
     return _save(figure, path)
 

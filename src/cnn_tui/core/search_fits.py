@@ -170,10 +170,22 @@ def classifier_class() -> type:
             data = self.data
             return FunctionTransformer(lambda ix: data.x[np.asarray(ix)[:, 0]])
 
+        @property
+        def target_encoder(self) -> Any:
+            from scikeras.utils.transformers import ClassifierLabelEncoder
+
+            # label smoothing trains on one-hot targets (optimizers.make_loss)
+            loss = "categorical_crossentropy" if self.label_smoothing else "sparse_categorical_crossentropy"
+            return ClassifierLabelEncoder(loss=loss, categories="auto" if self.classes_ is None else [self.classes_])
+
         def _initialize_callbacks(self) -> None:
+            from cnn_tui.core.callbacks import training_callbacks
+
             super()._initialize_callbacks()
             self._progress = tuning_callback(context_for(self.token, self.folder), self.num_classes)
-            self._fit_callbacks = [*self._fit_callbacks, self._progress]
+            # the same factory as training: early stopping and plateau as the hyper params say
+            chosen = training_callbacks(fit_config(self.get_params()), validation=False, progress=self._progress)
+            self._fit_callbacks = [*self._fit_callbacks, *chosen]
 
         def fit(self, X: Any, y: Any, sample_weight: Any = None, **kwargs: Any) -> CnnClassifier:
             context = context_for(self.token, self.folder)
@@ -192,12 +204,16 @@ def classifier_class() -> type:
             backend.clear_session()  # reset Keras's global state (layer names, graphs) for this fit
             backend.set_seed(self.seed)
             started = time.perf_counter()
+            wanted = self.class_weight  # the hyper field says "none" or "balanced"; scikeras wants None or one
+            self.class_weight = "balanced" if wanted == "balanced" else None
             try:
                 super().fit(X, y, sample_weight=sample_weight, **kwargs)
             except TaskStopped:
                 raise
             except Exception as exc:  # one failed fit must not end the search  # noqa: BLE001
                 self.failed_ = backend.describe_failure(exc)
+            finally:
+                self.class_weight = wanted
             self.fit_seconds_ = time.perf_counter() - started
             progress = getattr(self, "_progress", None)
             context.fit_ended(planned, progress.batches if progress else 0)
@@ -243,25 +259,19 @@ def tuning_callback(context: FitContext, num_classes: int) -> Any:
     return TuningCallback()
 
 
-def build_network(
-    init_rate: float,
-    decay_steps: int,
-    decay_rate: float,
-    kernel_size: int,
-    num_filters: int,
-    num_units: int,
-    momentum: float,
-    drop_out: float,
-    image_size: int,
-    channels: int,
-    num_classes: int,
-    **_routing: Any,  # scikeras passes every wrapper parameter (and meta); only the above matter
-) -> Any:
-    """scikeras's model function: routes the hyper fields into the seed CNN."""
-    from cnn_tui.core.model import build_model
+def fit_config(params: dict[str, Any]) -> Any:
+    """The hyper params of one fit, from the classifier's parameters (the grid point)."""
     from cnn_tui.core.params import ModelConfig
 
-    config = ModelConfig(init_rate, decay_steps, decay_rate, kernel_size, num_filters, num_units, momentum, drop_out, 1, 1)
+    return ModelConfig.from_dict(params)
+
+
+def build_network(image_size: int, channels: int, num_classes: int, **params: Any) -> Any:
+    """scikeras's model function: the same network ``train`` builds, from the hyper fields among
+    the wrapper's parameters (scikeras passes them all, with its own; only ours are read)."""
+    from cnn_tui.core.model import build_model
+
+    config = fit_config({k: v for k, v in params.items() if isinstance(v, (int, float, str, bool))})
     names = [str(i) for i in range(num_classes)]
     return build_model(config, image_size=image_size, channels=channels, class_names=names).keras_model
 

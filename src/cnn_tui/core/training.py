@@ -48,6 +48,7 @@ class TrainResult:
     epochs: int = 0
     seconds: float = 0.0
     images_per_second: float = 0.0
+    best_epoch: int | None = None  # early stopping kept this epoch's weights (1-based)
 
     def history_rows(self) -> list[dict[str, float]]:
         """One dict per epoch: epoch, loss, accuracy, val_loss, val_accuracy, seconds."""
@@ -171,6 +172,51 @@ def _as_float(value: Any) -> float | None:
         return None
 
 
+def class_weights(y: Any, num_classes: int) -> dict[int, float]:
+    """``balanced``: each class weighted by the inverse of its share (scikit-learn's formula)."""
+    import numpy as np
+    from sklearn.utils.class_weight import compute_class_weight
+
+    present = np.unique(np.asarray(y))
+    weights = compute_class_weight("balanced", classes=present, y=np.asarray(y))
+    out = {int(c): float(w) for c, w in zip(present, weights)}
+    return {c: out.get(c, 1.0) for c in range(num_classes)}
+
+
+def fit_targets(config: ModelConfig, y: Any, num_classes: int) -> Any:
+    """The labels as the loss wants them: class indices, or one-hot rows for label smoothing."""
+    import numpy as np
+
+    from cnn_tui.core.optimizers import one_hot_targets
+
+    if not one_hot_targets(config):
+        return y
+    return np.eye(num_classes, dtype="float32")[np.asarray(y)]
+
+
+def fit_stages(net: NetModel, config: ModelConfig, batches: int, initial_epoch: int) -> list[tuple[int, int, Any]]:
+    """(first epoch, last epoch, prepare) of each stage still to train. A fresh run is compiled
+    again first, so a schedule that spans the training (cosine) knows the batches per epoch;
+    a resumed run keeps the optimizer state its file restored."""
+    from cnn_tui.core.architectures import architecture
+    from cnn_tui.core.optimizers import compile_model
+
+    def fresh() -> None:
+        compile_model(net.keras_model, config, batches)
+
+    arch = architecture(config.architecture)
+    planned = arch.phases(net.keras_model, config, batches) if arch.phases else [(config.epochs, fresh)]
+    stages, start = [], 0
+    for end, prepare in planned:
+        end = min(end, config.epochs)
+        if end > initial_epoch and end > start:
+            first = max(start, initial_epoch)
+            # the first stage of a fresh run is prepared; a resumed run mid-stage keeps its optimizer
+            stages.append((first, end, prepare if first == start else None))
+        start = end
+    return stages
+
+
 def train(
     net: NetModel,
     train_set: ImageSet,
@@ -184,11 +230,14 @@ def train(
     history: dict[str, list[float]] | None = None,
     title: str = "",
 ) -> TrainResult:
-    """Fit ``net`` in place. Returns how it ended; the model keeps whatever it learned.
+    """Fit ``net`` in place. Returns how it ended; the model keeps whatever it learned (with
+    early stopping, the best epoch's weights).
 
     A resumed run passes the epochs already done (``initial_epoch``) and their ``history``;
     the model then carries its optimizer state (momentum, the schedule's step) from its file.
     """
+    from cnn_tui.core.callbacks import best_epoch, training_callbacks
+
     batches = steps_per_epoch(len(train_set), config.batch_size)
     callback = make_progress_callback(
         num_classes=net.num_classes,
@@ -201,27 +250,43 @@ def train(
         initial_epoch=initial_epoch,
         history=history,
     )
+    callbacks = training_callbacks(config, validation=validation is not None, progress=callback)
     emit(TrainingStarted(config.epochs, batches, config.batch_size, len(train_set),
                          len(validation) if validation is not None else 0, initial_epoch, title))
+    y = fit_targets(config, train_set.y, net.num_classes)
     if feeding.is_streamed(train_set.x):  # too big for memory: scaled batch by batch from disk
-        inputs: dict[str, Any] = {"x": feeding.batches(train_set.x, train_set.y, config.batch_size, shuffle=True)}
+        inputs: dict[str, Any] = {"x": feeding.batches(train_set.x, y, config.batch_size, shuffle=True)}
         if validation is not None:
-            inputs["validation_data"] = feeding.batches(validation.x, validation.y, config.batch_size, shuffle=False)
+            val_y = fit_targets(config, validation.y, net.num_classes)
+            inputs["validation_data"] = feeding.batches(validation.x, val_y, config.batch_size, shuffle=False)
     else:  # numpy arrays: measured as fast as PyDataset or tf.data here (docs/benchmarks.md)
-        inputs = {"x": train_set.x, "y": train_set.y, "batch_size": config.batch_size, "shuffle": True}
+        inputs = {"x": train_set.x, "y": y, "batch_size": config.batch_size, "shuffle": True}
         if validation is not None:
-            inputs["validation_data"] = (validation.x, validation.y)
+            inputs["validation_data"] = (validation.x, fit_targets(config, validation.y, net.num_classes))
+    if config.class_weight == "balanced":
+        inputs["class_weight"] = class_weights(train_set.y, net.num_classes)
     started = time.perf_counter()
-    net.keras_model.fit(epochs=config.epochs, initial_epoch=initial_epoch, callbacks=[callback], verbose=0, **inputs)
+    for first, last, prepare in fit_stages(net, config, batches, initial_epoch):
+        if prepare is not None:
+            prepare()
+        net.keras_model.fit(epochs=last, initial_epoch=first, callbacks=callbacks, verbose=0, **inputs)
+        if callback.stopped or callback.bad_loss or net.keras_model.stop_training:
+            break
     seconds = time.perf_counter() - started
     done = len(callback.history["seconds"])
     images = callback.batches_total * config.batch_size
+    best = best_epoch(callbacks)
     if callback.bad_loss:
         status, message = "failed", callback.bad_loss
     elif callback.stopped:
         status, message = "stopped", f"stopped by the user after {done} of {config.epochs} epochs"
+    elif best is not None and done < config.epochs:
+        status, message = "finished", (f"stopped early after {done} of {config.epochs} epochs; "
+                                        f"kept the best, epoch {best}")
     else:
         status, message = "finished", f"trained {config.epochs} epochs"
+        if best is not None and best != done:
+            message += f"; kept the best, epoch {best}"
     return TrainResult(
         status=status,
         message=message,
@@ -230,4 +295,5 @@ def train(
         epochs=config.epochs,
         seconds=seconds,
         images_per_second=min(images, len(train_set) * (config.epochs - initial_epoch)) / max(seconds, 1e-9),
+        best_epoch=best,
     )

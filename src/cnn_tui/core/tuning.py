@@ -117,7 +117,7 @@ def plan_search(
     fold_train = samples * (cv - 1) / cv
 
     def batches_for(candidate: dict[str, Any], n_train: float) -> int:
-        config = base.__class__(**{**base.as_dict(), **candidate})
+        config = base.replace(**candidate)
         return config.epochs * max(1, math.ceil(n_train / config.batch_size))
 
     if strategy != "halving":
@@ -252,7 +252,7 @@ def tune(
 
     estimator = classifier_class()(
         model=build_network,
-        loss="sparse_categorical_crossentropy",
+        loss=None,  # the network is compiled by build_network with the loss its hyper params ask for
         verbose=0,
         data=SearchData(subset.x),
         token=token,
