@@ -55,3 +55,14 @@ async def test_split_a_folder_from_the_menu_then_load_its_params(in_tmp):
         assert data.train_path == in_tmp / "split" / "training" and data.num_classes == 2
         assert sorted(p.name for p in (in_tmp / "split" / "testing" / "cat").iterdir()) != []
         assert len(list((source / "cat").iterdir())) == 10  # the originals stay
+
+
+def test_the_data_params_form_names_a_csv_and_cifar_batches(tmp_path):
+    from cnn_tui.tui.screens.params_form import folder_note
+
+    (tmp_path / "train.csv").write_text("label,p0\n1,0\n")
+    (tmp_path / "cifar").mkdir()
+    (tmp_path / "cifar" / "test_batch.bin").write_bytes(b"")
+    assert folder_note(tmp_path / "train.csv", 10).plain == f"{tmp_path / 'train.csv'} is a CSV file of pixels"
+    assert folder_note(tmp_path / "cifar", 10).plain == f"CIFAR batches in {tmp_path / 'cifar'}"
+    assert folder_note(tmp_path / "notes.txt", 10).plain.endswith("does not exist yet")

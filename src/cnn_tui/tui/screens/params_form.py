@@ -154,14 +154,22 @@ class ParamsScreen(ModalScreen[Any]):
 def folder_note(path: Path, num_classes: int) -> Text:
     """'10 class folders' in green, or what is wrong with the folder in yellow (not blocking:
     the folder may be filled later; loading says exactly what is wrong)."""
+    from cnn_tui.core import sources  # CSV of pixels, CIFAR batches: named here, checked when loading
+
     if not path.exists():
         return Text(f"{path} does not exist yet", style="yellow")
     if not path.is_dir():
+        if sources.is_source_file(path):
+            kind = "a CSV file of pixels" if path.suffix.lower() == ".csv" else "a CIFAR batch"
+            return Text(f"{path} is {kind}", style="green")
         return Text(f"{path} is not a folder", style="yellow")
     try:
-        classes = sum(1 for e in os.scandir(path) if e.is_dir() and not e.name.startswith("."))
+        entries = list(os.scandir(path))
+        classes = sum(1 for e in entries if e.is_dir() and not e.name.startswith("."))
     except OSError as exc:
         return Text(f"{path}: cannot read ({exc.strerror})", style="yellow")
+    if not classes and sources.has_batches([e.name for e in entries]):
+        return Text(f"CIFAR batches in {path}", style="green")
     style = "green" if classes == num_classes else "yellow"
     extra = "" if classes == num_classes else f" (num_classes is {num_classes})"
     return Text(f"{classes} class folders in {path}{extra}", style=style)
