@@ -177,6 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
     _out(p)
     _detach(p)
 
+    from cnn_tui.cli.inspect_commands import add_commands as add_inspect_commands
+
+    add_inspect_commands(sub, command)  # explain, features, predict --mistakes
+
     p = command("runs", "list the runs in ./results (and every --results DIR), newest first", cache=False,
                 json_help="print a JSON list of the runs on stdout (one object per run)",
                 epilog="Columns: id, status (running, finished, stopped, failed, interrupted), task, data folder,\n"

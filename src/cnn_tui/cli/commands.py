@@ -323,11 +323,27 @@ def cmd_evaluate(args: Args, console: CliConsole, stop: threading.Event, *, conf
     run = _prepare(args, spec, data, None)
     outcome = _run_foreground(run, spec, console, stop, Inputs(net=net))
     result = _evaluation_result(console, outcome, confusion=confusion)
+    if getattr(args, "mistakes", None) and outcome.evaluation is not None:
+        from cnn_tui.cli.inspect_commands import print_mistakes
+
+        result.update(print_mistakes(console, outcome.evaluation.evaluation, args.mistakes))
     return _ended(outcome, result, stopped=outcome.message, failed=outcome.message)
 
 
 def cmd_predict(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
     return cmd_evaluate(args, console, stop, confusion=True)
+
+
+def cmd_explain(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
+    from cnn_tui.cli.inspect_commands import cmd_explain as explain
+
+    return explain(args, console, stop)
+
+
+def cmd_features(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
+    from cnn_tui.cli.inspect_commands import cmd_features as features
+
+    return features(args, console, stop)
 
 
 def cmd_classify(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
