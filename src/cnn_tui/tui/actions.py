@@ -44,6 +44,8 @@ ACTIONS: tuple[Action, ...] = (
            "images per class, duplicates, train/test leakage, odd sizes, unreadable files"),
     Action("load_model", "App", "Load network model…", "M", "open a trained .keras model"),
     Action("save_model", "App", "Save network model…", "W", "write the model to a .keras file"),
+    Action("export_model", "App", "Export model…", "X",
+           "write the model as a SavedModel, ONNX or LiteRT file and check it predicts the same"),
     Action("runs", "App", "Runs", "7", "every run in the results folders: Enter opens or follows one, k stops it, "
            "space marks and c compares"),
     Action("quit", "App", "Quit", "q", "leave cnn-tui (asks first while a task runs; a run may go on)",

@@ -67,6 +67,7 @@ class Session:
             "check_data": lambda: self._idle() or self._need_data(),
             "load_model": lambda: self._idle() or self._keras(),
             "save_model": lambda: self._idle() or self._need_model(),
+            "export_model": lambda: self._idle() or self._need_model(),
             "init_model": lambda: self._idle() or self._keras() or self._need_data() or self._need_hyper(),
             "train": lambda: self._train_rule(),
             "train_val": lambda: self._train_rule(),

@@ -25,6 +25,7 @@ from textual.worker import Worker
 from cnn_tui.tui.actions import ACTIONS, BY_NAME, VIEWS
 from cnn_tui.tui.data_tools import DataTools
 from cnn_tui.tui.messages import EngineEvent, KerasReady, LogLine, RunStarted
+from cnn_tui.tui.model_export import ModelExport
 from cnn_tui.tui.params_actions import ParamsActions
 from cnn_tui.tui.screens.confirm import ConfirmScreen
 from cnn_tui.tui.screens.help import AboutScreen, KeysScreen
@@ -87,6 +88,7 @@ class MainScreen(Screen):
         self.tasks = Tasks(self)
         self.params = ParamsActions(self)
         self.data_tools = DataTools(self)
+        self.model_export = ModelExport(self)
 
     def compose(self) -> ComposeResult:
         # set before the children mount: changed later, the class restyles every widget
@@ -418,6 +420,9 @@ class MainScreen(Screen):
 
     def action_check_data(self) -> None:
         self.data_tools.check()
+
+    def action_export_model(self) -> None:
+        self.model_export.open()
 
     def action_load_model(self) -> None:
         self.params.load_model()
