@@ -20,6 +20,8 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     """Each test gets its own decoded-image cache, so cache state never leaks between tests."""
     folder = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("CNN_TUI_CACHE_DIR", str(folder))
+    # no test reads or writes the user's settings (the TUI's theme)
+    monkeypatch.setenv("CNN_TUI_CONFIG_DIR", str(tmp_path_factory.mktemp("config")))
     monkeypatch.delenv("CNN_TUI_CACHE", raising=False)
     return folder
 

@@ -43,8 +43,9 @@ def cache_dir() -> Path | None:
     base = os.environ.get("CNN_TUI_CACHE_DIR")
     if base:
         return Path(base)
-    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(xdg) / "cnn-tui" / "images"
+    from cnn_tui.core.places import cache_folder
+
+    return cache_folder() / "images"
 
 
 def make_key(

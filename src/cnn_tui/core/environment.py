@@ -11,13 +11,17 @@ from cnn_tui.core.errors import UserError
 VARIABLES: tuple[tuple[str, str], ...] = (
     ("KERAS_BACKEND", "tensorflow (default), jax or torch"),
     ("CNN_TUI_CACHE", "0 turns the decoded-image cache off (as --no-cache does)"),
-    ("CNN_TUI_CACHE_DIR", "where the decoded-image cache lives (default ~/.cache/cnn-tui/images)"),
+    ("CNN_TUI_CACHE_DIR", "where the decoded-image cache lives (default: the platform's cache folder, "
+                          "~/.cache/cnn-tui/images on Linux)"),
     ("CNN_TUI_CACHE_MAX_MB", "the cache's size limit in MB (default 4096)"),
-    ("CNN_TUI_WORKERS", "decoding worker processes (default: the CPUs this process may use)"),
+    ("CNN_TUI_WORKERS", "decoding worker processes (default: the CPUs this process may use, "
+                        "container CPU quotas included)"),
     ("CNN_TUI_STREAM_ABOVE_MB", "stream a set from disk when its float32 array exceeds this many MB "
-                                "(default: half the free memory)"),
+                                "(default: half the free memory, or of the container's memory limit when lower)"),
     ("CNN_TUI_MAX_COMBINATIONS", "the largest tuning grid accepted (default 1000; random search samples any grid)"),
-    ("CNN_TUI_LOG", "the TUI's log file (default ~/.cache/cnn-tui/tui.log)"),
+    ("CNN_TUI_LOG", "the TUI's log file (default: the platform's log folder, "
+                    "~/.local/state/cnn-tui/log/tui.log on Linux)"),
+    ("CNN_TUI_CONFIG_DIR", "where settings.json (the TUI's theme) lives (default ~/.config/cnn-tui on Linux)"),
     ("CNN_TUI_IMAGES", "image previews in the TUI: auto (default) or none"),
 )
 

@@ -3,7 +3,6 @@ inside a Textual app."""
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
@@ -20,10 +19,11 @@ def worker_count() -> int:
     configured = env_int("CNN_TUI_WORKERS", None, low=1)
     if configured:
         return configured
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
+    from joblib import cpu_count
+
+    # the CPUs this process may use: its affinity mask and a container's CPU quota (cgroup cpu.max),
+    # not the machine's count, which would start a worker per host core inside a 2-CPU container
+    return max(1, cpu_count())
 
 
 def process_pool(workers: int) -> Any:

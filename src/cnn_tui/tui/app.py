@@ -36,6 +36,19 @@ class CnnApp(App[int]):
         self.start_model = model
         self.log_path = log_path
         self.main = MainScreen(session, warm_keras=warm_keras, device_label=device_label)
+        from cnn_tui.tui.settings import read_settings
+
+        theme = read_settings().get("theme")
+        if isinstance(theme, str) and theme in self.available_themes:  # the one chosen last time
+            self.theme = theme
+        self.saved_theme = self.theme
+
+    def watch_theme(self, theme: str) -> None:
+        if theme != getattr(self, "saved_theme", theme):  # a change, not the start-up's own setting
+            from cnn_tui.tui.settings import remember
+
+            self.saved_theme = theme
+            remember(theme=theme)  # chosen in the command palette: kept for the next session
 
     async def on_mount(self) -> None:
         self.watch_hang_ups()

@@ -21,11 +21,12 @@ STARTED = time.perf_counter()
 
 
 def log_file() -> Path:
-    """``$CNN_TUI_LOG``, else ``~/.cache/cnn-tui/tui.log`` (beside the image cache)."""
+    """``$CNN_TUI_LOG``, else ``tui.log`` in the platform's log folder (``~/.local/state/cnn-tui/log``)."""
     if configured := os.environ.get("CNN_TUI_LOG"):
         return Path(configured)
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "cnn-tui" / "tui.log"
+    from cnn_tui.core.places import log_folder
+
+    return log_folder() / "tui.log"
 
 
 class UiLogHandler(logging.Handler):

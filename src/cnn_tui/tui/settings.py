@@ -1,0 +1,40 @@
+"""The TUI's settings between sessions (the theme): ``settings.json`` in the platform's config
+folder (``core.places.config_folder``). A missing or unreadable file is the defaults; a failed
+write is logged, never shown as an error (a setting is not worth interrupting anyone)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+FILE = "settings.json"
+
+
+def settings_path() -> Path:
+    from cnn_tui.core.places import config_folder
+
+    return config_folder() / FILE
+
+
+def read_settings() -> dict[str, Any]:
+    try:
+        data = json.loads(settings_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def remember(**values: Any) -> None:
+    """Merge ``values`` into the settings file (written atomically)."""
+    from cnn_tui.core import fileio
+    from cnn_tui.core.errors import UserError
+
+    settings = read_settings()
+    if all(settings.get(k) == v for k, v in values.items()):
+        return
+    try:
+        fileio.write_json(settings_path(), {**settings, **values})
+    except (OSError, UserError) as exc:
+        logging.getLogger("cnn_tui.tui").warning("cannot save the settings (%s)", exc)
