@@ -127,6 +127,8 @@ def cmd_info(args: Args, console: CliConsole, stop: threading.Event) -> dict[str
 def _summary_result(net: NetModel) -> dict[str, Any]:
     totals = net.totals()
     return {
+        "architecture": net.config.architecture if net.config else None,
+        "title": net.title,
         "layers": [row.__dict__ for row in net.summary_rows()],
         "total_params": totals.total,
         "trainable_params": totals.trainable,
@@ -139,7 +141,8 @@ def _summary_result(net: NetModel) -> dict[str, Any]:
 
 def print_summary(console: CliConsole, net: NetModel) -> None:
     rows = [(f"{r.name} ({r.kind})", r.output_shape, r.params) for r in net.summary_rows()]
-    console.table(make_table('Model: "sequential"', ["Layer (type)", "Output Shape", "Param #"], rows, right=[2]))
+    console.table(make_table(f'Model: "{net.keras_model.name}" ({net.title})', ["Layer (type)", "Output Shape", "Param #"],
+                             rows, right=[2]))
     t = net.totals()
     console.line(f"Total params: {t.total:,} ({readable_size(t.total_bytes)})")
     console.line(f"Trainable params: {t.trainable:,} ({readable_size(t.trainable_bytes)})")

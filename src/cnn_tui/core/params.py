@@ -433,7 +433,7 @@ class HyperParams:
         if not isinstance(data, dict):
             raise ParamsError(f"hyper params must be a JSON object, got a {type(data).__name__}", path=source)
         values, extra, warnings = _parse_fields(data, HYPER_FIELDS, "hyper params", source)
-        ordered = {name: values[name] for name in HYPER_NAMES if name in values}
+        ordered = {name: values[name] for name in data if name in values}  # the file's order, kept on save
         for name, value in ordered.items():
             if isinstance(value, list) and len(unique_values(value)) < len(value):
                 warnings.append(f"hyper params: {name} lists a value more than once; tuning tries each value once")
@@ -476,7 +476,8 @@ class HyperParams:
                 values[spec.name] = value
         if problems:
             raise ParamsError("hyper params: " + "; ".join(problems))
-        hyper = cls({n: values[n] for n in HYPER_NAMES if n in values}, dict(base.extra) if base else {}, (),
+        order = [*given, *(n for n in HYPER_NAMES if n not in given)]  # the base file's order first
+        hyper = cls({n: values[n] for n in order if n in values}, dict(base.extra) if base else {}, (),
                     base.source if base else None)
         check_config(hyper.first())
         return hyper
@@ -528,7 +529,7 @@ class HyperParams:
             except ValueError as exc:
                 raise ParamsError(f"hyper params: {name} {exc}") from None
             merged[name] = checked if isinstance(value, list) else checked[0]
-        hyper = replace(self, values={n: merged[n] for n in HYPER_NAMES if n in merged}, warnings=())
+        hyper = replace(self, values=merged, warnings=())
         check_config(hyper.first())
         return hyper
 
