@@ -22,7 +22,8 @@ VARIABLES: tuple[tuple[str, str], ...] = (
     ("CNN_TUI_LOG", "the TUI's log file (default: the platform's log folder, "
                     "~/.local/state/cnn-tui/log/tui.log on Linux)"),
     ("CNN_TUI_CONFIG_DIR", "where settings.json (the TUI's theme) lives (default ~/.config/cnn-tui on Linux)"),
-    ("CNN_TUI_IMAGES", "image previews in the TUI: auto (default) or none"),
+    ("CNN_TUI_IMAGES", "image previews in the TUI: auto (default), none, or a way to draw them: "
+                       "halfcell, unicode, sixel, tgp"),
 )
 
 
