@@ -85,3 +85,15 @@ def test_a_search_is_written_as_hparams_sessions(tmp_path):
 def test_fit_folders_name_the_combination_and_fold(tmp_path):
     folder = tensorboard_logs.fit_log_dir(tmp_path, {"optimizer": "adam", "drop_out": 0.25, "flip": "a/b"}, 2)
     assert folder == tmp_path / "optimizer=adam,drop_out=0.25,flip=a_b" / "fold2"
+
+
+def test_the_callbacks_factory_logs_when_given_a_folder(tmp_path):
+    from cnn_tui.core.callbacks import training_callbacks
+    from cnn_tui.core.params import HyperParams
+
+    config = HyperParams.defaults().first()
+    with_logs = training_callbacks(config, validation=True, log_dir=tmp_path / "tensorboard")
+    without = training_callbacks(config, validation=True)
+    logged = [c for c in with_logs if type(c).__name__ == "TensorBoardEpochs"]
+    assert len(logged) == 1 and logged[0].log_dir == tmp_path / "tensorboard"
+    assert not [c for c in without if type(c).__name__ == "TensorBoardEpochs"]

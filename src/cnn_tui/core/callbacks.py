@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from cnn_tui.core import tensorboard_logs
 from cnn_tui.core.backend import load_keras
 
 PLATEAU_FACTOR = 0.5
@@ -27,6 +28,8 @@ def training_callbacks(config: Any, *, validation: bool, progress: Any = None, l
     keras = load_keras()
     monitor = monitor_for(validation)
     callbacks: list[Any] = [progress] if progress is not None else []
+    if log_dir is not None and tensorboard_logs.available():  # the epoch figures as TensorBoard event files
+        callbacks.append(tensorboard_logs.epoch_callback(log_dir))
     if config.reduce_on_plateau:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=PLATEAU_FACTOR,
                                                            patience=config.reduce_on_plateau, min_delta=MIN_DELTA))
