@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 DATA   := app_input/digits_data_params.json
 HYPER  := app_input/digits_hyper_params.json
 
-.PHONY: run test demo bench clean
+.PHONY: run test lint demo bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,15 @@ demo: $(VENV)/.installed-$(EXTRAS)
 	$(BIN)/cnn-tui demo
 	$(BIN)/cnn-tui pipeline --data $(DATA) --hyper $(HYPER)
 
-test: $(VENV)/.installed-$(EXTRAS)-test
+# Lint and the import contracts first (seconds), then the suite.
+test: $(VENV)/.installed-$(EXTRAS)-test lint
 	$(BIN)/python -m pytest
+
+# ruff (rules in pyproject.toml) and import-linter's contracts: core imports neither tui nor cli
+# (nor textual), tui does not import cli, nothing the app imports reaches back for the launcher.
+lint: $(VENV)/.installed-$(EXTRAS)-test
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports
 
 # Every benchmark, ours against the plain alternative, medians and ratios; rewrites the
 # figures table in docs/benchmarks.md. BENCH_ARGS passes options, e.g. --data-dir DIR or --quick.

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-STARTED = time.perf_counter()
+from cnn_tui.tui.started import STARTED
 
 
 def log_file() -> Path:

@@ -115,7 +115,7 @@ class MainScreen(Screen):
         self.say("ready · m opens the menus, ? lists every key")
 
     def first_frame(self) -> None:
-        from cnn_tui.tui.launch import STARTED
+        from cnn_tui.tui.started import STARTED
 
         logging.getLogger("cnn_tui.tui").info("first frame %.2fs after launch", time.perf_counter() - STARTED)
         # The frame is still on its way to the terminal (Textual writes from a thread): work started
@@ -135,7 +135,7 @@ class MainScreen(Screen):
         warm_up(lambda label, error: self.post_message(KerasReady(label, error)))
 
     def on_keras_ready(self, message: KerasReady) -> None:
-        from cnn_tui.tui.launch import STARTED
+        from cnn_tui.tui.started import STARTED
 
         logging.getLogger("cnn_tui.tui").info("Keras ready (%s) %.2fs after launch", message.label,
                                               time.perf_counter() - STARTED)
