@@ -21,9 +21,10 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -232,14 +233,17 @@ def run(ctx: Any) -> list[common.Figure]:
 
             dataset.load_images(root, image_size=size, channels=channels, cache=store)  # prime the cache
             times = rounds(
-                {"ours": ours, "pil": lambda root=root, size=size, channels=channels: plain_pil_loop(root, size, channels), "cached": cached,
-                 "stat": lambda root=root: stat_every_file(root)},
+                {"ours": ours, "pil": lambda root=root, size=size, channels=channels: plain_pil_loop(root, size, channels),
+                 "cached": cached, "stat": lambda root=root: stat_every_file(root)},
                 ctx.repeats,
             )
             cold[label] = times["ours"]
-            figures.append(common.speedup(GROUP, f"{label}: cold load vs plain PIL loop", times["ours"], times["pil"], target=1.5, note=f"{n:,} files"))
-            figures.append(common.speedup(GROUP, f"{label}: cached reload vs cold load", times["cached"], times["ours"], target=20, note="ImageCache hit: listing + stats + key + float32 copy"))
-            figures.append(common.overhead(GROUP, f"{label}: cached reload vs a bare scandir+stat of the files", times["cached"], times["stat"],
+            figures.append(common.speedup(GROUP, f"{label}: cold load vs plain PIL loop", times["ours"], times["pil"],
+                                          target=1.5, note=f"{n:,} files"))
+            figures.append(common.speedup(GROUP, f"{label}: cached reload vs cold load", times["cached"], times["ours"],
+                                          target=20, note="ImageCache hit: listing + stats + key + float32 copy"))
+            figures.append(common.overhead(GROUP, f"{label}: cached reload vs a bare scandir+stat of the files",
+                                           times["cached"], times["stat"],
                                            note="the floor: any cache that notices a changed file must stat every file"))
 
         jpeg_label, jpeg_root, jpeg_size, _ = sets[2]

@@ -14,7 +14,8 @@ from cnn_tui.core.model import build_model
 from cnn_tui.core.params import ModelConfig
 
 # The seed hyper params' first values (seeds/README.md), 28x28 grayscale like MNIST.
-SEED = ModelConfig(init_rate=0.02, decay_steps=400, decay_rate=0.9, kernel_size=3, num_filters=32, num_units=512, momentum=0.9, drop_out=0.2, epochs=2, batch_size=64)
+SEED = ModelConfig(init_rate=0.02, decay_steps=400, decay_rate=0.9, kernel_size=3, num_filters=32, num_units=512,
+                   momentum=0.9, drop_out=0.2, epochs=2, batch_size=64)
 
 
 def training_arrays(quick: bool) -> dataset.ImageSet:
@@ -45,7 +46,8 @@ def run(ctx) -> list[common.Figure]:
         net.keras_model.fit(images.x, images.y, batch_size=config.batch_size, epochs=config.epochs, shuffle=True, verbose=0)
 
     common.log(f"   training: {len(images)} images 28x28, {config.epochs} epochs, batch {config.batch_size}")
-    t_ours, t_plain = common.alternate(ours, plain, ctx.repeats if ctx.quick else max(ctx.repeats, 5))  # a 5 % target needs more than 3 a side
+    # a 5 % target needs more than 3 a side
+    t_ours, t_plain = common.alternate(ours, plain, ctx.repeats if ctx.quick else max(ctx.repeats, 5))
     n = len(images) * config.epochs
     per_second = n / common.median(t_ours)
     figures = [

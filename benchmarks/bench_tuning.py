@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import time
 
-
 from benchmarks import common
 from cnn_tui.core import backend, dataset, tuning
 from cnn_tui.core.events import FoldEnd
@@ -62,7 +61,8 @@ def run(ctx) -> list[common.Figure]:
         result = tuning.tune(images, hyper4, strategy="grid", cv=3, emit=on_event)
         assert result.status == "finished" and len(result.rows) == 12, result.message
 
-    common.log(f"   tuning: {len(images)} images {images.image_size}x{images.image_size}, 4 combinations x 3 folds, {BASE['epochs']} epochs")
+    common.log(f"   tuning: {len(images)} images {images.image_size}x{images.image_size}, 4 combinations x 3 folds, "
+               f"{BASE['epochs']} epochs")
     t_ours, t_plain = common.alternate(ours, lambda: plain_search(images, GRID_4), max(1, min(ctx.repeats, 2)), warm=False)
     growth = (memory[-1] - memory[0]) / memory[0] * 100
     figures = [

@@ -13,9 +13,10 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -86,7 +87,8 @@ def _best_note(ratio: float | None, note: str, runs: int) -> str:
     return f"fastest runs: {ratio:.3g}×" + (f"; {note}" if note else "")
 
 
-def speedup(group: str, name: str, ours: list[float], reference: list[float], *, op: str | None = ">=", target: float | None = None, note: str = "") -> Figure:
+def speedup(group: str, name: str, ours: list[float], reference: list[float], *, op: str | None = ">=",
+            target: float | None = None, note: str = "") -> Figure:
     """A figure where bigger ratio = ours faster (reference time / our time)."""
     a, b = median(ours), median(reference)
     best = min(reference) / min(ours) if min(ours) else None
@@ -94,7 +96,8 @@ def speedup(group: str, name: str, ours: list[float], reference: list[float], *,
                   _best_note(best, note, len(ours)), {"ours": ours, "reference": reference})
 
 
-def overhead(group: str, name: str, ours: list[float], reference: list[float], *, target: float | None = None, note: str = "", unit: str = "s") -> Figure:
+def overhead(group: str, name: str, ours: list[float], reference: list[float], *, target: float | None = None,
+             note: str = "", unit: str = "s") -> Figure:
     """A figure where smaller ratio = less overhead (our time / reference time)."""
     a, b = median(ours), median(reference)
     best = min(ours) / min(reference) if min(reference) else None
@@ -102,7 +105,8 @@ def overhead(group: str, name: str, ours: list[float], reference: list[float], *
                   _best_note(best, note, len(ours)), {"ours": ours, "reference": reference})
 
 
-def single(group: str, name: str, value: float, unit: str, *, op: str | None = None, target: float | None = None, note: str = "", reference: float | None = None) -> Figure:
+def single(group: str, name: str, value: float, unit: str, *, op: str | None = None, target: float | None = None,
+           note: str = "", reference: float | None = None) -> Figure:
     """A figure with one value of ours (optionally against a plain reference value)."""
     return Figure(group, name, value, reference, unit, value, f"value in {unit}", op, target, note)
 
@@ -121,7 +125,8 @@ def versions() -> dict[str, str]:
     from importlib import metadata
 
     out = {"python": platform.python_version()}
-    for name in ("cnn-tui", "keras", "tensorflow-cpu", "tensorflow", "jax", "numpy", "pillow", "scikit-learn", "scikeras", "textual", "joblib"):
+    for name in ("cnn-tui", "keras", "tensorflow-cpu", "tensorflow", "jax", "numpy", "pillow", "scikit-learn", "scikeras",
+                 "textual", "joblib"):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -30,8 +30,14 @@ def _verdict(figure: dict[str, Any]) -> str:
 def rows(figures: list[dict[str, Any]]) -> list[list[str]]:
     out = []
     for f in figures:
-        ratio = "–" if f["ratio"] is None else (f"{f['ratio']:.3g}×" if f["ratio_means"].startswith(("reference", "our")) else _number(f["ratio"], f["unit"]))
-        out.append([f["group"], f["name"], _number(f["ours"], f["unit"]), _number(f["reference"], f["unit"]), ratio, _verdict(f), f.get("note", "")])
+        if f["ratio"] is None:
+            ratio = "–"
+        elif f["ratio_means"].startswith(("reference", "our")):
+            ratio = f"{f['ratio']:.3g}×"
+        else:
+            ratio = _number(f["ratio"], f["unit"])
+        out.append([f["group"], f["name"], _number(f["ours"], f["unit"]), _number(f["reference"], f["unit"]), ratio,
+                    _verdict(f), f.get("note", "")])
     return out
 
 

@@ -33,7 +33,8 @@ class Context:
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, help="a real image folder with training/<class>/ and testing/<class>/ (default: the demo digits)")
+    parser.add_argument("--data-dir", type=Path,
+                        help="a real image folder with training/<class>/ and testing/<class>/ (default: the demo digits)")
     parser.add_argument("--only", nargs="+", choices=GROUPS, help="run only these groups")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each side (default 3)")
     parser.add_argument("--quick", action="store_true", help="small sets and one repeat: checks the benchmarks work, figures are rough")

@@ -1,5 +1,4 @@
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -36,7 +35,8 @@ def test_bad_json_is_one_line_and_exit_code_2(capsys, tmp_path, params_files):
     hyper.write_text('{"init_rate": 0.1,')
     code, out, err = run_cli(capsys, "summary", "--data", str(data), "--hyper", str(hyper))
     assert code == 2 and out == ""
-    assert err.strip().splitlines() == [f"error: {hyper}: not valid JSON (line 1, column 19: Expecting property name enclosed in double quotes)"]
+    assert err.strip().splitlines() == [
+        f"error: {hyper}: not valid JSON (line 1, column 19: Expecting property name enclosed in double quotes)"]
 
 
 @pytest.mark.parametrize(

@@ -107,7 +107,8 @@ def test_a_class_with_only_broken_files_is_an_error(tmp_path):
     root = write_image_folder(tmp_path / "t", 2, per_class=2)
     (root / "2").mkdir()
     (root / "2" / "bad.png").write_text("nope")
-    with pytest.raises(DatasetError, match=r"class folder '2' has no readable images \(1 skipped; e.g. bad.png: not an image Pillow can read\)"):
+    with pytest.raises(DatasetError, match=r"class folder '2' has no readable images "
+                                           r"\(1 skipped; e.g. bad.png: not an image Pillow can read\)"):
         load_images(root, image_size=8)
 
 

@@ -31,7 +31,7 @@ def test_the_listing_digest_keys_like_the_stat_tuples(tmp_path):
 
 
 def test_an_auto_colour_load_remembers_its_decision(tmp_path, _isolated_cache, monkeypatch):
-    from cnn_tui.core import dataset, pool
+    from cnn_tui.core import dataset
 
     root = write_image_folder(tmp_path / "t", 2, per_class=3)
     first = load_images(root, image_size=8, color_mode="auto")

@@ -73,7 +73,9 @@ def test_classify_says_what_a_folder_or_a_pipe_is_without_waiting(tmp_path):
     from cnn_tui.core.model import build_model
     from cnn_tui.core.params import ModelConfig
 
-    net = build_model(ModelConfig(init_rate=0.02, decay_steps=400, decay_rate=0.9, kernel_size=3, num_filters=4, num_units=8, momentum=0.9, drop_out=0.2, epochs=1, batch_size=8), image_size=8, channels=1, class_names=["a", "b"])
+    config = ModelConfig(init_rate=0.02, decay_steps=400, decay_rate=0.9, kernel_size=3, num_filters=4, num_units=8,
+                         momentum=0.9, drop_out=0.2, epochs=1, batch_size=8)
+    net = build_model(config, image_size=8, channels=1, class_names=["a", "b"])
     fifo = tmp_path / "pipe.png"
     os.mkfifo(fifo)
     results = classify_files(net, [tmp_path, fifo, tmp_path / "none.png"])

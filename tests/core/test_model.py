@@ -120,6 +120,7 @@ def test_a_network_too_big_for_memory_is_one_line_naming_its_largest_layer(field
     from cnn_tui.core.errors import ModelError
     from cnn_tui.core.params import ModelConfig
 
-    config = (ModelConfig(init_rate=0.02, decay_steps=400, decay_rate=0.9, kernel_size=3, num_filters=32, num_units=512, momentum=0.9, drop_out=0.2, epochs=1, batch_size=64)).replace(**{field: value})
+    config = ModelConfig(init_rate=0.02, decay_steps=400, decay_rate=0.9, kernel_size=3, num_filters=32, num_units=512,
+                         momentum=0.9, drop_out=0.2, epochs=1, batch_size=64).replace(**{field: value})
     with pytest.raises(ModelError, match=rf"more than the free memory .* layer '{layer}' alone has"):
         build_model(config, image_size=28, channels=1, class_names=[str(i) for i in range(10)])

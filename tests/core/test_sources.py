@@ -105,7 +105,8 @@ def test_a_malformed_csv_row_is_skipped_with_its_line_number(tmp_path):
     ("content", "message"),
     [
         ("", "training CSV file is empty"),
-        ("name,pixel0,pixel1,pixel2,pixel3\n1,0,0,0,0\n", "line 1: the header has no 'label' column (it starts name, pixel0, pixel1, pixel2, ... 1 more)"),
+        ("name,pixel0,pixel1,pixel2,pixel3\n1,0,0,0,0\n",
+         "line 1: the header has no 'label' column (it starts name, pixel0, pixel1, pixel2, ... 1 more)"),
         ("label,p0,p1,p2\n1,0,0,0\n", "line 1: 3 pixel columns do not make a square grayscale image (a square of 1x1 has 1)"),
         ("label,p0,p1,p2,p3\n", "training CSV file has no image rows after line 1"),
     ],

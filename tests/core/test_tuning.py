@@ -12,7 +12,6 @@ from cnn_tui.core.tuning import best_hyper_params, plan_search, tune
 
 from tests_support import TINY_HYPER, class_ordered_set, fail_fits_with
 
-
 GRID = HyperParams.from_dict({**TINY_HYPER, "epochs": 3, "num_units": [16, 32]})
 
 

@@ -25,8 +25,10 @@ def params(tmp_path, **fields):
     ("build", "expected"),
     [
         ("missing", "{root}: training folder not found"),
-        ("empty", "{root}: training folder has no class sub-folders; put each class's images in its own folder, e.g. training/cat/, training/dog/"),
-        ("loose", "{root}: training folder has no class sub-folders (2 images lie directly in it); put each class's images in its own folder, e.g. training/cat/, training/dog/"),
+        ("empty", "{root}: training folder has no class sub-folders; put each class's images in its own folder, "
+                  "e.g. training/cat/, training/dog/"),
+        ("loose", "{root}: training folder has no class sub-folders (2 images lie directly in it); put each class's "
+                  "images in its own folder, e.g. training/cat/, training/dog/"),
         ("empty_class", "{root}/1: class folder '1' has no image files"),
         ("three", "{root}: training folder has 3 class folders (0, 1, 2) but num_classes is 2"),
         ("file", "{root}: training folder is a file, not a folder (nor a .csv of pixels or a CIFAR .bin batch)"),

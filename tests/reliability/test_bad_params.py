@@ -9,10 +9,11 @@ from hypothesis import strategies as st
 from cnn_tui.core.errors import ParamsError
 from cnn_tui.core.params import DATA_FIELDS, HYPER_FIELDS, HYPER_NAMES, DataParams, HyperParams
 
-from tests_support import SEED_DATA, SEED_HYPER
+from tests_support import SEED_HYPER
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8)
+json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4)
+                           | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8)
 field_names = st.sampled_from([*HYPER_NAMES, *(f.name for f in DATA_FIELDS), "unknown", ""])
 
 
@@ -76,7 +77,8 @@ def test_binary_file_is_explained(tmp_path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('{"num_classes": 10, "train_dir": "a", "test_dir": "b", "image_size": 28', "not valid JSON (line 1, column 72: Expecting ',' delimiter)"),
+        ('{"num_classes": 10, "train_dir": "a", "test_dir": "b", "image_size": 28',
+         "not valid JSON (line 1, column 72: Expecting ',' delimiter)"),
         ("", "not valid JSON (line 1, column 1: Expecting value)"),
         ('"just a string"', "data params must be a JSON object {...}, got a str"),
         ('{"num_classes": "ten", "train_dir": "a", "test_dir": "b", "image_size": 28}', "num_classes must be a whole number, got 'ten'"),

@@ -13,6 +13,7 @@ from cnn_tui.core.events import Notice
 from cnn_tui.core.model import NetModel
 from cnn_tui.core.params import DataParams
 from cnn_tui.core.run_tasks import Inputs, TaskSpec
+
 from tests_support import write_image_folder
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -90,7 +90,8 @@ def models(tmp_path_factory) -> dict[str, Path]:
     from cnn_tui.core.params import ModelConfig
 
     folder = tmp_path_factory.mktemp("models")
-    config = ModelConfig(init_rate=0.02, decay_steps=400, decay_rate=0.9, kernel_size=3, num_filters=4, num_units=8, momentum=0.9, drop_out=0.2, epochs=1, batch_size=8)
+    config = ModelConfig(init_rate=0.02, decay_steps=400, decay_rate=0.9, kernel_size=3, num_filters=4, num_units=8,
+                         momentum=0.9, drop_out=0.2, epochs=1, batch_size=8)
     return {f"model{n}": build_model(config, image_size=12, channels=1, class_names=[str(i) for i in range(n)])
             .save(folder / f"m{n}.keras") for n in (3, 10)}
 

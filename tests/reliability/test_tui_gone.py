@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from pty_support import drain, open_terminal, start_tui, tui_log
 
 EXIT_WITHIN = 20.0  # seconds; the app itself gives up after hangup.GRACE_S, the rest is slack for a loaded CI machine

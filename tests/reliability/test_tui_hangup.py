@@ -9,11 +9,11 @@ import subprocess
 import time
 from pathlib import Path
 
-from pty_support import drain, open_terminal, start_tui, tui_log
-
 from cnn_tui.core import run_control
 from cnn_tui.core.model import NetModel
 from cnn_tui.core.runs import effective_status, read_run
+
+from pty_support import drain, open_terminal, start_tui, tui_log
 
 EPOCHS = 30  # ~0.2-0.7 s each on 120 tiny images: the run outlives the TUI and still ends within a minute
 EXIT_WITHIN = 20.0  # seconds from the hang-up to the TUI's exit (it gives up by itself after hangup.GRACE_S)

@@ -3,10 +3,8 @@ nothing the user had lost."""
 
 from __future__ import annotations
 
-
 import pytest
 from textual.widgets import Input
-from tui_helpers import choose_file, logged, make_app, open_form, run_record, status, table, wait_idle
 
 from cnn_tui.core import dataset
 from cnn_tui.core.errors import ParamsError
@@ -14,6 +12,7 @@ from cnn_tui.core.model import NetModel
 from cnn_tui.core.params import HyperParams
 
 from tests_support import TINY_HYPER, in_run_processes
+from tui_helpers import choose_file, logged, make_app, open_form, run_record, status, table, wait_idle
 
 SMALL = dict(classes=3, per_class=12, test_per_class=6, size=12)
 

@@ -6,7 +6,6 @@ import sys
 import textwrap
 import tracemalloc
 
-import numpy as np
 import pytest
 
 from cnn_tui.core.dataset import load_images

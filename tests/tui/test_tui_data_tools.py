@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import shutil
 
-from tui_helpers import logged, make_app, text_of, wait_for, wait_idle
-
 from cnn_tui.tui.screens.confirm import ConfirmScreen
 from cnn_tui.tui.screens.split_form import SplitScreen
 from cnn_tui.tui.widgets.form import ParamsForm
 
 from tests_support import write_image_folder
+from tui_helpers import logged, make_app, text_of, wait_for, wait_idle
 
 
 async def test_check_data_health_lists_a_planted_leak_in_the_data_view(params_files, in_tmp):

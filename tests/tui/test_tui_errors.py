@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from textual.widgets import Input
+
 from tui_helpers import make_app, status, text_of, wait_idle
 
 SMALL = dict(classes=3, per_class=12, test_per_class=6, size=12)

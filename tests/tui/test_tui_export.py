@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import pytest
 from textual.widgets import Select
-from tui_helpers import logged, make_app, wait_for, wait_idle
 
 from cnn_tui.core import export
 from cnn_tui.core.model import NetModel
 from cnn_tui.tui.screens.export_form import ExportScreen
 from cnn_tui.tui.session import Session
 from cnn_tui.tui.widgets.form import ParamsForm
+
+from tui_helpers import logged, make_app, wait_for, wait_idle
 
 
 def _tiny_model(path):

@@ -9,10 +9,10 @@ import sys
 import textwrap
 import warnings
 
-from tui_helpers import make_app, status
-
 from cnn_tui.cli import main
 from cnn_tui.tui.launch import UiLogHandler
+
+from tui_helpers import make_app, status
 
 
 def test_no_command_opens_the_tui_with_the_given_files(monkeypatch):

@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 
 from textual.widgets import Button, Input, OptionList
-from tui_helpers import choose_file, make_app, open_form, status, text_of
 
 from cnn_tui.core.params import HyperParams
 from cnn_tui.tui.screens.menu import MenuScreen
+
+from tui_helpers import choose_file, make_app, open_form, status, text_of
 
 
 async def test_load_data_and_hyper_params_through_the_file_dialogs(params_files, in_tmp):

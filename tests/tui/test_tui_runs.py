@@ -9,12 +9,12 @@ import threading
 import time
 from pathlib import Path
 
-from tui_helpers import logged, make_app, run_record, status, table, text_of, wait_for, wait_idle, wait_run_ended
-
 from cnn_tui.core import run_control
 from cnn_tui.core.params import DataParams, HyperParams
 from cnn_tui.core.run_tasks import TaskSpec
 from cnn_tui.tui.screens.confirm import ConfirmScreen
+
+from tui_helpers import logged, make_app, run_record, status, table, text_of, wait_for, wait_idle, wait_run_ended
 
 SMALL = dict(classes=3, per_class=12, test_per_class=6, size=12)
 

@@ -6,9 +6,9 @@ import json
 import os
 from pathlib import Path
 
-from tui_helpers import make_app
-
 from cnn_tui.tui.settings import read_settings, settings_path
+
+from tui_helpers import make_app
 
 
 async def test_the_chosen_theme_is_remembered():

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 from textual.widgets import Input
-from tui_helpers import make_app
 
 from cnn_tui.core import jobs
 from cnn_tui.core.evaluation import Evaluation
 from cnn_tui.core.params import DataParams, HyperParams
 from cnn_tui.core.tuning import TuningPlan, TuningResult
 from cnn_tui.tui.session import Session
+
+from tui_helpers import make_app
 
 LUNG = ["adenocarcinoma", "large.cell.carcinoma", "normal", "squamous.cell.carcinoma"]
 

@@ -9,7 +9,11 @@ from __future__ import annotations
 import json
 import os
 import re
-from pathlib import Path
+
+from cnn_tui.core import run_control
+from cnn_tui.core.model import NetModel
+from cnn_tui.tui.screens.confirm import ChoiceScreen, ConfirmScreen
+from cnn_tui.tui.widgets.charts import HistoryChart
 
 from tui_helpers import (
     choose_file,
@@ -24,11 +28,6 @@ from tui_helpers import (
     wait_idle,
     wait_run_ended,
 )
-
-from cnn_tui.core import run_control
-from cnn_tui.core.model import NetModel
-from cnn_tui.tui.screens.confirm import ChoiceScreen, ConfirmScreen
-from cnn_tui.tui.widgets.charts import HistoryChart
 
 SMALL = dict(classes=3, per_class=12, test_per_class=6, size=12)
 

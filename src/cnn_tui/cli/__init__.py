@@ -18,8 +18,9 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from typing import Any, Callable, Iterator, NoReturn
+from typing import Any, NoReturn
 
 from cnn_tui import __version__
 

@@ -10,17 +10,28 @@ import math
 import os
 import sys
 import threading
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from cnn_tui.core.events import (BatchProgress, EpochEnd, Event, FoldEnd, LoadProgress, Notice, SearchPlanned,
-                                  TaskFinished, TrainingStarted, TuningProgress)
+from cnn_tui.core.events import (
+    BatchProgress,
+    EpochEnd,
+    Event,
+    FoldEnd,
+    LoadProgress,
+    Notice,
+    SearchPlanned,
+    TaskFinished,
+    TrainingStarted,
+    TuningProgress,
+)
 from cnn_tui.core.fileio import readable
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the parser is built from here too: nothing heavy before a command runs
     from cnn_tui.cli.console import CliConsole

@@ -191,7 +191,8 @@ def load_images(
                 temp.unlink(missing_ok=True)
             raise
         if store and temp is not None:
-            store.commit(key, head, temp, {"rows": shape[0], "root": str(listing.root), "failures": failures, "colour": colour, "auto": auto})
+            store.commit(key, head, temp, {"rows": shape[0], "root": str(listing.root), "failures": failures,
+                                           "colour": colour, "auto": auto})
             pixels = np.load(store.folder / f"{key}.npy", mmap_mode="r")
         elif temp is not None:
             pixels = np.array(pixels)  # off the temp file before it goes

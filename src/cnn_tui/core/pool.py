@@ -6,9 +6,10 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from cnn_tui.core import decode
 

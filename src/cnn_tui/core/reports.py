@@ -7,8 +7,9 @@ global state is shared between threads and no display is ever needed.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -77,7 +78,8 @@ def plot_confusion(matrix: np.ndarray, class_names: Sequence[str], path: Path, t
     shares = np.divide(matrix, row_sums, out=np.zeros(matrix.shape, dtype=float), where=row_sums > 0)
     image = axis.imshow(shares, cmap="Blues", vmin=0, vmax=1)
     figure.colorbar(image, ax=axis, fraction=0.046, pad=0.04, label="share of the true class")
-    axis.set_xticks(range(n), labels=list(class_names), rotation=45 if max(map(len, class_names)) > 3 else 0, ha="right" if max(map(len, class_names)) > 3 else "center")
+    slanted = max(map(len, class_names)) > 3  # long names slant so they do not overlap
+    axis.set_xticks(range(n), labels=list(class_names), rotation=45 if slanted else 0, ha="right" if slanted else "center")
     axis.set_yticks(range(n), labels=list(class_names))
     axis.set_xlabel("predicted class")
     axis.set_ylabel("true class")

@@ -16,14 +16,16 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from cnn_tui.core import processes
 from cnn_tui.core.errors import UserError
 from cnn_tui.core.events import Emit, ignore
 from cnn_tui.core.params import DataParams, HyperParams, check_fits, check_grid_fits
-from cnn_tui.core.run_events import EventWriter, follow as follow_events, tee
+from cnn_tui.core.run_events import EventWriter, tee
+from cnn_tui.core.run_events import follow as follow_events
 from cnn_tui.core.run_tasks import RESUMABLE, TASKS, Inputs, Outcome, TaskSpec, execute
 from cnn_tui.core.runs import Run, effective_status, read_run
 

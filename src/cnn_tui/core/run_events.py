@@ -13,8 +13,9 @@ import dataclasses
 import json
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from cnn_tui.core import events
 from cnn_tui.core.fileio import json_default, without_nan

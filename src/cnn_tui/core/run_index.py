@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from cnn_tui.core.errors import UserError
 from cnn_tui.core.runs import RUN_FILE, effective_status, read_run

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from cnn_tui.core import backend, fileio, jobs
-from cnn_tui.core.run_results import load_history
 from cnn_tui.core.errors import ResultsError, UserError
 from cnn_tui.core.events import Emit, Notice, SearchPlanned, TaskFinished, ignore
 from cnn_tui.core.params import DataParams, HyperParams
+from cnn_tui.core.run_results import load_history
 from cnn_tui.core.runs import Run
 
 TASK_FILE = "task.json"

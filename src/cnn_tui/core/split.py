@@ -99,7 +99,7 @@ def split_folder(
         for name in listing.class_names:
             for part in parts:
                 (stage / part / name).mkdir(parents=True)
-        for done, (file, relative, label) in enumerate(zip(listing.files, listing.names, listing.labels.tolist())):
+        for done, (file, relative, _label) in enumerate(zip(listing.files, listing.names, listing.labels.tolist())):
             if stop is not None and stop.is_set() and done % 64 == 0:
                 from cnn_tui.core.dataset import TaskStopped
 

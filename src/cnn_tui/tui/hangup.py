@@ -48,7 +48,8 @@ import sys
 import threading
 import time
 import traceback
-from typing import IO, Any, Callable, NoReturn
+from collections.abc import Callable
+from typing import IO, Any, NoReturn
 
 from textual.app import App
 from textual.drivers.linux_driver import LinuxDriver

@@ -28,8 +28,9 @@ import logging
 import math
 import sys
 import threading
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from textual.worker import Worker, WorkerState
 

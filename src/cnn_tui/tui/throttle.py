@@ -8,7 +8,8 @@ a notice) are shown at once, after any progress still waiting, so they are never
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 INTERVAL = 0.1  # seconds between progress updates
 # Never a zero delay: Textual 8's Timer divides by its interval when it starts late (``_run``: skip), so a

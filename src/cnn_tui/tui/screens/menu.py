@@ -7,7 +7,7 @@ move between menus, Enter or an item's own key runs it, Escape closes.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from rich.table import Table
 from rich.text import Text

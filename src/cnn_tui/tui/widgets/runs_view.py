@@ -12,10 +12,11 @@ text that comes from a file (ids, folder names, params, messages) is shown as pl
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import events, work

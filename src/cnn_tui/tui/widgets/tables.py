@@ -7,7 +7,8 @@ Each ``fill_*`` function turns core results into rows of a Textual ``DataTable``
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Group
 from rich.style import Style
@@ -100,7 +101,8 @@ def fill_summary(table: DataTable, net: NetModel) -> str:
 
     reset(table, ["Layer", "Type", "Output shape", ("Params", "params")], left=3)
     for row in net.summary_rows():
-        table.add_row(Text(row.name), Text(row.kind), Text(row.output_shape), right(f"{row.params:,}"))  # a foreign model's names: not markup
+        # a foreign model's layer names are text, not markup
+        table.add_row(Text(row.name), Text(row.kind), Text(row.output_shape), right(f"{row.params:,}"))
     t = net.totals()
     return (
         f"Total params: {t.total:,} ({readable_size(t.total_bytes)})   "
