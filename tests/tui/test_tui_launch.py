@@ -52,8 +52,12 @@ def test_writes_to_file_descriptors_go_to_the_log_not_the_terminal(tmp_path):
             sys.__stderr__.write("drawn by Textual\\n")
             sys.__stderr__.flush()
         os.write(2, b"after the app\\n")
-        os.set_blocking(master, False)
-        Path({str(seen)!r}).write_bytes(os.read(master, 65536))
+        import select, time
+        got, deadline = b"", time.monotonic() + 10  # the pty may hand the bytes over in more than one read
+        while b"after the app" not in got and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.1)[0]:
+                got += os.read(master, 65536)
+        Path({str(seen)!r}).write_bytes(got)
     """)
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
     terminal = seen.read_text()
