@@ -62,6 +62,10 @@ ACTIONS: tuple[Action, ...] = (
     Action("tune", "Tasks", "Tuning", "u", "grid search over every csv hyper field", footer="Tune"),
     Action("stop", "Tasks", "Stop", "x", "stop training, tuning or loading after the current batch", footer="Stop"),
     Action("apply_best", "Tasks", "Apply best tuning params", "b", "put the best combination into the hyper params"),
+    Action("top_losses", "Tasks", "Top losses…", "T", "the most confidently wrong test images and the most confused "
+           "classes (Enter on a confusion-matrix cell lists its images)"),
+    Action("inspect_image", "Tasks", "Inspect an image…", "I", "Grad-CAM heatmap and feature maps of an image file "
+           "with the loaded model (Enter in an image list does it too)"),
     # Help menu
     Action("about", "Help", "About", "a", "version, backend, device, where the docs are"),
     Action("keys", "Help", "Keys", "question_mark", "every key at a glance", footer="Keys", show_key="?"),

@@ -77,6 +77,9 @@ class Session:
                              or self._need_train()),
             "stop": lambda: None if self.busy and self.stoppable else "nothing is running",
             "apply_best": lambda: None if self.best_hyper else "run Tuning (u) first; it finds the best combination",
+            "top_losses": lambda: None if self.evaluation is not None else (
+                "run Prediction (p) first, or open a run that has one (7)"),
+            "inspect_image": lambda: self._idle() or self._keras() or self._need_model(),
         }
         rule = rules.get(action)
         return rule() if rule else None

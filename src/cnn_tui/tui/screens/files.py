@@ -11,6 +11,7 @@ KINDS = {
     "data": ("Data params", ".json"),
     "hyper": ("Hyper params", ".json"),
     "model": ("Keras model", ".keras"),
+    "image": ("Image", ""),  # any format Pillow opens
 }
 
 
@@ -26,6 +27,11 @@ def _filters(kind: str) -> Any:
     from textual_fspicker import Filters
 
     _, suffix = KINDS[kind]
+    if kind == "image":
+        from cnn_tui.core.decode import image_extensions
+
+        known = image_extensions()
+        return Filters(("images", lambda p: p.suffix.lower() in known), ("all files", lambda _p: True))
     return Filters((f"*{suffix}", lambda p: p.suffix.lower() == suffix), ("all files", lambda _p: True))
 
 

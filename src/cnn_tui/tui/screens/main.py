@@ -24,6 +24,7 @@ from textual.worker import Worker
 
 from cnn_tui.tui.actions import ACTIONS, BY_NAME, VIEWS
 from cnn_tui.tui.data_tools import DataTools
+from cnn_tui.tui.inspect_actions import InspectActions
 from cnn_tui.tui.messages import EngineEvent, KerasReady, LogLine, RunStarted
 from cnn_tui.tui.model_export import ModelExport
 from cnn_tui.tui.params_actions import ParamsActions
@@ -89,6 +90,7 @@ class MainScreen(Screen):
         self.params = ParamsActions(self)
         self.data_tools = DataTools(self)
         self.model_export = ModelExport(self)
+        self.inspect = InspectActions(self)  # error analysis, Grad-CAM, feature maps
 
     def compose(self) -> ComposeResult:
         # set before the children mount: changed later, the class restyles every widget
@@ -272,6 +274,8 @@ class MainScreen(Screen):
         self.show_view(name)
         if name == "runs":
             self.view("runs").table.focus()  # Enter opens, space marks, k stops
+        elif name == "evaluation":
+            self.view("evaluation").focus_matrix()  # arrows walk the cells, Enter lists a cell's images
 
     async def action_runs(self) -> None:
         await self.action_view("runs")
@@ -356,6 +360,9 @@ class MainScreen(Screen):
     def on_runs_view_stop_run(self, message: RunsView.StopRun) -> None:
         self.tasks.ask_to_stop_run(message.run_dir)
 
+    def on_evaluation_view_cell_chosen(self, message: Any) -> None:
+        self.inspect.open_cell(message.true, message.predicted)
+
     def load_params_file(self, kind: str, path: Path) -> bool:
         return self.params.load_params_file(kind, path)
 
@@ -432,3 +439,9 @@ class MainScreen(Screen):
 
     def action_apply_best(self) -> None:
         self.params.apply_best()
+
+    def action_top_losses(self) -> None:
+        self.inspect.top_losses()
+
+    def action_inspect_image(self) -> None:
+        self.inspect.choose_image()

@@ -9,6 +9,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
+from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from cnn_tui.tui.widgets.progress import ProgressRow
@@ -23,6 +24,13 @@ from cnn_tui.tui.widgets.tables import (
 
 
 class EvaluationView(VerticalScroll):
+    class CellChosen(Message):
+        """Enter on a confusion-matrix cell: list the test images of class ``true`` predicted as ``predicted``."""
+
+        def __init__(self, true: int, predicted: int) -> None:
+            super().__init__()
+            self.true, self.predicted = true, predicted
+
     def compose(self) -> ComposeResult:
         yield Static(Text("Not evaluated yet: e evaluates the model on the test set, p adds the confusion matrix.",
                           style="dim"), id="evaluation-title")
@@ -33,6 +41,7 @@ class EvaluationView(VerticalScroll):
                 yield Static(Text("Confusion matrix · rows: true class · columns: predicted", style="bold"),
                              id="confusion-title")
                 yield DataTable(id="confusion-table", cursor_type="cell", zebra_stripes=False)
+                yield Static(Text("Enter: a cell's images · T: top losses", style="dim"), id="confusion-hint")
             with Vertical(id="report-box"):
                 yield Static(Text("Per-class report", style="bold"), id="report-title")
                 yield DataTable(id="report-table", cursor_type="row", zebra_stripes=True)
@@ -44,6 +53,19 @@ class EvaluationView(VerticalScroll):
             self.query_one("#evaluation-body").display = False
         except NoMatches:  # quit while the views were mounting: its children are already gone
             return
+
+    def focus_matrix(self) -> None:
+        table = self.query_one("#confusion-table", DataTable)
+        if table.row_count and self.query_one("#confusion-box").display:
+            table.focus()
+
+    def on_data_table_cell_selected(self, event: DataTable.CellSelected) -> None:
+        if event.data_table.id != "confusion-table":
+            return
+        event.stop()
+        row, column = event.coordinate.row, event.coordinate.column
+        if column > 0:  # column 0 holds the true class's name
+            self.post_message(self.CellChosen(row, column - 1))
 
     def show_progress(self, done: int, total: int, speed: float) -> None:
         row = self.query_one("#predict-progress", ProgressRow)
@@ -65,6 +87,8 @@ class EvaluationView(VerticalScroll):
         if confusion:
             table = self.query_one("#confusion-table", DataTable)
             fill_confusion(table, evaluation.confusion(), evaluation.class_names)
+            if self.parent is not None and self.parent.display:  # shown now: the arrows walk its cells
+                self.focus_matrix()
         fill_report(self.query_one("#report-table", DataTable), evaluation.report())
         lines = Text()
         for name, label in (("confusion_png", "confusion matrix PNG"), ("evaluation", "figures"),
