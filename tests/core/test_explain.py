@@ -208,3 +208,25 @@ def test_mistakes_are_one_line_errors(tmp_path):
         explain.feature_maps(flat, _image(size=12))
     with pytest.raises(ModelError, match="no convolution layers"):
         explain.grad_cam(flat, _image(size=12))
+
+
+@pytest.mark.parametrize("architecture, size", [("cnn", 16), ("resnet", 16), ("mobilenet_v3_small", 32)])
+def test_every_architecture_after_saving_and_loading(tmp_path, architecture, size):
+    """The registry's networks, augmentation in front, read back from their file: one grid per convolution
+    (a backbone's nested ones included) with the layer's channels, and a heatmap."""
+    hyper = HyperParams.from_dict({**TINY_HYPER, "architecture": architecture, "flip": "horizontal",
+                                   "rotation": 0.1})
+    built = build_model(hyper.first(), image_size=size, channels=1, class_names=["a", "b", "c"])
+    net = NetModel.load(built.save(tmp_path / "model.keras"))
+    image = _image(size=size)
+    features = explain.feature_maps(net, image)
+    convs = dict(explain.conv_layers(net.keras_model))
+    assert sorted(m.layer for m in features.maps) == sorted(convs)  # every convolution, once (in the order they ran)
+    for fmap in features.maps:
+        assert fmap.channels == convs[fmap.layer].output.shape[-1]
+    if architecture == "mobilenet_v3_small":
+        assert all(m.layer.startswith("backbone/") for m in features.maps)
+    np.testing.assert_allclose(features.probabilities, net.keras_model.predict(image[None], verbose=0)[0], atol=1e-5)
+    cam = explain.grad_cam(net, image)
+    assert cam.heatmap.ndim == 2 and 0.0 <= cam.heatmap.min() and cam.heatmap.max() <= 1.0
+    assert cam.layer in {path for path, _ in explain.leaf_layers(net.keras_model)}

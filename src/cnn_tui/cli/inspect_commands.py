@@ -168,6 +168,9 @@ def cmd_explain(args: Args, console: CliConsole, stop: threading.Event) -> dict[
     label = explain.method_label(cam.method)
     h, w = cam.heatmap.shape
     console.line(f"{label} of class {cam.explained} over layer {cam.layer} ({h}×{w})")
+    if not cam.heatmap.any():
+        console.line(f"the heatmap is empty: nothing at {cam.layer} raised the score of {cam.explained}"
+                     + (" (a 1×1 map: use larger images to see where)" if h * w == 1 else ""))
     if _draws(console):
         size = max(cam.image.shape[0], 4 * IMAGE_COLUMNS // 2)
         _draw(console, _captioned("image", cam.image), _captioned(f"{label}: {cam.explained}", explain.overlay(cam, size)))
@@ -200,7 +203,7 @@ def cmd_features(args: Args, console: CliConsole, stop: threading.Event) -> dict
             break
         h, w, c = fmap.activations.shape
         rows.append((fmap.layer, fmap.kind, f"{h}×{w}", c))
-        if _draws(console):
+        if _draws(console) and h * w > 1:  # a 1×1 output is one number a channel, no picture
             grid, shown = explain.mosaic(fmap.activations, max_channels=TERMINAL_CHANNELS, columns=8)
             what = f"{c} channels" if len(shown) == c else f"{len(shown)} most active of {c} channels"
             width = min(console.out.width - 2, max(grid.shape[1], 8 * 8))

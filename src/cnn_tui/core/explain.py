@@ -218,6 +218,12 @@ class Features:
     def probability(self) -> float:
         return float(self.probabilities.max())
 
+    def drawn(self) -> tuple[list[FeatureMap], list[FeatureMap]]:
+        """(the maps worth drawing, the 1×1 ones): a 1×1 output (squeeze-and-excitation, a backbone's
+        last convolutions on small images) is one number a channel, no picture."""
+        pictures = [m for m in self.maps if m.activations.shape[0] * m.activations.shape[1] > 1]
+        return pictures, [m for m in self.maps if m not in pictures]
+
 
 def feature_maps(net: Any, pixels: np.ndarray) -> Features:
     """The activations of every convolution (in the order they run) for one image, and its prediction."""

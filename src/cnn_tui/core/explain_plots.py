@@ -52,7 +52,8 @@ def plot_features(features: explain.Features, path: Path, name: str = "image") -
     """The image and its prediction, then one grid per convolution (up to ``MAX_CHANNELS`` channels each,
     every channel scaled on its own: bright is where that filter responds)."""
     grids = []
-    for fmap in features.maps:
+    pictures, points = features.drawn()
+    for fmap in pictures:
         grid, shown = explain.mosaic(fmap.activations, max_channels=MAX_CHANNELS, columns=COLUMNS)
         h, w, c = fmap.activations.shape
         what = f"{c} channels" if len(shown) == c else f"the {len(shown)} most active of {c} channels"
@@ -60,7 +61,10 @@ def plot_features(features: explain.Features, path: Path, name: str = "image") -
     width = 10.0
     heights = [2.2] + [max(0.9, min(5.0, width * g.shape[0] / g.shape[1])) + 0.3 for g, _ in grids]
     figure = _figure(width, sum(heights) + 0.6)
-    figure.suptitle(_title(name, features.probabilities, features.class_names))
+    title = _title(name, features.probabilities, features.class_names)
+    if points:
+        title += f"\n({len(points)} convolution{'s' if len(points) > 1 else ''} with 1×1 outputs not drawn)"
+    figure.suptitle(title)
     axes = figure.subplots(len(heights), 1, gridspec_kw={"height_ratios": heights}, squeeze=False)[:, 0]
     _image_axis(axes[0], features.image)
     for axis, (grid, label) in zip(axes[1:], grids):

@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from cnn_tui.tui.widgets.tables import display_path
+
 TOP_LOSSES = 50  # the most confidently wrong images the list shows
 CONFUSED = 10  # class pairs in the "most confused" table
 
@@ -90,8 +92,8 @@ class InspectActions:
             from cnn_tui.tui.screens.inspect import ImageScreen
 
             self.screen.app.push_screen(ImageScreen(inspection))
-            self.say(f"predicted {inspection.features.predicted} for {Path(path).name}; figures saved in {folder}",
-                     "success")
+            self.say(f"predicted {inspection.features.predicted} for {Path(path).name}; figures saved in "
+                     f"{display_path(folder)}", "success")
 
         self.screen.tasks.start("inspect_image", f"inspecting {Path(path).name}",
                                 lambda emit, stop: inspect_image(net, path, true, folder), done, stoppable=False)

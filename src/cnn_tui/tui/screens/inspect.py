@@ -282,13 +282,17 @@ class ImageScreen(ModalScreen[None]):
                             size = max(cam.image.shape[0], 2 * CAM_WIDTH)
                             yield _picture(_pil(explain.overlay(cam, size)), CAM_WIDTH, widget)
                     yield Static(self.prediction_text(), id="image-prediction")
-                for fmap in features.maps:
+                pictures, points = features.drawn()
+                for fmap in pictures:
                     grid, chosen = explain.mosaic(fmap.activations, max_channels=MAP_CHANNELS, columns=MAP_COLUMNS)
                     h, w, c = fmap.activations.shape
                     what = f"{c} channels" if len(chosen) == c else f"the {len(chosen)} most active of {c} channels"
                     yield Label(Text(shown(f"{fmap.layer} ({fmap.kind}) · {h}×{w} · {what}"), style="bold"),
                                 classes="layer-title")
                     yield _picture(_pil(grid), min(grid.shape[1] * 2, 96), widget)
+                if points:
+                    names = ", ".join(m.layer for m in points)
+                    yield Label(Text(shown(f"1×1 outputs, not drawn: {names}"), style="dim"), classes="layer-title")
 
     def prediction_text(self) -> Text:
         ins = self.inspection
@@ -298,9 +302,15 @@ class ImageScreen(ModalScreen[None]):
         text = probability_bars(top, ins.true)
         layer = ins.cams[0].layer if ins.cams else ""
         text.append(f"\nheatmap over {shown(layer)}\n", style="dim")
-        for name, path in ins.files.items():
-            text.append(f"{name}: ", style="dim")
-            text.append(f"{display_path(path)}\n")
+        for cam in ins.cams:
+            if not cam.heatmap.any():
+                text.append(f"empty for {shown(cam.explained)}: nothing there raised its score\n", style="yellow")
+        if ins.files:
+            folder = next(iter(ins.files.values())).parent
+            text.append("saved in ", style="dim")
+            text.append(f"{display_path(folder)}\n")
+            for path in ins.files.values():
+                text.append(f"  {shown(path.name)}\n")
         return text
 
     def action_close(self) -> None:
