@@ -105,3 +105,27 @@ async def test_keys_say_what_they_need(in_tmp):
         assert "Top losses…: run Prediction (p) first, or open a run that has one (7)" in logged(app)
         assert "Inspect an image…: initialise a network model (i) or load one (M) first" in logged(app)
         assert app.screen is app.main
+
+
+async def test_i_inspects_a_chosen_file_and_a_bad_one_is_one_line(in_tmp):
+    from tui_helpers import choose_file
+
+    write_image_folder(in_tmp / "pics", 3, per_class=1, size=12)
+    (in_tmp / "pics" / "junk.png").write_text("not an image")
+    net = build_model(HyperParams.from_dict(TINY_HYPER).first(), image_size=12, channels=1, class_names=NAMES)
+    app = make_app(session=Session(model=net, model_note="new"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("I")
+        await pilot.pause()
+        await choose_file(pilot, in_tmp / "pics" / "junk.png")
+        await wait_idle(pilot)
+        assert app.screen is app.main
+        assert "junk.png: cannot be read as an image" in logged(app)
+        await pilot.press("I")
+        await pilot.pause()
+        await choose_file(pilot, in_tmp / "pics" / "2" / "img_000.png")
+        await wait_for(pilot, lambda: isinstance(app.screen, ImageScreen), timeout=120, what="the image screen")
+        inspection = app.screen.inspection
+        assert inspection.true is None and len(inspection.cams) == 1
+        assert [m.channels for m in inspection.features.maps] == [8, 8]
+        assert (in_tmp / "features-img_000.png").is_file()  # no run folder: the working folder

@@ -79,11 +79,12 @@ class InspectActions:
 
         self.screen.app.push_screen(open_dialog("image", folder), chosen)
 
-    def inspect_file(self, path: str, true: str | None) -> None:
-        """Grad-CAM and feature maps of ``path`` (``true``: its class, when the test set says so)."""
+    def inspect_file(self, path: str, true: str | None) -> bool:
+        """Grad-CAM and feature maps of ``path`` (``true``: its class, when the test set says so); False
+        when it cannot start (said why)."""
         if reason := self.session.why_not("inspect_image"):
             self.say(f"Inspect an image: {reason}", "warning")
-            return
+            return False
         from cnn_tui.tui.screens.inspect import inspect_image
 
         net, folder = self.session.model, self.figures_folder()
@@ -97,6 +98,7 @@ class InspectActions:
 
         self.screen.tasks.start("inspect_image", f"inspecting {Path(path).name}",
                                 lambda emit, stop: inspect_image(net, path, true, folder), done, stoppable=False)
+        return True
 
     def figures_folder(self) -> Path:
         """The latest run's folder, else the model's run folder, else here."""

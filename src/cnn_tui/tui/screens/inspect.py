@@ -126,7 +126,7 @@ class MistakesScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q", "close", "Close")]
 
     def __init__(self, title: str, examples: Sequence[Any], *, root: str = "", confused: Sequence[Any] = (),
-                 inspect: Callable[[str, str | None], None] | None = None, note: str = "") -> None:
+                 inspect: Callable[[str, str | None], bool] | None = None, note: str = "") -> None:
         super().__init__()
         self.title_text = title
         self.examples = list(examples)
@@ -139,8 +139,7 @@ class MistakesScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="inspect-dialog"):
             yield Label(Text(shown(self.title_text)), classes="inspect-title", id="mistakes-title")
-            yield Label(Text(self.note or "↑↓ moves · Enter: Grad-CAM and feature maps of the image · Esc closes"),
-                        classes="inspect-note")
+            yield Label(self.hint(), classes="inspect-note", id="mistakes-note")
             with Horizontal(id="mistakes-body"):
                 yield DataTable(id="mistakes-table", cursor_type="row", zebra_stripes=True)
                 with VerticalScroll(id="mistakes-side"):
@@ -170,6 +169,12 @@ class MistakesScreen(ModalScreen[None]):
         else:
             self.query_one("#mistake-details", Static).update(Text("no images here", style="dim"))
 
+    def hint(self) -> Text:
+        return Text(self.note or "↑↓ moves · Enter: Grad-CAM and feature maps of the image · Esc closes")
+
+    def on_screen_resume(self) -> None:  # back from the image screen
+        self.query_one("#mistakes-note", Label).update(self.hint())
+
     def relative(self, file: str) -> str:
         if self.root:
             try:
@@ -185,7 +190,10 @@ class MistakesScreen(ModalScreen[None]):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id == "mistakes-table" and self.inspect is not None and event.row_key.value is not None:
             example = self.examples[int(event.row_key.value)]
-            self.inspect(example.file, example.true)
+            if self.inspect(example.file, example.true):
+                # the main screen's status line is hidden under this one: say here that it is under way
+                self.query_one("#mistakes-note", Label).update(
+                    Text(shown(f"inspecting {self.relative(example.file)}…"), style="bold"))
 
     def show_example(self, index: int) -> None:
         e = self.examples[index]
