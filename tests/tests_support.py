@@ -89,16 +89,16 @@ def write_image_folder(
 
 def fail_fits_with(monkeypatch, num_units: int, message: str = "simulated") -> None:
     """Make every tuning fit with ``num_units`` run out of memory (MemoryError) as it builds."""
-    from cnn_tui.core import tuning
+    from cnn_tui.core import search_fits
 
-    real = tuning.build_network
+    real = search_fits.build_network
 
     def out_of_memory(**kwargs):
         if kwargs["num_units"] == num_units:
             raise MemoryError(message)
         return real(**kwargs)
 
-    monkeypatch.setattr(tuning, "build_network", out_of_memory)
+    monkeypatch.setattr(search_fits, "build_network", out_of_memory)
 
 
 # ---- patching the run processes a test starts (training and tuning from the TUI run in their own process)
@@ -139,3 +139,21 @@ def full_disk_in_child() -> None:
         return real(self, path)
 
     NetModel.save = save
+
+
+def die_in_fits_in_child() -> None:
+    """In a worker process: a fit with ``CNN_TUI_TEST_DIE_UNITS`` num_units kills its process as it
+    builds (as the kernel's OOM killer would)."""
+    import os
+
+    from cnn_tui.core import search_fits
+
+    units = int(os.environ["CNN_TUI_TEST_DIE_UNITS"])
+    real = search_fits.build_network
+
+    def build(**kwargs):
+        if kwargs.get("num_units") == units:
+            os._exit(9)
+        return real(**kwargs)
+
+    search_fits.build_network = build

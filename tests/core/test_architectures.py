@@ -89,12 +89,11 @@ def test_a_cosine_schedule_spans_the_whole_training():
 
 
 def test_early_stopping_keeps_and_saves_the_best_epoch(tmp_path):
-    from cnn_tui.core import jobs
-    from cnn_tui.core.runs import Run
-
     from dataclasses import replace
 
+    from cnn_tui.core import jobs
     from cnn_tui.core.callbacks import MIN_DELTA
+    from cnn_tui.core.runs import Run
 
     # shuffled labels: nothing to learn, so the validation loss soon gets worse again (overfitting)
     images = tiny()

@@ -216,7 +216,7 @@ def test_a_stopped_search_resumes_without_training_its_finished_fits_again(param
     assert len(first) == 2
     built = []
     real = search_fits.build_network
-    monkeypatch.setattr("cnn_tui.core.tuning.build_network", lambda **kw: built.append(kw) or real(**kw))
+    monkeypatch.setattr(search_fits, "build_network", lambda **kw: built.append(kw) or real(**kw))
     resumed, spec = run_control.prepare_resume(run.path)
     outcome = run_control.run_here(resumed, spec)
     assert outcome.status == "finished", outcome.message

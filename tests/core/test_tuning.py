@@ -1,7 +1,6 @@
 import math
 import threading
 
-import numpy as np
 import pytest
 
 from cnn_tui.core import tuning
@@ -110,14 +109,16 @@ def test_plan_counts_fits_and_refuses_bad_settings():
 
 
 def test_every_validation_fold_holds_every_class(monkeypatch):
+    from cnn_tui.core import executors
+
     seen = []
-    real = tuning.score_fold
+    real = executors.run_trial
 
-    def spy(estimator, X, y):
-        seen.append(sorted(set(np.asarray(y).tolist())))
-        return real(estimator, X, y)
+    def spy(spec, x, y, **kwargs):
+        seen.append(sorted(set(y[spec.test_rows].tolist())))
+        return real(spec, x, y, **kwargs)
 
-    monkeypatch.setattr(tuning, "score_fold", spy)
+    monkeypatch.setattr(executors, "run_trial", spy)
     hyper = HyperParams.from_dict({**TINY_HYPER, "epochs": 1})
     tune(class_ordered_set(classes=4, per_class=9), hyper, cv=3)
     assert seen == [[0, 1, 2, 3]] * 3
@@ -155,6 +156,6 @@ def test_halving_plans_the_fits_it_runs_on_little_data():
     assert plan_search(hyper, samples=12, strategy="halving", cv=2, classes=3).fits == 18
     result = tune(images, hyper, strategy="halving", cv=2)
     assert result.status == "finished" and len(result.rows) == 18
-    assert result.message == "18 fits in 1 round(s) of halving over 9 combinations"
+    assert result.message == "18 fits in 1 round(s) of halving over images, 9 combinations"
     # with more data, every round scikit-learn needs: 9 combinations on 18 images, 3 on 54, 1 on 162
     assert halving_rounds(9, 162, 3, 3) == [(9, 18), (3, 54), (1, 162)]

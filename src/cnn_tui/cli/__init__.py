@@ -163,10 +163,23 @@ def build_parser() -> argparse.ArgumentParser:
                 epilog=TASK_EPILOG)
     _data_hyper(p)
     p.add_argument("--cv", type=_at_least(2), default=3, help="folds (default 3)")
-    p.add_argument("--strategy", choices=("grid", "random", "halving"), default="grid")
+    p.add_argument("--strategy", choices=("grid", "random", "halving", "hyperband"), default="grid",
+                   help="grid: every combination; random: --n-iter of them; halving: rounds over images; "
+                   "hyperband: rounds over epochs, the best third of each round trained on (default grid)")
     p.add_argument("--n-iter", type=_at_least(1), default=10, help="combinations to sample for --strategy random")
+    p.add_argument("--prune", choices=("none", "median"), default="none",
+                   help="median: stop a fit whose validation accuracy after an epoch is below the median of the "
+                   "fits that reached that epoch (default none)")
     p.add_argument("--max-samples", type=_at_least(10), default=10_000, help="stratified cap on training images")
-    p.add_argument("--jobs", type=_at_least(1), default=1, help="fits in parallel worker processes")
+    p.add_argument("--jobs", type=_at_least(1), default=1, help="fits at once, each in a worker process (default 1)")
+    p.add_argument("--gpus", type=_gpu_list, metavar="0,1,...",
+                   help="give each worker process one of these GPUs, round-robin (CUDA_VISIBLE_DEVICES)")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="run the fits on a Dask cluster: tcp://HOST:8786 or tls://HOST:8786 (an existing "
+                   "scheduler), or local:N (N workers on this machine, listening on 127.0.0.1 only)")
+    p.add_argument("--cluster-security", metavar="FILE",
+                   help="Dask TLS settings (a YAML file with tls-ca-file, tls-client-cert, tls-client-key); "
+                   "default: Dask's own configuration")
     _out(p)
     _detach(p)
 
@@ -222,6 +235,13 @@ EXPORT_EPILOG = """The artifact is written with Keras's model.export: saved_mode
 Then it is loaded with its own runtime and scores the same images as the Keras model: the
 command prints the share of images whose top class agrees and the largest probability
 difference, and warns below 99.9 % agreement."""
+
+
+def _gpu_list(text: str) -> list[str]:
+    ids = [part.strip() for part in text.split(",")]
+    if not ids or not all(part.isdigit() for part in ids):
+        raise argparse.ArgumentTypeError(f"expected GPU numbers separated by commas, like 0,1; got {text!r}")
+    return ids
 
 
 def _detach(p: argparse.ArgumentParser) -> None:

@@ -376,7 +376,8 @@ def _tune_result(console: CliConsole, outcome: Outcome, spec: TaskSpec) -> dict[
     result = tuned.result
     table = result.table()
     columns = result.columns
-    kind = {"grid": "Grid", "random": "Random", "halving": "Successive-halving"}.get(spec.strategy, spec.strategy)
+    kind = {"grid": "Grid", "random": "Random", "halving": "Successive-halving", "hyperband": "Hyperband"}.get(
+        spec.strategy, spec.strategy)
     title = f"{kind} search results" if result.status == "finished" else f"Partial {kind.lower()} search results"
 
     def percent(value: float, folds: int) -> str:
@@ -384,7 +385,7 @@ def _tune_result(console: CliConsole, outcome: Outcome, spec: TaskSpec) -> dict[
 
     rows = [(*(str(r[c]) for c in columns), percent(r["mean_accuracy"], r["folds"]),
              percent(r["std_accuracy"], r["folds"]), r["mean_loss"], f"{r['folds']}/{spec.cv}",
-             r["reason"] or "") for r in table]
+             r["reason"] or (f"{r['pruned']} pruned" if r.get("pruned") else "")) for r in table]
     console.table(make_table(title, [*columns, "mean acc %", "std %", "mean loss", "folds", "note"], rows,
                              right=range(len(columns), len(columns) + 4)))
     best = result.best()
@@ -407,7 +408,8 @@ def cmd_tune(args: Args, console: CliConsole, stop: threading.Event) -> dict[str
     data, hyper = _load_params(args, console)
     _check_training_folder(data)
     spec = TaskSpec("tune", strategy=args.strategy, cv=args.cv, n_iter=args.n_iter, max_samples=args.max_samples,
-                    jobs=args.jobs)
+                    jobs=args.jobs, gpus=args.gpus, cluster=args.cluster, security=args.cluster_security,
+                    prune=args.prune)
     run = _prepare(args, spec, data, hyper)
     if args.detach:
         return _detach(run, console, "tune")

@@ -180,13 +180,19 @@ def format_fold(event: FoldEnd) -> str:
     """A fold's line, as Rich markup (its values escaped)."""
     row = event.row
     params = safe(" ".join(f"{k}={v}" for k, v in row.items() if k not in FOLD_FIELDS))
-    if row.get("status") != "ok":
+    status = row.get("status")
+    if status == "pruned":
+        result = f"[yellow]{safe(str(row.get('reason') or 'pruned'))}[/]"
+    elif status not in ("ok", "finished"):
         result = f"[red]failed[/]: {safe(str(row.get('reason') or ''))}"
     else:
         result = f"accuracy {_fixed(row.get('accuracy'))}  loss {_fixed(row.get('loss'))}"
     seconds = row.get("fit_seconds")
     took = f"  {seconds:.1f}s" if isinstance(seconds, (int, float)) else ""
-    return f"fit {event.fits_done}/{event.fits_total}  {params}  fold {row.get('fold', '?')}  {result}{took}"
+    retried = f"  (retried {row['retries']}x)" if row.get("retries") else ""
+    rung = f"  round {row['rung'] + 1}, {row.get('epochs')} epochs" if row.get("rung") else ""
+    return (f"fit {event.fits_done}/{event.fits_total}  {params}  fold {row.get('fold', '?')}{rung}  "
+            f"{result}{took}{retried}")
 
 
 def _fixed(value: Any) -> str:
@@ -200,7 +206,8 @@ def format_ending(event: TaskFinished) -> str:
     return f"[{colour}]{event.task} {event.status}[/]{message}"
 
 
-FOLD_FIELDS = {"fold", "samples", "accuracy", "loss", "fit_seconds", "status", "reason", "split"}
+FOLD_FIELDS = {"fold", "samples", "accuracy", "loss", "fit_seconds", "status", "reason", "split", "rung", "epochs",
+               "retries"}
 
 
 def _is_folder(name: str) -> bool:

@@ -109,7 +109,8 @@ def train_run(
     stays in memory and ``save_error`` says what could not be written.
     """
     config = hyper.first()
-    net.check_fits(num_classes=train_set.num_classes, image_size=train_set.image_size, class_names=train_set.class_names, what="training set")
+    net.check_fits(num_classes=train_set.num_classes, image_size=train_set.image_size,
+                   class_names=train_set.class_names, what="training set")
     run.save_params(data, hyper)
     if train_set.skipped:
         reports.write_skipped_csv(train_set.skipped, run.file("skipped_files.csv"))
@@ -139,7 +140,7 @@ def train_run(
     title = f"{run.record['run_id']}: {fit_set.num_classes} classes, {len(fit_set)} training images"
     try:
         result = train(net, fit_set, config, validation=validation, emit=emit, stop=stop, on_epoch_end=checkpoint,
-                       initial_epoch=initial_epoch, history=history, title=title)
+                       initial_epoch=initial_epoch, history=history, title=title, log_dir=run.file("tensorboard"))
     except Exception as exc:
         if backend.is_out_of_memory(exc):
             raise UserError(f"training failed: {backend.describe_failure(exc)}") from None
@@ -213,7 +214,8 @@ def evaluate_run(
         files["confusion_csv"] = reports.write_confusion_csv(matrix, test_set.class_names, run.file("confusion_matrix.csv"))
         files["report"] = reports.write_report_csv(report, run.file("classification_report.csv"))
         mistakes = [dict(zip(("file", "true", "predicted", "probability"), m)) for m in evaluation.misclassified(100)]
-        files["misclassified"] = reports.write_rows_csv(mistakes, run.file("misclassified.csv"), ["file", "true", "predicted", "probability"])
+        files["misclassified"] = reports.write_rows_csv(mistakes, run.file("misclassified.csv"),
+                                                         ["file", "true", "predicted", "probability"])
     return EvaluationOutcome(evaluation, run, files)
 
 
@@ -237,6 +239,10 @@ def tune_run(
     n_iter: int = 10,
     max_samples: int = 10_000,
     jobs: int = 1,
+    gpus: list[str] | None = None,
+    cluster: str | None = None,
+    security: str | None = None,
+    prune: str = "none",
     emit: Emit = ignore,
     stop: threading.Event | None = None,
     done_rows: list[dict[str, Any]] | None = None,
@@ -248,23 +254,32 @@ def tune_run(
     work = run.file(".work")  # fold rows land here as they finish, so a killed search loses nothing
     result = tune(
         images, hyper, strategy=strategy, cv=cv, n_iter=n_iter, max_samples=max_samples, seed=data.seed,
-        jobs=jobs, emit=emit, stop=stop, work_dir=work, done_rows=done_rows,
+        jobs=jobs, gpus=gpus, cluster=cluster, security=security, prune=prune, emit=emit, stop=stop,
+        work_dir=work, done_rows=done_rows, log_dir=run.file("tensorboard") / "fits",
     )
     columns = result.columns
-    fold_columns = [*columns, "fold", "samples", "accuracy", "loss", "fit_seconds", "status", "reason"]
+    fold_columns = [*columns, "fold", "rung", "epochs", "samples", "accuracy", "loss", "fit_seconds", "status",
+                    "reason", "retries"]
     files = {"folds": reports.write_rows_csv(result.rows, run.file("tuning_results.csv"), fold_columns)}
     table = result.table()
-    summary_columns = [*columns, "mean_accuracy", "std_accuracy", "mean_loss", "folds", "failed", "samples", "reason"]
+    summary_columns = [*columns, "mean_accuracy", "std_accuracy", "mean_loss", "folds", "failed", "pruned", "samples",
+                       "epochs", "rung", "reason"]
     files["summary"] = reports.write_rows_csv(table, run.file("tuning_summary.csv"), summary_columns)
+    from cnn_tui.core import tensorboard_logs
+
+    if table and tensorboard_logs.available():  # the search in TensorBoard's HParams view
+        files["tensorboard"] = tensorboard_logs.write_search(run.file("tensorboard") / "search", table, columns)
     best = result.best()
     best_hyper = best_hyper_params(hyper, best) if best is not None else None
     if best_hyper is not None:
         files["best"] = best_hyper.save(run.file("best_hyper_params.json"))
-    shutil.rmtree(work, ignore_errors=True)
+    if result.status == "finished":  # a stopped search keeps its promoted models for the resume
+        shutil.rmtree(work, ignore_errors=True)
     if result.status == "stopped":
         emit(Notice(f"partial results: {len(result.rows)} of {result.plan.fits} fits", "warning"))
     details = dict(
-        strategy=strategy, cv=cv, fits=len(result.rows), fits_planned=result.plan.fits,
+        strategy=strategy, cv=cv, prune=prune, jobs=jobs, cluster=cluster, fits=len(result.rows),
+        fits_planned=result.plan.fits,
         combinations=len(result.plan.candidates), samples=result.plan.samples, best=best,
         best_accuracy=table[0]["mean_accuracy"] if table and not math.isnan(table[0]["mean_accuracy"]) else None,
     )

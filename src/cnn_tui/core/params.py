@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from itertools import product
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from cnn_tui.core import fileio
 from cnn_tui.core.architectures import ARCHITECTURE_NAMES, BACKBONE_NAMES

@@ -83,6 +83,15 @@ def search_backend() -> str:
 SEARCH_BACKEND = "cnn-tui-loky"
 
 
+def fit_worker(env: dict[str, str] | None = None) -> Any:
+    """One worker process for a search's fits (its own, so ``env`` can give it its own GPU
+    through CUDA_VISIBLE_DEVICES before the backend starts), started as ``process_pool``'s."""
+    from joblib.externals.loky import ProcessPoolExecutor
+
+    with _stderr_with_a_descriptor(), interrupts_held():
+        return _Pool(ProcessPoolExecutor(max_workers=1, initializer=ignore_interrupts, env=env))
+
+
 class _Pool:
     """The executor, with every submit (which may start worker processes) made safe to call
     from inside a Textual app."""

@@ -43,7 +43,11 @@ class TaskSpec:
     cv: int = 3
     n_iter: int = 10
     max_samples: int = 10_000
-    jobs: int = 1
+    jobs: int = 1  # tune: fits at once in worker processes
+    gpus: list[str] | None = None  # tune: one GPU per worker process, round-robin
+    cluster: str | None = None  # tune: a Dask scheduler's address, or local:N
+    security: str | None = None  # tune: a Dask security (TLS) file for --cluster
+    prune: str = "none"  # tune: none | median
     resume: bool = False  # go on from what the run's folder holds
 
     def save(self, folder: Path) -> Path:
@@ -264,8 +268,9 @@ def _tune(run: Run, spec: TaskSpec, data: DataParams, hyper: HyperParams | None,
     if hyper is None:
         raise ResultsError("the run has no hyper_params.json", path=run.path)
     images = _training_set(data, emit, stop, inputs)
-    plan = plan_search(hyper, samples=min(len(images), spec.max_samples), strategy=spec.strategy, cv=spec.cv,
-                       n_iter=spec.n_iter, seed=data.seed, classes=images.num_classes)
+    subset = images.subset(spec.max_samples, data.seed)
+    plan = plan_search(hyper, samples=len(subset), strategy=spec.strategy, cv=spec.cv, n_iter=spec.n_iter,
+                       seed=data.seed, classes=images.num_classes, labels=subset.y)
     emit(Notice(f"tuning ({spec.strategy}): {len(plan.candidates)} combination(s) x {spec.cv} folds = {plan.fits} fits "
                 f"on {plan.samples:,} images" + (f"; tuned fields: {', '.join(plan.columns)}" if plan.columns else "")))
     if not plan.columns:
@@ -278,7 +283,8 @@ def _tune(run: Run, spec: TaskSpec, data: DataParams, hyper: HyperParams | None,
         emit(Notice(f"resuming: {len(done_rows)} finished fit(s) kept, the rest run now"))
     emit(SearchPlanned(plan.strategy, plan.candidates, plan.cv, plan.samples, plan.fits, plan.batches))
     tuned = jobs.tune_run(images, data, hyper, run=run, strategy=spec.strategy, cv=spec.cv, n_iter=spec.n_iter,
-                          max_samples=spec.max_samples, jobs=spec.jobs, emit=emit, stop=stop, done_rows=done_rows)
+                          max_samples=spec.max_samples, jobs=spec.jobs, gpus=spec.gpus, cluster=spec.cluster,
+                          security=spec.security, prune=spec.prune, emit=emit, stop=stop, done_rows=done_rows)
     return Outcome(spec.task, tuned.status, tuned.message, exit_code_of(tuned.status), run, tuning=tuned,
                    train_set=images, details=tuned.details)
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from cnn_tui.core import feeding
 from cnn_tui.core.backend import load_keras
@@ -194,7 +195,8 @@ def fit_targets(config: ModelConfig, y: Any, num_classes: int) -> Any:
     return np.eye(num_classes, dtype="float32")[np.asarray(y)]
 
 
-def fit_stages(net: NetModel, config: ModelConfig, batches: int, initial_epoch: int) -> list[tuple[int, int, Any]]:
+def fit_stages(net: NetModel, config: ModelConfig, batches: int, initial_epoch: int,
+               until: int | None = None) -> list[tuple[int, int, Any]]:
     """(first epoch, last epoch, prepare) of each stage still to train. A fresh run is compiled
     again first, so a schedule that spans the training (cosine) knows the batches per epoch;
     a resumed run keeps the optimizer state its file restored."""
@@ -207,8 +209,9 @@ def fit_stages(net: NetModel, config: ModelConfig, batches: int, initial_epoch: 
     arch = architecture(config.architecture)
     planned = arch.phases(net.keras_model, config, batches) if arch.phases else [(config.epochs, fresh)]
     stages, start = [], 0
+    last = min(until or config.epochs, config.epochs)
     for end, prepare in planned:
-        end = min(end, config.epochs)
+        end = min(end, last)
         if end > initial_epoch and end > start:
             first = max(start, initial_epoch)
             # the first stage of a fresh run is prepared; a resumed run mid-stage keeps its optimizer
@@ -229,19 +232,24 @@ def train(
     initial_epoch: int = 0,
     history: dict[str, list[float]] | None = None,
     title: str = "",
+    log_dir: Any = None,
+    until: int | None = None,
 ) -> TrainResult:
     """Fit ``net`` in place. Returns how it ended; the model keeps whatever it learned (with
     early stopping, the best epoch's weights).
 
     A resumed run passes the epochs already done (``initial_epoch``) and their ``history``;
     the model then carries its optimizer state (momentum, the schedule's step) from its file.
+    ``log_dir``: where TensorBoard event files of the epochs go. ``until``: stop after this epoch
+    (a hyperband round), the schedule still planned over all ``config.epochs``.
     """
     from cnn_tui.core.callbacks import best_epoch, training_callbacks
 
     batches = steps_per_epoch(len(train_set), config.batch_size)
+    epochs = min(until or config.epochs, config.epochs)
     callback = make_progress_callback(
         num_classes=net.num_classes,
-        epochs=config.epochs,
+        epochs=epochs,
         batches=batches,
         batch_size=config.batch_size,
         emit=emit,
@@ -250,8 +258,8 @@ def train(
         initial_epoch=initial_epoch,
         history=history,
     )
-    callbacks = training_callbacks(config, validation=validation is not None, progress=callback)
-    emit(TrainingStarted(config.epochs, batches, config.batch_size, len(train_set),
+    callbacks = training_callbacks(config, validation=validation is not None, progress=callback, log_dir=log_dir)
+    emit(TrainingStarted(epochs, batches, config.batch_size, len(train_set),
                          len(validation) if validation is not None else 0, initial_epoch, title))
     y = fit_targets(config, train_set.y, net.num_classes)
     if feeding.is_streamed(train_set.x):  # too big for memory: scaled batch by batch from disk
@@ -266,7 +274,7 @@ def train(
     if config.class_weight == "balanced":
         inputs["class_weight"] = class_weights(train_set.y, net.num_classes)
     started = time.perf_counter()
-    for first, last, prepare in fit_stages(net, config, batches, initial_epoch):
+    for first, last, prepare in fit_stages(net, config, batches, initial_epoch, epochs):
         if prepare is not None:
             prepare()
         net.keras_model.fit(epochs=last, initial_epoch=first, callbacks=callbacks, verbose=0, **inputs)
@@ -279,12 +287,11 @@ def train(
     if callback.bad_loss:
         status, message = "failed", callback.bad_loss
     elif callback.stopped:
-        status, message = "stopped", f"stopped by the user after {done} of {config.epochs} epochs"
-    elif best is not None and done < config.epochs:
-        status, message = "finished", (f"stopped early after {done} of {config.epochs} epochs; "
-                                        f"kept the best, epoch {best}")
+        status, message = "stopped", f"stopped by the user after {done} of {epochs} epochs"
+    elif best is not None and done < epochs:
+        status, message = "finished", f"stopped early after {done} of {epochs} epochs; kept the best, epoch {best}"
     else:
-        status, message = "finished", f"trained {config.epochs} epochs"
+        status, message = "finished", f"trained {epochs} epochs"
         if best is not None and best != done:
             message += f"; kept the best, epoch {best}"
     return TrainResult(
@@ -292,8 +299,8 @@ def train(
         message=message,
         history=callback.history,
         epochs_done=done,
-        epochs=config.epochs,
+        epochs=epochs,
         seconds=seconds,
-        images_per_second=min(images, len(train_set) * (config.epochs - initial_epoch)) / max(seconds, 1e-9),
+        images_per_second=min(images, len(train_set) * (epochs - initial_epoch)) / max(seconds, 1e-9),
         best_epoch=best,
     )

@@ -1,24 +1,17 @@
-"""Hyper-parameter search: scikeras ``KerasClassifier`` inside scikit-learn's searches.
-This module plans and runs the search; ``search_fits`` holds what happens inside each fit.
+"""Hyper-parameter search: a strategy proposes trials, an executor runs them, and this
+module plans the search, records each trial as it ends, and ranks the combinations.
 
-How the pieces fit:
-- The search sees ``X`` as a column of row indices into the image array, and
-  the classifier's feature encoder turns indices into images. scikit-learn then
-  copies only indices when it splits folds, and ``clone`` never deep-copies
-  pixels (``SearchData`` deep-copies to itself).
-- Folds come from an explicit ``StratifiedKFold(shuffle=True)``: scikeras 0.13
-  is not recognised as a classifier by scikit-learn >= 1.7, and a plain ``cv=3``
-  would then use unshuffled ``KFold`` on class-ordered data. ``CnnClassifier``
-  also declares classifier tags, for halving's stratified subsampling.
-- Each fit's result is recorded by the scorer the moment the fold finishes
-  (params, fold, accuracy, log loss, fit seconds), not parsed from output.
-- A Keras callback counts batches for progress and ends the fit within one batch
-  when stop is requested; the search then raises ``TaskStopped`` and the folds
-  recorded so far are the partial result.
-- A fit that fails (out of memory, NaN loss, anything) is recorded as failed
-  with its reason and the search goes on, as KerasTuner fails one trial.
-- With ``jobs > 1`` fits run in joblib worker processes: rows travel through an
-  append-only JSONL file the parent tails, and stop through a flag file.
+How the pieces fit (KerasTuner's oracle / tuner / trial):
+- ``core.strategies``: the combinations (scikit-learn's ParameterGrid / ParameterSampler),
+  the folds (StratifiedKFold, shuffled: images arrive ordered by class) and the rounds
+  (grid and random: one; halving over images; hyperband over epochs).
+- ``core.executors``: where trials run (here, worker processes, a Dask cluster).
+- ``core.trials``: one trial, a typed value (params, fold, epochs done, status: finished /
+  pruned / failed / stopped, scores, reason), fitted by the scikeras ``CnnClassifier`` that
+  trains with ``training.train``, as ``cnn-tui train`` does.
+- A trial that fails (out of memory, NaN loss, anything) is recorded with its reason and the
+  search goes on, as KerasTuner fails one trial; a stop ends the running fits within a batch
+  and the trials recorded so far are the partial result; a resumed search keeps them.
 """
 
 from __future__ import annotations
@@ -28,32 +21,30 @@ import math
 import tempfile
 import threading
 import time
-import uuid
-import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cnn_tui.core.dataset import ImageSet, TaskStopped
+from cnn_tui.core.dataset import ImageSet
 from cnn_tui.core.errors import DatasetError, ParamsError
-from cnn_tui.core.events import Emit, ignore
+from cnn_tui.core.events import BatchProgress, Emit, FoldEnd, TuningProgress, ignore
 from cnn_tui.core.params import HYPER_NAMES, HyperParams
-from cnn_tui.core.search_fits import (
-    LIVE,
-    DoneFits,
-    FileWatcher,
-    LiveContext,
-    SearchData,
-    build_network,
-    classifier_class,
-    score_fold,
+from cnn_tui.core.strategies import (
+    STRATEGIES,
+    SearchSpace,
+    candidates_for,
+    estimate,
+    halving_plan,
+    hyperband_plan,
+    rounds_for,
 )
+from cnn_tui.core.trials import Trial, TrialSpec, is_finished, trial_from_row
 
-STRATEGIES = ("grid", "random", "halving")
-HALVING_FACTOR = 3
+PRUNERS = ("none", "median")
 MAX_COMBINATIONS = 1_000
+PROGRESS_INTERVAL = 0.1
 
 
 # ---------------------------------------------------------------- planning
@@ -97,54 +88,35 @@ def check_grid_size(hyper: HyperParams, strategy: str, limit: int | None = None)
 
 def plan_search(
     hyper: HyperParams, *, samples: int, strategy: str = "grid", cv: int = 3, n_iter: int = 10, seed: int = 42,
-    max_combinations: int | None = None, classes: int = 2,
+    max_combinations: int | None = None, classes: int = 2, labels: np.ndarray | None = None,
 ) -> TuningPlan:
-    from sklearn.model_selection import ParameterGrid, ParameterSampler
-
+    """What a search will do, before it starts. ``labels`` (the images' classes) make the
+    estimate exact; without them a balanced set of ``samples`` images is assumed."""
     if strategy not in STRATEGIES:
         raise ParamsError(f"unknown tuning strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     if cv < 2:
         raise ParamsError(f"cross-validation needs at least 2 folds, got {cv}")
     check_grid_size(hyper, strategy, max_combinations)
-    grid = hyper.grid()
-    if strategy == "random":
-        count = min(n_iter, hyper.combination_count())
-        # ParameterSampler draws indices into the grid and builds only those combinations
-        candidates = [dict(c) for c in ParameterSampler(grid, count, random_state=seed)] if grid else [{}]
-    else:
-        candidates = [dict(c) for c in ParameterGrid(grid)]
-    base = hyper.first()
-    fold_train = samples * (cv - 1) / cv
-
-    def batches_for(candidate: dict[str, Any], n_train: float) -> int:
-        config = base.replace(**candidate)
-        return config.epochs * max(1, math.ceil(n_train / config.batch_size))
-
-    if strategy != "halving":
-        fits = len(candidates) * cv
-        batches = sum(batches_for(c, fold_train) for c in candidates) * cv
-    else:
-        fits, batches = 0, 0
-        for alive, resources in halving_rounds(len(candidates), samples, cv, classes):
-            fits += alive * cv
-            batches += sum(batches_for(c, resources * (cv - 1) / cv) for c in candidates[:alive]) * cv
-    return TuningPlan(strategy, candidates, cv, samples, fits, batches)
+    candidates = candidates_for(hyper.grid(), strategy, n_iter, seed)
+    y = labels if labels is not None else np.arange(samples) % max(classes, 1)
+    space = SearchSpace(candidates, hyper.first().as_dict(), y, cv, seed)
+    fits, images = estimate(strategy, space)
+    batch = np.mean([int(space.config(c)["batch_size"]) for c in candidates])
+    return TuningPlan(strategy, candidates, cv, samples, fits, max(1, math.ceil(images / batch)))
 
 
 def halving_rounds(candidates: int, samples: int, cv: int, classes: int) -> list[tuple[int, int]]:
-    """(combinations, images) of each round, as scikit-learn's successive halving with
-    ``min_resources="exhaust"`` runs them: on little data it runs fewer rounds than the
-    combinations would need (12 images and 9 combinations: one round of 9)."""
-    required = 1 + math.floor(math.log(candidates, HALVING_FACTOR)) if candidates > 1 else 1
-    smallest = max(cv * 2 * classes, samples // HALVING_FACTOR ** (required - 1))
-    if smallest > samples:
-        return [(candidates, samples)]  # scikit-learn refuses to run this; the search reports why
-    possible = 1 + math.floor(math.log(samples // smallest, HALVING_FACTOR))
-    rounds, alive = [], candidates
-    for i in range(min(possible, required)):
-        rounds.append((alive, min(int(HALVING_FACTOR**i * smallest), samples)))
-        alive = math.ceil(alive / HALVING_FACTOR)
-    return rounds
+    """(combinations, images) of each round of ``halving``."""
+    return halving_plan(candidates, samples, cv, classes)
+
+
+def round_plan(plan: TuningPlan, classes: int, epochs: int) -> list[tuple[int, int]]:
+    """(combinations, images or epochs) of each round, for the strategies that have rounds."""
+    if plan.strategy == "halving":
+        return halving_plan(len(plan.candidates), plan.samples, plan.cv, classes)
+    if plan.strategy == "hyperband":
+        return hyperband_plan(len(plan.candidates), epochs)
+    return [(len(plan.candidates), epochs)]
 
 
 # ---------------------------------------------------------------- result
@@ -173,24 +145,21 @@ class TuningResult:
         return None
 
 
-def same_round(samples: int, other: int) -> bool:
-    """Whether two fits trained in the same round: the folds of one round differ by a few
-    images (13 and 14 of 27), halving's rounds by a factor of HALVING_FACTOR."""
-    return max(samples, other) < 1.5 * min(samples, other) if min(samples, other) > 0 else samples == other
-
-
 def summarize(rows: list[dict[str, Any]], columns: list[str]) -> list[dict[str, Any]]:
+    """One row per combination, scored on its last round (halving and hyperband score the
+    combinations they keep again, on more images or epochs), best first."""
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for row in rows:
-        # successive halving scores a combination again on more data: the last round counts
         groups.setdefault(tuple(row[c] for c in columns), []).append(row)
     table = []
     for key, folds in groups.items():
-        top = max(f.get("samples", 0) for f in folds)
-        folds = [f for f in folds if same_round(f.get("samples", 0), top)]
-        ok = [f for f in folds if f["status"] == "ok"]
+        top = max(_rung(f) for f in folds)
+        folds = [f for f in folds if _rung(f) == top] if any("rung" in f for f in folds) else \
+            [f for f in folds if _same_round(f.get("samples", 0), top)]
+        ok = [f for f in folds if is_finished(f)]
         acc = [f["accuracy"] for f in ok]
         loss = [f["loss"] for f in ok]
+        pruned = sum(1 for f in folds if f.get("status") == "pruned")
         table.append(
             {
                 **dict(zip(columns, key)),
@@ -198,14 +167,30 @@ def summarize(rows: list[dict[str, Any]], columns: list[str]) -> list[dict[str, 
                 "std_accuracy": float(np.std(acc)) if acc else math.nan,
                 "mean_loss": float(np.mean(loss)) if loss else math.nan,
                 "folds": len(ok),
-                "failed": len(folds) - len(ok),
-                "samples": top,
-                "reason": next((f["reason"] for f in folds if f["status"] != "ok"), ""),
+                "failed": sum(1 for f in folds if f.get("status") in ("failed", "stopped")),
+                "pruned": pruned,
+                "samples": max(f.get("samples", 0) for f in folds),
+                "epochs": max(int(f.get("epochs") or 0) for f in folds),
+                "rung": top,
+                "reason": next((f["reason"] for f in folds if not is_finished(f) and f.get("reason")), ""),
             }
         )
-    # halving's finalists (scored on the most data) rank above combinations dropped earlier
-    table.sort(key=lambda r: (-r["samples"], math.isnan(r["mean_accuracy"]), -np.nan_to_num(r["mean_accuracy"], nan=-1.0), -r["folds"]))
+    # the last round's combinations first; a combination with a pruned or failed fold after complete ones
+    table.sort(key=lambda r: (-r["rung"], math.isnan(r["mean_accuracy"]), r["pruned"] > 0,
+                              -np.nan_to_num(r["mean_accuracy"], nan=-1.0), -r["folds"]))
     return table
+
+
+def _rung(row: dict[str, Any]) -> int:
+    if "rung" in row:
+        return int(row["rung"] or 0)
+    return int(row.get("samples", 0))  # rows written before rounds were numbered: halving grew the images
+
+
+def _same_round(samples: int, other: int) -> bool:
+    """For rows without a round number: the folds of one round differ by a few images (13 and
+    14 of 27), halving's rounds by a factor of three."""
+    return max(samples, other) < 1.5 * min(samples, other) if min(samples, other) > 0 else samples == other
 
 
 # ---------------------------------------------------------------- running a search
@@ -221,20 +206,24 @@ def tune(
     max_samples: int = 10_000,
     seed: int = 42,
     jobs: int = 1,
+    gpus: list[str] | None = None,
+    cluster: str | None = None,
+    security: str | None = None,
+    prune: str = "none",
+    min_epochs: int = 1,
     emit: Emit = ignore,
     stop: threading.Event | None = None,
     work_dir: Path | None = None,
     done_rows: list[dict[str, Any]] | None = None,
+    executor: Any = None,
+    log_dir: Path | None = None,
 ) -> TuningResult:
-    """Run the search; return every fold recorded, also when stopped (status ``stopped``).
+    """Run the search; return every trial recorded, also when stopped (status ``stopped``).
     ``done_rows`` (from a stopped search of the same plan) are recorded again, not refitted."""
-    from joblib import parallel_config
-    from sklearn.model_selection import GridSearchCV, RandomizedSearchCV, StratifiedKFold
+    from cnn_tui.core.executors import make_executor
 
-    from cnn_tui.core.pool import ignore_interrupts, search_backend
-    from sklearn.experimental import enable_halving_search_cv  # noqa: F401
-    from sklearn.model_selection import HalvingGridSearchCV
-
+    if prune not in PRUNERS:
+        raise ParamsError(f"unknown pruning {prune!r}; choose one of {', '.join(PRUNERS)}")
     subset = images.subset(max_samples, seed)
     smallest = min(subset.counts())
     if smallest < cv:
@@ -243,45 +232,16 @@ def tune(
         raise DatasetError(f"{cv}-fold cross-validation needs at least {cv} images in every class; the smallest class "
                            f"has {smallest}{capped}")
     plan = plan_search(hyper, samples=len(subset), strategy=strategy, cv=cv, n_iter=n_iter, seed=seed,
-                       classes=subset.num_classes)
-    token = uuid.uuid4().hex[:12]
+                       classes=subset.num_classes, labels=subset.y)
+    stop = stop or threading.Event()
     folder = work_dir or Path(tempfile.mkdtemp(prefix="cnn-tui-tune-"))
     folder.mkdir(parents=True, exist_ok=True)
-    context = LiveContext(token, folder, plan, emit, stop, jobs)
-    LIVE[token] = context
-
-    estimator = classifier_class()(
-        model=build_network,
-        loss=None,  # the network is compiled by build_network with the loss its hyper params ask for
-        verbose=0,
-        data=SearchData(subset.x),
-        token=token,
-        folder=str(folder),
-        columns=plan.columns,
-        done=DoneFits(done_rows, plan.columns) if done_rows else None,
-        seed=seed,
-        image_size=subset.image_size,
-        channels=subset.channels,
-        num_classes=subset.num_classes,
-        **hyper.first().as_dict(),
-    )
-    folds = StratifiedKFold(n_splits=cv, shuffle=True, random_state=seed)
-    # return_train_score=False: the scorer records validation folds only (halving defaults to True)
-    common = dict(scoring=score_fold, cv=folds, refit=False, error_score="raise", n_jobs=jobs, verbose=0,
-                  return_train_score=False)
-    grid = hyper.grid()
-    if strategy == "grid":
-        search = GridSearchCV(estimator, grid or [{}], **common)
-    elif strategy == "random":
-        search = RandomizedSearchCV(estimator, grid or {}, n_iter=len(plan.candidates), random_state=seed, **common)
-    else:
-        search = HalvingGridSearchCV(
-            estimator, grid or {}, factor=HALVING_FACTOR, resource="n_samples", min_resources="exhaust",
-            random_state=seed, **common,
-        )
-
-    indices = np.arange(len(subset)).reshape(-1, 1)
-    watcher = FileWatcher(context) if jobs > 1 else None
+    space = SearchSpace(plan.candidates, hyper.first().as_dict(), subset.y, cv, seed, prune=prune == "median",
+                        min_epochs=min_epochs, log_dir=str(log_dir) if log_dir and not cluster else None)
+    record = Recorder(plan, emit)
+    executor = executor or make_executor(jobs=jobs, stop=stop, emit=record.fit_event, gpus=gpus, cluster=cluster,
+                                         security=security)
+    kept = {_done_key(row): row for row in done_rows or []}
     started = time.perf_counter()
     status, message = "finished", ""
     # Each fit's clear_session() collects garbage; a full pass over every object TensorFlow and
@@ -291,31 +251,137 @@ def tune(
     gc.collect()
     gc.freeze()
     try:
-        with warnings.catch_warnings(), parallel_config(backend=search_backend(), initializer=ignore_interrupts):
-            warnings.simplefilter("ignore")  # sklearn and scikeras chatter; failures are in the rows
-            search.fit(indices, subset.y)
+        executor.start(subset.x, subset.y, folder)
+        rounds = rounds_for(strategy, space)
+        specs = next(rounds)
+        while True:
+            ended: list[Trial] = []
+            todo = []
+            for spec in specs:
+                row = kept.get(_done_key(spec))
+                if row is not None:  # finished before the search was stopped: not trained again
+                    trial = trial_from_row(spec, row)
+                    ended.append(trial)
+                    record.trial(trial)
+                else:
+                    todo.append(spec)
+
+            def on_trial(trial: Trial, ended: list[Trial] = ended) -> None:
+                ended.append(trial)
+                record.trial(trial)
+
+            executor.run(todo, on_trial, record.prepare)
+            if stop.is_set():
+                raise _Stopped
+            try:
+                specs = rounds.send(ended)
+            except StopIteration:
+                break
         message = f"{len(plan.candidates)} combinations x {cv} folds done"
-        if strategy == "halving":
-            rounds = len(halving_rounds(len(plan.candidates), plan.samples, cv, subset.num_classes))
-            message = f"{len(context.rows)} fits in {rounds} round(s) of halving over {len(plan.candidates)} combinations"
-    except TaskStopped:
-        status, message = "stopped", f"stopped by the user after {len(context.rows)} of {plan.fits} fits"
+        if strategy in ("halving", "hyperband"):
+            rungs = 1 + max((int(r.get("rung") or 0) for r in record.rows), default=0)
+            over = "images" if strategy == "halving" else "epochs"
+            message = (f"{len(record.rows)} fits in {rungs} round(s) of {strategy} over {over}, "
+                       f"{len(plan.candidates)} combinations")
+    except _Stopped:
+        status, message = "stopped", f"stopped by the user after {record.finished()} of {plan.fits} fits"
     except ValueError as exc:
         status, message = "failed", f"the search could not run: {exc}"
     finally:
         if not others_froze:
             gc.unfreeze()
-        if watcher:
-            watcher.close()
-        LIVE.pop(token, None)
+        executor.close()
         if work_dir is None:
-            for path in folder.iterdir():
-                path.unlink(missing_ok=True)
-            folder.rmdir()
-    failed = sum(1 for r in context.rows if r["status"] != "ok")
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)
+    rows = [r for r in record.rows if r["status"] != "stopped"]  # a stopped fit runs again on resume
+    failed = sum(1 for r in rows if r["status"] == "failed")
+    pruned = sum(1 for r in rows if r["status"] == "pruned")
+    if pruned and status == "finished":
+        message += f"; {pruned} fit(s) pruned"
     if failed and status == "finished":
         message += f"; {failed} fit(s) failed (see the reason column)"
-    return TuningResult(status, message, plan, context.rows, time.perf_counter() - started)
+    return TuningResult(status, message, plan, rows, time.perf_counter() - started)
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _done_key(item: Any) -> tuple:
+    """A trial's identity across a stop and a resume: its params, fold rows and round."""
+    import json
+
+    if isinstance(item, TrialSpec):
+        return json.dumps(item.params, sort_keys=True), item.split, item.rung
+    params = {k: v for k, v in item.items() if k not in _ROW_FIELDS}
+    return json.dumps(params, sort_keys=True), item.get("split"), int(item.get("rung") or 0)
+
+
+_ROW_FIELDS = {"fold", "rung", "epochs", "samples", "accuracy", "loss", "fit_seconds", "status", "reason", "split",
+               "retries"}
+
+
+class Recorder:
+    """Keeps the rows, tells the listener (FoldEnd, TuningProgress), and knows what pruning
+    compares with: every validation curve recorded so far."""
+
+    def __init__(self, plan: TuningPlan, emit: Emit) -> None:
+        self.plan = plan
+        self.emit = emit
+        self.rows: list[dict[str, Any]] = []
+        self.curves: dict[int, list[float]] = {}
+        self.lock = threading.Lock()
+        self.started = time.perf_counter()
+        self.batches_done = 0  # of the trials ended
+        self.running = 0  # batches of the trial running here (in-process executor)
+        self.running_from = 0  # the epoch that trial started at (a promoted trial goes on)
+        self.last_emit = 0.0
+
+    def finished(self) -> int:
+        return sum(1 for r in self.rows if r["status"] != "stopped")
+
+    def prepare(self, spec: TrialSpec) -> TrialSpec:
+        self.running_from = spec.initial_epoch
+        if spec.prune_after is None:
+            return spec
+        with self.lock:
+            return replace(spec, prune_after={k: list(v) for k, v in self.curves.items()})
+
+    def trial(self, trial: Trial) -> None:
+        spec = trial.spec
+        batch = int(spec.config.get("batch_size") or 1)
+        if trial.status == "stopped":  # not a result: it runs again on resume
+            with self.lock:
+                self.rows.append(trial.row())
+            return
+        with self.lock:
+            for epoch, accuracy in enumerate(trial.curve, start=spec.initial_epoch + 1):
+                self.curves.setdefault(epoch, []).append(accuracy)
+            self.batches_done += max(1, math.ceil(len(spec.train_rows) / batch)) * max(0, spec.epochs - spec.initial_epoch)
+            self.running = 0
+            row = trial.row()
+            self.rows.append(row)
+        self.emit(FoldEnd(row, self.finished(), self.plan.fits))
+        self._progress(time.perf_counter())
+
+    def fit_event(self, event: Any) -> None:
+        """Events of a fit running in this process: its batches count towards the search's."""
+        if not isinstance(event, BatchProgress):
+            return
+        self.running = max(0, event.epoch - 1 - self.running_from) * event.batches + event.batch
+        now = time.perf_counter()
+        if now - self.last_emit >= PROGRESS_INTERVAL:
+            self._progress(now)
+
+    def _progress(self, now: float) -> None:
+        self.last_emit = now
+        done = self.batches_done + self.running
+        total = max(self.plan.batches, done)
+        elapsed = now - self.started
+        eta = elapsed / done * (total - done) if done else None
+        self.emit(TuningProgress(done, total, self.finished(), self.plan.fits, eta))
 
 
 def best_hyper_params(hyper: HyperParams, best: dict[str, Any]) -> HyperParams:

@@ -14,8 +14,9 @@ module to ``_MODULES`` below, and give its own fields rows in ``params.HYPER_FIE
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from cnn_tui.core.architectures import backbones, cnn, resnet, seed_cnn
 

@@ -166,13 +166,25 @@ def fill_report(table: DataTable, rows: Sequence[Any]) -> None:
 
 
 def fold_columns(columns: Sequence[str]) -> list[str | tuple[str, str]]:
-    return [*columns, "fold", ("accuracy %", "accuracy"), "loss", ("seconds", "seconds"), "status"]
+    return [*columns, "fold", ("epochs", "epochs"), ("accuracy %", "accuracy"), "loss", ("seconds", "seconds"),
+            "status"]
+
+
+def fold_status(row: dict[str, Any]) -> Text:
+    """ok, "pruned at epoch k", or "failed: why"; a fit run again after its worker died says so."""
+    status, reason = row.get("status"), str(row.get("reason") or "")
+    retried = f" (retried {row['retries']}x)" if row.get("retries") else ""
+    if status in ("ok", "finished"):
+        return Text("ok" + retried, style="green")
+    if status == "pruned":
+        return Text((reason or "pruned") + retried, style="yellow")
+    return Text(f"failed: {reason}{retried}", style="red")
 
 
 def add_fold(table: DataTable, row: dict[str, Any], columns: Sequence[str]) -> None:
-    ok = row.get("status") == "ok"
-    status = Text("ok", style="green") if ok else Text(f"failed: {row.get('reason', '')}", style="red")
+    status = fold_status(row)
     table.add_row(*(right(format_text(row.get(c))) for c in columns), right(row.get("fold", "")),
+                  right(format_text(row.get("epochs", ""))),
                   right(percent(row.get("accuracy"))), right(number(row.get("loss"))),
                   right(f"{row.get('fit_seconds', 0):.1f}"), status)
     table.move_cursor(row=table.row_count - 1)
@@ -192,5 +204,6 @@ def fill_tuning(table: DataTable, summary: Sequence[dict[str, Any]], columns: Se
             right(percent(row["std_accuracy"]) if done else "—"),
             right(number(row["mean_loss"]) if done else "—"),
             right(f"{done}/{cv}"),
-            Text(str(row.get("reason") or ""), style="red"),
+            Text(f"{row['pruned']} pruned" if row.get("pruned") and not row.get("reason") else
+                 str(row.get("reason") or ""), style="yellow" if row.get("pruned") else "red"),
         )
