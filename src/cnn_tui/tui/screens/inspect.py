@@ -10,9 +10,10 @@ Images are drawn with textual-image (``widgets.images``), like the Data view's s
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
