@@ -29,6 +29,29 @@ Prepare = Callable[[TrialSpec], TrialSpec]
 RETRIES = 1  # a trial whose worker died runs once more, then counts as failed
 
 
+SKIP_FILE = "skip"  # in a search's work folder: skip the running fit (``run_control.skip_fit``)
+
+
+class Skip:
+    """Skip the running fit: set here (a thread of this process) or by a file another process
+    writes (the TUI, for the run process it follows)."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.file: Path | None = None
+
+    def set(self) -> None:
+        self.event.set()
+
+    def is_set(self) -> bool:
+        return self.event.is_set() or (self.file is not None and self.file.exists())
+
+    def clear(self) -> None:
+        self.event.clear()
+        if self.file is not None:
+            self.file.unlink(missing_ok=True)
+
+
 class InProcessExecutor:
     """One trial at a time, in this process: batch-level progress, and a skip for the running fit."""
 
@@ -37,13 +60,14 @@ class InProcessExecutor:
     def __init__(self, stop: threading.Event, emit: Emit = ignore) -> None:
         self.stop = stop
         self.emit = emit  # the running fit's events (batch progress)
-        self.skip = threading.Event()
+        self.skip = Skip()
         self.x: Any = None
         self.y: np.ndarray | None = None
         self.work_dir: Path | None = None
 
     def start(self, x: Any, y: np.ndarray, work_dir: Path) -> None:
         self.x, self.y, self.work_dir = x, y, work_dir
+        self.skip.file = work_dir / SKIP_FILE
 
     def run(self, specs: list[TrialSpec], on_trial: OnTrial, prepare: Prepare) -> None:
         for spec in specs:

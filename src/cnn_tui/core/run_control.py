@@ -138,6 +138,25 @@ def stop(folder: Path, *, wait: bool = True, timeout: float | None = None) -> di
     return read_run(folder) or record
 
 
+def skip_fit(folder: Path) -> None:
+    """Ask a running search to skip the fit it is training (recorded as pruned, by the user); the
+    search goes on with the next. Searches with worker processes or a cluster have no such skip."""
+    from cnn_tui.core.executors import SKIP_FILE
+    from cnn_tui.core.run_tasks import TaskSpec
+
+    record = read_run(folder)
+    if record is None or effective_status(record) != "running":
+        raise UserError(f"run {folder.name} is not running")
+    spec = TaskSpec.load(folder)
+    if spec.task != "tune":
+        raise UserError(f"run {folder.name} is not a search: only a search's fits can be skipped")
+    if spec.jobs > 1 or spec.cluster or spec.gpus:
+        raise UserError(f"run {folder.name} runs its fits in worker processes: they cannot be skipped one by one")
+    work = folder / ".work"
+    work.mkdir(exist_ok=True)
+    (work / SKIP_FILE).touch()
+
+
 def prepare_resume(folder: Path) -> tuple[Run, TaskSpec]:
     """The run and its task, marked to go on from what its folder holds."""
     record = read_run(folder)

@@ -75,6 +75,9 @@ class Session:
             "predict": lambda: self._test_rule(),
             "tune": lambda: (self._idle() or self._keras() or self._need_data() or self._need_hyper()
                              or self._need_train()),
+            "tune_options": lambda: (self._idle() or self._keras() or self._need_data() or self._need_hyper()
+                                     or self._need_train()),
+            "skip_fit": lambda: None if self.busy == "tuning" else "no search is running",
             "stop": lambda: None if self.busy and self.stoppable else "nothing is running",
             "apply_best": lambda: None if self.best_hyper else "run Tuning (u) first; it finds the best combination",
             "top_losses": lambda: None if self.evaluation is not None else (

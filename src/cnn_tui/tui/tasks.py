@@ -368,11 +368,45 @@ class Tasks:
 
         self.screen.app.push_screen(ConfirmScreen("Large tuning grid", question, yes="Start"), answer)
 
-    def start_tuning(self, strategy: str = "grid") -> None:
+    def start_tuning(self, strategy: str = "grid", prune: str = "none") -> None:
         from cnn_tui.core.run_tasks import TaskSpec
 
         self.launch(TaskSpec("tune", strategy=strategy, cv=TUNING_FOLDS, n_iter=RANDOM_SAMPLE,
-                             max_samples=TUNING_MAX_SAMPLES), "tuning")
+                             max_samples=TUNING_MAX_SAMPLES, prune=prune), "tuning")
+
+    def tune_with_options(self) -> None:
+        """U: the strategy (and pruning) chosen in a dialog, then the search."""
+        combos = self.session.hyper.combination_count()
+        options = [("grid", "Grid", "g"), ("hyperband", "Hyperband", "h"), ("grid-median", "Grid+prune", "m"),
+                   ("random", "Random", "r"), ("halving", "Halving", "a"), ("cancel", "Cancel", "c")]
+        question = "\n".join((
+            f"Grid: all {combos:,} combinations, every epoch.",
+            "Hyperband: every combination a few epochs; the best third trains on, round after round.",
+            "Grid+prune: a fit whose validation accuracy falls below the median stops early.",
+            f"Random: {min(RANDOM_SAMPLE, combos)} combinations drawn from the grid.",
+            "Halving: every combination on a few images; the best third on three times as many."))
+
+        def chosen(choice: str | None) -> None:
+            if choice and choice != "cancel":
+                strategy, _, prune = choice.partition("-")
+                self.start_tuning(strategy=strategy, prune=prune or "none")
+
+        self.screen.app.push_screen(ChoiceScreen("Tuning strategy", question, options, default="hyperband", width=78),
+                                    chosen)
+
+    def skip_fit(self) -> None:
+        """j: the run process skips the fit it trains and goes on with the next."""
+        from cnn_tui.core import run_control
+
+        if not (self.following and self.run_dir is not None):
+            self.say("no search is running", "warning")
+            return
+        try:
+            run_control.skip_fit(self.run_dir)
+        except UserError as exc:
+            self.say(str(exc), "warning")
+            return
+        self.say("skipping the running fit…")
 
     def launch(self, spec: Any, label: str, *, start_model: Any = None) -> None:
         """Prepare a run folder and start its run process, then follow it (all in one thread worker)."""

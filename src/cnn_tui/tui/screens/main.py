@@ -395,6 +395,12 @@ class MainScreen(Screen):
     def action_tune(self) -> None:
         self.tasks.tune()
 
+    def action_tune_options(self) -> None:
+        self.tasks.tune_with_options()
+
+    def action_skip_fit(self) -> None:
+        self.tasks.skip_fit()
+
     def action_stop(self) -> None:
         self.tasks.stop()
 
