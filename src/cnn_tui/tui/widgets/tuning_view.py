@@ -41,9 +41,14 @@ class TuningView(VerticalScroll):
         self.columns = plan.columns
         self.cv = plan.cv
         tuned = ", ".join(plan.columns) if plan.columns else "nothing (no csv field holds several values)"
+        if plan.strategy in ("halving", "hyperband"):  # rounds: the fits are known as planned, not a product
+            over = "images" if plan.strategy == "halving" else "epochs"
+            what = (f"Tuning ({plan.strategy}, rounds over {over}) {len(plan.candidates)} combination(s) × "
+                    f"{plan.cv} folds: {plan.fits} fits planned")
+        else:
+            what = f"Tuning {len(plan.candidates)} combination(s) × {plan.cv} folds = {plan.fits} fits"
         self.query_one("#tuning-title", Static).update(Text(
-            f"Tuning {len(plan.candidates)} combination(s) × {plan.cv} folds = {plan.fits} fits on "
-            f"{plan.samples:,} images · tuned: {tuned}", style="bold"))
+            f"{what} on {plan.samples:,} images · tuned: {tuned}", style="bold"))
         self.query_one("#tuning-progress").display = True
         self.query_one("#tuning-progress", ProgressRow).set(0, 1, f"0 of {plan.fits} fits")
         self.query_one("#results-box").display = False
@@ -68,7 +73,9 @@ class TuningView(VerticalScroll):
             for row in result.rows:
                 add_fold(table, row, self.columns)
         self.query_one("#tuning-progress").display = False
-        title = "Partial grid search results" if stopped else "Grid search results"
+        kind = {"grid": "grid search", "random": "random search", "halving": "halving search",
+                "hyperband": "hyperband search"}.get(result.plan.strategy, "search")
+        title = f"Partial {kind} results" if stopped else f"{kind[0].upper()}{kind[1:]} results"
         detail = f" · {len(result.rows)} of {result.plan.fits} fits"
         hint = " · b applies the best (★) to the hyper params" if result.best() is not None else ""
         self.query_one("#results-title", Static).update(
