@@ -285,3 +285,34 @@ def test_a_run_stopped_before_its_first_epoch_resumes_from_the_start(params_file
     resumed, spec = run_control.prepare_resume(run.path)
     outcome = run_control.run_here(resumed, spec)
     assert outcome.status == "finished" and _history_epochs(run.path) == [1, 2]
+
+
+def test_a_stopped_hyperband_search_resumes_and_its_promoted_fits_go_on(params_files, tmp_path, monkeypatch):
+    from cnn_tui.core import search_fits
+
+    data_path, hyper_path = params_files(per_class=6, hyper={"num_filters": [4, 6, 8], "epochs": 3})
+    data, hyper = DataParams.load(data_path), HyperParams.load(hyper_path)
+    run = run_control.prepare(TaskSpec("tune", cv=2, strategy="hyperband"), data, hyper, parent=tmp_path / "runs")
+    stop = threading.Event()
+
+    def stop_after_three(event) -> None:
+        if isinstance(event, FoldEnd) and event.fits_done == 3:
+            stop.set()
+
+    outcome = run_control.run_here(run, TaskSpec.load(run.path), emit=stop_after_three, stop=stop)
+    assert outcome.status == "stopped"
+    first = [e.row for e in run_events.read_events(run.path) if isinstance(e, FoldEnd)]
+    assert len(first) == 3 and len(list((run.path / ".work" / "models").glob("*.keras"))) == 3
+    built = []
+    real = search_fits.build_network
+    monkeypatch.setattr(search_fits, "build_network", lambda **kw: built.append(kw) or real(**kw))
+    resumed, spec = run_control.prepare_resume(run.path)
+    outcome = run_control.run_here(resumed, spec)
+    assert outcome.status == "finished", outcome.message
+    rows = outcome.tuning.result.rows
+    assert [sum(r["rung"] == k for r in rows) for k in (0, 1)] == [6, 2]  # 3 combinations, then the best, x 2 folds
+    assert len(built) == 3  # round 1's three unfinished fits; round 2's go on from their saved models
+    kept = {(r["num_filters"], r["split"]): r["accuracy"] for r in first}
+    assert all(kept.get((r["num_filters"], r["split"]), r["accuracy"]) == r["accuracy"] for r in rows if r["rung"] == 0)
+    assert {r["epochs"] for r in rows if r["rung"] == 1} == {3}
+    assert not (run.path / ".work").exists()  # a finished search cleans its work folder
