@@ -27,6 +27,7 @@ from cnn_tui.tui.widgets.tables import display_path, reset, right, shown
 
 PREVIEW_WIDTH = 24  # cells: a test image beside the list
 CAM_WIDTH = 24
+PREDICTION_WIDTH = 34  # the top classes with their bars, and where the PNGs went
 MAP_CHANNELS = 16  # channels a layer shows on screen (the most active); the PNG has up to 32
 MAP_COLUMNS = 8
 
@@ -117,8 +118,8 @@ class MistakesScreen(ModalScreen[None]):
 
     DEFAULT_CSS = DIALOG_CSS.format(name="MistakesScreen") + """
     MistakesScreen #mistakes-body { height: 1fr; }
-    MistakesScreen #mistakes-table { width: 1fr; height: 1fr; }
-    MistakesScreen #mistakes-side { width: 40; height: 1fr; padding: 0 0 0 1; }
+    MistakesScreen #mistakes-table { width: auto; max-width: 65%; height: 1fr; }
+    MistakesScreen #mistakes-side { width: 1fr; min-width: 30; height: 1fr; padding: 0 0 0 1; }
     MistakesScreen #confused-table { height: auto; max-height: 12; }
     MistakesScreen #mistake-picture { height: auto; }
     MistakesScreen #mistake-details { height: auto; }
@@ -153,8 +154,8 @@ class MistakesScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         self.widget = image_class()
         table = self.query_one("#mistakes-table", DataTable)
-        reset(table, ["#", "image", "true", "predicted", ("probability", "p"), ("loss", "loss")], left=5)
-        # left-aligned: #, image, true, predicted; the numbers right
+        # short headers: at 80 columns the list and the image share the width
+        reset(table, ["#", "image", "true", "pred", ("prob", "p"), ("loss", "loss")], left=4)
         for rank, e in enumerate(self.examples, start=1):
             table.add_row(right(rank), Text(shown(self.relative(e.file))), Text(shown(e.true)),
                           Text(shown(e.predicted), style="" if e.correct else "red"),
@@ -279,17 +280,25 @@ class ImageScreen(ModalScreen[None]):
         with Vertical(classes="inspect-dialog"):
             yield Label(Text(shown(title)), classes="inspect-title", id="image-title")
             yield Label(Text("↑↓ PgUp PgDn scroll · Esc closes"), classes="inspect-note")
+            # the image and its heatmaps side by side, the prediction beside them where the width allows
+            # (under them at 80 columns)
+            room, panels = self.app.size.width - 6, 1 + len(ins.cams)
+            beside = room >= panels * (CAM_WIDTH + 2) + PREDICTION_WIDTH
+            cell = CAM_WIDTH if beside else max(10, min(CAM_WIDTH, room // panels - 2))
             with VerticalScroll(id="image-scroll"):
                 with Horizontal(id="image-top"):
                     with Vertical(classes="image-panel"):
                         yield Label(Text("image", style="bold"))
-                        yield _picture(_pil(features.image), CAM_WIDTH, widget)
+                        yield _picture(_pil(features.image), cell, widget)
                     for cam in ins.cams:
                         with Vertical(classes="image-panel"):
                             yield Label(Text(shown(f"{explain.method_label(cam.method)}: {cam.explained}"),
-                                             style="bold"))
-                            size = max(cam.image.shape[0], 2 * CAM_WIDTH)
-                            yield _picture(_pil(explain.overlay(cam, size)), CAM_WIDTH, widget)
+                                             style="bold", overflow="ellipsis", no_wrap=True))
+                            size = max(cam.image.shape[0], 2 * cell)
+                            yield _picture(_pil(explain.overlay(cam, size)), cell, widget)
+                    if beside:
+                        yield Static(self.prediction_text(), id="image-prediction")
+                if not beside:
                     yield Static(self.prediction_text(), id="image-prediction")
                 pictures, points = features.drawn()
                 for fmap in pictures:
@@ -298,7 +307,7 @@ class ImageScreen(ModalScreen[None]):
                     what = f"{c} channels" if len(chosen) == c else f"the {len(chosen)} most active of {c} channels"
                     yield Label(Text(shown(f"{fmap.layer} ({fmap.kind}) · {h}×{w} · {what}"), style="bold"),
                                 classes="layer-title")
-                    yield _picture(_pil(grid), min(grid.shape[1] * 2, 96), widget)
+                    yield _picture(_pil(grid), max(8, min(grid.shape[1] * 2, 96, room - 2)), widget)
                 if points:
                     names = ", ".join(m.layer for m in points)
                     yield Label(Text(shown(f"1×1 outputs, not drawn: {names}"), style="dim"), classes="layer-title")
