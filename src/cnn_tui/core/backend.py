@@ -46,7 +46,8 @@ def _load_keras() -> Any:
     _quiet_environment()
     name = os.environ["KERAS_BACKEND"]
     try:
-        import keras
+        with _native_stderr_muted():
+            import keras
     except ModuleNotFoundError as exc:
         missing = exc.name or name
         hint = {
@@ -59,6 +60,33 @@ def _load_keras() -> Any:
         for logger in ("tensorflow", "absl"):
             logging.getLogger(logger).setLevel(logging.ERROR)
     return keras
+
+
+class _native_stderr_muted:  # noqa: N801 - a context manager, named like one
+    """TensorFlow's C++ libraries log as they load ("oneDNN custom operations are on", absl's
+    "before InitializeLog" notice) straight to descriptor 2, where TF_CPP_MIN_LOG_LEVEL cannot
+    reach them: into a terminal that garbles the CLI's output. Descriptor 2 points at /dev/null
+    while the backend imports; Python's own errors are exceptions, not lost."""
+
+    def __enter__(self) -> None:
+        self.saved = None
+        if os.environ.get("CNN_TUI_DEBUG_IMPORT"):
+            return
+        try:
+            import sys
+
+            sys.stderr.flush()
+            self.saved = os.dup(2)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            self.saved = None
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.saved is not None:
+            os.dup2(self.saved, 2)
+            os.close(self.saved)
 
 
 def is_loaded() -> bool:

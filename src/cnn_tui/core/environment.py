@@ -24,6 +24,7 @@ VARIABLES: tuple[tuple[str, str], ...] = (
     ("CNN_TUI_CONFIG_DIR", "where settings.json (the TUI's theme) lives (default ~/.config/cnn-tui on Linux)"),
     ("CNN_TUI_IMAGES", "image previews in the TUI: auto (default), none, or a way to draw them: "
                        "halfcell, unicode, sixel, tgp"),
+    ("CNN_TUI_DEBUG_IMPORT", "1 lets TensorFlow's C++ libraries log to stderr while they load (hidden by default)"),
 )
 
 
