@@ -37,3 +37,19 @@ def augmentation_layers(config: Any, *, seed: int | None = None) -> list[Any]:
         out.append(layers.RandomBrightness(config.brightness, value_range=(0, 1), seed=seed,
                                            name="augment_brightness"))
     return out
+
+
+def augmented_samples(image: Any, config: Any, count: int = 8, seed: int = 0) -> Any:
+    """``count`` copies of one image (h, w, c floats in [0, 1]) as training would see them: the
+    configuration's augmentation layers applied with ``training=True``; the same seed gives the same
+    copies. Without augmentation every copy is the image itself. Returns float32 (count, h, w, c)."""
+    import numpy as np
+
+    batch = np.repeat(np.asarray(image, dtype=np.float32)[None], count, axis=0)
+    if not is_augmented(config):
+        return batch
+    keras = load_keras()
+    out = batch
+    for layer in augmentation_layers(config, seed=seed):
+        out = layer(out, training=True)
+    return np.clip(keras.ops.convert_to_numpy(out), 0.0, 1.0).astype(np.float32)

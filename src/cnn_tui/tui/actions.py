@@ -33,6 +33,8 @@ ACTIONS: tuple[Action, ...] = (
     Action("edit_data", "App", "Edit data params", "d", "change classes, folders, image size, results folder"),
     Action("save_data", "App", "Save data params…", "s", "write the data params to a JSON file"),
     Action("new_hyper", "App", "New hyper params", "N", "start hyper params from the seed's defaults"),
+    Action("new_hyper_preset", "App", "New hyper params from preset…", "P",
+           "start hyper params from a named preset (seed, fast, accurate, transfer) in the form"),
     Action("load_hyper", "App", "Load hyper params…", "O", "open a hyper-params JSON file"),
     Action("edit_hyper", "App", "Edit hyper params", "h", "change hyper params; csv fields take several values"),
     Action("save_hyper", "App", "Save hyper params…", "S", "write the hyper params to a JSON file"),

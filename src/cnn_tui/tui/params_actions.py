@@ -1,7 +1,8 @@
 """The file and form actions of the main screen: new / load / edit / save data and hyper params,
-load / save the model, apply the best tuning combination. Quick, so they run on the UI thread
-(loading a model imports Keras and runs in a worker, from ``tui.tasks``). One ``ParamsActions`` object,
-held by the main screen, whose ``action_*`` methods call it."""
+new hyper params from a preset, load / save the model, apply the best tuning combination. Quick,
+so they run on the UI thread (loading a model imports Keras and runs in a worker, from
+``tui.tasks``). One ``ParamsActions`` object, held by the main screen, whose ``action_*`` methods
+call it."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from typing import Any
 
 from cnn_tui.core.errors import UserError
 from cnn_tui.core.params import DATA_FIELDS, DataParams, HyperParams, format_text
+from cnn_tui.tui.screens.confirm import ChoiceScreen
 from cnn_tui.tui.screens.files import open_dialog, save_dialog
 from cnn_tui.tui.screens.params_form import ParamsScreen
+from cnn_tui.tui.widgets.augment_preview import first_image
 from cnn_tui.tui.widgets.data_view import DataView
 from cnn_tui.tui.widgets.tables import display_path
 
@@ -56,6 +59,27 @@ class ParamsActions:
         hyper = self.session.hyper
         self.edit_params("hyper", hyper or HyperParams.defaults(), "Hyper params", new=hyper is None)
 
+    def new_hyper_preset(self) -> None:
+        """Pick a preset (core.presets), then the hyper form filled with it."""
+        from cnn_tui.core import presets
+
+        names = list(presets.preset_names())[:9]  # a digit key each
+        lines = [f"{i}  {name}: {presets.describe(name)}" for i, name in enumerate(names, 1)]
+
+        def chosen(name: str | None) -> None:
+            if name is None:
+                return
+            try:
+                hyper = presets.preset(name)
+            except UserError as exc:
+                self.say(str(exc), "error")
+                return
+            self.edit_params("hyper", hyper, f"New hyper params from the {name} preset", new=True)
+
+        choices = [(name, name, str(i)) for i, name in enumerate(names, 1)]
+        self.app.push_screen(ChoiceScreen("New hyper params from preset", "\n".join(lines), choices,
+                                          default=names[0], width=18 * len(names) + 4), chosen)
+
     def edit_params(self, kind: str, params: Any, title: str, *, values: dict[str, str] | None = None,
                     new: bool = False) -> None:
         def done(result: Any) -> None:
@@ -67,7 +91,11 @@ class ParamsActions:
             self.dirty.add(kind)
             self.apply_params(kind, result, "new" if new or params is None else "edited")
 
-        self.app.push_screen(ParamsScreen(kind, params, title=title, values=values), done)
+        sample = None
+        if kind == "hyper":  # the augmentation preview's image, read in its worker thread
+            session = self.session
+            sample = lambda: first_image(session.data, session.train_set)  # noqa: E731
+        self.app.push_screen(ParamsScreen(kind, params, title=title, values=values, sample=sample), done)
 
     def apply_params(self, kind: str, params: Any, how: str) -> None:
         session = self.session

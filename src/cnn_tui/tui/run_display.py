@@ -187,12 +187,17 @@ class RunDisplay:
             for i in range(len(history.get("loss", []))):
                 logs = {k: v[i] for k, v in history.items() if k != "seconds" and i < len(v)}
                 training.show_epoch(EpochEnd(i + 1, epochs, logs, seconds[i] if i < len(seconds) else 0.0))
-        final = {k: v[-1] for k, v in history.items() if v and k != "seconds"}
+        kept = end.details.get("best_epoch")  # early stopping restored this epoch: its figures are the model's
+        kept = int(kept) if isinstance(kept, (int, float)) and kept >= 1 else None
+        final = {k: v[min(kept or len(v), len(v)) - 1] for k, v in history.items() if v and k != "seconds"}
         shown = ("val_accuracy", "val_loss") if "val_accuracy" in final else ("accuracy", "loss")
         figures = " · ".join(f"{k} {final[k]:.4f}" for k in shown if k in final)
+        if kept is not None and figures:
+            figures += f" (epoch {kept}, kept)"
         files = {name: path for name, path in (("plots", end.file("train_val_plots.png")),
                                                ("model", end.file("model.keras"))) if path is not None}
-        training.finish(message + (f" · {figures}" if figures else ""), files, end.status == "finished")
+        training.finish(message + (f" · {figures}" if figures else ""), files, end.status == "finished",
+                        kept_epoch=kept)
 
     @staticmethod
     def evaluation_files(end: RunEnd) -> dict[str, Path]:

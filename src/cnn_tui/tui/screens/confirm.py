@@ -45,13 +45,17 @@ class ChoiceScreen(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "choose(None)", "Cancel")]
 
-    def __init__(self, title: str, question: str, choices: list[tuple[str, str, str]], *, default: str) -> None:
-        """``choices``: (answer, label, key) in the order shown."""
+    def __init__(self, title: str, question: str, choices: list[tuple[str, str, str]], *, default: str,
+                 width: int | None = None) -> None:
+        """``choices``: (answer, label, key) in the order shown; ``width``: of the dialog, for many buttons."""
         super().__init__(classes="dialog-screen")
         self.title_text, self.question, self.choices, self.default = title, question, choices, default
+        self.width = width
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="confirm-dialog", classes="dialog"):
+        with Vertical(id="confirm-dialog", classes="dialog") as dialog:
+            if self.width:
+                dialog.styles.width = self.width
             yield Label(self.title_text, classes="dialog-title", markup=False)
             yield Label(self.question, id="confirm-question", markup=False)
             with Horizontal(classes="dialog-buttons"):

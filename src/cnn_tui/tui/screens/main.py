@@ -419,6 +419,9 @@ class MainScreen(Screen):
     def action_new_hyper(self) -> None:
         self.params.new_hyper()
 
+    def action_new_hyper_preset(self) -> None:
+        self.params.new_hyper_preset()
+
     def action_load_hyper(self) -> None:
         self.params.load_hyper()
 

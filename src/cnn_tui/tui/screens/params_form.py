@@ -1,11 +1,14 @@
 """The data-params and hyper-params dialogs: every field, checked as you type; OK returns the
-new params, Cancel (Escape) leaves everything as it was."""
+new params, Cancel (Escape) leaves everything as it was. The hyper-params dialog shows its fields
+in sections (network, augmentation, training), only those that apply to the architecture,
+optimizer and schedule typed, a line of help about the field with the focus, and, while that
+field is an augmentation one, a preview of one training image augmented 8 ways."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -18,11 +21,14 @@ from cnn_tui.core.errors import UserError
 from cnn_tui.core.params import (
     DATA_FIELDS,
     HYPER_FIELDS,
+    HYPER_GROUPS,
     LARGE_GRID,
     DataParams,
+    FieldSpec,
     HyperParams,
 )
-from cnn_tui.tui.widgets.form import ParamsForm
+from cnn_tui.tui.widgets.augment_preview import AugmentPreview
+from cnn_tui.tui.widgets.form import ParamsForm, help_text
 
 FOLDER_FIELDS = ("train_dir", "test_dir", "result_dir")
 
@@ -35,24 +41,35 @@ class ParamsScreen(ModalScreen[Any]):
         Binding("ctrl+o", "browse", "Browse folder", show=True),
     ]
 
-    def __init__(self, kind: str, params: Any, *, title: str, values: dict[str, str] | None = None) -> None:
+    def __init__(self, kind: str, params: Any, *, title: str, values: dict[str, str] | None = None,
+                 sample: Callable[[], Any] | None = None) -> None:
+        """``sample``: called in a worker thread, it gives the image the augmentation preview draws (or None)."""
         super().__init__(classes="dialog-screen")
         self.kind = kind
         self.params = params
         self.title_text = title
         self.values = values
+        self.sample = sample or (lambda: None)
 
     def compose(self) -> ComposeResult:
         specs = DATA_FIELDS if self.kind == "data" else HYPER_FIELDS
         values = self.values or (self.params.as_text() if self.params is not None else {})
-        if self.kind == "hyper":
-            subtitle = "csv fields take several values for Tuning (0.02,0.01); training uses the first"
+        hyper = self.kind == "hyper"
+        if hyper:
+            subtitle = "several values in a field (0.02,0.01) are tuned; training uses the first"
         else:
             subtitle = "relative folders are read from the folder of the JSON file · ctrl+o browses for a folder"
-        with Vertical(id="params-dialog", classes="dialog"):
+        with Vertical(id="params-dialog", classes="dialog -tall" if hyper else "dialog"):
             yield Label(self.title_text, classes="dialog-title", markup=False)  # may name a file
             yield Label(subtitle, classes="dialog-subtitle")
-            yield ParamsForm(specs, values, id=f"{self.kind}-form")
+            # a hyper field left empty is a mistake (a data field left empty takes its default)
+            yield ParamsForm(specs, values, id=f"{self.kind}-form", groups=HYPER_GROUPS if hyper else (),
+                             empty_ok=not hyper)
+            if hyper:
+                yield Static("", id="field-help")
+                preview = AugmentPreview(self.sample, id="augment-preview")
+                preview.display = False
+                yield preview
             yield Static("", id="form-notes")
             yield Label("", id="form-error", markup=False)  # problems quote values: "[1, 2]"
             with Horizontal(classes="dialog-buttons"):
@@ -65,6 +82,29 @@ class ParamsScreen(ModalScreen[Any]):
 
     def on_params_form_changed(self, _event: ParamsForm.Changed) -> None:
         self.update_notes()
+        form = self.query_one(ParamsForm)
+        if self.kind == "hyper" and (spec := form.focused_spec()) is not None:
+            self.show_help(spec)
+
+    def on_params_form_focused(self, event: ParamsForm.Focused) -> None:
+        if self.kind == "hyper":
+            self.show_help(event.spec)
+
+    def show_help(self, spec: FieldSpec) -> None:
+        """The focused field's help (or its problem), and the preview while it is an augmentation field."""
+        form = self.query_one(ParamsForm)
+        problem = form.problem(spec)
+        line = Text(problem, style="red") if problem else Text.assemble((f"{spec.name}: ", "bold"), help_text(spec))
+        self.query_one("#field-help", Static).update(line)
+        preview = self.query_one(AugmentPreview)
+        shown = spec.group == "augmentation"
+        if shown != preview.display:
+            preview.display = shown
+            focused = self.focused
+            if focused is not None:  # the form is shorter or taller now: keep the field in sight
+                self.call_after_refresh(form.scroll_to_widget, focused, animate=False)
+        if shown:
+            preview.schedule(form.texts())
 
     def update_notes(self) -> None:
         form = self.query_one(ParamsForm)
@@ -72,7 +112,9 @@ class ParamsScreen(ModalScreen[Any]):
         self.query_one("#ok", Button).disabled = bool(problems)
         notes = self.query_one("#form-notes", Static)
         if problems:
-            notes.update(Text(f"{len(problems)} field(s) to fix before OK", style="red"))
+            first = next(iter(problems.values()))  # in full: the row beside the field may cut it short
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            notes.update(Text(f"to fix before OK: {first}{more}", style="red"))
             return
         try:
             built = self.build(form.texts())
@@ -94,7 +136,7 @@ class ParamsScreen(ModalScreen[Any]):
             count = built.combination_count()
             sizes = " × ".join(str(len(v)) for v in grid.values())
             text = Text(f"Tuning grid: {sizes} = {count} combinations" if grid else
-                        "Tuning grid: 1 combination (no csv field holds several values)")
+                        "Tuning grid: 1 combination (no field holds several values)")
             if count > LARGE_GRID:
                 text.append(" · large: each combination trains once per fold", style="yellow")
             return text

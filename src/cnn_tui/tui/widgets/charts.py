@@ -1,4 +1,5 @@
-"""Training curves drawn in the terminal with textual-plotext (accuracy and loss per epoch)."""
+"""Training curves drawn in the terminal with textual-plotext (accuracy and loss per epoch), with the
+epoch early stopping kept marked by a vertical line."""
 
 from __future__ import annotations
 
@@ -11,11 +12,16 @@ SERIES = {
 }
 
 
-def legend(validation: bool = True) -> Text:
+KEPT_COLOUR = "green"
+
+
+def legend(validation: bool = True, kept: int | None = None) -> Text:
     """One legend line for both charts: plotext draws its legend over the curves in short plots."""
     text = Text.assemble(("━━ ", "cyan"), "train")
     if validation:
         text.append_text(Text.assemble("   ", ("━━ ", "dark_orange"), "validation"))
+    if kept is not None:
+        text.append_text(Text.assemble("   ", ("│ ", KEPT_COLOUR), f"kept epoch {kept} (early stopping)"))
     return text
 
 
@@ -26,12 +32,15 @@ class HistoryChart(PlotextPlot):
         super().__init__(id=id, classes="history-chart")
         self.metric = metric
         self.history: dict[str, list[float]] = {}
+        self.kept: int | None = None
 
     def on_mount(self) -> None:
         self.show({})
 
-    def show(self, history: dict[str, list[float]]) -> None:
+    def show(self, history: dict[str, list[float]], kept: int | None = None) -> None:
+        """``kept``: the epoch whose weights early stopping restored (1-based), marked on the curves."""
         self.history = {k: list(v) for k, v in history.items()}
+        self.kept = kept
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
@@ -44,6 +53,8 @@ class HistoryChart(PlotextPlot):
                 epochs = max(epochs, len(values))
                 xs = list(range(1, len(values) + 1))
                 plt.plot(xs, values, color=colour, marker="braille")
+        if epochs and kept is not None:
+            plt.vline(kept, KEPT_COLOUR)
         if epochs:
             # whole epochs only: plotext would otherwise label 1.5, 2.5...
             step = max(1, epochs // 8)

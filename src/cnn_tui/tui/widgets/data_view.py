@@ -1,5 +1,6 @@
 """The Data view: the params in use, and per loaded dataset its class counts, skipped files
-and sample images."""
+and sample images. The hyper params list what tells the configuration apart (``hyper_block``),
+in the form's sections."""
 
 from __future__ import annotations
 
@@ -11,15 +12,43 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
-from cnn_tui.core.params import DATA_FIELDS, HYPER_FIELDS
+from cnn_tui.core.params import DATA_FIELDS, HYPER_FIELDS, HYPER_GROUPS, SEED_NAMES, format_text
 from cnn_tui.tui.widgets.images import SampleGrid
 from cnn_tui.tui.widgets.progress import ProgressRow
-from cnn_tui.tui.widgets.tables import counts_table, display_path, params_table, shown
+from cnn_tui.tui.widgets.tables import (
+    counts_table,
+    display_path,
+    key_values,
+    params_table,
+    shown,
+)
 
 DATA_LABELS = {f.name: f.label for f in DATA_FIELDS}
-HYPER_LABELS = {f.name: f.label + (" (csv)" if f.listable else "") for f in HYPER_FIELDS}
+HYPER_LABELS = {f.name: f.label for f in HYPER_FIELDS}
 SKIPPED_SHOWN = 8
 HEALTH_SHOWN = 12  # findings listed in the Data view (the CLI's check lists all)
+
+
+def hyper_block(hyper: Any, title: str) -> Group:
+    """The hyper params that tell this configuration apart, under the form's section names: the
+    architecture (dim at its default), the seed's ten fields (a seed file shows all of its own), and
+    any other field away from its default. Fields the configuration does not use (momentum with
+    adam, a backbone's weights with cnn) are left out, so a complete preset file is a dozen rows,
+    not the table's thirty-odd."""
+    rows: list[tuple[str, Any]] = []
+    for group in HYPER_GROUPS:
+        names = [f.name for f in HYPER_FIELDS if f.group == group and hyper.shown(f.name) and (
+            f.name == "architecture" or f.name in SEED_NAMES or hyper.value(f.name) != f.scalar_default)]
+        if not names:
+            continue
+        rows.append((Text(group.capitalize(), style="bold not dim"), Text("")))
+        for name in names:
+            value = Text(format_text(hyper.value(name)), style="" if name in hyper.values else "dim")
+            rows.append((HYPER_LABELS[name], value))
+    combos = hyper.combination_count()
+    note = f"{combos} tuning combination{'s' if combos != 1 else ''}\nunlisted: default or unused"
+    return Group(Text(title, style="bold", overflow="ellipsis", no_wrap=True), key_values(rows),
+                 Text(note, style="italic dim"))
 
 
 class DatasetPanel(Vertical):
@@ -105,10 +134,7 @@ class DataView(VerticalScroll):
         if hyper is None:
             block.update(Text("Hyper params: none — O to load, N for the defaults", style="dim"))
         else:
-            title = f"Hyper params · {hyper.source.name if hyper.source else 'unsaved'}"
-            combos = hyper.combination_count()
-            block.update(params_table(hyper.values, HYPER_LABELS, title,
-                                      f"{combos} tuning combination{'s' if combos != 1 else ''}"))
+            block.update(hyper_block(hyper, f"Hyper params · {hyper.source.name if hyper.source else 'unsaved'}"))
 
     def show_loading(self, what: str, done: int, total: int, speed: float) -> None:
         row = self.query_one("#load-progress", ProgressRow)

@@ -23,6 +23,8 @@ CHART_INTERVAL = 1.0  # seconds between redraws of the curves (a redraw costs th
 class TrainingView(Vertical):
     chart_timer = None
     charts_drawn = 0.0
+    kept: int | None = None  # the epoch early stopping kept, once the run has ended
+    validation = True
 
     def compose(self) -> ComposeResult:
         yield Static(Text("Not trained yet: t trains on all images, v holds out a validation share.", style="dim"),
@@ -46,6 +48,7 @@ class TrainingView(Vertical):
 
     def start(self, title: str, epochs: int, batches: int, *, validation: bool = True) -> None:
         self.history: dict[str, list[float]] = {}
+        self.kept, self.validation = None, validation
         self.query_one("#chart-legend", Static).update(legend(validation))
         self.epochs, self.batches = epochs, batches
         self.query_one("#training-title", Static).update(Text(title, style="bold"))
@@ -87,9 +90,12 @@ class TrainingView(Vertical):
             self.chart_timer = None
         self.charts_drawn = time.monotonic()
         for chart in self.query(HistoryChart):
-            chart.show(self.history)
+            chart.show(self.history, self.kept)
 
-    def finish(self, message: str, files: dict, ok: bool) -> None:
+    def finish(self, message: str, files: dict, ok: bool, kept_epoch: int | None = None) -> None:
+        """``kept_epoch``: early stopping restored that epoch's weights (the model saved is that epoch's)."""
+        self.kept = kept_epoch
+        self.query_one("#chart-legend", Static).update(legend(self.validation, kept_epoch))
         self.draw_charts()
         self.query_one("#epoch-table", DataTable).scroll_end(animate=False)
         title = self.query_one("#training-title", Static)
