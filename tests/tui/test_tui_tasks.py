@@ -49,7 +49,7 @@ async def test_load_initialise_train_evaluate_and_predict(params_files, in_tmp):
         await pilot.press("i")
         await wait_idle(pilot)
         summary = table(app, "#summary-table")
-        assert summary.row_count == 8 and summary.get_row_at(0)[0] == "conv2d"
+        assert summary.row_count == 8 and str(summary.get_row_at(0)[0]) == "conv2d"
         assert "Total params: 3,099 (12.11 KB)" in text_of(app, "#model-totals")
         assert main.query_one("#views").active == "model"
 

@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from cnn_tui.core.events import (
+    ROW_FIELDS,
     BatchProgress,
     EpochEnd,
     Event,
@@ -206,8 +207,7 @@ def format_ending(event: TaskFinished) -> str:
     return f"[{colour}]{event.task} {event.status}[/]{message}"
 
 
-FOLD_FIELDS = {"fold", "samples", "accuracy", "loss", "fit_seconds", "status", "reason", "split", "rung", "epochs",
-               "retries"}
+FOLD_FIELDS = ROW_FIELDS
 
 
 def _is_folder(name: str) -> bool:

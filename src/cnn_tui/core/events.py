@@ -45,6 +45,11 @@ class EpochEnd:
     seconds: float
 
 
+# A fold row's keys that are not the combination's params (``trials.Trial.row``).
+ROW_FIELDS = frozenset({"fold", "rung", "epochs", "samples", "accuracy", "loss", "fit_seconds", "status", "reason",
+                        "split", "retries"})
+
+
 @dataclass(frozen=True)
 class FoldEnd:
     """One cross-validation fit of a tuning search finished (or failed)."""

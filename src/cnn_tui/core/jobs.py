@@ -213,9 +213,7 @@ def evaluate_run(
         files["confusion_png"] = reports.plot_confusion(matrix, test_set.class_names, run.file("confusion_matrix.png"))
         files["confusion_csv"] = reports.write_confusion_csv(matrix, test_set.class_names, run.file("confusion_matrix.csv"))
         files["report"] = reports.write_report_csv(report, run.file("classification_report.csv"))
-        mistakes = [dict(zip(("file", "true", "predicted", "probability"), m)) for m in evaluation.misclassified(100)]
-        files["misclassified"] = reports.write_rows_csv(mistakes, run.file("misclassified.csv"),
-                                                         ["file", "true", "predicted", "probability"])
+        files["misclassified"] = reports.write_misclassified_csv(evaluation, run.file("misclassified.csv"))
     return EvaluationOutcome(evaluation, run, files)
 
 

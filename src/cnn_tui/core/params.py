@@ -502,8 +502,9 @@ class HyperParams:
         return ModelConfig(**{name: self.value_list(name)[0] for name in HYPER_NAMES})
 
     def grid(self) -> dict[str, list[Any]]:
-        """The tuning grid: every field that holds more than one distinct value, each once."""
-        lists = {name: unique_values(self.value_list(name)) for name in HYPER_NAMES}
+        """The tuning grid: every field that holds more than one distinct value, each once; a field
+        no listed architecture (optimizer, schedule) uses does not multiply the grid."""
+        lists = {name: unique_values(self.value_list(name)) for name in HYPER_NAMES if self.shown(name)}
         return {name: values for name, values in lists.items() if len(values) > 1}
 
     def combination_count(self) -> int:

@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from cnn_tui.core.events import ROW_FIELDS  # a row's own fields, beside the params
 from cnn_tui.core.runs import read_run
 
 
@@ -60,7 +61,8 @@ def load_fold_rows(folder: Path) -> list[dict[str, Any]]:
     if rows:
         seen: dict[tuple, dict[str, Any]] = {}
         for row in rows:  # a resumed search reports its kept fits again: the last report counts
-            seen[(row.get("split"), *(str(row.get(k)) for k in sorted(row) if k not in FOLD_RESULT))] = row
+            key = (row.get("split"), row.get("rung"), *(str(row.get(k)) for k in sorted(row) if k not in ROW_FIELDS))
+            seen[key] = row
         return [_nan_for_none(r) for r in seen.values()]
     try:
         with open(folder / "tuning_results.csv", encoding="utf-8", newline="") as handle:
@@ -69,7 +71,6 @@ def load_fold_rows(folder: Path) -> list[dict[str, Any]]:
         return []
 
 
-FOLD_RESULT = {"fold", "accuracy", "loss", "fit_seconds", "status", "reason"}
 
 
 def _nan_for_none(row: dict[str, Any]) -> dict[str, Any]:
@@ -99,7 +100,7 @@ def load_tuning(folder: Path) -> Any | None:
     if not rows:
         return None
     details = record.get("details") or {}
-    columns = [k for k in rows[0] if k not in FOLD_RESULT | {"samples", "split"}]
+    columns = [k for k in rows[0] if k not in ROW_FIELDS]
     candidates: dict[tuple, dict[str, Any]] = {}
     for row in rows:
         candidates.setdefault(tuple(row.get(c) for c in columns), {c: row.get(c) for c in columns})

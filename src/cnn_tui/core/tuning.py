@@ -29,7 +29,7 @@ import numpy as np
 
 from cnn_tui.core.dataset import ImageSet
 from cnn_tui.core.errors import DatasetError, ParamsError
-from cnn_tui.core.events import BatchProgress, Emit, FoldEnd, TuningProgress, ignore
+from cnn_tui.core.events import ROW_FIELDS, BatchProgress, Emit, FoldEnd, TuningProgress, ignore
 from cnn_tui.core.params import HYPER_NAMES, HyperParams
 from cnn_tui.core.strategies import (
     STRATEGIES,
@@ -315,12 +315,8 @@ def _done_key(item: Any) -> tuple:
 
     if isinstance(item, TrialSpec):
         return json.dumps(item.params, sort_keys=True), item.split, item.rung
-    params = {k: v for k, v in item.items() if k not in _ROW_FIELDS}
+    params = {k: v for k, v in item.items() if k not in ROW_FIELDS}
     return json.dumps(params, sort_keys=True), item.get("split"), int(item.get("rung") or 0)
-
-
-_ROW_FIELDS = {"fold", "rung", "epochs", "samples", "accuracy", "loss", "fit_seconds", "status", "reason", "split",
-               "retries"}
 
 
 class Recorder:

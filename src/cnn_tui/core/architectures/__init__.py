@@ -45,7 +45,7 @@ REGISTRY: dict[str, Architecture] = {
 ARCHITECTURE_NAMES: tuple[str, ...] = tuple(REGISTRY)
 BACKBONE_NAMES: tuple[str, ...] = tuple(name for name, arch in REGISTRY.items() if arch.pretrained)
 # The fields that decide whether a network fits an image size: a tuning grid checks each combination.
-SHAPE_FIELDS = ("architecture", "kernel_size", "blocks")
+SHAPE_FIELDS = ("architecture", "kernel_size", "blocks", "weights")
 
 
 def architecture(name: str) -> Architecture:

@@ -7,8 +7,9 @@ field is an augmentation one, a preview of one training image augmented 8 ways."
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult

@@ -166,7 +166,8 @@ def fill_report(table: DataTable, rows: Sequence[Any]) -> None:
 
 
 def fold_columns(columns: Sequence[str]) -> list[str | tuple[str, str]]:
-    return [*columns, "fold", ("epochs", "epochs"), ("accuracy %", "accuracy"), "loss", ("seconds", "seconds"),
+    # "trained" (epochs done), not "epochs": a search may tune the epochs field, and keys must differ
+    return [*columns, "fold", ("trained", "trained"), ("accuracy %", "accuracy"), "loss", ("seconds", "seconds"),
             "status"]
 
 

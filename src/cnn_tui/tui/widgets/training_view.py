@@ -16,7 +16,6 @@ from cnn_tui.tui.widgets.charts import HistoryChart, legend
 from cnn_tui.tui.widgets.progress import ProgressRow, format_eta
 from cnn_tui.tui.widgets.tables import add_epoch, display_path, reset_epochs
 
-
 CHART_INTERVAL = 1.0  # seconds between redraws of the curves (a redraw costs the UI tens of ms)
 
 
