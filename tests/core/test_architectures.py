@@ -210,3 +210,11 @@ def test_mixed_precision_is_ignored_without_a_gpu():
     net = build_model(ModelConfig(mixed_precision=True, **SMALL), image_size=12, channels=1, class_names=["a", "b"])
     assert net.keras_model.layers[0].compute_dtype == "float32"
     assert load_keras().config.dtype_policy().name == "float32"
+
+
+def test_fields_no_listed_architecture_uses_stay_out_of_the_grid():
+    backbone = HyperParams.from_dict({"architecture": "mobilenet_v3_small", "num_filters": [4, 8], "momentum": [0.8, 0.9],
+                                      "optimizer": "adam"})
+    assert backbone.grid() == {}
+    both = HyperParams.from_dict({"architecture": ["seed_cnn", "mobilenet_v3_small"], "num_filters": [4, 8]})
+    assert set(both.grid()) == {"architecture", "num_filters"}
