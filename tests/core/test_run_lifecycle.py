@@ -314,5 +314,5 @@ def test_a_stopped_hyperband_search_resumes_and_its_promoted_fits_go_on(params_f
     assert len(built) == 3  # round 1's three unfinished fits; round 2's go on from their saved models
     kept = {(r["num_filters"], r["split"]): r["accuracy"] for r in first}
     assert all(kept.get((r["num_filters"], r["split"]), r["accuracy"]) == r["accuracy"] for r in rows if r["rung"] == 0)
-    assert {r["epochs"] for r in rows if r["rung"] == 1} == {3}
+    assert {r["epochs_done"] for r in rows if r["rung"] == 1} == {3}
     assert not (run.path / ".work").exists()  # a finished search cleans its work folder

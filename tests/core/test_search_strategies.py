@@ -81,7 +81,7 @@ def test_hyperband_with_real_fits_goes_on_from_the_saved_models(tmp_path):
     for row in result.rows:
         rungs.setdefault(row["rung"], []).append(row)
     assert [len(rungs[r]) for r in sorted(rungs)] == [6, 2]  # 3 combinations, then the best one, x 2 folds
-    assert {row["epochs"] for row in rungs[0]} == {1} and {row["epochs"] for row in rungs[1]} == {3}
+    assert {row["epochs_done"] for row in rungs[0]} == {1} and {row["epochs_done"] for row in rungs[1]} == {3}
     assert len(list((tmp_path / "models").glob("r0-*.keras"))) == 6
 
 
@@ -107,7 +107,7 @@ def test_a_pruned_fit_stops_at_that_epoch_and_says_so():
     trial = run_trial(spec, images.x, images.y)
     assert trial.status == "pruned" and trial.epochs_done == 1
     assert trial.reason == "pruned at epoch 1 (below the median)" and len(trial.curve) == 1
-    assert trial.row()["status"] == "pruned" and trial.row()["epochs"] == 1
+    assert trial.row()["status"] == "pruned" and trial.row()["epochs_done"] == 1
 
 
 def test_pruning_in_a_search_records_pruned_fits():
@@ -118,7 +118,7 @@ def test_pruning_in_a_search_records_pruned_fits():
     statuses = [row["status"] for row in result.rows]
     assert set(statuses) <= {"ok", "pruned"} and len(statuses) == 8
     for row in result.rows:
-        assert row["epochs"] == 3 if row["status"] == "ok" else 1 <= row["epochs"] < 3
+        assert row["epochs_done"] == 3 if row["status"] == "ok" else 1 <= row["epochs_done"] < 3
 
 
 def test_two_worker_processes_run_the_same_trials_as_one_process(tmp_path):
@@ -174,3 +174,14 @@ def test_random_and_halving_still_search(tmp_path):
     assert sampled.status == "finished" and len(sampled.rows) == 4
     halved = tune(images, hyper, strategy="halving", cv=2)
     assert halved.status == "finished" and np.all([r["status"] == "ok" for r in halved.rows])
+
+
+def test_a_tuned_epochs_field_keeps_its_values_in_every_row():
+    """A row's own count of epochs trained is epochs_done: it never overwrites the tuned field."""
+    hyper = HyperParams.from_dict({**TINY, "num_units": [1, 2, 3, 4, 5, 6, 7, 8, 9], "epochs": [9, 3]})
+    executor = ScriptedExecutor(lambda params, epochs: params["num_units"] / 100 + params["epochs"] / 1000)
+    result = tune(class_ordered_set(classes=2, per_class=9, size=8), hyper, strategy="hyperband", cv=3,
+                  executor=executor)
+    assert {row["epochs"] for row in result.rows} == {3, 9}
+    assert result.best() == {"epochs": 9, "num_units": 9}
+    assert all(row["epochs_done"] <= row["epochs"] for row in result.rows)

@@ -191,7 +191,7 @@ def format_fold(event: FoldEnd) -> str:
     seconds = row.get("fit_seconds")
     took = f"  {seconds:.1f}s" if isinstance(seconds, (int, float)) else ""
     retried = f"  (retried {row['retries']}x)" if row.get("retries") else ""
-    rung = f"  round {row['rung'] + 1}, {row.get('epochs')} epochs" if row.get("rung") else ""
+    rung = f"  round {row['rung'] + 1}, {row.get('epochs_done')} epochs" if row.get("rung") else ""
     return (f"fit {event.fits_done}/{event.fits_total}  {params}  fold {row.get('fold', '?')}{rung}  "
             f"{result}{took}{retried}")
 

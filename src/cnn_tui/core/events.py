@@ -46,7 +46,7 @@ class EpochEnd:
 
 
 # A fold row's keys that are not the combination's params (``trials.Trial.row``).
-ROW_FIELDS = frozenset({"fold", "rung", "epochs", "samples", "accuracy", "loss", "fit_seconds", "status", "reason",
+ROW_FIELDS = frozenset({"fold", "rung", "epochs_done", "samples", "accuracy", "loss", "fit_seconds", "status", "reason",
                         "split", "retries"})
 
 

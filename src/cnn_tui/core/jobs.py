@@ -256,12 +256,12 @@ def tune_run(
         work_dir=work, done_rows=done_rows, log_dir=run.file("tensorboard") / "fits",
     )
     columns = result.columns
-    fold_columns = [*columns, "fold", "rung", "epochs", "samples", "accuracy", "loss", "fit_seconds", "status",
+    fold_columns = [*columns, "fold", "rung", "epochs_done", "samples", "accuracy", "loss", "fit_seconds", "status",
                     "reason", "retries"]
     files = {"folds": reports.write_rows_csv(result.rows, run.file("tuning_results.csv"), fold_columns)}
     table = result.table()
     summary_columns = [*columns, "mean_accuracy", "std_accuracy", "mean_loss", "folds", "failed", "pruned", "samples",
-                       "epochs", "rung", "reason"]
+                       "epochs_done", "rung", "reason"]
     files["summary"] = reports.write_rows_csv(table, run.file("tuning_summary.csv"), summary_columns)
     from cnn_tui.core import tensorboard_logs
 

@@ -271,7 +271,10 @@ def _tune(run: Run, spec: TaskSpec, data: DataParams, hyper: HyperParams | None,
     subset = images.subset(spec.max_samples, data.seed)
     plan = plan_search(hyper, samples=len(subset), strategy=spec.strategy, cv=spec.cv, n_iter=spec.n_iter,
                        seed=data.seed, classes=images.num_classes, labels=subset.y)
-    emit(Notice(f"tuning ({spec.strategy}): {len(plan.candidates)} combination(s) x {spec.cv} folds = {plan.fits} fits "
+    rounds = spec.strategy in ("halving", "hyperband")  # fewer fits than the product: rounds drop combinations
+    fits = f": {plan.fits} fits planned in rounds" if rounds else f" = {plan.fits} fits"
+    pruning = ", median pruning" if spec.prune == "median" else ""
+    emit(Notice(f"tuning ({spec.strategy}{pruning}): {len(plan.candidates)} combination(s) x {spec.cv} folds{fits} "
                 f"on {plan.samples:,} images" + (f"; tuned fields: {', '.join(plan.columns)}" if plan.columns else "")))
     if not plan.columns:
         emit(Notice("no hyper field holds more than one value: cross-validating the single combination", "warning"))

@@ -67,9 +67,9 @@ class Trial:
 
     def row(self) -> dict[str, Any]:
         """The flat record tables, CSV files and events.jsonl carry ("ok" for a finished trial,
-        as rows have always said)."""
+        as rows have always said). Its own keys never clash with a field's: ``epochs`` may be tuned."""
         spec = self.spec
-        return {**spec.params, "fold": spec.fold, "rung": spec.rung, "epochs": self.epochs_done,
+        return {**spec.params, "fold": spec.fold, "rung": spec.rung, "epochs_done": self.epochs_done,
                 "samples": int(len(spec.train_rows)), "accuracy": self.accuracy, "loss": self.loss,
                 "fit_seconds": round(self.fit_seconds, 3), "status": "ok" if self.ok else self.status,
                 "reason": self.reason,
@@ -217,7 +217,7 @@ class _Forward:
 def trial_from_row(spec: TrialSpec, row: dict[str, Any]) -> Trial:
     """A trial a stopped search finished, from its recorded row (a resumed search keeps it)."""
     status = "finished" if row.get("status") == "ok" else str(row.get("status") or "finished")
-    return Trial(spec, status, int(row.get("epochs") or spec.epochs), _number(row.get("accuracy")),
+    return Trial(spec, status, int(row.get("epochs_done") or spec.epochs), _number(row.get("accuracy")),
                  _number(row.get("loss")), float(row.get("fit_seconds") or 0.0), str(row.get("reason") or ""))
 
 

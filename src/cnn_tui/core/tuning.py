@@ -170,7 +170,7 @@ def summarize(rows: list[dict[str, Any]], columns: list[str]) -> list[dict[str, 
                 "failed": sum(1 for f in folds if f.get("status") in ("failed", "stopped")),
                 "pruned": pruned,
                 "samples": max(f.get("samples", 0) for f in folds),
-                "epochs": max(int(f.get("epochs") or 0) for f in folds),
+                "epochs_done": max(int(f.get("epochs_done") or 0) for f in folds),
                 "rung": top,
                 "reason": next((f["reason"] for f in folds if not is_finished(f) and f.get("reason")), ""),
             }

@@ -63,7 +63,7 @@ ACTIONS: tuple[Action, ...] = (
     Action("predict", "Tasks", "Prediction", "p", "confusion matrix on the test set", footer="Predict"),
     Action("tune", "Tasks", "Tuning", "u", "grid search over every csv hyper field", footer="Tune"),
     Action("tune_options", "Tasks", "Tuning with options…", "U",
-           "choose the strategy (grid, hyperband, random, halving) and median pruning, then search"),
+           "choose the strategy (grid, hyperband, random) and median pruning, then search"),
     Action("skip_fit", "Tasks", "Skip the running fit", "j",
            "tuning: end the fit that is training now (recorded as pruned) and go on with the next"),
     Action("stop", "Tasks", "Stop", "x", "stop training, tuning or loading after the current batch", footer="Stop"),

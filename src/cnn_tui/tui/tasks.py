@@ -377,17 +377,18 @@ class Tasks:
     def tune_with_options(self) -> None:
         """U: the strategy (and pruning) chosen in a dialog, then the search."""
         combos = self.session.hyper.combination_count()
+        # four buttons fit an 80-column terminal; escape cancels (halving is the CLI's: --strategy halving)
         options = [("grid", "Grid", "g"), ("hyperband", "Hyperband", "h"), ("grid-median", "Grid+prune", "m"),
-                   ("random", "Random", "r"), ("halving", "Halving", "a"), ("cancel", "Cancel", "c")]
+                   ("random", "Random", "r")]
         question = "\n".join((
             f"Grid: all {combos:,} combinations, every epoch.",
             "Hyperband: every combination a few epochs; the best third trains on, round after round.",
             "Grid+prune: a fit whose validation accuracy falls below the median stops early.",
             f"Random: {min(RANDOM_SAMPLE, combos)} combinations drawn from the grid.",
-            "Halving: every combination on a few images; the best third on three times as many."))
+            "Escape cancels."))
 
         def chosen(choice: str | None) -> None:
-            if choice and choice != "cancel":
+            if choice:
                 strategy, _, prune = choice.partition("-")
                 self.start_tuning(strategy=strategy, prune=prune or "none")
 

@@ -185,7 +185,7 @@ def fold_status(row: dict[str, Any]) -> Text:
 def add_fold(table: DataTable, row: dict[str, Any], columns: Sequence[str]) -> None:
     status = fold_status(row)
     table.add_row(*(right(format_text(row.get(c))) for c in columns), right(row.get("fold", "")),
-                  right(format_text(row.get("epochs", ""))),
+                  right(format_text(row.get("epochs_done", ""))),
                   right(percent(row.get("accuracy"))), right(number(row.get("loss"))),
                   right(f"{row.get('fit_seconds', 0):.1f}"), status)
     table.move_cursor(row=table.row_count - 1)
