@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from cnn_tui.tui.screens.confirm import ChoiceScreen
+
 from tui_helpers import make_app, table, wait_for, wait_idle
 
 SMALL = dict(classes=3, per_class=12, test_per_class=6, size=12)
