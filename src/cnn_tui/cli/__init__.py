@@ -195,6 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_inspect_commands(sub, command)  # explain, features, predict --mistakes
 
+    from cnn_tui.cli.preset_commands import add_command as add_presets_command
+
+    add_presets_command(command)  # presets [NAME]
+
     p = command("runs", "list the runs in ./results (and every --results DIR), newest first", cache=False,
                 json_help="print a JSON list of the runs on stdout (one object per run)",
                 epilog="Columns: id, status (running, finished, stopped, failed, interrupted), task, data folder,\n"
@@ -389,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "no_cache", False):
         os.environ["CNN_TUI_CACHE"] = "0"
 
-    from cnn_tui.cli import commands, data_commands, exporting, manage
+    from cnn_tui.cli import commands, data_commands, exporting, manage, preset_commands
     from cnn_tui.cli.console import CliConsole
     from cnn_tui.core.dataset import TaskStopped
     from cnn_tui.core.errors import UserError
@@ -397,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
 
     console = CliConsole(json_mode=args.json, quiet=args.quiet)
     stop = threading.Event()
-    run = next(getattr(module, f"cmd_{args.command}") for module in (commands, data_commands, exporting, manage)
+    run = next(getattr(module, f"cmd_{args.command}") for module in (commands, data_commands, exporting, manage, preset_commands)
                if hasattr(module, f"cmd_{args.command}"))
     code: int = EXIT_OK
     result: Any = {}
