@@ -218,3 +218,23 @@ def test_fields_no_listed_architecture_uses_stay_out_of_the_grid():
     assert backbone.grid() == {}
     both = HyperParams.from_dict({"architecture": ["seed_cnn", "mobilenet_v3_small"], "num_filters": [4, 8]})
     assert set(both.grid()) == {"architecture", "num_filters"}
+
+
+@pytest.mark.parametrize("name", ["cnn", "resnet", "mobilenet_v3_small"])
+def test_batch_norm_settles_within_a_small_sets_steps(name):
+    """Keras's default momentum (0.99; MobileNetV3's 0.999) leaves the running statistics that
+    inference uses mostly at their initial values after a few hundred steps: predictions at chance."""
+    from cnn_tui.core.backend import load_keras
+
+    keras = load_keras()
+    net = build_model(ModelConfig(architecture=name, **SMALL), image_size=12, channels=1, class_names=["a", "b"])
+    found = []
+
+    def walk(layer):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            found.append(layer.momentum)
+        for inner in getattr(layer, "layers", []):
+            walk(inner)
+
+    walk(net.keras_model)
+    assert found and set(found) == {0.9}

@@ -191,6 +191,9 @@ def load_weights(base: Any, backbone: Backbone, value: str) -> None:
 # ---------------------------------------------------------------- the network
 
 
+BN_MOMENTUM = 0.9
+
+
 def input_size(backbone: Backbone, image_size: int, weights: str = "none") -> int:
     floor = backbone.min_size if weights_kind(weights) == "none" else max(backbone.min_size, PRETRAINED_MIN_SIZE)
     return max(image_size, floor)
@@ -224,6 +227,13 @@ def build(config: Any, *, image_size: int, channels: int, classes: int, front: l
             freeze_all(base)
         else:
             unfreeze_top(base, config.unfreeze_layers)
+    else:
+        # trained from scratch: MobileNetV3's batch norm averages with momentum 0.999, so after a few
+        # hundred steps its running statistics are still mostly the initial ones and inference is at
+        # chance; 0.9 (PyTorch's default) settles within a few dozen steps
+        for layer in base.layers:
+            if isinstance(layer, layers.BatchNormalization):
+                layer.momentum = BN_MOMENTUM
     x = base(x)
     x = layers.Dropout(config.drop_out, name="dropout")(x)
     outputs = layers.Dense(classes, activation="softmax", name="predictions", dtype="float32")(x)

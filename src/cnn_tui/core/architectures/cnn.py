@@ -27,7 +27,9 @@ def build(config: Any, *, image_size: int, channels: int, classes: int, front: l
             x = layers.Conv2D(filters, config.kernel_size, padding="same", use_bias=not config.batch_norm,
                               kernel_initializer="he_uniform", name=name)(x)
             if config.batch_norm:
-                x = layers.BatchNormalization(name=f"{name}_bn")(x)
+                # momentum 0.9, not Keras's 0.99: on a few thousand images the running statistics
+                # inference uses must settle within a few hundred steps
+                x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
             x = layers.Activation("relu", name=f"{name}_relu")(x)
         x = pool((2, 2), name=f"block{block + 1}_pool")(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x) if config.head == "gap" else layers.Flatten(name="flatten")(x)

@@ -25,7 +25,7 @@ def build(config: Any, *, image_size: int, channels: int, classes: int, front: l
     def conv_bn(x: Any, filters: int, strides: int, name: str, relu: bool = True) -> Any:
         x = layers.Conv2D(filters, k, strides=strides, padding="same", use_bias=False,
                           kernel_initializer="he_normal", name=f"{name}_conv")(x)
-        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+        x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)  # settles on small sets (cnn.py)
         return layers.Activation("relu", name=f"{name}_relu")(x) if relu else x
 
     x = conv_bn(x, config.num_filters, 1, "stem")
@@ -43,7 +43,7 @@ def build(config: Any, *, image_size: int, channels: int, classes: int, front: l
                 shortcut = layers.AveragePooling2D(2, padding="same", name=f"{name}_pool")(shortcut)
             if strides != 1 or shortcut.shape[-1] != filters:
                 shortcut = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_proj")(shortcut)
-                shortcut = layers.BatchNormalization(name=f"{name}_proj_bn")(shortcut)
+                shortcut = layers.BatchNormalization(momentum=0.9, name=f"{name}_proj_bn")(shortcut)
             x = layers.Activation("relu", name=f"{name}_out")(layers.Add(name=f"{name}_add")([y, shortcut]))
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dropout(config.drop_out, name="dropout")(x)
