@@ -185,3 +185,15 @@ def test_a_tuned_epochs_field_keeps_its_values_in_every_row():
     assert {row["epochs"] for row in result.rows} == {3, 9}
     assert result.best() == {"epochs": 9, "num_units": 9}
     assert all(row["epochs_done"] <= row["epochs"] for row in result.rows)
+
+
+def test_a_partly_scored_combination_of_a_stopped_round_is_not_the_best():
+    from cnn_tui.core.tuning import summarize
+
+    def row(units, rung, fold, accuracy):
+        return {"num_units": units, "rung": rung, "fold": fold, "accuracy": accuracy, "loss": 0.5, "status": "ok",
+                "reason": "", "samples": 10, "epochs_done": 3 * rung + 1}
+
+    rows = [row(4, 0, f, 0.8) for f in (1, 2, 3)] + [row(8, 0, f, 0.7) for f in (1, 2, 3)] + [row(8, 1, 1, 0.99)]
+    table = summarize(rows, ["num_units"], cv=3)
+    assert [(r["num_units"], r["folds"]) for r in table] == [(4, 3), (8, 1)]

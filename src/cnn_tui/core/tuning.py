@@ -136,7 +136,7 @@ class TuningResult:
 
     def table(self) -> list[dict[str, Any]]:
         """One row per combination: mean/std accuracy and mean loss over its folds, best first."""
-        return summarize(self.rows, self.columns)
+        return summarize(self.rows, self.columns, self.plan.cv)
 
     def best(self) -> dict[str, Any] | None:
         for row in self.table():
@@ -145,9 +145,11 @@ class TuningResult:
         return None
 
 
-def summarize(rows: list[dict[str, Any]], columns: list[str]) -> list[dict[str, Any]]:
+def summarize(rows: list[dict[str, Any]], columns: list[str], cv: int | None = None) -> list[dict[str, Any]]:
     """One row per combination, scored on its last round (halving and hyperband score the
-    combinations they keep again, on more images or epochs), best first."""
+    combinations they keep again, on more images or epochs), best first. With ``cv``, a
+    combination with fewer finished folds (stopped, pruned or failed ones) ranks after the
+    complete ones: one lucky fold of a stopped round is not a best."""
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(tuple(row[c] for c in columns), []).append(row)
@@ -176,8 +178,8 @@ def summarize(rows: list[dict[str, Any]], columns: list[str]) -> list[dict[str, 
             }
         )
     # the last round's combinations first; a combination with a pruned or failed fold after complete ones
-    table.sort(key=lambda r: (-r["rung"], math.isnan(r["mean_accuracy"]), r["pruned"] > 0,
-                              -np.nan_to_num(r["mean_accuracy"], nan=-1.0), -r["folds"]))
+    table.sort(key=lambda r: (cv is not None and r["folds"] < cv, -r["rung"], math.isnan(r["mean_accuracy"]),
+                              r["pruned"] > 0, -np.nan_to_num(r["mean_accuracy"], nan=-1.0), -r["folds"]))
     return table
 
 
