@@ -157,3 +157,23 @@ def die_in_fits_in_child() -> None:
         return real(**kwargs)
 
     search_fits.build_network = build
+
+
+def die_once_in_fits_in_child() -> None:
+    """In a worker process: the first fit to build, in any process, kills its process (the file
+    ``CNN_TUI_TEST_DIE_ONCE_FILE`` records that one did); every later fit trains."""
+    import os
+
+    from cnn_tui.core import search_fits
+
+    marker = Path(os.environ["CNN_TUI_TEST_DIE_ONCE_FILE"])
+    real = search_fits.build_network
+
+    def build(**kwargs):
+        try:
+            marker.open("x").close()  # atomic: one process wins
+        except FileExistsError:
+            return real(**kwargs)
+        os._exit(9)
+
+    search_fits.build_network = build

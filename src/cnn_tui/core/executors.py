@@ -192,7 +192,7 @@ def make_executor(*, jobs: int, stop: threading.Event, emit: Emit = ignore, gpus
     if cluster:
         from cnn_tui.core.dask_executor import DaskExecutor
 
-        return DaskExecutor(cluster, stop=stop, security=security)
+        return DaskExecutor(cluster, stop=stop, security=security, emit=emit)  # emit: its notices
     if jobs > 1 or gpus:
         return ProcessExecutor(max(jobs, 1), stop, gpus)
     return InProcessExecutor(stop, emit)

@@ -48,6 +48,10 @@ def prepare(spec: TaskSpec, data: DataParams, hyper: HyperParams | None, *, pare
 
         check_grid_size(hyper, spec.strategy)  # before anything is listed: a grid can be astronomically large
         check_grid_fits(data, hyper)
+        if spec.cluster or spec.security:
+            from cnn_tui.core.dask_executor import check_search
+
+            spec.security = check_search(spec.cluster, spec.security, jobs=spec.jobs, gpus=spec.gpus)
     if spec.model:
         spec.model = str(Path(spec.model).expanduser().resolve())
     run = Run.create(parent or data.results_path, spec.task, command=command)

@@ -29,7 +29,7 @@ import numpy as np
 
 from cnn_tui.core.dataset import ImageSet
 from cnn_tui.core.errors import DatasetError, ParamsError
-from cnn_tui.core.events import ROW_FIELDS, BatchProgress, Emit, FoldEnd, TuningProgress, ignore
+from cnn_tui.core.events import ROW_FIELDS, BatchProgress, Emit, FoldEnd, Notice, TuningProgress, ignore
 from cnn_tui.core.params import HYPER_NAMES, HyperParams
 from cnn_tui.core.strategies import (
     STRATEGIES,
@@ -365,7 +365,11 @@ class Recorder:
         self._progress(time.perf_counter())
 
     def fit_event(self, event: Any) -> None:
-        """Events of a fit running in this process: its batches count towards the search's."""
+        """Events of a fit running in this process: its batches count towards the search's; an
+        executor's notices (a cluster's workers, an unencrypted connection) go to the listener."""
+        if isinstance(event, Notice):
+            self.emit(event)
+            return
         if not isinstance(event, BatchProgress):
             return
         self.running = max(0, event.epoch - 1 - self.running_from) * event.batches + event.batch
