@@ -197,3 +197,11 @@ def test_a_partly_scored_combination_of_a_stopped_round_is_not_the_best():
     rows = [row(4, 0, f, 0.8) for f in (1, 2, 3)] + [row(8, 0, f, 0.7) for f in (1, 2, 3)] + [row(8, 1, 1, 0.99)]
     table = summarize(rows, ["num_units"], cv=3)
     assert [(r["num_units"], r["folds"]) for r in table] == [(4, 3), (8, 1)]
+
+
+def test_gpus_alone_start_a_worker_for_each_gpu():
+    from cnn_tui.core.executors import ProcessExecutor, make_executor
+
+    executor = make_executor(jobs=1, stop=threading.Event(), gpus=["0", "1"])
+    assert isinstance(executor, ProcessExecutor) and executor.jobs == 2
+    assert make_executor(jobs=4, stop=threading.Event(), gpus=["0", "1"]).jobs == 4

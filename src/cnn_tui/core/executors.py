@@ -194,7 +194,8 @@ def make_executor(*, jobs: int, stop: threading.Event, emit: Emit = ignore, gpus
 
         return DaskExecutor(cluster, stop=stop, security=security, emit=emit)  # emit: its notices
     if jobs > 1 or gpus:
-        return ProcessExecutor(max(jobs, 1), stop, gpus)
+        # --gpus 0,1 alone means a fit on each GPU: one worker per GPU unless --jobs says otherwise
+        return ProcessExecutor(max(jobs, len(gpus or [])), stop, gpus)
     return InProcessExecutor(stop, emit)
 
 
