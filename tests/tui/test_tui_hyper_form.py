@@ -9,7 +9,6 @@ import threading
 
 import numpy as np
 from textual.widgets import Button, Input, Label, Static
-from tui_helpers import choose_file, make_app, open_form, plain, text_of, wait_for
 
 from cnn_tui.core import augmentation
 from cnn_tui.core.params import HYPER_GROUPS
@@ -17,6 +16,8 @@ from cnn_tui.tui.run_display import RunEnd
 from cnn_tui.tui.widgets.augment_preview import AugmentPreview
 from cnn_tui.tui.widgets.charts import HistoryChart
 from cnn_tui.tui.widgets.form import ParamsForm
+
+from tui_helpers import choose_file, make_app, open_form, plain, text_of, wait_for
 
 
 def shown_rows(form_screen) -> set[str]:

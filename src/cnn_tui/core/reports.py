@@ -49,7 +49,8 @@ def plot_history(history: dict[str, list[float]], path: Path, title: str = "Trai
             axis.axvline(best + 1, color="0.6", linestyle=":", linewidth=1)
             late = best + 1 > 0.7 * len(epochs)  # keep the label inside the axes near the right edge
             axis.annotate(
-                f"best {val[best]:.4f}" if metric == "accuracy" else f"best {val[best]:.4g}", (best + 1, val[best]), textcoords="offset points",
+                f"best {val[best]:.4f}" if metric == "accuracy" else f"best {val[best]:.4g}",
+                (best + 1, val[best]), textcoords="offset points",
                 xytext=(-6 if late else 6, 6), ha="right" if late else "left", fontsize=8,
             )
         if kept_epoch is not None:
