@@ -11,10 +11,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Label, Static
 
 from cnn_tui.core.params import FieldSpec, parse_text
+from cnn_tui.tui.screens.values_dialog import ValuesDialog
 from cnn_tui.tui.widgets.form import ParamsForm
 
 FORMATS = ("saved_model", "onnx", "litert")  # as `cnn-tui export --format` names them
@@ -27,7 +27,7 @@ def default_out(model: Path, fmt: str) -> str:
     return str(model.with_name(model.stem + SUFFIXES[fmt]))
 
 
-class ExportScreen(ModalScreen[dict[str, Any] | None]):
+class ExportScreen(ValuesDialog):
     """Dismisses with {format, out, check} (``out`` resolved against the working folder), or None."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -89,22 +89,3 @@ class ExportScreen(ModalScreen[dict[str, Any] | None]):
             what = "replaces what is there" if values["out"].exists() else "a new file" \
                 if values["format"] != "saved_model" else "a new folder"
             notes.update(Text(f"writes {values['out']} ({what})", style="green"))
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "ok":
-            self.action_ok()
-        else:
-            self.action_cancel()
-
-    def on_input_submitted(self, _event: Input.Submitted) -> None:
-        self.action_ok()
-
-    def action_ok(self) -> None:
-        values, problem = self.values()
-        if values is None:
-            self.query_one("#form-error", Label).update(problem or "")
-            return
-        self.dismiss(values)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)

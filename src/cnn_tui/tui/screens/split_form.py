@@ -11,10 +11,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from cnn_tui.core.params import FieldSpec, parse_text
+from cnn_tui.tui.screens.values_dialog import ValuesDialog
 from cnn_tui.tui.widgets.form import ParamsForm
 
 
@@ -37,7 +37,7 @@ SPLIT_FIELDS = (
 FOLDER_FIELDS = ("folder", "out")
 
 
-class SplitScreen(ModalScreen[dict[str, Any] | None]):
+class SplitScreen(ValuesDialog):
     """Dismisses with {folder, out, test, val, seed, copy} (folders resolved against ``base``), or None."""
 
     BINDINGS = [
@@ -106,25 +106,6 @@ class SplitScreen(ModalScreen[dict[str, Any] | None]):
         parts = "training/, validation/ and testing/" if values["val"] else "training/ and testing/"
         how = "copies" if values["copy"] else "hard links (copies where the file system has none)"
         notes.update(Text(f"writes {parts} into {values['out']} as {how}, and data_params.json", style="green"))
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "ok":
-            self.action_ok()
-        else:
-            self.action_cancel()
-
-    def on_input_submitted(self, _event: Input.Submitted) -> None:
-        self.action_ok()
-
-    def action_ok(self) -> None:
-        values, problem = self.values()
-        if values is None:
-            self.query_one("#form-error", Label).update(problem or "")
-            return
-        self.dismiss(values)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
     def action_browse(self) -> None:
         focused = self.focused

@@ -1,0 +1,35 @@
+"""A dialog that returns checked values: OK (or Enter in a field) dismisses with ``values()``
+when they are valid and shows the problem otherwise; Cancel or Escape dismisses with None."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label
+
+
+class ValuesDialog(ModalScreen[dict[str, Any] | None]):
+    """Subclasses compose an ``#ok`` button and a ``#form-error`` label, and define ``values()``."""
+
+    def values(self) -> tuple[dict[str, Any] | None, str | None]:
+        raise NotImplementedError
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "ok":
+            self.action_ok()
+        else:
+            self.action_cancel()
+
+    def on_input_submitted(self, _event: Input.Submitted) -> None:
+        self.action_ok()
+
+    def action_ok(self) -> None:
+        values, problem = self.values()
+        if values is None:
+            self.query_one("#form-error", Label).update(problem or "")
+            return
+        self.dismiss(values)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
