@@ -10,22 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from cnn_tui.tui.screen_part import ScreenPart
 from cnn_tui.tui.screens.confirm import ConfirmScreen
 from cnn_tui.tui.widgets.data_view import DataView
 from cnn_tui.tui.widgets.tables import display_path
 
 
-class DataTools:
-    def __init__(self, screen: Any) -> None:
-        self.screen = screen
-
-    @property
-    def session(self) -> Any:
-        return self.screen.session
-
-    def say(self, text: str, level: str = "info") -> None:
-        self.screen.say(text, level)
-
+class DataTools(ScreenPart):
     # ------------------------------------------------------------ split
 
     def split(self) -> None:

@@ -8,23 +8,14 @@ import os
 from pathlib import Path
 from typing import Any
 
+from cnn_tui.tui.screen_part import ScreenPart
 from cnn_tui.tui.widgets.tables import display_path
 
 TOP_LOSSES = 50  # the most confidently wrong images the list shows
 CONFUSED = 10  # class pairs in the "most confused" table
 
 
-class InspectActions:
-    def __init__(self, screen: Any) -> None:
-        self.screen = screen
-
-    @property
-    def session(self) -> Any:
-        return self.screen.session
-
-    def say(self, text: str, level: str = "info") -> None:
-        self.screen.say(text, level)
-
+class InspectActions(ScreenPart):
     # ------------------------------------------------------------ lists of test images
 
     def open_cell(self, true: int, predicted: int) -> None:

@@ -6,17 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from cnn_tui.tui.screen_part import ScreenPart
 from cnn_tui.tui.widgets.tables import display_path
 
 
-class ModelExport:
-    def __init__(self, screen: Any) -> None:
-        self.screen = screen
-
-    @property
-    def session(self) -> Any:
-        return self.screen.session
-
+class ModelExport(ScreenPart):
     def open(self) -> None:
         from cnn_tui.tui.screens.export_form import ExportScreen
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from cnn_tui.core.errors import UserError
 from cnn_tui.core.params import DATA_FIELDS, DataParams, HyperParams, format_text
+from cnn_tui.tui.screen_part import ScreenPart
 from cnn_tui.tui.screens.confirm import ChoiceScreen
 from cnn_tui.tui.screens.files import open_dialog, save_dialog
 from cnn_tui.tui.screens.params_form import ParamsScreen
@@ -20,16 +21,9 @@ from cnn_tui.tui.widgets.data_view import DataView
 from cnn_tui.tui.widgets.tables import display_path
 
 
-class ParamsActions:
+class ParamsActions(ScreenPart):
     """The params and model-file actions of ``screen``, which provides ``session``, ``dirty``, ``say``,
     ``refresh_state``, ``show_view``, ``query_one``, ``call_later``, ``app`` and ``tasks``."""
-
-    def __init__(self, screen: Any) -> None:
-        self.screen = screen
-
-    @property
-    def session(self) -> Any:
-        return self.screen.session
 
     @property
     def dirty(self) -> set[str]:
@@ -38,9 +32,6 @@ class ParamsActions:
     @property
     def app(self) -> Any:
         return self.screen.app
-
-    def say(self, text: str, level: str = "info") -> None:
-        self.screen.say(text, level)
 
     def new_data(self) -> None:
         defaults = {f.name: format_text(f.default) for f in DATA_FIELDS}

@@ -11,6 +11,7 @@ from typing import Any
 
 from cnn_tui.core.errors import UserError
 from cnn_tui.core.events import EpochEnd, TaskFinished, TrainingStarted
+from cnn_tui.tui.screen_part import ScreenPart
 from cnn_tui.tui.widgets.tables import display_path
 
 # what a run's task is called, and the view that shows it
@@ -101,20 +102,8 @@ def _task_model(run_dir: Path) -> Path | None:
     return Path(named) if named and Path(named).is_file() else None
 
 
-
-
-class RunDisplay:
+class RunDisplay(ScreenPart):
     """Shows ended runs and evaluations in the screen's views; holds no state of its own."""
-
-    def __init__(self, screen: Any) -> None:
-        self.screen = screen
-
-    @property
-    def session(self) -> Any:
-        return self.screen.session
-
-    def say(self, text: str, level: str = "info") -> None:
-        self.screen.say(text, level)
 
     @staticmethod
     def view_of(end: RunEnd) -> str:
