@@ -88,7 +88,9 @@ def test_a_saved_model_needs_a_folder_name(tmp_path):
 
 def test_a_missing_package_names_the_extra(monkeypatch):
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tf2onnx" else real(name, *a))
+    # only tf2onnx missing, whether or not the others are installed here
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tf2onnx" else
+                        (object() if name in ("onnx", "onnxruntime") else real(name, *a)))
     with pytest.raises(export.MissingPackage) as caught:
         export.check_available("onnx")
     assert str(caught.value) == "exporting to onnx needs tf2onnx: pip install 'cnn-tui[onnx]'"
@@ -121,7 +123,8 @@ def test_cli_export_prints_the_agreement(net, tmp_path, capsys):
 
 def test_cli_export_without_the_onnx_packages_is_one_line(net, tmp_path, capsys, monkeypatch):
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnx" else real(name, *a))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnx" else
+                        (object() if name in ("tf2onnx", "onnxruntime") else real(name, *a)))
     code = main(["export", str(net.source), "--format", "onnx"])
     out, err = capsys.readouterr()
     assert code == 2 and out == ""

@@ -43,4 +43,4 @@ async def test_a_hyperband_search_from_the_dialog_and_a_skipped_fit(params_files
         await pilot.press("x")
         await wait_idle(pilot, timeout=60)
         rows = main.session.tuning.rows
-        assert rows[0]["status"] == "pruned" and rows[0]["epochs"] < 40
+        assert rows[0]["status"] == "pruned" and rows[0]["epochs_done"] < 40
