@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cnn_tui.core.architectures.inputs import input_and_front
 from cnn_tui.core.backend import load_keras
 from cnn_tui.core.errors import ModelError, ParamsError
 
@@ -203,10 +204,7 @@ def build(config: Any, *, image_size: int, channels: int, classes: int, front: l
     keras = load_keras()
     layers = keras.layers
     backbone = _BY_NAME[config.architecture]
-    inputs = keras.Input(shape=(image_size, image_size, channels))
-    x = inputs
-    for layer in front:
-        x = layer(x)
+    inputs, x = input_and_front(keras, image_size, channels, front)
     if channels == 1:
         x = layers.Concatenate(name="to_rgb")([x, x, x])
     size = input_size(backbone, image_size, config.weights)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cnn_tui.core.architectures.inputs import input_and_front
 from cnn_tui.core.backend import load_keras
 from cnn_tui.core.errors import ParamsError
 
@@ -14,10 +15,7 @@ from cnn_tui.core.errors import ParamsError
 def build(config: Any, *, image_size: int, channels: int, classes: int, front: list[Any]) -> Any:
     keras = load_keras()
     layers = keras.layers
-    inputs = keras.Input(shape=(image_size, image_size, channels))
-    x = inputs
-    for layer in front:
-        x = layer(x)
+    inputs, x = input_and_front(keras, image_size, channels, front)
     pool = layers.MaxPooling2D if config.pooling == "max" else layers.AveragePooling2D
     for block in range(config.blocks):
         filters = config.num_filters * 2**block

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cnn_tui.core.architectures.inputs import input_and_front
 from cnn_tui.core.backend import load_keras
 from cnn_tui.core.errors import ParamsError
 
@@ -16,10 +17,7 @@ UNITS_PER_STAGE = 2
 def build(config: Any, *, image_size: int, channels: int, classes: int, front: list[Any]) -> Any:
     keras = load_keras()
     layers = keras.layers
-    inputs = keras.Input(shape=(image_size, image_size, channels))
-    x = inputs
-    for layer in front:
-        x = layer(x)
+    inputs, x = input_and_front(keras, image_size, channels, front)
     k = config.kernel_size
 
     def conv_bn(x: Any, filters: int, strides: int, name: str, relu: bool = True) -> Any:

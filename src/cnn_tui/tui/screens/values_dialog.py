@@ -3,6 +3,7 @@ when they are valid and shows the problem otherwise; Cancel or Escape dismisses 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from textual.screen import ModalScreen
@@ -10,10 +11,10 @@ from textual.widgets import Button, Input, Label
 
 
 class ValuesDialog(ModalScreen[dict[str, Any] | None]):
-    """Subclasses compose an ``#ok`` button and a ``#form-error`` label, and define ``values()``."""
+    """Subclasses compose an ``#ok`` button and a ``#form-error`` label, and define
+    ``values() -> (values, None) | (None, problem)``: what OK returns, or why it cannot."""
 
-    def values(self) -> tuple[dict[str, Any] | None, str | None]:
-        raise NotImplementedError
+    values: Callable[[], tuple[dict[str, Any] | None, str | None]]
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "ok":
