@@ -94,7 +94,7 @@ def test_hyperband_on_a_cluster_goes_on_from_the_models_the_workers_sent_back(tm
     assert [len(rungs[r]) for r in sorted(rungs)] == [6, 2]  # 3 combinations, then the best one, x 2 folds
     assert {row["epochs_done"] for row in rungs[0]} == {1} and {row["epochs_done"] for row in rungs[1]} == {3}
     assert all(row["status"] == "ok" for row in result.rows)
-    assert len(list((tmp_path / "models").glob("r0-*.keras"))) == 6  # written here, from the workers' bytes
+    assert len(list((tmp_path / "models").glob("r0-*.npz"))) == 6  # written here, from the workers' bytes
 
 
 @pytest.mark.parametrize(("value", "fragment"), [

@@ -82,7 +82,7 @@ def test_hyperband_with_real_fits_goes_on_from_the_saved_models(tmp_path):
         rungs.setdefault(row["rung"], []).append(row)
     assert [len(rungs[r]) for r in sorted(rungs)] == [6, 2]  # 3 combinations, then the best one, x 2 folds
     assert {row["epochs_done"] for row in rungs[0]} == {1} and {row["epochs_done"] for row in rungs[1]} == {3}
-    assert len(list((tmp_path / "models").glob("r0-*.keras"))) == 6
+    assert len(list((tmp_path / "models").glob("r0-*.npz"))) == 6  # the networks' states (core.fit_pool)
 
 
 def test_the_median_rule_prunes_a_fit_below_the_median_after_min_epochs():

@@ -287,7 +287,7 @@ def _dask_trial(spec: TrialSpec, pixels: np.ndarray, labels: np.ndarray, search:
     work = tempfile.mkdtemp(prefix="cnn-tui-trial-")
     try:
         if start_model is not None:
-            path = Path(work) / "start.keras"
+            path = Path(work) / f"start{_suffix(spec.start_model)}"  # a network's state (.npz) or a model
             path.write_bytes(start_model)
             spec = replace(spec, start_model=str(path))
         trial = run_trial(spec, PixelView(pixels, np.arange(len(pixels))), labels, stop=flag, work_dir=work)
@@ -298,7 +298,12 @@ def _dask_trial(spec: TrialSpec, pixels: np.ndarray, labels: np.ndarray, search:
         starts = len(client.get_events(topic))
     except Exception:  # noqa: BLE001 - a count for the table, not worth a fit
         starts = 1
-    return replace(trial, model_file=None), model, starts
+    # the file's name says what it holds (a network's state or a whole model); its folder was the worker's
+    return replace(trial, model_file=Path(trial.model_file).name if trial.model_file else None), model, starts
+
+
+def _suffix(path: str | None) -> str:
+    return Path(path).suffix if path else ".keras"
 
 
 def _stop_name(search: str) -> str:
@@ -576,7 +581,7 @@ class DaskExecutor:
                 return self._infrastructure(attempt, exc, stopping)
             local = None
             if model is not None:
-                path = self.work_dir / "models" / f"{spec.key}.keras"
+                path = self.work_dir / "models" / f"{spec.key}{_suffix(trial.model_file)}"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(model)
                 local = str(path)

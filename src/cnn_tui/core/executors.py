@@ -79,7 +79,9 @@ class InProcessExecutor:
             on_trial(trial)
 
     def close(self) -> None:
-        pass
+        from cnn_tui.core import fit_pool
+
+        fit_pool.POOL.clear()  # the last network built: not kept past its search
 
 
 class FileFlag:

@@ -91,11 +91,27 @@ def classifier_class() -> type:
 
         def _build_keras_model(self) -> Any:
             control = self.control_
+            if control is not None and control.network_key is not None:  # a search's fit: reuse the network
+                return self._pooled_model(control)
             if control is not None and control.start_model is not None:  # a promoted trial goes on
                 from cnn_tui.core.model import NetModel
 
                 return NetModel.load(control.start_model, with_optimizer=True).keras_model
             return super()._build_keras_model()
+
+        def _pooled_model(self, control: TrialControl) -> Any:
+            from cnn_tui.core import fit_pool
+            from cnn_tui.core.optimizers import compile_model
+
+            def build() -> Any:
+                model = KerasClassifier._build_keras_model(self)
+                compile_model(model, fit_config(self.get_params()), control.batches)
+                return model
+
+            model = fit_pool.POOL.take(control.network_key, build, control.seed)
+            if control.start_model is not None:  # a promoted trial goes on from its state
+                fit_pool.load_state(model, control.start_model)
+            return model
 
         def _fit_keras_model(self, X: Any, y: Any, sample_weight: Any, warm_start: bool, epochs: int,
                              initial_epoch: int, **kwargs: Any) -> None:
@@ -123,7 +139,8 @@ def classifier_class() -> type:
                            initial_epoch=control.initial_epoch if control else 0,
                            history=control.history if control else None,
                            log_dir=control.log_dir if control else None,
-                           until=control.until if control else None)
+                           until=control.until if control else None,
+                           compiled=control is not None and control.network_key is not None)
             self.train_result_ = result
             self.history_ = dict(result.history)
 

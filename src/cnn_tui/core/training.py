@@ -196,9 +196,10 @@ def fit_targets(config: ModelConfig, y: Any, num_classes: int) -> Any:
 
 
 def fit_stages(net: NetModel, config: ModelConfig, batches: int, initial_epoch: int,
-               until: int | None = None) -> list[tuple[int, int, Any]]:
+               until: int | None = None, compiled: bool = False) -> list[tuple[int, int, Any]]:
     """(first epoch, last epoch, prepare) of each stage still to train. A fresh run is compiled
-    again first, so a schedule that spans the training (cosine) knows the batches per epoch;
+    again first, so a schedule that spans the training (cosine) knows the batches per epoch,
+    unless it is ``compiled`` for them already (a search's reused network, ``core.fit_pool``);
     a resumed run keeps the optimizer state its file restored."""
     from cnn_tui.core.architectures import architecture
     from cnn_tui.core.optimizers import compile_model
@@ -207,7 +208,8 @@ def fit_stages(net: NetModel, config: ModelConfig, batches: int, initial_epoch: 
         compile_model(net.keras_model, config, batches)
 
     arch = architecture(config.architecture)
-    planned = arch.phases(net.keras_model, config, batches) if arch.phases else [(config.epochs, fresh)]
+    planned = (arch.phases(net.keras_model, config, batches) if arch.phases
+               else [(config.epochs, None if compiled else fresh)])
     stages, start = [], 0
     last = min(until or config.epochs, config.epochs)
     for end, prepare in planned:
@@ -234,6 +236,7 @@ def train(
     title: str = "",
     log_dir: Any = None,
     until: int | None = None,
+    compiled: bool = False,
 ) -> TrainResult:
     """Fit ``net`` in place. Returns how it ended; the model keeps whatever it learned (with
     early stopping, the best epoch's weights).
@@ -241,7 +244,8 @@ def train(
     A resumed run passes the epochs already done (``initial_epoch``) and their ``history``;
     the model then carries its optimizer state (momentum, the schedule's step) from its file.
     ``log_dir``: where TensorBoard event files of the epochs go. ``until``: stop after this epoch
-    (a hyperband round), the schedule still planned over all ``config.epochs``.
+    (a hyperband round), the schedule still planned over all ``config.epochs``. ``compiled``: the
+    model is compiled for ``config`` and these batches already (its traced steps are kept).
     """
     from cnn_tui.core.callbacks import best_epoch, training_callbacks
 
@@ -274,7 +278,7 @@ def train(
     if config.class_weight == "balanced":
         inputs["class_weight"] = class_weights(train_set.y, net.num_classes)
     started = time.perf_counter()
-    for first, last, prepare in fit_stages(net, config, batches, initial_epoch, epochs):
+    for first, last, prepare in fit_stages(net, config, batches, initial_epoch, epochs, compiled):
         if prepare is not None:
             prepare()
         net.keras_model.fit(epochs=last, initial_epoch=first, callbacks=callbacks, verbose=0, **inputs)

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -93,6 +94,9 @@ class TrialControl:
     start_model: str | None = None
     log_dir: str | None = None
     until: int | None = None  # the epoch this fit ends at (a hyperband round), before the planned epochs
+    network_key: str | None = None  # reuse this process's network built for the same key (core.fit_pool)
+    batches: int = 0  # batches an epoch (a schedule over the whole training needs them to compile)
+    seed: int = 42
 
 
 def split_key(rows: Any) -> str:
@@ -142,12 +146,15 @@ def run_trial(spec: TrialSpec, x: Any, y: np.ndarray, *, stop: threading.Event |
     classifier = classifier_class()(model=build_network, loss=None, verbose=0, data=SearchData(x),
                                     image_size=int(x.shape[1]), channels=int(x.shape[3]),
                                     num_classes=int(y.max()) + 1, **spec.config)
+    key = network_key(spec, x, y)
     classifier.control_ = TrialControl(
         stop=local, emit=emit, on_epoch_end=pruning.on_epoch_end if pruning else None,
         validation=(test_idx, y[spec.test_rows]) if pruning else None, initial_epoch=spec.initial_epoch,
-        start_model=spec.start_model, log_dir=spec.log_dir, until=spec.epochs)
-    backend.clear_session()  # a fresh Keras state (layer names, graphs) for every fit
-    backend.set_seed(spec.seed)
+        start_model=spec.start_model, log_dir=spec.log_dir, until=spec.epochs, network_key=key,
+        batches=_batches(spec), seed=spec.seed)
+    if key is None:
+        backend.clear_session()  # a fresh Keras state (layer names, graphs) for every fit
+        backend.set_seed(spec.seed)
     started = time.perf_counter()
     watch.start()
     try:
@@ -179,16 +186,49 @@ def run_trial(spec: TrialSpec, x: Any, y: np.ndarray, *, stop: threading.Event |
     loss = float(log_loss(truth, np.clip(probabilities, 1e-7, 1.0), labels=classes))
     model_file = None
     if spec.keep_model and work_dir and status == "finished":
-        from pathlib import Path
-
-        from cnn_tui.core.model import NetModel
-
-        path = Path(work_dir) / "models" / f"{spec.key}.keras"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        names = [str(i) for i in range(int(y.max()) + 1)]
-        net = NetModel(classifier.model_, names, int(x.shape[1]), int(x.shape[3]), None, epochs_done=done)
-        model_file = str(net.save(path))
+        model_file = str(_keep(classifier.model_, spec, Path(work_dir) / "models" / spec.key, key is not None, x, y,
+                               done))
     return Trial(spec, status, done, accuracy, loss, seconds, reason, curve, model_file)
+
+
+def network_key(spec: TrialSpec, x: Any, y: np.ndarray) -> str | None:
+    """What makes two fits' networks the same before training (configuration, image shape, classes,
+    batches an epoch, seed): fits with the same key reuse one built network (``core.fit_pool``).
+    None for an architecture trained in stages (freezing layers and compiling again per stage)."""
+    import json
+
+    from cnn_tui.core.architectures import architecture
+
+    try:
+        if architecture(str(spec.config.get("architecture", ""))).phases is not None:
+            return None
+    except Exception:  # noqa: BLE001 - an unknown architecture fails in the fit, with its message
+        return None
+    shape = [int(n) for n in x.shape[1:]]
+    return json.dumps({"config": spec.config, "shape": shape, "classes": int(y.max()) + 1,
+                       "batches": _batches(spec), "seed": spec.seed}, sort_keys=True, default=str)
+
+
+def _batches(spec: TrialSpec) -> int:
+    from cnn_tui.core.training import steps_per_epoch
+
+    return steps_per_epoch(len(spec.train_rows), int(spec.config.get("batch_size") or 32))
+
+
+def _keep(model: Any, spec: TrialSpec, path: Path, state_only: bool, x: Any, y: np.ndarray, done: int) -> Path:
+    """Save what a promoted trial goes on from: the state of a reused network (a promoted trial
+    on any process builds or reuses the same one), or the whole model (an architecture trained in
+    stages: its file keeps which layers are frozen)."""
+    from cnn_tui.core import fit_pool
+
+    if state_only:
+        return fit_pool.save_state(model, path)
+    from cnn_tui.core.model import NetModel
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    names = [str(i) for i in range(int(y.max()) + 1)]
+    return NetModel(model, names, int(x.shape[1]), int(x.shape[3]), None, epochs_done=done).save(
+        path.with_suffix(".keras"))
 
 
 class _Forward:

@@ -1,0 +1,99 @@
+"""One built, traced network reused by the fits of one configuration.
+
+On a CPU, building a network and tracing its training, validation and prediction steps costs
+about a second a fit whatever its epochs (docs/benchmarks.md): more than a small data set's
+whole fit. The folds of one combination train the same network from the same initial weights
+(the seed is the same), and a hyperband fit promoted to more epochs goes on training the
+network it left. So a process keeps the last network it built (one: a search runs its trials
+combination by combination) and, for the next fit of the same configuration, sets its
+variables back instead of building it again; Keras keeps its traced functions as long as the
+model is not compiled again.
+
+A fit's state (every variable of the network, its seed generators' included, and of the
+optimizer) is a list of arrays: the initial state is kept in memory, a state a promoted fit
+goes on from is an ``.npz`` file (any process can read it; a ``.keras`` file would cost a
+save of the whole model).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+STATE_SUFFIX = ".npz"
+
+
+def _variables(model: Any) -> list[Any]:
+    return [*model.variables, *model.optimizer.variables]
+
+
+def capture(model: Any) -> list[np.ndarray]:
+    """The state of a compiled model whose optimizer is built."""
+    return [np.array(v.numpy(), copy=True) for v in _variables(model)]
+
+
+def restore(model: Any, state: list[np.ndarray]) -> None:
+    variables = _variables(model)
+    if len(variables) != len(state):
+        raise ValueError(f"the saved state has {len(state)} variables, the network {len(variables)}")
+    for variable, value in zip(variables, state):
+        if tuple(variable.shape) != tuple(value.shape):
+            raise ValueError(f"variable {variable.path} is {tuple(variable.shape)}, the saved state {value.shape}")
+        variable.assign(value)
+
+
+def save_state(model: Any, path: Path) -> Path:
+    path = Path(path).with_suffix(STATE_SUFFIX)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as handle:  # an open file: np.savez would add .npz to a name without it
+        np.savez(handle, *capture(model))
+    return path
+
+
+def load_state(model: Any, path: str | Path) -> None:
+    with np.load(path, allow_pickle=False) as saved:
+        restore(model, [saved[f"arr_{i}"] for i in range(len(saved.files))])
+
+
+def is_state_file(path: str | Path | None) -> bool:
+    return path is not None and Path(path).suffix == STATE_SUFFIX
+
+
+class FitPool:
+    """The last network built in this process, by the key of its configuration."""
+
+    def __init__(self) -> None:
+        self.key: str | None = None
+        self.model: Any = None
+        self.initial: list[np.ndarray] = []
+        self.builds = 0
+        self.reuses = 0
+
+    def take(self, key: str, build: Callable[[], Any], seed: int) -> Any:
+        """The network for ``key`` in its initial state: the kept one set back, or a new one
+        (``build`` returns it compiled; its optimizer is built here so its state is complete).
+        The random state is seeded afterwards either way, so a fit goes the same on both."""
+        from cnn_tui.core import backend
+
+        if key == self.key and self.model is not None:
+            restore(self.model, self.initial)
+            self.reuses += 1
+        else:
+            self.clear()
+            backend.clear_session()  # a fresh Keras state (layer names, graphs) for every new network
+            backend.set_seed(seed)
+            model = build()
+            model.optimizer.build(model.trainable_variables)
+            self.key, self.model, self.initial = key, model, capture(model)
+            self.builds += 1
+        backend.set_seed(seed)
+        return self.model
+
+    def clear(self) -> None:
+        self.key, self.model, self.initial = None, None, []
+
+
+POOL = FitPool()

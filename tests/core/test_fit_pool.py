@@ -1,0 +1,86 @@
+"""Reusing one built network for the fits of one configuration (``core.fit_pool``)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from cnn_tui.core import fit_pool
+from cnn_tui.core.params import HyperParams
+from cnn_tui.core.strategies import SearchSpace, grid_rounds
+from cnn_tui.core.trials import network_key, run_trial
+from tests.tests_support import class_ordered_set
+
+TINY = {"num_filters": 2, "num_units": 4, "kernel_size": 3, "batch_size": 4, "init_rate": 0.05, "epochs": 2,
+        "drop_out": 0.3}
+
+
+def specs(config=None, cv=2):
+    images = class_ordered_set(classes=2, per_class=8, size=8)
+    hyper = HyperParams.from_dict({**TINY, **(config or {})})
+    space = SearchSpace([{}], hyper.first().as_dict(), images.y, cv, 7)
+    return images, next(grid_rounds(space))
+
+
+@pytest.fixture(autouse=True)
+def empty_pool():
+    fit_pool.POOL.clear()
+    yield
+    fit_pool.POOL.clear()
+
+
+def scores(trial):
+    return trial.status, trial.accuracy, trial.loss
+
+
+def test_the_folds_of_a_combination_build_one_network_and_fit_as_if_each_built_its_own():
+    images, (first, second) = specs()
+    builds = fit_pool.POOL.builds
+    reused = [run_trial(first, images.x, images.y), run_trial(second, images.x, images.y)]
+    assert fit_pool.POOL.builds == builds + 1 and fit_pool.POOL.reuses >= 1
+    fit_pool.POOL.clear()
+    alone = run_trial(second, images.x, images.y)  # a network of its own, built from the seed
+    assert scores(reused[1]) == pytest.approx(scores(alone))
+    assert reused[1].status == "finished" and not np.isnan(reused[1].accuracy)
+    # the dropout's and the shuffle's random state are set back too: the same fit twice gives the same
+    again = run_trial(second, images.x, images.y)
+    assert scores(again) == pytest.approx(scores(alone))
+
+
+def test_another_configuration_builds_another_network():
+    images, (first, _) = specs()
+    run_trial(first, images.x, images.y)
+    builds = fit_pool.POOL.builds
+    wider = replace(first, config={**first.config, "num_units": 6})
+    run_trial(wider, images.x, images.y)
+    assert fit_pool.POOL.builds == builds + 1
+    assert network_key(wider, images.x, images.y) != network_key(first, images.x, images.y)
+
+
+def test_a_kept_state_brings_back_the_weights_and_the_optimizer(tmp_path):
+    images, (first, _) = specs()
+    trial = run_trial(replace(first, keep_model=True), images.x, images.y, work_dir=str(tmp_path))
+    assert trial.model_file and trial.model_file.endswith(".npz")
+    trained = fit_pool.capture(fit_pool.POOL.model)
+    assert int(fit_pool.POOL.model.optimizer.iterations.numpy()) > 0  # Adam's/SGD's step count moved on
+    model = fit_pool.POOL.take(fit_pool.POOL.key, lambda: None, first.seed)  # set back to the initial state
+    assert not all(np.array_equal(a, b) for a, b in zip(fit_pool.capture(model), trained))
+    fit_pool.load_state(model, trial.model_file)
+    assert all(np.array_equal(a, b) for a, b in zip(fit_pool.capture(model), trained))
+
+
+def test_a_state_of_another_network_is_refused_with_the_variable_named(tmp_path):
+    images, (first, _) = specs()
+    trial = run_trial(replace(first, keep_model=True), images.x, images.y, work_dir=str(tmp_path))
+    wider = replace(first, config={**first.config, "num_units": 6}, start_model=trial.model_file, initial_epoch=1)
+    failed = run_trial(wider, images.x, images.y)
+    assert failed.status == "failed" and "the saved state" in failed.reason
+
+
+def test_an_architecture_trained_in_stages_is_built_for_each_fit():
+    images, (first, _) = specs()
+    staged = replace(first, config={**first.config, "architecture": "mobilenet_v3_small"})
+    assert network_key(staged, images.x, images.y) is None
+    assert network_key(first, images.x, images.y) is not None
