@@ -136,6 +136,20 @@ def test_two_worker_processes_run_the_same_trials_as_one_process(tmp_path):
     assert sorted(r["accuracy"] for r in there.rows) == pytest.approx(sorted(r["accuracy"] for r in here.rows))
 
 
+def test_a_worker_grown_past_its_first_fits_memory_is_replaced_by_a_fresh_one(monkeypatch, tmp_path):
+    from cnn_tui.core import executors
+
+    monkeypatch.setattr(executors, "RECYCLE_GROWTH", -1.0)  # any memory counts as grown: replace after each fit
+    stop = threading.Event()
+    executor = executors.ProcessExecutor(2, stop)
+    images = class_ordered_set(classes=2, per_class=6, size=8)
+    result = tune(images, HyperParams.from_dict({**TINY, "num_units": [2, 4]}), cv=2, stop=stop, executor=executor,
+                  work_dir=tmp_path)
+    assert result.status == "finished" and [r["status"] for r in result.rows] == ["ok"] * 4
+    assert executor.recycled == 2  # each worker's second fit was its last
+    assert all(r.get("worker_mib", 0) == 0 for r in result.rows)  # not a column of the table
+
+
 def test_a_fit_whose_worker_dies_runs_again_then_counts_as_failed(monkeypatch, tmp_path):
     in_run_processes(monkeypatch, "die_in_fits_in_child", CNN_TUI_TEST_DIE_UNITS="4")
     images = class_ordered_set(classes=2, per_class=6, size=8)
@@ -205,3 +219,19 @@ def test_gpus_alone_start_a_worker_for_each_gpu():
     executor = make_executor(jobs=1, stop=threading.Event(), gpus=["0", "1"])
     assert isinstance(executor, ProcessExecutor) and executor.jobs == 2
     assert make_executor(jobs=4, stop=threading.Event(), gpus=["0", "1"]).jobs == 4
+
+
+def test_a_free_worker_runs_the_next_fold_of_its_own_combination_then_one_no_other_worker_is_on():
+    from types import SimpleNamespace
+
+    from cnn_tui.core.executors import ProcessExecutor
+
+    executor = ProcessExecutor(2, threading.Event())
+    pending = [SimpleNamespace(params={"u": u}, fold=f) for u in (1, 2, 3) for f in (1, 2)]
+    order = []
+    for slot in (0, 1, 0, 1, 0, 1):  # the workers free up in turn
+        spec = pending.pop(executor._next_for(slot, pending))
+        executor.last[slot] = spec.params
+        order.append((slot, spec.params["u"], spec.fold))
+    # each combination's folds on one worker: its network is built once (core.fit_pool)
+    assert order == [(0, 1, 1), (1, 2, 1), (0, 1, 2), (1, 2, 2), (0, 3, 1), (1, 3, 2)]

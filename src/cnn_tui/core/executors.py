@@ -12,6 +12,7 @@ worker, then recorded as failed with the reason, and the search goes on.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -27,6 +28,10 @@ from cnn_tui.core.trials import Trial, TrialSpec, run_trial
 OnTrial = Callable[[Trial], None]
 Prepare = Callable[[TrialSpec], TrialSpec]
 RETRIES = 1  # a trial whose worker died runs once more, then counts as failed
+# Keras keeps a few MiB for every network built (docs/benchmarks.md): a worker that has grown this
+# much since its first fit is replaced by a fresh one (a few seconds to import the backend again)
+# before its next, so a search of hundreds of fits keeps its memory.
+RECYCLE_GROWTH = 0.25
 
 
 SKIP_FILE = "skip"  # in a search's work folder: skip the running fit (``run_control.skip_fit``)
@@ -106,7 +111,17 @@ def _worker_trial(spec: TrialSpec, images: str, labels: np.ndarray, stop_file: s
         _IMAGES.clear()
         pixels = np.load(images, mmap_mode="r")
         _IMAGES[images] = PixelView(pixels, np.arange(len(pixels)))
-    return run_trial(spec, _IMAGES[images], labels, stop=FileFlag(stop_file), work_dir=work_dir)
+    trial = run_trial(spec, _IMAGES[images], labels, stop=FileFlag(stop_file), work_dir=work_dir)
+    return replace(trial, worker_mib=resident_mib())
+
+
+def resident_mib() -> float:
+    """This process's resident memory (Linux; 0 elsewhere: workers are then never replaced)."""
+    try:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def save_pixels(x: Any, path: Path) -> Path:
@@ -129,6 +144,9 @@ class ProcessExecutor:
         self.stop = stop
         self.gpus = gpus or []
         self.slots: list[Any] = [None] * jobs
+        self.last: list[dict[str, Any] | None] = [None] * jobs  # the combination each worker ran last
+        self.first_mib: list[float] = [0.0] * jobs  # each worker's memory after its first fit
+        self.recycled = 0
         self.labels: np.ndarray | None = None
 
     def start(self, x: Any, y: np.ndarray, work_dir: Path) -> None:
@@ -159,7 +177,9 @@ class ProcessExecutor:
                 pending.clear()
             free = [i for i in range(self.jobs) if i not in {slot for slot, _, _ in running.values()}]
             while pending and free:
-                slot, spec = free.pop(0), prepare(pending.pop(0))
+                slot = free.pop(0)
+                spec = prepare(pending.pop(self._next_for(slot, pending)))
+                self.last[slot] = spec.params
                 running[self._submit(slot, spec)] = (slot, spec, 0)
             if not running:
                 break
@@ -177,10 +197,27 @@ class ProcessExecutor:
                                   f"{retries + 1} time(s)", retries=retries)
                 else:
                     trial = replace(trial, retries=retries)
+                    self._recycle_if_grown(slot, trial.worker_mib)
                 on_trial(trial)
 
+    def _recycle_if_grown(self, slot: int, mib: float) -> None:
+        if not self.first_mib[slot]:
+            self.first_mib[slot] = mib
+        elif mib > self.first_mib[slot] * (1 + RECYCLE_GROWTH):
+            self._discard(slot)  # idle now: its next fit starts a fresh worker
+            self.recycled += 1
+
+    def _next_for(self, slot: int, pending: list[TrialSpec]) -> int:
+        """Which pending trial a free worker runs: another fold of the combination it ran last
+        (its network is built and traced, ``core.fit_pool``), else a combination no other worker
+        is on, else the first."""
+        others = [params for i, params in enumerate(self.last) if i != slot]
+        mine = [i for i, spec in enumerate(pending) if spec.params == self.last[slot]]
+        unclaimed = [i for i, spec in enumerate(pending) if spec.params not in others]
+        return (mine or unclaimed or [0])[0]
+
     def _discard(self, index: int) -> None:
-        slot, self.slots[index] = self.slots[index], None
+        slot, self.slots[index], self.last[index], self.first_mib[index] = self.slots[index], None, None, 0.0
         if slot is not None:
             slot.shutdown(wait=False, kill_workers=True)
 

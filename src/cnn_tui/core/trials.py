@@ -61,6 +61,7 @@ class Trial:
     curve: list[float] = field(default_factory=list)  # validation accuracy per epoch (with pruning)
     model_file: str | None = None
     retries: int = 0
+    worker_mib: float = 0.0  # resident memory of the worker process that ran it, after the fit
 
     @property
     def ok(self) -> bool:
