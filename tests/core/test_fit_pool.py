@@ -26,9 +26,9 @@ def specs(config=None, cv=2):
 
 @pytest.fixture(autouse=True)
 def empty_pool():
-    fit_pool.POOL.clear()
+    fit_pool.pool().clear()
     yield
-    fit_pool.POOL.clear()
+    fit_pool.pool().clear()
 
 
 def scores(trial):
@@ -37,10 +37,10 @@ def scores(trial):
 
 def test_the_folds_of_a_combination_build_one_network_and_fit_as_if_each_built_its_own():
     images, (first, second) = specs()
-    builds = fit_pool.POOL.builds
+    builds = fit_pool.pool().builds
     reused = [run_trial(first, images.x, images.y), run_trial(second, images.x, images.y)]
-    assert fit_pool.POOL.builds == builds + 1 and fit_pool.POOL.reuses >= 1
-    fit_pool.POOL.clear()
+    assert fit_pool.pool().builds == builds + 1 and fit_pool.pool().reuses >= 1
+    fit_pool.pool().clear()
     alone = run_trial(second, images.x, images.y)  # a network of its own, built from the seed
     assert scores(reused[1]) == pytest.approx(scores(alone))
     assert reused[1].status == "finished" and not np.isnan(reused[1].accuracy)
@@ -52,10 +52,10 @@ def test_the_folds_of_a_combination_build_one_network_and_fit_as_if_each_built_i
 def test_another_configuration_builds_another_network():
     images, (first, _) = specs()
     run_trial(first, images.x, images.y)
-    builds = fit_pool.POOL.builds
+    builds = fit_pool.pool().builds
     wider = replace(first, config={**first.config, "num_units": 6})
     run_trial(wider, images.x, images.y)
-    assert fit_pool.POOL.builds == builds + 1
+    assert fit_pool.pool().builds == builds + 1
     assert network_key(wider, images.x, images.y) != network_key(first, images.x, images.y)
 
 
@@ -63,9 +63,9 @@ def test_a_kept_state_brings_back_the_weights_and_the_optimizer(tmp_path):
     images, (first, _) = specs()
     trial = run_trial(replace(first, keep_model=True), images.x, images.y, work_dir=str(tmp_path))
     assert trial.model_file and trial.model_file.endswith(".npz")
-    trained = fit_pool.capture(fit_pool.POOL.model)
-    assert int(fit_pool.POOL.model.optimizer.iterations.numpy()) > 0  # Adam's/SGD's step count moved on
-    model = fit_pool.POOL.take(fit_pool.POOL.key, lambda: None, first.seed)  # set back to the initial state
+    trained = fit_pool.capture(fit_pool.pool().model)
+    assert int(fit_pool.pool().model.optimizer.iterations.numpy()) > 0  # Adam's/SGD's step count moved on
+    model = fit_pool.pool().take(fit_pool.pool().key, lambda: None, first.seed)  # set back to the initial state
     assert not all(np.array_equal(a, b) for a, b in zip(fit_pool.capture(model), trained))
     fit_pool.load_state(model, trial.model_file)
     assert all(np.array_equal(a, b) for a, b in zip(fit_pool.capture(model), trained))
@@ -84,3 +84,14 @@ def test_an_architecture_trained_in_stages_is_built_for_each_fit():
     staged = replace(first, config={**first.config, "architecture": "mobilenet_v3_small"})
     assert network_key(staged, images.x, images.y) is None
     assert network_key(first, images.x, images.y) is not None
+
+
+def test_each_thread_has_a_network_of_its_own():
+    import threading
+
+    here = fit_pool.pool()
+    there = []
+    thread = threading.Thread(target=lambda: there.append(fit_pool.pool()))
+    thread.start()
+    thread.join()
+    assert there[0] is not here and fit_pool.pool() is here

@@ -86,7 +86,7 @@ class InProcessExecutor:
     def close(self) -> None:
         from cnn_tui.core import fit_pool
 
-        fit_pool.POOL.clear()  # the last network built: not kept past its search
+        fit_pool.pool().clear()  # the last network built: not kept past its search
 
 
 class FileFlag:

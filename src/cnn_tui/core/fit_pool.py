@@ -4,7 +4,7 @@ On a CPU, building a network and tracing its training, validation and prediction
 about a second a fit whatever its epochs (docs/benchmarks.md): more than a small data set's
 whole fit. The folds of one combination train the same network from the same initial weights
 (the seed is the same), and a hyperband fit promoted to more epochs goes on training the
-network it left. So a process keeps the last network it built (one: a search runs its trials
+network it left. So a thread keeps the last network it built (one: a search runs its trials
 combination by combination) and, for the next fit of the same configuration, sets its
 variables back instead of building it again; Keras keeps its traced functions as long as the
 model is not compiled again.
@@ -17,6 +17,7 @@ save of the whole model).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,7 @@ def is_state_file(path: str | Path | None) -> bool:
 
 
 class FitPool:
-    """The last network built in this process, by the key of its configuration."""
+    """The last network built in this thread, by the key of its configuration."""
 
     def __init__(self) -> None:
         self.key: str | None = None
@@ -96,4 +97,12 @@ class FitPool:
         self.key, self.model, self.initial = None, None, []
 
 
-POOL = FitPool()
+_LOCAL = threading.local()
+
+
+def pool() -> FitPool:
+    """This thread's pool: a Dask worker with several threads runs several fits at once, and a
+    network must never be set back while another fit trains it."""
+    if not hasattr(_LOCAL, "pool"):
+        _LOCAL.pool = FitPool()
+    return _LOCAL.pool
