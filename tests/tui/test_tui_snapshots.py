@@ -75,7 +75,7 @@ def tuning_result() -> TuningResult:
     rows = []
     for i, (acc, loss) in enumerate(zip(accuracies, losses)):
         combo = candidates[i // 3]
-        rows.append({**combo, "fold": i % 3 + 1, "samples": 213, "accuracy": acc, "loss": loss,
+        rows.append({**combo, "fold": i % 3 + 1, "samples": 213, "epochs_done": 30, "accuracy": acc, "loss": loss,
                      "fit_seconds": 12.0, "status": "ok", "reason": ""})
     return TuningResult("stopped", "stopped by the user after 7 of 12 fits", plan, rows, 84.0)
 

@@ -385,9 +385,10 @@ def _tune_result(console: CliConsole, outcome: Outcome, spec: TaskSpec) -> dict[
 
     rows = [(*(str(r[c]) for c in columns), percent(r["mean_accuracy"], r["folds"]),
              percent(r["std_accuracy"], r["folds"]), r["mean_loss"], f"{r['folds']}/{spec.cv}",
+             str(r.get("epochs_done") or ""),  # the epochs of its last round: hyperband trains most less
              r["reason"] or (f"{r['pruned']} pruned" if r.get("pruned") else "")) for r in table]
-    console.table(make_table(title, [*columns, "mean acc %", "std %", "mean loss", "folds", "note"], rows,
-                             right=range(len(columns), len(columns) + 4)))
+    console.table(make_table(title, [*columns, "mean acc %", "std %", "mean loss", "folds", "trained", "note"], rows,
+                             right=range(len(columns), len(columns) + 5)))
     best = result.best()
     if tuned.best_hyper is not None:
         console.line(f"best: {', '.join(f'{k}={v}' for k, v in best.items()) or '(single combination)'}"

@@ -193,7 +193,9 @@ def add_fold(table: DataTable, row: dict[str, Any], columns: Sequence[str]) -> N
 
 def fill_tuning(table: DataTable, summary: Sequence[dict[str, Any]], columns: Sequence[str], cv: int) -> None:
     """One row per combination, best first; the best row is marked and bold."""
-    reset(table, ["", *columns, ("mean acc %", "mean"), ("std %", "std"), ("mean loss", "loss"), "folds", "note"])
+    # "trained": the epochs of the combination's last round (hyperband trains most combinations less)
+    reset(table, ["", *columns, ("mean acc %", "mean"), ("std %", "std"), ("mean loss", "loss"), "folds",
+                  ("trained", "trained"), "note"])
     for rank, row in enumerate(summary):
         best = rank == 0 and row.get("folds") and not math.isnan(row["mean_accuracy"])
         style = "bold green" if best else ""
@@ -205,6 +207,7 @@ def fill_tuning(table: DataTable, summary: Sequence[dict[str, Any]], columns: Se
             right(percent(row["std_accuracy"]) if done else "—"),
             right(number(row["mean_loss"]) if done else "—"),
             right(f"{done}/{cv}"),
+            right(format_text(row.get("epochs_done") or "")),
             Text(f"{row['pruned']} pruned" if row.get("pruned") and not row.get("reason") else
                  str(row.get("reason") or ""), style="yellow" if row.get("pruned") else "red"),
         )
