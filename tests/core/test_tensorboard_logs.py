@@ -97,3 +97,21 @@ def test_the_callbacks_factory_logs_when_given_a_folder(tmp_path):
     logged = [c for c in with_logs if type(c).__name__ == "TensorBoardEpochs"]
     assert len(logged) == 1 and logged[0].log_dir == tmp_path / "tensorboard"
     assert not [c for c in without if type(c).__name__ == "TensorBoardEpochs"]
+
+
+def test_a_writer_made_before_keras_keeps_tensorflows_load_time_lines_off_the_terminal(tmp_path):
+    """A search on a cluster never builds a network here: the first TensorFlow import in this
+    process is the writer's (tf.io.gfile), and its C++ libraries print as they load."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("tensorflow")
+    script = ("import sys; from pathlib import Path; from cnn_tui.core import tensorboard_logs as t; "
+              f"t._writer(Path({str(tmp_path / 'logs')!r})).close(); "
+              "print('tensorflow' in sys.modules)")
+    shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                           env={**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "0"})
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == "True"  # the writer did import TensorFlow ...
+    assert "oneDNN" not in shown.stderr and "InitializeLog" not in shown.stderr, shown.stderr  # ... quietly

@@ -46,7 +46,7 @@ def _load_keras() -> Any:
     _quiet_environment()
     name = os.environ["KERAS_BACKEND"]
     try:
-        with _native_stderr_muted():
+        with native_stderr_muted():
             import keras
     except ModuleNotFoundError as exc:
         missing = exc.name or name
@@ -62,7 +62,7 @@ def _load_keras() -> Any:
     return keras
 
 
-class _native_stderr_muted:  # noqa: N801 - a context manager, named like one
+class native_stderr_muted:  # noqa: N801 - a context manager, named like one
     """TensorFlow's C++ libraries log as they load ("oneDNN custom operations are on", absl's
     "before InitializeLog" notice) straight to descriptor 2, where TF_CPP_MIN_LOG_LEVEL cannot
     reach them: into a terminal that garbles the CLI's output. Descriptor 2 points at /dev/null

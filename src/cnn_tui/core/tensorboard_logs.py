@@ -45,8 +45,13 @@ def _writer(folder: Path) -> Any:
         from tensorboard.summary.writer.event_file_writer import EventFileWriter
     except ImportError as exc:
         raise MissingTensorBoard("TensorBoard logs need the tensorboard package: pip install tensorboard") from exc
+    from cnn_tui.core.backend import native_stderr_muted
+
     folder.mkdir(parents=True, exist_ok=True)
-    return EventFileWriter(str(folder), flush_secs=30)
+    # the writer imports TensorFlow when it is installed (tf.io.gfile), and a search on a cluster
+    # may not have imported it here yet: its C++ libraries' load-time lines must not reach the terminal
+    with native_stderr_muted():
+        return EventFileWriter(str(folder), flush_secs=30)
 
 
 def _scalar_event(tag: str, value: float, step: int, wall_time: float | None = None) -> Any:
