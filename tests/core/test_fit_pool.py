@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -95,3 +96,40 @@ def test_each_thread_has_a_network_of_its_own():
     thread.start()
     thread.join()
     assert there[0] is not here and fit_pool.pool() is here
+
+
+def test_a_later_round_trains_on_the_kept_networks_without_building_them_again(tmp_path):
+    images, (first, second) = specs()  # planned: 2 epochs
+    before = fit_pool.pool().builds
+    wider = [replace(s, key=s.key.replace("c0", "c1"), config={**s.config, "num_units": 6}) for s in (first, second)]
+    ended = [run_trial(replace(s, keep_model=True, epochs=1), images.x, images.y, work_dir=str(tmp_path))
+             for s in (first, second, *wider)]  # round 1: 1 epoch each, both networks kept
+    builds = fit_pool.pool().builds
+    assert builds == before + 2 and len(fit_pool.pool().networks) == 2
+    promoted = [replace(t.spec, keep_model=False, start_model=t.model_file, initial_epoch=1, epochs=2) for t in ended[:2]]
+    goes_on = [run_trial(p, images.x, images.y) for p in promoted]  # round 2: the narrow one, from epoch 1 to 2
+    assert [(t.status, t.epochs_done) for t in goes_on] == [("finished", 2), ("finished", 2)]
+    assert fit_pool.pool().builds == builds  # trained on, not built again
+
+
+def test_networks_no_round_will_train_on_are_dropped_and_the_kept_ones_fit_a_budget():
+    images, (first, _) = specs()
+    small = fit_pool.FitPool(budget_mib=0)  # room for the last network only
+    for units in (4, 6):
+        spec = replace(first, config={**first.config, "num_units": units})
+        key = network_key(spec, images.x, images.y)
+        small.take(key, lambda s=spec: _built(images, s), first.seed, keep=True)
+    assert len(small.networks) == 1 and small.builds == 2
+    roomy = fit_pool.FitPool(budget_mib=512)
+    for units, keep in ((4, True), (6, False), (8, False)):
+        spec = replace(first, config={**first.config, "num_units": units})
+        roomy.take(network_key(spec, images.x, images.y), lambda s=spec: _built(images, s), first.seed, keep=keep)
+    assert [json.loads(k)["config"]["num_units"] for k in roomy.networks] == [4, 8]  # kept, and the last
+
+
+def _built(images, spec):
+    from cnn_tui.core.model import build_model
+    from cnn_tui.core.params import ModelConfig
+
+    config = ModelConfig.from_dict(spec.config)
+    return build_model(config, image_size=images.image_size, channels=1, class_names=["0", "1"]).keras_model

@@ -19,6 +19,8 @@ VARIABLES: tuple[tuple[str, str], ...] = (
     ("CNN_TUI_STREAM_ABOVE_MB", "stream a set from disk when its float32 array exceeds this many MB "
                                 "(default: half the free memory, or of the container's memory limit when lower)"),
     ("CNN_TUI_MAX_COMBINATIONS", "the largest tuning grid accepted (default 1000; random search samples any grid)"),
+    ("CNN_TUI_KEPT_NETWORKS_MIB", "memory a tuning process may keep built networks in, for hyperband's next "
+                                  "round to go on training them without building them again (default 512)"),
     ("CNN_TUI_LOG", "the TUI's log file (default: the platform's log folder, "
                     "~/.local/state/cnn-tui/log/tui.log on Linux)"),
     ("CNN_TUI_CONFIG_DIR", "where settings.json (the TUI's theme) lives (default ~/.config/cnn-tui on Linux)"),

@@ -4,10 +4,11 @@ On a CPU, building a network and tracing its training, validation and prediction
 about a second a fit whatever its epochs (docs/benchmarks.md): more than a small data set's
 whole fit. The folds of one combination train the same network from the same initial weights
 (the seed is the same), and a hyperband fit promoted to more epochs goes on training the
-network it left. So a thread keeps the last network it built (one: a search runs its trials
-combination by combination) and, for the next fit of the same configuration, sets its
-variables back instead of building it again; Keras keeps its traced functions as long as the
-model is not compiled again.
+network it left. So a thread keeps the last network it built (a search runs its trials
+combination by combination), and the networks a later hyperband round may train on (within
+``CNN_TUI_KEPT_NETWORKS_MIB``), and for the next fit of the same configuration sets its variables
+back instead of building it again; Keras keeps its traced functions as long as the model is not
+compiled again.
 
 A fit's state (every variable of the network, its seed generators' included, and of the
 optimizer) is a list of arrays: the initial state is kept in memory, a state a promoted fit
@@ -18,7 +19,9 @@ save of the whole model).
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,42 +62,65 @@ def load_state(model: Any, path: str | Path) -> None:
         restore(model, [saved[f"arr_{i}"] for i in range(len(saved.files))])
 
 
-def is_state_file(path: str | Path | None) -> bool:
-    return path is not None and Path(path).suffix == STATE_SUFFIX
+@dataclass
+class _Network:
+    model: Any
+    initial: list[np.ndarray]
+    mib: float
+    kept: bool  # a later round may go on training it (hyperband): not dropped for the next network
 
 
 class FitPool:
-    """The last network built in this thread, by the key of its configuration."""
+    """The networks built in this thread, by the key of their configuration: the last one, and
+    those a later round may go on training, within ``budget_mib`` (least recently used go first)."""
 
-    def __init__(self) -> None:
-        self.key: str | None = None
-        self.model: Any = None
-        self.initial: list[np.ndarray] = []
+    def __init__(self, budget_mib: float | None = None) -> None:
+        from cnn_tui.core.environment import env_int
+
+        self.networks: OrderedDict[str, _Network] = OrderedDict()
+        self.budget_mib = budget_mib if budget_mib is not None else env_int("CNN_TUI_KEPT_NETWORKS_MIB", 512, low=0)
         self.builds = 0
         self.reuses = 0
 
-    def take(self, key: str, build: Callable[[], Any], seed: int) -> Any:
-        """The network for ``key`` in its initial state: the kept one set back, or a new one
+    @property
+    def key(self) -> str | None:
+        return next(reversed(self.networks), None)
+
+    @property
+    def model(self) -> Any:
+        return self.networks[self.key].model if self.networks else None
+
+    def take(self, key: str, build: Callable[[], Any], seed: int, *, keep: bool = False) -> Any:
+        """The network for ``key`` in its initial state: a kept one set back, or a new one
         (``build`` returns it compiled; its optimizer is built here so its state is complete).
-        The random state is seeded afterwards either way, so a fit goes the same on both."""
+        The random state is seeded afterwards either way, so a fit goes the same on both.
+        ``keep``: a later round may go on training this network."""
         from cnn_tui.core import backend
 
-        if key == self.key and self.model is not None:
-            restore(self.model, self.initial)
+        network = self.networks.get(key)
+        if network is not None:
+            self.networks.move_to_end(key)
+            restore(network.model, network.initial)
+            network.kept = network.kept or keep
             self.reuses += 1
         else:
-            self.clear()
+            for old in [k for k, n in self.networks.items() if not n.kept]:
+                del self.networks[old]
             backend.clear_session()  # a fresh Keras state (layer names, graphs) for every new network
             backend.set_seed(seed)
             model = build()
             model.optimizer.build(model.trainable_variables)
-            self.key, self.model, self.initial = key, model, capture(model)
+            initial = capture(model)
+            network = _Network(model, initial, sum(a.nbytes for a in initial) * 2 / 2**20, keep)  # + the live copy
+            self.networks[key] = network
             self.builds += 1
+            while len(self.networks) > 1 and sum(n.mib for n in self.networks.values()) > self.budget_mib:
+                self.networks.popitem(last=False)
         backend.set_seed(seed)
-        return self.model
+        return network.model
 
     def clear(self) -> None:
-        self.key, self.model, self.initial = None, None, []
+        self.networks.clear()
 
 
 _LOCAL = threading.local()

@@ -108,7 +108,7 @@ def classifier_class() -> type:
                 compile_model(model, fit_config(self.get_params()), control.batches)
                 return model
 
-            model = fit_pool.pool().take(control.network_key, build, control.seed)
+            model = fit_pool.pool().take(control.network_key, build, control.seed, keep=control.keep_network)
             if control.start_model is not None:  # a promoted trial goes on from its state
                 fit_pool.load_state(model, control.start_model)
             return model

@@ -97,6 +97,7 @@ class TrialControl:
     until: int | None = None  # the epoch this fit ends at (a hyperband round), before the planned epochs
     network_key: str | None = None  # reuse this process's network built for the same key (core.fit_pool)
     batches: int = 0  # batches an epoch (a schedule over the whole training needs them to compile)
+    keep_network: bool = False  # a later round may train this network on: the pool keeps it built
     seed: int = 42
 
 
@@ -152,7 +153,7 @@ def run_trial(spec: TrialSpec, x: Any, y: np.ndarray, *, stop: threading.Event |
         stop=local, emit=emit, on_epoch_end=pruning.on_epoch_end if pruning else None,
         validation=(test_idx, y[spec.test_rows]) if pruning else None, initial_epoch=spec.initial_epoch,
         start_model=spec.start_model, log_dir=spec.log_dir, until=spec.epochs, network_key=key,
-        batches=_batches(spec), seed=spec.seed)
+        batches=_batches(spec), seed=spec.seed, keep_network=spec.keep_model)
     if key is None:
         backend.clear_session()  # a fresh Keras state (layer names, graphs) for every fit
         backend.set_seed(spec.seed)
