@@ -199,7 +199,7 @@ def test_training_stopped_then_resumed_trains_each_epoch_once(params_files, tmp_
 
 
 def test_a_stopped_search_resumes_without_training_its_finished_fits_again(params_files, tmp_path, monkeypatch):
-    from cnn_tui.core import search_fits
+    from cnn_tui.core import training
 
     data_path, hyper_path = params_files(per_class=9, hyper={"num_filters": [4, 6], "epochs": 1})
     data, hyper = DataParams.load(data_path), HyperParams.load(hyper_path)
@@ -214,13 +214,13 @@ def test_a_stopped_search_resumes_without_training_its_finished_fits_again(param
     assert outcome.status == "stopped"
     first = [e.row for e in run_events.read_events(run.path) if isinstance(e, FoldEnd)]
     assert len(first) == 2
-    built = []
-    real = search_fits.build_network
-    monkeypatch.setattr(search_fits, "build_network", lambda **kw: built.append(kw) or real(**kw))
+    trained = []
+    real = training.train
+    monkeypatch.setattr(training, "train", lambda *a, **kw: trained.append(a) or real(*a, **kw))
     resumed, spec = run_control.prepare_resume(run.path)
     outcome = run_control.run_here(resumed, spec)
     assert outcome.status == "finished", outcome.message
-    assert len(built) == 2  # only the two fits not finished before the stop were trained
+    assert len(trained) == 2  # only the two fits not finished before the stop were trained
     rows = outcome.tuning.result.rows
     assert len(rows) == 4 and sorted((r["num_filters"], r["fold"]) for r in rows) == [(4, 1), (4, 2), (6, 1), (6, 2)]
     kept = {(r["num_filters"], r["split"]): r["accuracy"] for r in first}
@@ -288,7 +288,7 @@ def test_a_run_stopped_before_its_first_epoch_resumes_from_the_start(params_file
 
 
 def test_a_stopped_hyperband_search_resumes_and_its_promoted_fits_go_on(params_files, tmp_path, monkeypatch):
-    from cnn_tui.core import search_fits
+    from cnn_tui.core import training
 
     data_path, hyper_path = params_files(per_class=6, hyper={"num_filters": [4, 6, 8], "epochs": 3})
     data, hyper = DataParams.load(data_path), HyperParams.load(hyper_path)
@@ -302,16 +302,17 @@ def test_a_stopped_hyperband_search_resumes_and_its_promoted_fits_go_on(params_f
     outcome = run_control.run_here(run, TaskSpec.load(run.path), emit=stop_after_three, stop=stop)
     assert outcome.status == "stopped"
     first = [e.row for e in run_events.read_events(run.path) if isinstance(e, FoldEnd)]
-    assert len(first) == 3 and len(list((run.path / ".work" / "models").glob("*.keras"))) == 3
-    built = []
-    real = search_fits.build_network
-    monkeypatch.setattr(search_fits, "build_network", lambda **kw: built.append(kw) or real(**kw))
+    assert len(first) == 3 and len(list((run.path / ".work" / "models").glob("*.npz"))) == 3  # networks' states
+    started_at = []
+    real = training.train
+    monkeypatch.setattr(training, "train", lambda *a, **kw: started_at.append(kw["initial_epoch"]) or real(*a, **kw))
     resumed, spec = run_control.prepare_resume(run.path)
     outcome = run_control.run_here(resumed, spec)
     assert outcome.status == "finished", outcome.message
     rows = outcome.tuning.result.rows
     assert [sum(r["rung"] == k for r in rows) for k in (0, 1)] == [6, 2]  # 3 combinations, then the best, x 2 folds
-    assert len(built) == 3  # round 1's three unfinished fits; round 2's go on from their saved models
+    # round 1's three unfinished fits from scratch; round 2's two go on from their saved states
+    assert started_at == [0, 0, 0, 1, 1]
     kept = {(r["num_filters"], r["split"]): r["accuracy"] for r in first}
     assert all(kept.get((r["num_filters"], r["split"]), r["accuracy"]) == r["accuracy"] for r in rows if r["rung"] == 0)
     assert {r["epochs_done"] for r in rows if r["rung"] == 1} == {3}
