@@ -133,3 +133,14 @@ def _built(images, spec):
 
     config = ModelConfig.from_dict(spec.config)
     return build_model(config, image_size=images.image_size, channels=1, class_names=["0", "1"]).keras_model
+
+
+def test_a_worker_serving_another_search_drops_the_networks_of_the_last_one():
+    images, (first, _) = specs()
+    pool = fit_pool.FitPool()
+    pool.serve("search-1")
+    pool.take(network_key(first, images.x, images.y), lambda: _built(images, first), first.seed, keep=True)
+    pool.serve("search-1")
+    assert len(pool.networks) == 1
+    pool.serve("search-2")
+    assert not pool.networks

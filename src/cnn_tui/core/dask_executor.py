@@ -276,9 +276,11 @@ def _dask_trial(spec: TrialSpec, pixels: np.ndarray, labels: np.ndarray, search:
     bytes: the worker's folders are not this machine's."""
     from distributed import Event, get_client, get_worker
 
+    from cnn_tui.core import fit_pool
     from cnn_tui.core.feeding import PixelView
 
     _private_sizeof_random()
+    fit_pool.pool().serve(search)
     client = get_client()  # in this task's thread: the trial's polling thread would not find the worker
     # every start is logged on the scheduler: retries it made by itself (allowed-failures) count too
     topic = _starts_topic(search, spec.key)

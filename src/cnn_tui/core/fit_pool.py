@@ -81,6 +81,14 @@ class FitPool:
         self.budget_mib = budget_mib if budget_mib is not None else env_int("CNN_TUI_KEPT_NETWORKS_MIB", 512, low=0)
         self.builds = 0
         self.reuses = 0
+        self.search: str | None = None
+
+    def serve(self, search: str) -> None:
+        """A long-lived worker (a Dask worker serves one search after another) keeps no network of
+        an earlier search: its kept ones would hold memory no later fit asks for."""
+        if search != self.search:
+            self.clear()
+            self.search = search
 
     @property
     def key(self) -> str | None:
