@@ -334,12 +334,12 @@ def _ordinal(n: int) -> str:
 
 
 def hyperband_vs_grid(images: Any, quick: bool = False, search: Callable[..., tuning.TuningResult] = tuning.tune,
-                      data: str = "", fold_noise: bool = False, grid: tuple[dict[str, list[Any]], int] | None = None
+                      data: str = "", fold_noise: bool = False, plan: tuple[dict[str, list[Any]], int] | None = None
                       ) -> list[common.Figure]:
     """Hyperband against the full grid: time, fits, epochs trained and the pick's quality; with
     ``fold_noise``, also what the grid's own pick moves with another seed (folds, initial weights).
-    ``grid``: (values, epochs) instead of the 16 combinations of 9 epochs."""
-    grid_values, epochs = grid or ((QUICK_GRID, QUICK_EPOCHS) if quick else (GRID_16, EPOCHS))
+    ``plan``: (grid values, epochs) instead of the 16 combinations of 9 epochs."""
+    grid_values, epochs = plan or ((QUICK_GRID, QUICK_EPOCHS) if quick else (GRID_16, EPOCHS))
     hyper = HyperParams.from_dict({**BASE, "epochs": epochs, **grid_values})
     combos = hyper.combination_count()
     label = f"{combos} combinations x 3 folds, {epochs} epochs{f', {data}' if data else ''}"
@@ -373,9 +373,9 @@ def hyperband_vs_grid(images: Any, quick: bool = False, search: Callable[..., tu
         noise, _, moved, _, moved_score = pick_gap(grid, other)
         figures.append(common.single(
             "tuning", f"accuracy given up by the grid's own pick with another seed, {label}", noise, "points",
-            note=f"the full grid again with folds drawn with seed 43 instead of 42 picked "
+            note=f"the full grid again with seed 43 instead of 42 (other folds, other initial weights) picked "
                  f"{'the same' if moved == best else _short(moved)}, {moved_score:.4f} in the first grid's table: "
-                 "how far a pick moves with the folds alone"))
+                 "how far a pick moves by chance alone"))
     return [
         common.speedup("tuning", f"hyperband vs full grid, {label}", [seconds["hyperband"]], [seconds["grid"]],
                        op=">=", target=3.0, note=note),
@@ -420,7 +420,7 @@ def run(ctx: Any) -> list[common.Figure]:
     if not ctx.quick:  # ~6 and ~8 min more on the 2-core machine
         larger = larger_digits()
         figures += hyperband_vs_grid(larger, data=f"{len(larger):,} images 28x28")
-        figures += hyperband_vs_grid(images, grid=(GRID_27, EPOCHS_27))
+        figures += hyperband_vs_grid(images, plan=(GRID_27, EPOCHS_27))
     figures += gpu_fits_per_minute(images)
     return figures
 
