@@ -9,8 +9,9 @@ import pytest
 
 from cnn_tui.core import presets
 from cnn_tui.core.errors import ParamsError
+from cnn_tui.core.fields import HYPER_NAMES
 from cnn_tui.core.model import build_model
-from cnn_tui.core.params import HYPER_NAMES, DataParams, HyperParams, check_fits
+from cnn_tui.core.params import DataParams, HyperParams, check_fits
 from cnn_tui.core.training import train
 
 from tests_support import class_ordered_set

@@ -7,7 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cnn_tui.core.errors import ParamsError
-from cnn_tui.core.params import DATA_FIELDS, HYPER_FIELDS, HYPER_NAMES, DataParams, HyperParams
+from cnn_tui.core.fields import DATA_FIELDS, HYPER_FIELDS, HYPER_NAMES
+from cnn_tui.core.params import DataParams, HyperParams
 
 from tests_support import SEED_HYPER
 

@@ -11,7 +11,7 @@ import numpy as np
 from textual.widgets import Button, Input, Label, Static
 
 from cnn_tui.core import augmentation
-from cnn_tui.core.params import HYPER_GROUPS
+from cnn_tui.core.fields import HYPER_GROUPS
 from cnn_tui.tui.run_display import RunEnd
 from cnn_tui.tui.widgets.augment_preview import AugmentPreview
 from cnn_tui.tui.widgets.charts import HistoryChart

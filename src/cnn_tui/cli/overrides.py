@@ -11,7 +11,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from cnn_tui.core import params
+from cnn_tui.core import fields, params
 from cnn_tui.core.errors import ParamsError, UserError
 
 
@@ -23,10 +23,10 @@ def parse_set(item: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
-def _field(name: str, *, hyper: bool) -> tuple[str, params.FieldSpec]:
+def _field(name: str, *, hyper: bool) -> tuple[str, fields.FieldSpec]:
     """("data" or "hyper", the field's spec); a name in neither table is a one-line mistake."""
-    data_fields = {spec.name: spec for spec in params.DATA_FIELDS}
-    hyper_fields = {spec.name: spec for spec in params.HYPER_FIELDS}
+    data_fields = {spec.name: spec for spec in fields.DATA_FIELDS}
+    hyper_fields = {spec.name: spec for spec in fields.HYPER_FIELDS}
     if name in data_fields:
         return "data", data_fields[name]
     if name in hyper_fields:
@@ -46,7 +46,7 @@ def apply_sets(items: Sequence[str] | None, data: params.DataParams,
         name, text = parse_set(item)
         kind, spec = _field(name, hyper=hyper is not None)
         try:
-            value = params.parse_text(spec, text)
+            value = fields.parse_text(spec, text)
         except ValueError as exc:
             raise UserError(f"--set {name}: {exc}") from None
         if kind == "data":

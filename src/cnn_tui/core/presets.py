@@ -1,6 +1,6 @@
 """Named hyper-params sets: ``cnn-tui presets NAME > h.json`` starts a file from one.
 
-Each preset is a complete hyper-params file: every field of ``params.HYPER_FIELDS`` is
+Each preset is a complete hyper-params file: every field of ``fields.HYPER_FIELDS`` is
 written out (those that do not apply to its architecture or optimizer at their defaults),
 so the printed file also documents every option there is. The choices, and the figures
 behind them, are in docs/benchmarks.md (accuracy group).
@@ -28,7 +28,8 @@ from __future__ import annotations
 from typing import Any
 
 from cnn_tui.core.errors import ParamsError
-from cnn_tui.core.params import HYPER_FIELDS, HyperParams
+from cnn_tui.core.fields import HYPER_FIELDS
+from cnn_tui.core.params import HyperParams
 
 # Fields a preset changes from the defaults; the rest are written out at their defaults.
 _FAST: dict[str, Any] = {

@@ -48,7 +48,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 def differing_params(hyper: dict[str, Any]) -> dict[str, Any]:
     """The hyper fields whose value is not the seed's default. A default list's first value is
     what training uses, so a single value equal to it is no difference."""
-    from cnn_tui.core.params import HYPER_FIELDS
+    from cnn_tui.core.fields import HYPER_FIELDS
 
     defaults = {f.name: f.default for f in HYPER_FIELDS}
 

@@ -30,7 +30,8 @@ import numpy as np
 from cnn_tui.core.dataset import ImageSet
 from cnn_tui.core.errors import DatasetError, ParamsError
 from cnn_tui.core.events import ROW_FIELDS, BatchProgress, Emit, FoldEnd, Notice, TuningProgress, ignore
-from cnn_tui.core.params import HYPER_NAMES, HyperParams
+from cnn_tui.core.fields import HYPER_NAMES
+from cnn_tui.core.params import HyperParams
 from cnn_tui.core.strategies import (
     STRATEGIES,
     SearchSpace,

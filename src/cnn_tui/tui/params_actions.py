@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from cnn_tui.core.errors import UserError
-from cnn_tui.core.params import DATA_FIELDS, DataParams, HyperParams, format_text
+from cnn_tui.core.fields import DATA_FIELDS, format_text
+from cnn_tui.core.params import DataParams, HyperParams
 from cnn_tui.tui.screen_part import ScreenPart
 from cnn_tui.tui.screens.confirm import ChoiceScreen
 from cnn_tui.tui.screens.files import open_dialog, save_dialog

@@ -8,7 +8,7 @@ read the hyper params by attribute (``config.num_filters``), so this package
 does not import ``core.params``.
 
 Adding an architecture: write its module with an ``ARCHITECTURES`` tuple, add the
-module to ``_MODULES`` below, and give its own fields rows in ``params.HYPER_FIELDS``
+module to ``_MODULES`` below, and give its own fields rows in ``fields.HYPER_FIELDS``
 (``shown_if=("architecture", (...))``).
 """
 

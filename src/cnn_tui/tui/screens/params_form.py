@@ -19,15 +19,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from cnn_tui.core.errors import UserError
-from cnn_tui.core.params import (
-    DATA_FIELDS,
-    HYPER_FIELDS,
-    HYPER_GROUPS,
-    LARGE_GRID,
-    DataParams,
-    FieldSpec,
-    HyperParams,
-)
+from cnn_tui.core.fields import DATA_FIELDS, HYPER_FIELDS, HYPER_GROUPS, FieldSpec
+from cnn_tui.core.params import LARGE_GRID, DataParams, HyperParams
 from cnn_tui.tui.widgets.augment_preview import AugmentPreview
 from cnn_tui.tui.widgets.form import ParamsForm, help_text
 

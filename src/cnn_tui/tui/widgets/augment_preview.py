@@ -18,7 +18,8 @@ from textual.timer import Timer
 from textual.widgets import Label
 
 from cnn_tui.core.augmentation import AUGMENTATION_FIELDS
-from cnn_tui.core.params import HYPER_FIELDS, ModelConfig, parse_text
+from cnn_tui.core.fields import HYPER_FIELDS, parse_text
+from cnn_tui.core.params import ModelConfig
 from cnn_tui.tui.widgets.images import image_class, to_pil
 
 COUNT = 8

@@ -92,7 +92,7 @@ def format_metrics(metrics: dict[str, float], limit: int = 2) -> str:
 
 
 def format_params(params: dict[str, Any]) -> str:
-    from cnn_tui.core.params import format_text
+    from cnn_tui.core.fields import format_text
 
     return " ".join(f"{k}={format_text(v)}" for k, v in params.items())
 

@@ -15,7 +15,7 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-from cnn_tui.core.params import format_text
+from cnn_tui.core.fields import format_text
 
 if TYPE_CHECKING:  # the Data view on the first screen needs neither
     from textual.widgets import DataTable
