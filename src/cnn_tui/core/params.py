@@ -36,7 +36,6 @@ from cnn_tui.core.fields import (
 )
 
 _HYPER_BY_NAME = {f.name: f for f in HYPER_FIELDS}
-_DATA_BY_NAME = {f.name: f for f in DATA_FIELDS}
 
 # A grid larger than this is worth a confirmation before tuning starts.
 LARGE_GRID = 64
