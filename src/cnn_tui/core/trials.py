@@ -86,7 +86,7 @@ def is_finished(row: dict[str, Any]) -> bool:
 class TrialControl:
     """What a running fit reports to and is stopped by (in this process)."""
 
-    stop: threading.Event
+    stop: Any  # anything with is_set(): asked at every batch
     emit: Emit = ignore
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None
     validation: tuple[np.ndarray, np.ndarray] | None = None
@@ -140,9 +140,9 @@ def run_trial(spec: TrialSpec, x: Any, y: np.ndarray, *, stop: threading.Event |
     from cnn_tui.core.search_fits import SearchData, build_network, classifier_class
 
     search_stop = stop or threading.Event()
-    local = threading.Event()  # set by the search's stop, a skip, or pruning
-    watch = _Forward([search_stop, *([skip] if skip else [])], local)
-    pruning = Pruning(spec.prune_after or {}, spec.min_epochs, local) if spec.prune_after is not None else None
+    pruned = threading.Event()
+    ends = AnyOf([search_stop, *([skip] if skip else []), pruned])  # the fit's stop: read at every batch
+    pruning = Pruning(spec.prune_after or {}, spec.min_epochs, pruned) if spec.prune_after is not None else None
     train_idx = np.asarray(spec.train_rows).reshape(-1, 1)
     test_idx = np.asarray(spec.test_rows).reshape(-1, 1)
     classifier = classifier_class()(model=build_network, loss=None, verbose=0, data=SearchData(x),
@@ -150,7 +150,7 @@ def run_trial(spec: TrialSpec, x: Any, y: np.ndarray, *, stop: threading.Event |
                                     num_classes=int(y.max()) + 1, **spec.config)
     key = network_key(spec, x, y)
     classifier.control_ = TrialControl(
-        stop=local, emit=emit, on_epoch_end=pruning.on_epoch_end if pruning else None,
+        stop=ends, emit=emit, on_epoch_end=pruning.on_epoch_end if pruning else None,
         validation=(test_idx, y[spec.test_rows]) if pruning else None, initial_epoch=spec.initial_epoch,
         start_model=spec.start_model, log_dir=spec.log_dir, until=spec.epochs, network_key=key,
         batches=_batches(spec), seed=spec.seed, keep_network=spec.keep_model)
@@ -158,13 +158,10 @@ def run_trial(spec: TrialSpec, x: Any, y: np.ndarray, *, stop: threading.Event |
         backend.clear_session()  # a fresh Keras state (layer names, graphs) for every fit
         backend.set_seed(spec.seed)
     started = time.perf_counter()
-    watch.start()
     try:
         classifier.fit(train_idx, y[spec.train_rows])
     except Exception as exc:  # one failed fit must not end the search  # noqa: BLE001
         return Trial(spec, "failed", fit_seconds=time.perf_counter() - started, reason=backend.describe_failure(exc))
-    finally:
-        watch.close()
     seconds = time.perf_counter() - started
     result = classifier.train_result_
     done = result.epochs_done  # whole epochs, the ones before a promotion included
@@ -233,27 +230,16 @@ def _keep(model: Any, spec: TrialSpec, path: Path, state_only: bool, x: Any, y: 
         path.with_suffix(".keras"))
 
 
-class _Forward:
-    """Sets ``target`` as soon as any of ``sources`` is set (polled: the sources may be set
-    from another thread, or stand for a file or a cluster variable)."""
+class AnyOf:
+    """Set as soon as any of ``flags`` is (an event another thread sets, a file, a cluster
+    variable). Asked directly at every batch: a thread forwarding them to one event could lag
+    behind a loaded machine's fast batches, and the fit would run on past a stop."""
 
-    def __init__(self, sources: list[Any], target: threading.Event) -> None:
-        self.sources, self.target = sources, target
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="trial-stop", daemon=True)
+    def __init__(self, flags: list[Any]) -> None:
+        self.flags = flags
 
-    def start(self) -> None:
-        self.thread.start()
-
-    def _run(self) -> None:
-        while not self.done.wait(0.05):
-            if any(source.is_set() for source in self.sources):
-                self.target.set()
-                return
-
-    def close(self) -> None:
-        self.done.set()
-        self.thread.join()
+    def is_set(self) -> bool:
+        return any(flag.is_set() for flag in self.flags)
 
 
 def trial_from_row(spec: TrialSpec, row: dict[str, Any]) -> Trial:
