@@ -55,6 +55,20 @@ def class_ordered_set(classes=3, per_class=12, size=12) -> ImageSet:
 
 
 
+def check_hyperband_of_three(result, models: Path) -> None:
+    """A hyperband search of 3 combinations x 2 folds, 3 epochs: round 1 trains all six fits 1
+    epoch and keeps their networks' states (``models``), round 2 trains the best combination's two
+    folds on to 3 epochs."""
+    assert result.status == "finished", result.message
+    rungs: dict[int, list] = {}
+    for row in result.rows:
+        rungs.setdefault(row["rung"], []).append(row)
+    assert [len(rungs[r]) for r in sorted(rungs)] == [6, 2]
+    assert {row["epochs_done"] for row in rungs[0]} == {1} and {row["epochs_done"] for row in rungs[1]} == {3}
+    assert all(row["status"] == "ok" for row in result.rows)
+    assert len(list(models.glob("r0-*.npz"))) == 6
+
+
 def write_image_folder(
     root: Path,
     classes: list[str] | int = 3,

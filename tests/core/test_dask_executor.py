@@ -11,7 +11,7 @@ import pytest
 from cnn_tui.core.errors import ParamsError, UserError
 from cnn_tui.core.params import HyperParams
 from cnn_tui.core.tuning import tune
-from tests.tests_support import class_ordered_set, in_run_processes
+from tests.tests_support import check_hyperband_of_three, class_ordered_set, in_run_processes
 
 pytest.importorskip("distributed")
 
@@ -87,14 +87,7 @@ def test_hyperband_on_a_cluster_goes_on_from_the_models_the_workers_sent_back(tm
     hyper = HyperParams.from_dict({**TINY, "num_units": [2, 4, 6], "epochs": 3})
     result = tune(class_ordered_set(classes=2, per_class=6, size=8), hyper, strategy="hyperband", cv=2,
                   cluster="local:2", work_dir=tmp_path)
-    assert result.status == "finished", result.message
-    rungs = {}
-    for row in result.rows:
-        rungs.setdefault(row["rung"], []).append(row)
-    assert [len(rungs[r]) for r in sorted(rungs)] == [6, 2]  # 3 combinations, then the best one, x 2 folds
-    assert {row["epochs_done"] for row in rungs[0]} == {1} and {row["epochs_done"] for row in rungs[1]} == {3}
-    assert all(row["status"] == "ok" for row in result.rows)
-    assert len(list((tmp_path / "models").glob("r0-*.npz"))) == 6  # written here, from the workers' bytes
+    check_hyperband_of_three(result, tmp_path / "models")  # the states written here, from the workers' bytes
 
 
 @pytest.mark.parametrize(("value", "fragment"), [

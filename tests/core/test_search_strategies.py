@@ -11,7 +11,7 @@ from cnn_tui.core.params import HyperParams
 from cnn_tui.core.strategies import hyperband_plan
 from cnn_tui.core.trials import Pruning, Trial, run_trial
 from cnn_tui.core.tuning import tune
-from tests.tests_support import class_ordered_set, in_run_processes
+from tests.tests_support import check_hyperband_of_three, class_ordered_set, in_run_processes
 
 TINY = {"num_filters": 2, "num_units": 4, "kernel_size": 3, "batch_size": 8, "init_rate": 0.02, "epochs": 1}
 
@@ -76,13 +76,7 @@ def test_hyperband_with_real_fits_goes_on_from_the_saved_models(tmp_path):
     hyper = HyperParams.from_dict({**TINY, "num_units": [2, 4, 6], "epochs": 3})
     result = tune(class_ordered_set(classes=2, per_class=6, size=8), hyper, strategy="hyperband", cv=2,
                   work_dir=tmp_path)
-    assert result.status == "finished", result.message
-    rungs = {}
-    for row in result.rows:
-        rungs.setdefault(row["rung"], []).append(row)
-    assert [len(rungs[r]) for r in sorted(rungs)] == [6, 2]  # 3 combinations, then the best one, x 2 folds
-    assert {row["epochs_done"] for row in rungs[0]} == {1} and {row["epochs_done"] for row in rungs[1]} == {3}
-    assert len(list((tmp_path / "models").glob("r0-*.npz"))) == 6  # the networks' states (core.fit_pool)
+    check_hyperband_of_three(result, tmp_path / "models")  # the networks' states (core.fit_pool)
 
 
 def test_the_median_rule_prunes_a_fit_below_the_median_after_min_epochs():
