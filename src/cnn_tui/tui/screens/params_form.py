@@ -15,19 +15,19 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from cnn_tui.core.errors import UserError
 from cnn_tui.core.fields import DATA_FIELDS, HYPER_FIELDS, HYPER_GROUPS, FieldSpec
 from cnn_tui.core.params import LARGE_GRID, DataParams, HyperParams
+from cnn_tui.tui.screens.values_dialog import ValuesDialog
 from cnn_tui.tui.widgets.augment_preview import AugmentPreview
 from cnn_tui.tui.widgets.form import ParamsForm, help_text
 
 FOLDER_FIELDS = ("train_dir", "test_dir", "result_dir")
 
 
-class ParamsScreen(ModalScreen[Any]):
+class ParamsScreen(ValuesDialog):
     """``kind`` is "data" or "hyper"; dismisses with DataParams / HyperParams, or None."""
 
     BINDINGS = [
@@ -42,12 +42,12 @@ class ParamsScreen(ModalScreen[Any]):
         self.kind = kind
         self.params = params
         self.title_text = title
-        self.values = values
+        self.initial_texts = values
         self.sample = sample or (lambda: None)
 
     def compose(self) -> ComposeResult:
         specs = DATA_FIELDS if self.kind == "data" else HYPER_FIELDS
-        values = self.values or (self.params.as_text() if self.params is not None else {})
+        values = self.initial_texts or (self.params.as_text() if self.params is not None else {})
         hyper = self.kind == "hyper"
         if hyper:
             subtitle = "several values in a field (0.02,0.01) are tuned; training uses the first"
@@ -142,31 +142,16 @@ class ParamsScreen(ModalScreen[Any]):
             text.append("\n")
         return text
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "ok":
-            self.action_ok()
-        else:
-            self.action_cancel()
-
-    def on_input_submitted(self, _event: Input.Submitted) -> None:
-        self.action_ok()
-
-    def action_ok(self) -> None:
+    def values(self) -> tuple[Any, str | None]:
+        """The params the form's texts make (OK returns them), or the first problem."""
         form = self.query_one(ParamsForm)
         problems = form.problems()
-        error = self.query_one("#form-error", Label)
         if problems:
-            error.update(next(iter(problems.values())))
-            return
+            return None, next(iter(problems.values()))
         try:
-            built = self.build(form.texts())
+            return self.build(form.texts()), None
         except UserError as exc:
-            error.update(str(exc))
-            return
-        self.dismiss(built)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+            return None, str(exc)
 
     def action_browse(self) -> None:
         focused = self.focused

@@ -10,11 +10,12 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 
 
-class ValuesDialog(ModalScreen[dict[str, Any] | None]):
+class ValuesDialog(ModalScreen[Any]):
     """Subclasses compose an ``#ok`` button and a ``#form-error`` label, and define
-    ``values() -> (values, None) | (None, problem)``: what OK returns, or why it cannot."""
+    ``values() -> (values, None) | (None, problem)``: what OK returns (a dict of values, a params
+    object), or why it cannot."""
 
-    values: Callable[[], tuple[dict[str, Any] | None, str | None]]
+    values: Callable[[], tuple[Any, str | None]]
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "ok":
