@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 DATA   := app_input/digits_data_params.json
 HYPER  := app_input/digits_hyper_params.json
 
-.PHONY: run test lint demo bench clean
+.PHONY: run test lint docs demo bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,8 @@ demo: $(VENV)/.installed-$(EXTRAS)
 	$(BIN)/cnn-tui demo
 	$(BIN)/cnn-tui pipeline --data $(DATA) --hyper $(HYPER)
 
-# Lint and the import contracts first (seconds), then the suite.
-test: $(VENV)/.installed-$(EXTRAS)-test lint
+# Lint and the import contracts first (seconds), then the user guide, then the suite.
+test: $(VENV)/.installed-$(EXTRAS)-test lint docs
 	$(BIN)/python -m pytest
 
 # ruff (rules in pyproject.toml) and import-linter's contracts: core imports neither tui nor cli
@@ -44,10 +44,15 @@ lint: $(VENV)/.installed-$(EXTRAS)-test
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/lint-imports
 
+# The user guide (docs/, nav in mkdocs.yml) as an MkDocs site in site/; --strict: a broken link
+# or anchor, or a page missing from the nav, fails the build.
+docs: $(VENV)/.installed-$(EXTRAS)-test
+	$(BIN)/mkdocs build --strict --site-dir site
+
 # Every benchmark, ours against the plain alternative, medians and ratios; rewrites the
 # figures table in docs/benchmarks.md. BENCH_ARGS passes options, e.g. --data-dir DIR or --quick.
 bench: $(VENV)/.installed-$(EXTRAS)
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache datasets
+	rm -rf $(VENV) .pytest_cache datasets site
