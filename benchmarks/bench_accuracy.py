@@ -1,5 +1,5 @@
 """Accuracy for reference: test accuracy and training time of the shipped demo hyper params and of
-each preset (core/presets.py) on the demo digits, at the demo's size and upsampled to 28x28; the
+each preset (core/params/presets.py) on the demo digits, at the demo's size and upsampled to 28x28; the
 ``fast`` preset against ``seed`` side by side; the cost of augmentation per epoch; and, with
 --data-dir, the seed's hyper params on a real folder."""
 
@@ -10,11 +10,14 @@ import time
 from dataclasses import dataclass
 
 from benchmarks import common
-from cnn_tui.core import backend, dataset, demo, evaluation, presets, training
-from cnn_tui.core.augmentation import AUGMENTATION_FIELDS
+from cnn_tui.core import backend
+from cnn_tui.core.data import dataset, demo
 from cnn_tui.core.errors import UserError
-from cnn_tui.core.model import build_model
-from cnn_tui.core.params import HyperParams, ModelConfig
+from cnn_tui.core.models.augmentation import AUGMENTATION_FIELDS
+from cnn_tui.core.models.model import build_model
+from cnn_tui.core.params import presets
+from cnn_tui.core.params.files import HyperParams, ModelConfig
+from cnn_tui.core.training import evaluation, fit
 
 # The seed's first values (seeds/README.md) for a user folder; the demo ships its own.
 SEED_FIRST = {"init_rate": 0.02, "decay_steps": 400, "decay_rate": 0.9, "kernel_size": 3, "num_filters": 32,
@@ -58,7 +61,7 @@ def train_and_test(root, image_size: int, config: ModelConfig) -> Trained:
                                    channels=train_set.channels)
     net = build_model(config, image_size=image_size, channels=train_set.channels, class_names=train_set.class_names)
     started = time.perf_counter()
-    result = training.train(net, train_set, config)
+    result = fit.train(net, train_set, config)
     seconds = time.perf_counter() - started
     assert result.status == "finished", result.message
     scores = evaluation.evaluate(net, test_set)
@@ -126,7 +129,7 @@ def augmentation_cost(root, repeats: int, quick: bool) -> common.Figure:
         backend.set_seed(42)
         net = build_model(chosen, image_size=AUGMENTATION_SIZE, channels=train_set.channels,
                           class_names=train_set.class_names)
-        per_epoch[side] += training.train(net, train_set, chosen).history["seconds"][1:]
+        per_epoch[side] += fit.train(net, train_set, chosen).history["seconds"][1:]
 
     for round_ in range(repeats):
         sides = [("ours", config), ("reference", plain)]

@@ -99,7 +99,7 @@ def _sets(ctx: Any) -> list[tuple[str, Path, int, int]]:
         (f"JPEG 500x375 -> 64 rgb ({jpegs:,} set)", common.synthetic_jpegs(jpegs) / "training", 64, 3),
     ]
     if ctx.data_dir:
-        from cnn_tui.core import dataset
+        from cnn_tui.core.data import dataset
 
         root = ctx.data_dir / "training"
         channels = dataset.resolve_channels(dataset.list_folder(root), "auto")
@@ -128,7 +128,7 @@ def pool_startup(workers: int) -> float:
     """Seconds from no worker processes to all of them ready to decode."""
     from joblib.externals.loky import get_reusable_executor
 
-    from cnn_tui.core import dataset
+    from cnn_tui.core.data import dataset
 
     get_reusable_executor(max_workers=workers).shutdown(wait=True)
     started = time.perf_counter()
@@ -139,7 +139,7 @@ def pool_startup(workers: int) -> float:
 def parallel_ways(root: Path, size: int, channels: int, workers: int, repeats: int) -> dict[str, list[float]]:
     """Decode one folder into uint8 rows: plain loop, thread pool per file, thread pool per
     chunk, our process pool (chunks into a shared memory-mapped file)."""
-    from cnn_tui.core import dataset, decode
+    from cnn_tui.core.data import dataset, decode
     from cnn_tui.core.events import ignore
 
     listing = dataset.list_folder(root)
@@ -187,7 +187,7 @@ def parallel_ways(root: Path, size: int, channels: int, workers: int, repeats: i
 
 def draft_gain(root: Path, size: int, limit: int) -> tuple[list[float], list[float], int]:
     """Serial decode of up to ``limit`` JPEGs with and without Pillow's draft mode."""
-    from cnn_tui.core import decode
+    from cnn_tui.core.data import decode
 
     files = sorted(str(p) for p in root.rglob("*.jpg"))[:limit]
     out = np.empty((len(files), size, size, 3), dtype=np.uint8)
@@ -201,8 +201,8 @@ def draft_gain(root: Path, size: int, limit: int) -> tuple[list[float], list[flo
 
 
 def run(ctx: Any) -> list[common.Figure]:
-    from cnn_tui.core import dataset
-    from cnn_tui.core.cache import ImageCache
+    from cnn_tui.core.data import dataset
+    from cnn_tui.core.data.cache import ImageCache
 
     figures: list[common.Figure] = []
     workers = dataset.worker_count()

@@ -120,8 +120,8 @@ def steady(seconds: list[float]) -> float:
 
 
 async def measure(ctx: Any, folder: Path) -> list[Figure]:
-    from cnn_tui.core import jobs
-    from cnn_tui.core.params import DataParams, HyperParams
+    from cnn_tui.core.params.files import DataParams, HyperParams
+    from cnn_tui.core.runs import steps
     from cnn_tui.tui.app import CnnApp
 
     epochs = 3 if ctx.quick else 8
@@ -162,7 +162,7 @@ async def measure(ctx: Any, folder: Path) -> list[Figure]:
                     else:
                         training_lags = phase
                 else:
-                    net = jobs.new_model(main.session.data, main.session.hyper, images)
+                    net = steps.new_model(main.session.data, main.session.hyper, images)
                     seconds = plain_fit_epochs(net, images, batch_size, epochs)
                     if round_:
                         reference.append(steady(seconds))

@@ -1,15 +1,15 @@
 """What running a task as its own process costs, and how fast its events reach a follower.
 
 - End to end, a 2-epoch training run on 8,000 28×28 PNGs through the run process
-  (``run_control.prepare`` + ``launch`` + ``follow`` to its end: a detached process that
+  (``control.prepare`` + ``launch`` + ``follow`` to its end: a detached process that
   claims its folder, beats, and writes every event to ``events.jsonl``) against the path
-  runs took before, in-process (load, build, ``jobs.train_run``), in a fresh Python process
+  runs took before, in-process (load, build, ``steps.train_run``), in a fresh Python process
   of its own. Both import Keras once, so the ratio is the cost of the run machinery.
 - From starting a run to its ``TrainingStarted`` event (what a TUI that already has Keras
   waits for before the first epoch's progress shows: the new process imports Keras and
   loads the cached set itself).
 - Follow latency: a writer process emits events at 20 a second, each stamped with its
-  write time; ``run_control.follow`` in this process yields them; the delay from write to
+  write time; ``control.follow`` in this process yields them; the delay from write to
   yield, p50/p95.
 - Attach latency: the same writer, followed by the TUI (headless, 120×36) through
   ``Tasks.attach``: the delay from write to the line shown on the screen's status line (the
@@ -38,14 +38,14 @@ HYPER = {"init_rate": 0.02, "decay_steps": 400, "decay_rate": 0.9, "kernel_size"
 
 IN_PROCESS = textwrap.dedent("""
     import sys
-    from cnn_tui.core import jobs
-    from cnn_tui.core.params import DataParams, HyperParams
-    from cnn_tui.core.runs import Run
+    from cnn_tui.core.runs import steps
+    from cnn_tui.core.params.files import DataParams, HyperParams
+    from cnn_tui.core.runs.folder import Run
     data, hyper = DataParams.load(sys.argv[1]), HyperParams.load(sys.argv[2])
-    images = jobs.load_training_set(data)
-    net = jobs.new_model(data, hyper, images)
+    images = steps.load_training_set(data)
+    net = steps.new_model(data, hyper, images)
     run = Run.create(data.results_path, "train", command="bench")
-    outcome = jobs.train_run(net, images, data, hyper, validate=None, run=run)
+    outcome = steps.train_run(net, images, data, hyper, validate=None, run=run)
     run.finish(outcome.status, outcome.message, **outcome.details)
     assert outcome.status == "finished", outcome.message
 """)
@@ -54,7 +54,7 @@ WRITER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     from cnn_tui.core.events import Notice
-    from cnn_tui.core.run_events import EventWriter
+    from cnn_tui.core.runs.events_file import EventWriter
     writer = EventWriter(Path(sys.argv[1]))
     for i in range(int(sys.argv[2])):
         writer(Notice(repr(time.time())))
@@ -84,9 +84,9 @@ def write_params(folder: Path, quick: bool) -> tuple[Path, Path]:
 
 
 def run(ctx) -> list[Figure]:
-    from cnn_tui.core import run_control
-    from cnn_tui.core.params import DataParams, HyperParams
-    from cnn_tui.core.run_tasks import TaskSpec
+    from cnn_tui.core.params.files import DataParams, HyperParams
+    from cnn_tui.core.runs import control
+    from cnn_tui.core.runs.execute import TaskSpec
 
     figures: list[Figure] = []
     with tempfile.TemporaryDirectory(prefix="bench-runs-") as tmp:
@@ -97,9 +97,9 @@ def run(ctx) -> list[Figure]:
 
         def through_run_process() -> None:
             started = time.perf_counter()
-            run = run_control.prepare(TaskSpec("train"), data, hyper, command="bench")
-            proc = run_control.launch(run)
-            for event in run_control.follow(run.path):
+            run = control.prepare(TaskSpec("train"), data, hyper, command="bench")
+            proc = control.launch(run)
+            for event in control.follow(run.path):
                 if type(event).__name__ == "TrainingStarted":
                     first_event.append(time.perf_counter() - started)
             code = proc.wait()
@@ -123,13 +123,13 @@ def run(ctx) -> list[Figure]:
 
 
 def follow_latency(folder: Path, count: int) -> list[Figure]:
-    from cnn_tui.core import run_events
+    from cnn_tui.core.runs import events_file
 
     run_dir = folder / "latency"
     run_dir.mkdir()
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(run_dir), str(count)])
     delays = []
-    for event in run_events.follow(run_dir, alive=lambda: writer.poll() is None):
+    for event in events_file.follow(run_dir, alive=lambda: writer.poll() is None):
         delays.append(time.time() - float(event.text))
     writer.wait()
     delays.sort()
@@ -145,7 +145,7 @@ def start_writer(run_dir: Path, count: int) -> subprocess.Popen:
     """A stand-in run: a process writing stamped notices, recorded in run.json as the run's process."""
     from datetime import datetime
 
-    from cnn_tui.core import processes
+    from cnn_tui.core.runs import processes
 
     run_dir.mkdir()
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(run_dir), str(count)])

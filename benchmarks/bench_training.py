@@ -9,9 +9,11 @@ import math
 import numpy as np
 
 from benchmarks import common
-from cnn_tui.core import backend, dataset, feeding, training
-from cnn_tui.core.model import build_model
-from cnn_tui.core.params import ModelConfig
+from cnn_tui.core import backend
+from cnn_tui.core.data import dataset, feeding
+from cnn_tui.core.models.model import build_model
+from cnn_tui.core.params.files import ModelConfig
+from cnn_tui.core.training import fit as training
 
 # The seed hyper params' first values (seeds/README.md), 28x28 grayscale like MNIST.
 SEED = ModelConfig(init_rate=0.02, decay_steps=400, decay_rate=0.9, kernel_size=3, num_filters=32, num_units=512,

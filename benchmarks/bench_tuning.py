@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 
 from benchmarks import common
-from cnn_tui.core import backend, tuning
+from cnn_tui.core import backend
 from cnn_tui.core.events import FoldEnd
-from cnn_tui.core.params import HyperParams
+from cnn_tui.core.params.files import HyperParams
+from cnn_tui.core.tuning import search as tuning
 
 # The seed's ten fields; the default architecture (seed_cnn: the seed's two convolutions).
 BASE = {"init_rate": 0.02, "decay_steps": 400, "decay_rate": 0.9, "kernel_size": 3, "num_filters": 32,
@@ -144,7 +145,7 @@ def cluster_ready() -> str | None:
     try:
         import distributed  # noqa: F401
 
-        from cnn_tui.core import dask_executor  # noqa: F401
+        from cnn_tui.core.tuning import dask_executor  # noqa: F401
     except ImportError as exc:
         return str(exc)
     return None
@@ -155,13 +156,13 @@ def cluster_ready() -> str | None:
 
 def digits(quick: bool = False) -> Any:
     """The demo digits' training folder as ``cnn-tui tune`` loads it."""
-    from cnn_tui.core import jobs
-    from cnn_tui.core.params import DataParams
+    from cnn_tui.core.params.files import DataParams
+    from cnn_tui.core.runs import steps
 
     root = common.demo_digits()
     data = DataParams.from_dict({"num_classes": 10, "train_dir": str(root / "training"),
                                  "test_dir": str(root / "testing"), "image_size": 16})
-    images = jobs.load_training_set(data)
+    images = steps.load_training_set(data)
     return images.subset(600, 1) if quick else images
 
 
@@ -173,13 +174,13 @@ def larger_digits(copies: int = 3) -> Any:
 
     from scipy import ndimage
 
-    from cnn_tui.core import jobs
-    from cnn_tui.core.params import DataParams
+    from cnn_tui.core.params.files import DataParams
+    from cnn_tui.core.runs import steps
 
     root = common.demo_digits()
     data = DataParams.from_dict({"num_classes": 10, "train_dir": str(root / "training"),
                                  "test_dir": str(root / "testing"), "image_size": 28})
-    images = jobs.load_training_set(data)
+    images = steps.load_training_set(data)
     rng = np.random.default_rng(0)
     moved = []
     for _ in range(copies):
@@ -196,7 +197,7 @@ def plain_search(images: Any, hyper: HyperParams) -> float:
     images themselves, same folds (stratified, shuffled, seed 42)."""
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
-    from cnn_tui.core.search_fits import build_network, classifier_class
+    from cnn_tui.core.tuning.classifier import build_network, classifier_class
 
     config = hyper.first().as_dict()
     clf = classifier_class()(model=build_network, loss=None, verbose=0, image_size=images.image_size,

@@ -168,7 +168,7 @@ def machine() -> dict[str, Any]:
 
 def demo_digits() -> Path:
     """The demo digits folder (training/, testing/), exported once under DATA_HOME."""
-    from cnn_tui.core import demo
+    from cnn_tui.core.data import demo
 
     root = DATA_HOME / "digits"
     if not (root / "training").is_dir():

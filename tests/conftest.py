@@ -92,16 +92,16 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 def _no_run_left_running(tmp_path: Path):
     """Run processes a test started (detached, they outlive it) are stopped when it ends, pass or fail."""
     yield
-    from cnn_tui.core import run_control
     from cnn_tui.core.errors import UserError
-    from cnn_tui.core.runs import effective_status, read_run
+    from cnn_tui.core.runs import control
+    from cnn_tui.core.runs.folder import effective_status, read_run
 
     for record_file in tmp_path.rglob("run.json"):
         record = read_run(record_file.parent)
         if not record or record.get("pid") == os.getpid() or effective_status(record) != "running":
             continue
         try:
-            run_control.stop(record_file.parent, wait=True, timeout=30)
+            control.stop(record_file.parent, wait=True, timeout=30)
         except UserError:
             continue
         record = read_run(record_file.parent) or {}

@@ -45,7 +45,7 @@ class _FakeExecutor:
         pass
 
     def run(self, specs, on_trial, prepare):
-        from cnn_tui.core.trials import Trial
+        from cnn_tui.core.tuning.trials import Trial
 
         for spec in map(prepare, specs):
             p = spec.config  # the whole configuration: tuned fields and fixed ones
@@ -62,7 +62,7 @@ def _tiny_images():
 
     import numpy as np
 
-    from cnn_tui.core.dataset import ImageSet
+    from cnn_tui.core.data.dataset import ImageSet
 
     return ImageSet(np.zeros((30, 4, 4, 1), "float32"), np.arange(30) % 3, ["a", "b", "c"], [], Path("."))
 
@@ -71,7 +71,7 @@ def test_tuning_bench_hyperband_vs_grid_reports_time_and_pick_quality():
     from functools import partial
 
     from benchmarks import bench_tuning
-    from cnn_tui.core import tuning
+    from cnn_tui.core.tuning import search as tuning
 
     figures = bench_tuning.hyperband_vs_grid(_tiny_images(), quick=True,
                                              search=partial(tuning.tune, executor=_FakeExecutor()))
@@ -103,7 +103,7 @@ def test_tuning_bench_executors_report_times_and_memory(monkeypatch):
     from functools import partial
 
     from benchmarks import bench_tuning
-    from cnn_tui.core import tuning
+    from cnn_tui.core.tuning import search as tuning
 
     # every executor's side (in-process, jobs=2) runs the fake executor here
     monkeypatch.setattr(bench_tuning.tuning, "tune", partial(tuning.tune, executor=_FakeExecutor()))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnn_tui.core.dataset import ImageSet
+from cnn_tui.core.data.dataset import ImageSet
 
 SEED_HYPER = {
     "init_rate": [0.02, 0.01], "decay_steps": 400, "decay_rate": 0.9, "kernel_size": 3,
@@ -103,16 +103,16 @@ def write_image_folder(
 
 def fail_fits_with(monkeypatch, num_units: int, message: str = "simulated") -> None:
     """Make every tuning fit with ``num_units`` run out of memory (MemoryError) as it builds."""
-    from cnn_tui.core import search_fits
+    from cnn_tui.core.tuning import classifier
 
-    real = search_fits.build_network
+    real = classifier.build_network
 
     def out_of_memory(**kwargs):
         if kwargs["num_units"] == num_units:
             raise MemoryError(message)
         return real(**kwargs)
 
-    monkeypatch.setattr(search_fits, "build_network", out_of_memory)
+    monkeypatch.setattr(classifier, "build_network", out_of_memory)
 
 
 # ---- patching the run processes a test starts (training and tuning from the TUI run in their own process)
@@ -143,7 +143,7 @@ def fail_fits_in_child() -> None:
 def full_disk_in_child() -> None:
     """In a run process: every model.keras write fails as on a full disk (other files still write)."""
     from cnn_tui.core.errors import ResultsError
-    from cnn_tui.core.model import NetModel
+    from cnn_tui.core.models.model import NetModel
 
     real = NetModel.save
 
@@ -160,17 +160,17 @@ def die_in_fits_in_child() -> None:
     builds (as the kernel's OOM killer would)."""
     import os
 
-    from cnn_tui.core import search_fits
+    from cnn_tui.core.tuning import classifier
 
     units = int(os.environ["CNN_TUI_TEST_DIE_UNITS"])
-    real = search_fits.build_network
+    real = classifier.build_network
 
     def build(**kwargs):
         if kwargs.get("num_units") == units:
             os._exit(9)
         return real(**kwargs)
 
-    search_fits.build_network = build
+    classifier.build_network = build
 
 
 def die_once_in_fits_in_child() -> None:
@@ -178,10 +178,10 @@ def die_once_in_fits_in_child() -> None:
     ``CNN_TUI_TEST_DIE_ONCE_FILE`` records that one did); every later fit trains."""
     import os
 
-    from cnn_tui.core import search_fits
+    from cnn_tui.core.tuning import classifier
 
     marker = Path(os.environ["CNN_TUI_TEST_DIE_ONCE_FILE"])
-    real = search_fits.build_network
+    real = classifier.build_network
 
     def build(**kwargs):
         try:
@@ -190,4 +190,4 @@ def die_once_in_fits_in_child() -> None:
             return real(**kwargs)
         os._exit(9)
 
-    search_fits.build_network = build
+    classifier.build_network = build

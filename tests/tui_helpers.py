@@ -105,7 +105,7 @@ def run_record(run_dir: Path) -> dict:
 
 async def wait_run_ended(run_dir: Path, timeout: float = 120) -> dict:
     """Poll a run folder (its process may outlive the app) until run.json says how it ended."""
-    from cnn_tui.core.runs import effective_status, read_run
+    from cnn_tui.core.runs.folder import effective_status, read_run
 
     deadline = time.monotonic() + timeout
     while True:

@@ -9,8 +9,8 @@ from rich.console import Console
 
 from cnn_tui.cli import main
 from cnn_tui.cli.inspect_commands import HalfBlocks
-from cnn_tui.core.model import build_model
-from cnn_tui.core.params import HyperParams
+from cnn_tui.core.models.model import build_model
+from cnn_tui.core.params.files import HyperParams
 
 from tests_support import TINY_HYPER
 

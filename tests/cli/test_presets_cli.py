@@ -3,8 +3,8 @@
 import json
 
 from cnn_tui.cli import main
-from cnn_tui.core import presets
-from cnn_tui.core.params import HyperParams
+from cnn_tui.core.params import presets
+from cnn_tui.core.params.files import HyperParams
 
 from tests_support import write_image_folder
 

@@ -21,10 +21,10 @@ import numpy as np
 import pytest
 
 from cnn_tui.cli import main
-from cnn_tui.core import processes
-from cnn_tui.core.run_events import read_events
-from cnn_tui.core.run_tasks import TaskSpec
-from cnn_tui.core.runs import ENDED, Run, effective_status, read_run
+from cnn_tui.core.runs import processes
+from cnn_tui.core.runs.events_file import read_events
+from cnn_tui.core.runs.execute import TaskSpec
+from cnn_tui.core.runs.folder import ENDED, Run, effective_status, read_run
 
 from tests_support import TINY_HYPER
 
@@ -286,7 +286,7 @@ def test_a_killed_run_is_interrupted_and_resumes_from_its_last_whole_epoch(tmp_p
     wait_until(lambda: processes.is_same_process(record) is False, "the process to be gone")
     # the resume point is the model file's last whole epoch: history.csv is written just before it, so a
     # kill between the two writes leaves history one epoch ahead (that epoch is trained again, once)
-    from cnn_tui.core.model import inspect_archive
+    from cnn_tui.core.models.model import inspect_archive
 
     done = inspect_archive(run_dir / "model.keras")["epochs_done"]
     assert 1 <= done < 12 and len(history(run_dir)) in (done, done + 1)

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from cnn_tui.core.errors import ParamsError
-from cnn_tui.core.model import METADATA_MEMBER, NetModel, build_model
-from cnn_tui.core.params import DataParams, HyperParams, ModelConfig, check_fits
-from cnn_tui.core.training import train
+from cnn_tui.core.models.model import METADATA_MEMBER, NetModel, build_model
+from cnn_tui.core.params.files import DataParams, HyperParams, ModelConfig, check_fits
+from cnn_tui.core.training.fit import train
 from tests.tests_support import class_ordered_set
 
 SMALL = dict(num_filters=4, num_units=8, epochs=1, batch_size=8, blocks=2)
@@ -91,9 +91,9 @@ def test_a_cosine_schedule_spans_the_whole_training():
 def test_early_stopping_keeps_and_saves_the_best_epoch(tmp_path):
     from dataclasses import replace
 
-    from cnn_tui.core import jobs
-    from cnn_tui.core.callbacks import MIN_DELTA
-    from cnn_tui.core.runs import Run
+    from cnn_tui.core.runs import steps as jobs
+    from cnn_tui.core.runs.folder import Run
+    from cnn_tui.core.training.callbacks import MIN_DELTA
 
     # shuffled labels: nothing to learn, so the validation loss soon gets worse again (overfitting)
     images = tiny()
@@ -120,7 +120,7 @@ def test_early_stopping_keeps_and_saves_the_best_epoch(tmp_path):
 
 
 def test_the_best_epoch_callback_restores_the_best_weights_after_patience():
-    from cnn_tui.core.callbacks import best_epoch_callback
+    from cnn_tui.core.training.callbacks import best_epoch_callback
 
     net = build_model(ModelConfig(**SMALL), image_size=12, channels=1, class_names=["a", "b"])
     callback = best_epoch_callback("val_loss", 2)
@@ -192,7 +192,7 @@ def test_an_unknown_architecture_names_the_choices():
 
 
 def test_a_grid_over_architectures_runs_every_one():
-    from cnn_tui.core.tuning import tune
+    from cnn_tui.core.tuning.search import tune
 
     images = class_ordered_set(classes=2, per_class=9, size=12)
     hyper = HyperParams.from_dict({**SMALL, "architecture": ["seed_cnn", "cnn"], "batch_size": 6})

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnn_tui.core.augmentation import augmented_samples
-from cnn_tui.core.params import ModelConfig
+from cnn_tui.core.models.augmentation import augmented_samples
+from cnn_tui.core.params.files import ModelConfig
 
 
 def bar_image(size: int = 16, channels: int = 1) -> np.ndarray:

@@ -9,13 +9,13 @@ import threading
 import pytest
 
 from cnn_tui.core.errors import ParamsError, UserError
-from cnn_tui.core.params import HyperParams
-from cnn_tui.core.tuning import tune
+from cnn_tui.core.params.files import HyperParams
+from cnn_tui.core.tuning.search import tune
 from tests.tests_support import check_hyperband_of_three, class_ordered_set, in_run_processes
 
 pytest.importorskip("distributed")
 
-from cnn_tui.core.dask_executor import check_cluster, load_security  # noqa: E402
+from cnn_tui.core.tuning.dask_executor import check_cluster, load_security  # noqa: E402
 
 TINY = {"num_filters": 2, "num_units": 4, "kernel_size": 3, "batch_size": 8, "init_rate": 0.02, "epochs": 1}
 
@@ -53,8 +53,8 @@ def test_a_fit_whose_dask_worker_dies_runs_again_then_counts_as_failed(monkeypat
 
 
 def test_a_stopped_search_on_a_cluster_cancels_the_fits_not_started(monkeypatch, tmp_path):
-    from cnn_tui.core.dask_executor import DaskExecutor
     from cnn_tui.core.events import FoldEnd
+    from cnn_tui.core.tuning.dask_executor import DaskExecutor
 
     # every trial handed to Dask at once, so that most wait in its queue when the search stops
     monkeypatch.setattr(DaskExecutor, "_refresh_slots", lambda self, force=False: setattr(self, "slots", 8))
@@ -163,7 +163,7 @@ def test_an_unreachable_scheduler_is_one_line(monkeypatch, tmp_path):
         port = sock.getsockname()[1]
     images = class_ordered_set(classes=2, per_class=6, size=8)
     hyper = HyperParams.from_dict({**TINY, "num_units": [2, 4]})
-    monkeypatch.setattr("cnn_tui.core.dask_executor.CONNECT_TIMEOUT", 2.0)
+    monkeypatch.setattr("cnn_tui.core.tuning.dask_executor.CONNECT_TIMEOUT", 2.0)
     with pytest.raises(UserError) as error:
         tune(images, hyper, cv=2, cluster=f"tcp://127.0.0.1:{port}", work_dir=tmp_path)
     assert f"cannot reach the Dask scheduler tcp://127.0.0.1:{port}" in str(error.value)
@@ -215,8 +215,8 @@ class _Done:
 def test_a_remote_schedulers_own_retries_count_and_ours_come_only_after(tmp_path):
     from distributed import KilledWorker
 
-    from cnn_tui.core.dask_executor import DaskExecutor, _Attempt
-    from cnn_tui.core.strategies import SearchSpace, grid_rounds
+    from cnn_tui.core.tuning.dask_executor import DaskExecutor, _Attempt
+    from cnn_tui.core.tuning.strategies import SearchSpace, grid_rounds
 
     images = class_ordered_set(classes=2, per_class=6, size=8)
     spec = next(grid_rounds(SearchSpace([{}], HyperParams.from_dict(TINY).first().as_dict(), images.y, 2, 0)))[0]

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnn_tui.core import dataset
-from cnn_tui.core.cache import ImageCache
-from cnn_tui.core.dataset import TaskStopped, list_folder, load_images
+from cnn_tui.core.data import dataset
+from cnn_tui.core.data.cache import ImageCache
+from cnn_tui.core.data.dataset import TaskStopped, list_folder, load_images
 from cnn_tui.core.errors import DatasetError
 from cnn_tui.core.events import LoadProgress
 
@@ -201,7 +201,7 @@ def test_listing_skips_hidden_files_and_folders_and_lists_sub_folders(tmp_path):
 
 
 def test_cache_trims_to_its_size_limit_and_never_touches_foreign_files(tmp_path):
-    from cnn_tui.core.cache import make_key
+    from cnn_tui.core.data.cache import make_key
 
     folder = tmp_path / "c"
     cache = ImageCache(folder, limit_mb=1)
@@ -223,7 +223,7 @@ def test_a_stopped_parallel_load_without_cache_leaves_no_scratch_file(tmp_path, 
     """With the cache off, worker processes still decode into a scratch file: a stop removes it."""
     import tempfile
 
-    from cnn_tui.core import dataset
+    from cnn_tui.core.data import dataset
 
     scratch = tmp_path / "scratch"
     scratch.mkdir()

@@ -2,8 +2,8 @@
 
 import os
 
-from cnn_tui.core.cache import make_key
-from cnn_tui.core.dataset import list_folder, load_images
+from cnn_tui.core.data.cache import make_key
+from cnn_tui.core.data.dataset import list_folder, load_images
 
 from tests_support import write_image_folder
 
@@ -31,7 +31,7 @@ def test_the_listing_digest_keys_like_the_stat_tuples(tmp_path):
 
 
 def test_an_auto_colour_load_remembers_its_decision(tmp_path, _isolated_cache, monkeypatch):
-    from cnn_tui.core import dataset
+    from cnn_tui.core.data import dataset
 
     root = write_image_folder(tmp_path / "t", 2, per_class=3)
     first = load_images(root, image_size=8, color_mode="auto")
@@ -44,7 +44,7 @@ def test_an_auto_colour_load_remembers_its_decision(tmp_path, _isolated_cache, m
 
 
 def test_warm_up_pool_starts_the_workers_once(monkeypatch):
-    from cnn_tui.core import dataset, pool
+    from cnn_tui.core.data import dataset, pool
 
     dataset.warm_up_pool(1)  # one core: nothing to start
     dataset.warm_up_pool(2, wait=True)

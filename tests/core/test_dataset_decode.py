@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from cnn_tui.core import decode
+from cnn_tui.core.data import decode
 
 
 def _pillow(path, size, channels):

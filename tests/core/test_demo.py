@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from cnn_tui.core.demo import export_digits
+from cnn_tui.core.data.demo import export_digits
 from cnn_tui.core.errors import UserError
 
 

@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 from sklearn.metrics import classification_report, confusion_matrix
 
-from cnn_tui.core.dataset import load_images
+from cnn_tui.core.data.dataset import load_images
 from cnn_tui.core.errors import ModelError
-from cnn_tui.core.evaluation import Evaluation, classify_files, evaluate
-from cnn_tui.core.model import build_model
-from cnn_tui.core.params import HyperParams
-from cnn_tui.core.training import train
+from cnn_tui.core.models.model import build_model
+from cnn_tui.core.params.files import HyperParams
+from cnn_tui.core.training.evaluation import Evaluation, classify_files, evaluate
+from cnn_tui.core.training.fit import train
 
 from tests_support import TINY_HYPER, write_image_folder
 
@@ -69,9 +69,9 @@ def test_evaluate_and_classify_with_a_trained_model(tmp_path):
 def test_classify_says_what_a_folder_or_a_pipe_is_without_waiting(tmp_path):
     import os
 
-    from cnn_tui.core.evaluation import classify_files
-    from cnn_tui.core.model import build_model
-    from cnn_tui.core.params import ModelConfig
+    from cnn_tui.core.models.model import build_model
+    from cnn_tui.core.params.files import ModelConfig
+    from cnn_tui.core.training.evaluation import classify_files
 
     config = ModelConfig(init_rate=0.02, decay_steps=400, decay_rate=0.9, kernel_size=3, num_filters=4, num_units=8,
                          momentum=0.9, drop_out=0.2, epochs=1, batch_size=8)

@@ -6,13 +6,13 @@ import threading
 import numpy as np
 import pytest
 
-from cnn_tui.core import explain, explain_plots
 from cnn_tui.core.backend import load_keras, set_seed
-from cnn_tui.core.dataset import ImageSet
+from cnn_tui.core.data.dataset import ImageSet
 from cnn_tui.core.errors import ModelError, UserError
-from cnn_tui.core.model import NetModel, build_model
-from cnn_tui.core.params import HyperParams
-from cnn_tui.core.training import train
+from cnn_tui.core.inspect import explain, explain_plots
+from cnn_tui.core.models.model import NetModel, build_model
+from cnn_tui.core.params.files import HyperParams
+from cnn_tui.core.training.fit import train
 
 from tests_support import TINY_HYPER
 

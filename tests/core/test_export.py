@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from cnn_tui.cli import main
-from cnn_tui.core import export
 from cnn_tui.core.errors import UserError
-from cnn_tui.core.model import NetModel
+from cnn_tui.core.models import export
+from cnn_tui.core.models.model import NetModel
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,11 @@ import gc
 import numpy as np
 import pytest
 
-from cnn_tui.core import feeding
-from cnn_tui.core.dataset import ImageSet
-from cnn_tui.core.model import build_model
-from cnn_tui.core.params import HyperParams
-from cnn_tui.core.training import train
+from cnn_tui.core.data import feeding
+from cnn_tui.core.data.dataset import ImageSet
+from cnn_tui.core.models.model import build_model
+from cnn_tui.core.params.files import HyperParams
+from cnn_tui.core.training.fit import train
 
 from tests_support import TINY_HYPER, class_ordered_set
 
@@ -66,10 +66,10 @@ def test_the_stream_limit_can_be_set(monkeypatch, configured, expected):
 
 
 def test_a_folder_over_the_limit_loads_streamed_and_says_so(tmp_path, monkeypatch):
-    from cnn_tui.core.dataset import load_images
-    from cnn_tui.core.evaluation import evaluate
+    from cnn_tui.core.data.dataset import load_images
     from cnn_tui.core.events import Notice
-    from cnn_tui.core.tuning import tune
+    from cnn_tui.core.training.evaluation import evaluate
+    from cnn_tui.core.tuning.search import tune
 
     from tests_support import write_image_folder
 

@@ -1,4 +1,4 @@
-"""Reusing one built network for the fits of one configuration (``core.fit_pool``)."""
+"""Reusing one built network for the fits of one configuration (``core.tuning.fit_pool``)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from cnn_tui.core import fit_pool
-from cnn_tui.core.params import HyperParams
-from cnn_tui.core.strategies import SearchSpace, grid_rounds
-from cnn_tui.core.trials import network_key, run_trial
+from cnn_tui.core.params.files import HyperParams
+from cnn_tui.core.tuning import fit_pool
+from cnn_tui.core.tuning.strategies import SearchSpace, grid_rounds
+from cnn_tui.core.tuning.trials import network_key, run_trial
 from tests.tests_support import class_ordered_set
 
 TINY = {"num_filters": 2, "num_units": 4, "kernel_size": 3, "batch_size": 4, "init_rate": 0.05, "epochs": 2,
@@ -128,8 +128,8 @@ def test_networks_no_round_will_train_on_are_dropped_and_the_kept_ones_fit_a_bud
 
 
 def _built(images, spec):
-    from cnn_tui.core.model import build_model
-    from cnn_tui.core.params import ModelConfig
+    from cnn_tui.core.models.model import build_model
+    from cnn_tui.core.params.files import ModelConfig
 
     config = ModelConfig.from_dict(spec.config)
     return build_model(config, image_size=images.image_size, channels=1, class_names=["0", "1"]).keras_model

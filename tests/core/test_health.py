@@ -4,8 +4,8 @@ import shutil
 
 from PIL import Image
 
-from cnn_tui.core.health import check_data, check_folder
-from cnn_tui.core.params import DataParams
+from cnn_tui.core.data.health import check_data, check_folder
+from cnn_tui.core.params.files import DataParams
 
 from tests_support import write_image_folder
 

@@ -5,10 +5,10 @@ import csv
 import numpy as np
 import pytest
 
-from cnn_tui.core import mistakes, reports
-from cnn_tui.core.evaluation import Evaluation
-from cnn_tui.core.reports import write_predictions
-from cnn_tui.core.run_results import load_evaluation
+from cnn_tui.core.inspect import mistakes, reports
+from cnn_tui.core.inspect.reports import write_predictions
+from cnn_tui.core.runs.results import load_evaluation
+from cnn_tui.core.training.evaluation import Evaluation
 
 NAMES = ["cat", "dog", "fox"]
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from cnn_tui.core.errors import ModelError
-from cnn_tui.core.model import NetModel, build_model, readable_size
-from cnn_tui.core.params import HyperParams
+from cnn_tui.core.models.model import NetModel, build_model, readable_size
+from cnn_tui.core.params.files import HyperParams
 
 from tests_support import TINY_HYPER
 
@@ -118,7 +118,7 @@ def test_model_that_does_not_fit_the_data_is_refused():
 def test_a_network_too_big_for_memory_is_one_line_naming_its_largest_layer(field, value, layer):
 
     from cnn_tui.core.errors import ModelError
-    from cnn_tui.core.params import ModelConfig
+    from cnn_tui.core.params.files import ModelConfig
 
     config = ModelConfig(init_rate=0.02, decay_steps=400, decay_rate=0.9, kernel_size=3, num_filters=32, num_units=512,
                          momentum=0.9, drop_out=0.2, epochs=1, batch_size=64).replace(**{field: value})

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from cnn_tui.core.errors import ParamsError
-from cnn_tui.core.params import DataParams, HyperParams, check_fits
+from cnn_tui.core.params.files import DataParams, HyperParams, check_fits
 
 from tests_support import SEED_DATA, SEED_HYPER
 

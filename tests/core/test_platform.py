@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cnn_tui.core import cache, feeding, places, pool
+from cnn_tui.core import places
+from cnn_tui.core.data import cache, feeding, pool
 
 GIB = 2**30
 

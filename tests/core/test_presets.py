@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from cnn_tui.core import presets
 from cnn_tui.core.errors import ParamsError
-from cnn_tui.core.fields import HYPER_NAMES
-from cnn_tui.core.model import build_model
-from cnn_tui.core.params import DataParams, HyperParams, check_fits
-from cnn_tui.core.training import train
+from cnn_tui.core.models.model import build_model
+from cnn_tui.core.params import presets
+from cnn_tui.core.params.fields import HYPER_NAMES
+from cnn_tui.core.params.files import DataParams, HyperParams, check_fits
+from cnn_tui.core.training.fit import train
 
 from tests_support import class_ordered_set
 

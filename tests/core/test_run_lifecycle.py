@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from cnn_tui.core import processes, run_control, run_events, run_index
 from cnn_tui.core.errors import UserError
 from cnn_tui.core.events import EpochEnd, FoldEnd, Notice, TaskFinished
-from cnn_tui.core.params import DataParams, HyperParams
-from cnn_tui.core.run_tasks import TaskSpec, ending_of
-from cnn_tui.core.runs import Run, RunBusy, effective_status, read_run
+from cnn_tui.core.params.files import DataParams, HyperParams
+from cnn_tui.core.runs import control, events_file, index, processes
+from cnn_tui.core.runs.execute import TaskSpec, ending_of
+from cnn_tui.core.runs.folder import Run, RunBusy, effective_status, read_run
 
 
 def _dead_pid() -> int:
@@ -70,30 +70,30 @@ def test_runs_created_in_the_same_second_get_their_own_folders(tmp_path):
 
 
 def test_events_round_trip_and_a_half_written_line_is_left_out(tmp_path):
-    writer = run_events.EventWriter(tmp_path)
+    writer = events_file.EventWriter(tmp_path)
     writer(EpochEnd(1, 3, {"loss": float("nan"), "accuracy": 0.5}, 1.25))
     writer(Notice("hello [bold]not markup[/]", "warning"))
     writer.close()
-    with open(tmp_path / run_events.EVENTS_FILE, "a") as handle:
+    with open(tmp_path / events_file.EVENTS_FILE, "a") as handle:
         handle.write('{"type": "EpochEnd", "epoch": 2, "ep')  # the writer was killed here
-    events = run_events.read_events(tmp_path)
+    events = events_file.read_events(tmp_path)
     assert events == [EpochEnd(1, 3, {"loss": None, "accuracy": 0.5}, 1.25), Notice("hello [bold]not markup[/]", "warning")]
 
 
 def test_a_reader_returns_each_line_once_as_the_file_grows(tmp_path):
-    reader = run_events.EventReader(tmp_path)
+    reader = events_file.EventReader(tmp_path)
     assert reader.read() == []
-    path = tmp_path / run_events.EVENTS_FILE
-    path.write_text(run_events.encode(Notice("a")) + "\n" + run_events.encode(Notice("b"))[:10])
+    path = tmp_path / events_file.EVENTS_FILE
+    path.write_text(events_file.encode(Notice("a")) + "\n" + events_file.encode(Notice("b"))[:10])
     assert reader.read() == [Notice("a")]
     with open(path, "a") as handle:
-        handle.write(run_events.encode(Notice("b"))[10:] + "\n")
+        handle.write(events_file.encode(Notice("b"))[10:] + "\n")
     assert reader.read() == [Notice("b")]
     assert reader.read() == []
 
 
 def test_follow_replays_then_ends_when_the_writer_is_gone(tmp_path):
-    writer = run_events.EventWriter(tmp_path)
+    writer = events_file.EventWriter(tmp_path)
     writer(Notice("before"))
     alive = threading.Event()
     alive.set()
@@ -104,7 +104,7 @@ def test_follow_replays_then_ends_when_the_writer_is_gone(tmp_path):
         alive.clear()
 
     threading.Timer(0.2, later).start()
-    seen = [e.text for e in run_events.follow(tmp_path, alive=alive.is_set, interval=0.02)]
+    seen = [e.text for e in events_file.follow(tmp_path, alive=alive.is_set, interval=0.02)]
     assert seen == ["before", "after"]
 
 
@@ -117,13 +117,13 @@ def test_find_run_by_id_prefix_and_folder(tmp_path):
     for folder in (a, b):
         folder.mkdir()
         (folder / "run.json").write_text(json.dumps({"run_id": folder.name, "status": "finished"}))
-    assert run_index.find_run("20260101-100000-tr", [tmp_path]) == a
-    assert run_index.find_run(b.name, [tmp_path]) == b
-    assert run_index.find_run(str(a), []) == a
+    assert index.find_run("20260101-100000-tr", [tmp_path]) == a
+    assert index.find_run(b.name, [tmp_path]) == b
+    assert index.find_run(str(a), []) == a
     with pytest.raises(UserError, match="matches 2 runs"):
-        run_index.find_run("20260101", [tmp_path])
+        index.find_run("20260101", [tmp_path])
     with pytest.raises(UserError, match="no run 'zzz'"):
-        run_index.find_run("zzz", [tmp_path])
+        index.find_run("zzz", [tmp_path])
 
 
 def test_list_runs_newest_first_with_differing_params_and_metrics(tmp_path):
@@ -135,7 +135,7 @@ def test_list_runs_newest_first_with_differing_params_and_metrics(tmp_path):
             "seconds": 3.0, "details": {"final": {"accuracy": accuracy}}}))
         (folder / "hyper_params.json").write_text(json.dumps({"epochs": 7, "momentum": 0.9}))
     (tmp_path / "not-a-run").mkdir()
-    runs = run_index.list_runs([tmp_path])
+    runs = index.list_runs([tmp_path])
     assert [r.status for r in runs] == ["stopped", "finished"]
     assert runs[0].params == {"epochs": 7} and runs[0].metrics == {"accuracy": 0.8}
 
@@ -144,7 +144,7 @@ def test_list_runs_newest_first_with_differing_params_and_metrics(tmp_path):
 
 
 def test_every_exception_maps_to_one_status_and_exit_code():
-    from cnn_tui.core.dataset import TaskStopped
+    from cnn_tui.core.data.dataset import TaskStopped
     from cnn_tui.core.errors import DatasetError
 
     assert ending_of(TaskStopped("loading stopped")) == ("stopped", "loading stopped", 130)
@@ -156,11 +156,11 @@ def test_every_exception_maps_to_one_status_and_exit_code():
 def test_a_user_mistake_inside_a_run_ends_it_failed_with_the_reason(params_files, tmp_path):
     data_path, hyper_path = params_files()
     data = DataParams.load(data_path)
-    run = run_control.prepare(TaskSpec("train"), data, HyperParams.load(hyper_path), parent=tmp_path / "runs")
+    run = control.prepare(TaskSpec("train"), data, HyperParams.load(hyper_path), parent=tmp_path / "runs")
     (tmp_path / "data" / "training").rename(tmp_path / "gone")  # the folder vanished after the start
     events: list = []
     with pytest.raises(UserError):
-        run_control.run_here(run, TaskSpec.load(run.path), emit=events.append)
+        control.run_here(run, TaskSpec.load(run.path), emit=events.append)
     record = read_run(run.path)
     assert record["status"] == "failed" and record["exit_code"] == 2 and record["message"]
     assert isinstance(events[-1], TaskFinished) and events[-1].status == "failed"
@@ -176,49 +176,49 @@ def _history_epochs(folder: Path) -> list[int]:
 def test_training_stopped_then_resumed_trains_each_epoch_once(params_files, tmp_path):
     data_path, hyper_path = params_files(per_class=16, hyper={"epochs": 4, "batch_size": 8})
     data, hyper = DataParams.load(data_path), HyperParams.load(hyper_path)
-    run = run_control.prepare(TaskSpec("train", validate=0.25), data, hyper, parent=tmp_path / "runs")
+    run = control.prepare(TaskSpec("train", validate=0.25), data, hyper, parent=tmp_path / "runs")
     stop = threading.Event()
 
     def stop_after_two(event) -> None:
         if isinstance(event, EpochEnd) and event.epoch == 2:
             stop.set()
 
-    outcome = run_control.run_here(run, TaskSpec.load(run.path), emit=stop_after_two, stop=stop)
+    outcome = control.run_here(run, TaskSpec.load(run.path), emit=stop_after_two, stop=stop)
     assert outcome.status == "stopped" and read_run(run.path)["exit_code"] == 130
     assert _history_epochs(run.path) == [1, 2]
-    resumed, spec = run_control.prepare_resume(run.path)
+    resumed, spec = control.prepare_resume(run.path)
     events: list = []
-    outcome = run_control.run_here(resumed, spec, emit=events.append)
+    outcome = control.run_here(resumed, spec, emit=events.append)
     assert outcome.status == "finished", outcome.message
     assert _history_epochs(run.path) == [1, 2, 3, 4]
     assert [e.epoch for e in events if isinstance(e, EpochEnd)] == [3, 4]
     record = read_run(run.path)
     assert record["status"] == "finished" and record["resumed"] == 1
     with pytest.raises(UserError, match="it finished"):
-        run_control.prepare_resume(run.path)
+        control.prepare_resume(run.path)
 
 
 def test_a_stopped_search_resumes_without_training_its_finished_fits_again(params_files, tmp_path, monkeypatch):
-    from cnn_tui.core import training
+    from cnn_tui.core.training import fit
 
     data_path, hyper_path = params_files(per_class=9, hyper={"num_filters": [4, 6], "epochs": 1})
     data, hyper = DataParams.load(data_path), HyperParams.load(hyper_path)
-    run = run_control.prepare(TaskSpec("tune", cv=2), data, hyper, parent=tmp_path / "runs")
+    run = control.prepare(TaskSpec("tune", cv=2), data, hyper, parent=tmp_path / "runs")
     stop = threading.Event()
 
     def stop_after_two(event) -> None:
         if isinstance(event, FoldEnd) and event.fits_done == 2:
             stop.set()
 
-    outcome = run_control.run_here(run, TaskSpec.load(run.path), emit=stop_after_two, stop=stop)
+    outcome = control.run_here(run, TaskSpec.load(run.path), emit=stop_after_two, stop=stop)
     assert outcome.status == "stopped"
-    first = [e.row for e in run_events.read_events(run.path) if isinstance(e, FoldEnd)]
+    first = [e.row for e in events_file.read_events(run.path) if isinstance(e, FoldEnd)]
     assert len(first) == 2
     trained = []
-    real = training.train
-    monkeypatch.setattr(training, "train", lambda *a, **kw: trained.append(a) or real(*a, **kw))
-    resumed, spec = run_control.prepare_resume(run.path)
-    outcome = run_control.run_here(resumed, spec)
+    real = fit.train
+    monkeypatch.setattr(fit, "train", lambda *a, **kw: trained.append(a) or real(*a, **kw))
+    resumed, spec = control.prepare_resume(run.path)
+    outcome = control.run_here(resumed, spec)
     assert outcome.status == "finished", outcome.message
     assert len(trained) == 2  # only the two fits not finished before the stop were trained
     rows = outcome.tuning.result.rows
@@ -232,25 +232,25 @@ def test_stop_refuses_a_run_that_is_not_running_and_another_users_run(tmp_path):
     run = Run.create(tmp_path, "train")
     run.finish("finished", "done")
     with pytest.raises(UserError, match="not running"):
-        run_control.stop(run.path)
+        control.stop(run.path)
     other = Run.create(tmp_path, "train")
     other.record["uid"] = os.getuid() + 1
     other.write()
     with pytest.raises(UserError, match="another user"):
-        run_control.stop(other.path)
+        control.stop(other.path)
 
 
 def test_a_run_stopped_before_its_first_epoch_saves_no_model(params_files, tmp_path):
     data_path, hyper_path = params_files()
     data, hyper = DataParams.load(data_path), HyperParams.load(hyper_path)
-    run = run_control.prepare(TaskSpec("train"), data, hyper, parent=tmp_path / "runs")
+    run = control.prepare(TaskSpec("train"), data, hyper, parent=tmp_path / "runs")
     stop = threading.Event()
 
     def stop_at_start(event) -> None:  # asked to stop as loading ended: the first batch sees it
         if type(event).__name__ == "TrainingStarted":
             stop.set()
 
-    outcome = run_control.run_here(run, TaskSpec.load(run.path), emit=stop_at_start, stop=stop)
+    outcome = control.run_here(run, TaskSpec.load(run.path), emit=stop_at_start, stop=stop)
     assert outcome.status == "stopped" and outcome.train.result.epochs_done == 0
     assert not (run.path / "model.keras").exists()
 
@@ -259,16 +259,16 @@ def test_a_resume_starts_where_the_model_file_says_when_the_history_is_ahead(par
     """A kill between the checkpoint's two writes leaves history.csv one epoch ahead of model.keras."""
     data_path, hyper_path = params_files(hyper={"epochs": 3})
     data, hyper = DataParams.load(data_path), HyperParams.load(hyper_path)
-    run = run_control.prepare(TaskSpec("train"), data, hyper, parent=tmp_path / "runs")
+    run = control.prepare(TaskSpec("train"), data, hyper, parent=tmp_path / "runs")
     stop = threading.Event()
-    run_control.run_here(run, TaskSpec.load(run.path), stop=stop,
+    control.run_here(run, TaskSpec.load(run.path), stop=stop,
                          emit=lambda e: stop.set() if isinstance(e, EpochEnd) and e.epoch == 1 else None)
     history = run.path / "history.csv"
     lines = history.read_text().splitlines()
     history.write_text("\n".join([*lines, lines[-1].replace("1,", "2,", 1)]) + "\n")  # epoch 2 written, model not
-    resumed, spec = run_control.prepare_resume(run.path)
+    resumed, spec = control.prepare_resume(run.path)
     events: list = []
-    run_control.run_here(resumed, spec, emit=events.append)
+    control.run_here(resumed, spec, emit=events.append)
     assert [e.epoch for e in events if isinstance(e, EpochEnd)] == [2, 3]
     assert _history_epochs(run.path) == [1, 2, 3]
 
@@ -276,38 +276,38 @@ def test_a_resume_starts_where_the_model_file_says_when_the_history_is_ahead(par
 def test_a_run_stopped_before_its_first_epoch_resumes_from_the_start(params_files, tmp_path):
     data_path, hyper_path = params_files()
     data, hyper = DataParams.load(data_path), HyperParams.load(hyper_path)
-    run = run_control.prepare(TaskSpec("train"), data, hyper, parent=tmp_path / "runs")
+    run = control.prepare(TaskSpec("train"), data, hyper, parent=tmp_path / "runs")
     stop = threading.Event()
     stop.set()
     with pytest.raises(Exception, match="loading stopped"):
-        run_control.run_here(run, TaskSpec.load(run.path), stop=stop)
+        control.run_here(run, TaskSpec.load(run.path), stop=stop)
     assert read_run(run.path)["status"] == "stopped"
-    resumed, spec = run_control.prepare_resume(run.path)
-    outcome = run_control.run_here(resumed, spec)
+    resumed, spec = control.prepare_resume(run.path)
+    outcome = control.run_here(resumed, spec)
     assert outcome.status == "finished" and _history_epochs(run.path) == [1, 2]
 
 
 def test_a_stopped_hyperband_search_resumes_and_its_promoted_fits_go_on(params_files, tmp_path, monkeypatch):
-    from cnn_tui.core import training
+    from cnn_tui.core.training import fit
 
     data_path, hyper_path = params_files(per_class=6, hyper={"num_filters": [4, 6, 8], "epochs": 3})
     data, hyper = DataParams.load(data_path), HyperParams.load(hyper_path)
-    run = run_control.prepare(TaskSpec("tune", cv=2, strategy="hyperband"), data, hyper, parent=tmp_path / "runs")
+    run = control.prepare(TaskSpec("tune", cv=2, strategy="hyperband"), data, hyper, parent=tmp_path / "runs")
     stop = threading.Event()
 
     def stop_after_three(event) -> None:
         if isinstance(event, FoldEnd) and event.fits_done == 3:
             stop.set()
 
-    outcome = run_control.run_here(run, TaskSpec.load(run.path), emit=stop_after_three, stop=stop)
+    outcome = control.run_here(run, TaskSpec.load(run.path), emit=stop_after_three, stop=stop)
     assert outcome.status == "stopped"
-    first = [e.row for e in run_events.read_events(run.path) if isinstance(e, FoldEnd)]
+    first = [e.row for e in events_file.read_events(run.path) if isinstance(e, FoldEnd)]
     assert len(first) == 3 and len(list((run.path / ".work" / "models").glob("*.npz"))) == 3  # networks' states
     started_at = []
-    real = training.train
-    monkeypatch.setattr(training, "train", lambda *a, **kw: started_at.append(kw["initial_epoch"]) or real(*a, **kw))
-    resumed, spec = run_control.prepare_resume(run.path)
-    outcome = run_control.run_here(resumed, spec)
+    real = fit.train
+    monkeypatch.setattr(fit, "train", lambda *a, **kw: started_at.append(kw["initial_epoch"]) or real(*a, **kw))
+    resumed, spec = control.prepare_resume(run.path)
+    outcome = control.run_here(resumed, spec)
     assert outcome.status == "finished", outcome.message
     rows = outcome.tuning.result.rows
     assert [sum(r["rung"] == k for r in rows) for k in (0, 1)] == [6, 2]  # 3 combinations, then the best, x 2 folds

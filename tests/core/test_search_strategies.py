@@ -7,10 +7,10 @@ import threading
 import numpy as np
 import pytest
 
-from cnn_tui.core.params import HyperParams
-from cnn_tui.core.strategies import hyperband_plan
-from cnn_tui.core.trials import Pruning, Trial, run_trial
-from cnn_tui.core.tuning import tune
+from cnn_tui.core.params.files import HyperParams
+from cnn_tui.core.tuning.search import tune
+from cnn_tui.core.tuning.strategies import hyperband_plan
+from cnn_tui.core.tuning.trials import Pruning, Trial, run_trial
 from tests.tests_support import check_hyperband_of_three, class_ordered_set, in_run_processes
 
 TINY = {"num_filters": 2, "num_units": 4, "kernel_size": 3, "batch_size": 8, "init_rate": 0.02, "epochs": 1}
@@ -64,7 +64,7 @@ def test_hyperband_promotes_the_best_third_and_trains_them_on():
 
 
 def test_hyperband_is_a_third_of_the_grids_work_on_16_combinations():
-    from cnn_tui.core.tuning import plan_search
+    from cnn_tui.core.tuning.search import plan_search
 
     hyper = HyperParams.from_dict({**TINY, "num_units": list(range(1, 17)), "epochs": 9})
     grid = plan_search(hyper, samples=300, strategy="grid", cv=3)
@@ -76,7 +76,7 @@ def test_hyperband_with_real_fits_goes_on_from_the_saved_models(tmp_path):
     hyper = HyperParams.from_dict({**TINY, "num_units": [2, 4, 6], "epochs": 3})
     result = tune(class_ordered_set(classes=2, per_class=6, size=8), hyper, strategy="hyperband", cv=2,
                   work_dir=tmp_path)
-    check_hyperband_of_three(result, tmp_path / "models")  # the networks' states (core.fit_pool)
+    check_hyperband_of_three(result, tmp_path / "models")  # the networks' states (core.tuning.fit_pool)
 
 
 def test_the_median_rule_prunes_a_fit_below_the_median_after_min_epochs():
@@ -91,7 +91,7 @@ def test_the_median_rule_prunes_a_fit_below_the_median_after_min_epochs():
 def test_a_pruned_fit_stops_at_that_epoch_and_says_so():
     images = class_ordered_set(classes=2, per_class=6, size=8)
     hyper = HyperParams.from_dict({**TINY, "epochs": 5, "batch_size": 4})
-    from cnn_tui.core.strategies import SearchSpace, grid_rounds
+    from cnn_tui.core.tuning.strategies import SearchSpace, grid_rounds
 
     space = SearchSpace([{}], hyper.first().as_dict(), images.y, 2, 0, prune=True)
     spec = next(grid_rounds(space))[0]
@@ -131,7 +131,7 @@ def test_two_worker_processes_run_the_same_trials_as_one_process(tmp_path):
 
 
 def test_a_worker_grown_past_its_first_fits_memory_is_replaced_by_a_fresh_one(monkeypatch, tmp_path):
-    from cnn_tui.core import executors
+    from cnn_tui.core.tuning import executors
 
     monkeypatch.setattr(executors, "RECYCLE_GROWTH", -1.0)  # any memory counts as grown: replace after each fit
     stop = threading.Event()
@@ -196,7 +196,7 @@ def test_a_tuned_epochs_field_keeps_its_values_in_every_row():
 
 
 def test_a_partly_scored_combination_of_a_stopped_round_is_not_the_best():
-    from cnn_tui.core.tuning import summarize
+    from cnn_tui.core.tuning.search import summarize
 
     def row(units, rung, fold, accuracy):
         return {"num_units": units, "rung": rung, "fold": fold, "accuracy": accuracy, "loss": 0.5, "status": "ok",
@@ -208,7 +208,7 @@ def test_a_partly_scored_combination_of_a_stopped_round_is_not_the_best():
 
 
 def test_gpus_alone_start_a_worker_for_each_gpu():
-    from cnn_tui.core.executors import ProcessExecutor, make_executor
+    from cnn_tui.core.tuning.executors import ProcessExecutor, make_executor
 
     executor = make_executor(jobs=1, stop=threading.Event(), gpus=["0", "1"])
     assert isinstance(executor, ProcessExecutor) and executor.jobs == 2
@@ -218,7 +218,7 @@ def test_gpus_alone_start_a_worker_for_each_gpu():
 def test_a_free_worker_runs_the_next_fold_of_its_own_combination_then_one_no_other_worker_is_on():
     from types import SimpleNamespace
 
-    from cnn_tui.core.executors import ProcessExecutor
+    from cnn_tui.core.tuning.executors import ProcessExecutor
 
     executor = ProcessExecutor(2, threading.Event())
     pending = [SimpleNamespace(params={"u": u}, fold=f) for u in (1, 2, 3) for f in (1, 2)]
@@ -227,5 +227,5 @@ def test_a_free_worker_runs_the_next_fold_of_its_own_combination_then_one_no_oth
         spec = pending.pop(executor._next_for(slot, pending))
         executor.last[slot] = spec.params
         order.append((slot, spec.params["u"], spec.fold))
-    # each combination's folds on one worker: its network is built once (core.fit_pool)
+    # each combination's folds on one worker: its network is built once (core.tuning.fit_pool)
     assert order == [(0, 1, 1), (1, 2, 1), (0, 1, 2), (1, 2, 2), (0, 3, 1), (1, 3, 2)]

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnn_tui.core.cache import ImageCache
-from cnn_tui.core.dataset import list_folder, load_images
+from cnn_tui.core.data.cache import ImageCache
+from cnn_tui.core.data.dataset import list_folder, load_images
 from cnn_tui.core.errors import DatasetError
-from cnn_tui.core.params import DataParams
+from cnn_tui.core.params.files import DataParams
 
 from tests_support import class_pattern
 
@@ -209,7 +209,7 @@ def test_a_folder_with_only_a_test_batch_is_no_training_set(tmp_path):
 
 
 def test_data_params_may_name_a_csv_and_a_batch_folder(tmp_path):
-    from cnn_tui.core.jobs import load_test_set, load_training_set
+    from cnn_tui.core.runs.steps import load_test_set, load_training_set
 
     write_csv(tmp_path / "train.csv", gray_images())
     write_batches(tmp_path / "cifar", colour_images(per_class=2), test=colour_images(per_class=1))

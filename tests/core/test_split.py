@@ -6,10 +6,10 @@ import os
 import numpy as np
 import pytest
 
+from cnn_tui.core.data.listing import list_folder
+from cnn_tui.core.data.split import split_folder
 from cnn_tui.core.errors import DatasetError, UserError
-from cnn_tui.core.listing import list_folder
-from cnn_tui.core.params import DataParams
-from cnn_tui.core.split import split_folder
+from cnn_tui.core.params.files import DataParams
 
 from tests_support import write_image_folder
 
@@ -111,7 +111,7 @@ def test_shares_are_checked(tmp_path, test, val, message):
 
 
 def test_a_failing_copy_leaves_no_half_split(tmp_path, monkeypatch):
-    from cnn_tui.core import split
+    from cnn_tui.core.data import split
     from cnn_tui.core.errors import ResultsError
 
     source = write_image_folder(tmp_path / "all", 2, per_class=10)

@@ -12,7 +12,7 @@ pytest.importorskip("tensorboard", reason="the tensorboard package is not instal
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 from tensorboard.plugins.hparams import metadata as hparams_metadata  # noqa: E402
 
-from cnn_tui.core import tensorboard_logs  # noqa: E402
+from cnn_tui.core.training import tensorboard_logs  # noqa: E402
 
 
 def scalars(folder) -> dict[str, list[tuple[int, float]]]:
@@ -88,8 +88,8 @@ def test_fit_folders_name_the_combination_and_fold(tmp_path):
 
 
 def test_the_callbacks_factory_logs_when_given_a_folder(tmp_path):
-    from cnn_tui.core.callbacks import training_callbacks
-    from cnn_tui.core.params import HyperParams
+    from cnn_tui.core.params.files import HyperParams
+    from cnn_tui.core.training.callbacks import training_callbacks
 
     config = HyperParams.defaults().first()
     with_logs = training_callbacks(config, validation=True, log_dir=tmp_path / "tensorboard")
@@ -107,7 +107,7 @@ def test_a_writer_made_before_keras_keeps_tensorflows_load_time_lines_off_the_te
     import sys
 
     pytest.importorskip("tensorflow")
-    script = ("import sys; from pathlib import Path; from cnn_tui.core import tensorboard_logs as t; "
+    script = ("import sys; from pathlib import Path; from cnn_tui.core.training import tensorboard_logs as t; "
               f"t._writer(Path({str(tmp_path / 'logs')!r})).close(); "
               "print('tensorflow' in sys.modules)")
     shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,

@@ -2,11 +2,11 @@ import threading
 
 import numpy as np
 
-from cnn_tui.core.dataset import load_images
+from cnn_tui.core.data.dataset import load_images
 from cnn_tui.core.events import BatchProgress, EpochEnd
-from cnn_tui.core.model import build_model
-from cnn_tui.core.params import HyperParams
-from cnn_tui.core.training import train
+from cnn_tui.core.models.model import build_model
+from cnn_tui.core.params.files import HyperParams
+from cnn_tui.core.training.fit import train
 
 from tests_support import TINY_HYPER, write_image_folder
 

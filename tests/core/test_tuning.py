@@ -3,11 +3,11 @@ import threading
 
 import pytest
 
-from cnn_tui.core import tuning
 from cnn_tui.core.errors import DatasetError
 from cnn_tui.core.events import FoldEnd, TuningProgress
-from cnn_tui.core.params import HyperParams
-from cnn_tui.core.tuning import best_hyper_params, plan_search, tune
+from cnn_tui.core.params.files import HyperParams
+from cnn_tui.core.tuning import search
+from cnn_tui.core.tuning.search import best_hyper_params, plan_search, tune
 
 from tests_support import TINY_HYPER, class_ordered_set, fail_fits_with
 
@@ -109,7 +109,7 @@ def test_plan_counts_fits_and_refuses_bad_settings():
 
 
 def test_every_validation_fold_holds_every_class(monkeypatch):
-    from cnn_tui.core import executors
+    from cnn_tui.core.tuning import executors
 
     seen = []
     real = executors.run_trial
@@ -130,14 +130,14 @@ def test_halving_ranks_its_finalists_above_combinations_dropped_on_less_data():
 
     # 16 scored well on a small first round but was dropped; 32 went on to the full data
     rows = [fold(16, 100, 0.95), fold(32, 100, 0.90), fold(32, 300, 0.85)]
-    table = tuning.summarize(rows, ["num_units"])
+    table = search.summarize(rows, ["num_units"])
     assert [(r["num_units"], r["samples"]) for r in table] == [(32, 300), (16, 100)]
     assert table[0]["mean_accuracy"] == pytest.approx(0.85)
 
 
 def test_folds_of_unequal_size_all_count_in_the_summary():
     """27 images in 2 folds train on 13 and 14: both folds are the combination's result."""
-    from cnn_tui.core.tuning import summarize
+    from cnn_tui.core.tuning.search import summarize
 
     rows = [{"num_filters": 4, "samples": n, "accuracy": a, "loss": 0.5, "status": "ok", "reason": ""}
             for n, a in ((13, 0.6), (14, 0.8))]
@@ -148,7 +148,7 @@ def test_folds_of_unequal_size_all_count_in_the_summary():
 
 def test_halving_plans_the_fits_it_runs_on_little_data():
     """12 images and 9 combinations leave scikit-learn room for one round only: 18 fits, not 26."""
-    from cnn_tui.core.tuning import halving_rounds, plan_search
+    from cnn_tui.core.tuning.search import halving_rounds, plan_search
 
     hyper = HyperParams.from_dict({**TINY_HYPER, "num_filters": [2, 3, 4], "num_units": [4, 6, 8], "epochs": 1})
     images = class_ordered_set(per_class=4)

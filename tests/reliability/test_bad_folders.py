@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnn_tui.core import dataset, pool
-from cnn_tui.core.dataset import load_images
+from cnn_tui.core.data import dataset, pool
+from cnn_tui.core.data.dataset import load_images
 from cnn_tui.core.errors import DatasetError
-from cnn_tui.core.jobs import load_test_set, load_training_set
-from cnn_tui.core.params import DataParams
+from cnn_tui.core.params.files import DataParams
+from cnn_tui.core.runs.steps import load_test_set, load_training_set
 
 from tests_support import write_image_folder
 
@@ -118,7 +118,7 @@ def test_parallel_loading_works_from_stdin_scripts(tmp_path):
 
     root = write_image_folder(tmp_path / "t", 2, per_class=30, size=8)
     script = (
-        "from cnn_tui.core import dataset\n"
+        "from cnn_tui.core.data import dataset\n"
         "dataset.PARALLEL_THRESHOLD = 10\n"
         f"images = dataset.load_images({str(root)!r}, image_size=8, cache=False, workers=2)\n"
         "print(len(images))\n"

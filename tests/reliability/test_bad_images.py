@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnn_tui.core.dataset import list_folder, load_images
+from cnn_tui.core.data.dataset import list_folder, load_images
 
 from tests_support import write_image_folder
 

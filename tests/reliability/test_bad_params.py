@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cnn_tui.core.errors import ParamsError
-from cnn_tui.core.fields import DATA_FIELDS, HYPER_FIELDS, HYPER_NAMES
-from cnn_tui.core.params import DataParams, HyperParams
+from cnn_tui.core.params.fields import DATA_FIELDS, HYPER_FIELDS, HYPER_NAMES
+from cnn_tui.core.params.files import DataParams, HyperParams
 
 from tests_support import SEED_HYPER
 
@@ -124,7 +124,7 @@ def _huge_grid() -> HyperParams:
 
 
 def test_a_huge_grid_is_refused_before_it_is_listed_and_random_search_samples_it():
-    from cnn_tui.core.tuning import plan_search
+    from cnn_tui.core.tuning.search import plan_search
 
     hyper = _huge_grid()
     assert hyper.combination_count() == 10**9
@@ -137,7 +137,7 @@ def test_a_huge_grid_is_refused_before_it_is_listed_and_random_search_samples_it
 
 
 def test_the_combination_limit_can_be_raised(monkeypatch):
-    from cnn_tui.core.tuning import plan_search
+    from cnn_tui.core.tuning.search import plan_search
 
     hyper = HyperParams.from_dict({**SEED_HYPER, "num_units": list(range(1, 41)), "num_filters": list(range(1, 41)),
                                    "init_rate": 0.02, "epochs": 5, "batch_size": 64})
@@ -157,12 +157,13 @@ def test_duplicate_values_in_a_hyper_list_are_tuned_once_and_said():
                                              ("CNN_TUI_STREAM_ABOVE_MB", "-5"), ("CNN_TUI_CACHE", "maybe"),
                                              ("CNN_TUI_MAX_COMBINATIONS", "1e3")])
 def test_a_bad_environment_variable_is_one_line_naming_it(monkeypatch, name, value):
-    from cnn_tui.core import cache, feeding, pool, tuning
+    from cnn_tui.core.data import cache, feeding, pool
     from cnn_tui.core.errors import UserError
+    from cnn_tui.core.tuning import search
 
     monkeypatch.setenv(name, value)
     readers = {"CNN_TUI_CACHE_MAX_MB": lambda: cache.ImageCache(cache.Path("/tmp")),
                "CNN_TUI_WORKERS": pool.worker_count, "CNN_TUI_STREAM_ABOVE_MB": feeding.stream_limit_bytes,
-               "CNN_TUI_CACHE": cache.cache_dir, "CNN_TUI_MAX_COMBINATIONS": tuning.combination_limit}
+               "CNN_TUI_CACHE": cache.cache_dir, "CNN_TUI_MAX_COMBINATIONS": search.combination_limit}
     with pytest.raises(UserError, match=f"environment variable {name} must"):
         readers[name]()

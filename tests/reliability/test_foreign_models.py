@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from cnn_tui.core import run_control
 from cnn_tui.core.errors import ModelError
 from cnn_tui.core.events import Notice
-from cnn_tui.core.model import NetModel
-from cnn_tui.core.params import DataParams
-from cnn_tui.core.run_tasks import Inputs, TaskSpec
+from cnn_tui.core.models.model import NetModel
+from cnn_tui.core.params.files import DataParams
+from cnn_tui.core.runs import control
+from cnn_tui.core.runs.execute import Inputs, TaskSpec
 
 from tests_support import write_image_folder
 
@@ -40,9 +40,9 @@ def _data(tmp_path, names, colour=False):
 def test_a_model_without_class_names_takes_the_folder_names(tmp_path):
     model = _plain_keras_model(tmp_path / "plain.keras")
     data = _data(tmp_path, ["cat", "dog", "cow"])
-    run = run_control.prepare(TaskSpec("predict", model=str(model)), data, None, parent=tmp_path / "runs")
+    run = control.prepare(TaskSpec("predict", model=str(model)), data, None, parent=tmp_path / "runs")
     events: list = []
-    outcome = run_control.run_here(run, TaskSpec.load(run.path), emit=events.append)
+    outcome = control.run_here(run, TaskSpec.load(run.path), emit=events.append)
     assert outcome.status == "finished"
     assert outcome.evaluation.evaluation.class_names == ["cat", "cow", "dog"]
     assert any(isinstance(e, Notice) and "records no class names" in e.text for e in events)
@@ -50,16 +50,16 @@ def test_a_model_without_class_names_takes_the_folder_names(tmp_path):
 
 
 def test_a_grayscale_model_on_colour_images_says_which_differs(tmp_path):
-    from cnn_tui.core import jobs
+    from cnn_tui.core.runs import steps
 
     model = NetModel.load(_plain_keras_model(tmp_path / "gray.keras", channels=1))
     data = _data(tmp_path, ["a", "b", "c"], colour=True)
-    colour_set = jobs.load_test_set(data)  # loaded before the model, as in the TUI: colour
+    colour_set = steps.load_test_set(data)  # loaded before the model, as in the TUI: colour
     assert colour_set.channels == 3
-    run = run_control.prepare(TaskSpec("predict"), data, None, parent=tmp_path / "runs")
+    run = control.prepare(TaskSpec("predict"), data, None, parent=tmp_path / "runs")
     with pytest.raises(ModelError, match=r"expects grayscale \(1 channel\) images but the test set was loaded as "
                                          r"colour \(3 channels\)"):
-        run_control.run_here(run, TaskSpec.load(run.path), inputs=Inputs(net=model, test_set=colour_set))
+        control.run_here(run, TaskSpec.load(run.path), inputs=Inputs(net=model, test_set=colour_set))
     record = json.loads((run.path / "run.json").read_text())
     assert record["status"] == "failed" and "expects grayscale" in record["message"]
 

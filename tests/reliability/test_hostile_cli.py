@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from cnn_tui.cli import main
-from cnn_tui.core.runs import effective_status, read_run
+from cnn_tui.core.runs.folder import effective_status, read_run
 
 
 @dataclass
@@ -86,8 +86,8 @@ def _files_outside_results(tmp: Path) -> set[str]:
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> dict[str, Path]:
     """A 3-class and a 10-class model for 12x12 grayscale images, saved once for the module."""
-    from cnn_tui.core.model import build_model
-    from cnn_tui.core.params import ModelConfig
+    from cnn_tui.core.models.model import build_model
+    from cnn_tui.core.params.files import ModelConfig
 
     folder = tmp_path_factory.mktemp("models")
     config = ModelConfig(init_rate=0.02, decay_steps=400, decay_rate=0.9, kernel_size=3, num_filters=4, num_units=8,

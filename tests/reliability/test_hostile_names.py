@@ -9,10 +9,10 @@ import sys
 
 import pytest
 
-from cnn_tui.core import run_control
-from cnn_tui.core.params import DataParams, HyperParams
-from cnn_tui.core.run_tasks import TaskSpec
-from cnn_tui.core.runs import read_run
+from cnn_tui.core.params.files import DataParams, HyperParams
+from cnn_tui.core.runs import control
+from cnn_tui.core.runs.execute import TaskSpec
+from cnn_tui.core.runs.folder import read_run
 
 pytestmark = pytest.mark.skipif(sys.platform == "darwin", reason="macOS file systems refuse names that are not UTF-8")
 
@@ -26,8 +26,8 @@ def test_a_pipeline_over_non_utf8_file_and_class_names(params_files, tmp_path):
         with open(folder + b"/1/bad\xff.png", "wb") as handle:
             handle.write(b"not an image")
     data, hyper = DataParams.load(data_path), HyperParams.load(hyper_path)
-    run = run_control.prepare(TaskSpec("pipeline", validate=0.25), data, hyper, parent=tmp_path / "runs")
-    outcome = run_control.run_here(run, TaskSpec.load(run.path))
+    run = control.prepare(TaskSpec("pipeline", validate=0.25), data, hyper, parent=tmp_path / "runs")
+    outcome = control.run_here(run, TaskSpec.load(run.path))
     assert outcome.status == "finished", outcome.message
     assert read_run(run.path)["status"] == "finished"
     assert (run.path / "confusion_matrix.png").stat().st_size > 0

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 from cnn_tui.core.events import FoldEnd
-from cnn_tui.core.run_events import read_events
-from cnn_tui.core.runs import read_run
+from cnn_tui.core.runs.events_file import read_events
+from cnn_tui.core.runs.folder import read_run
 
 DEADLINE = 180.0
 

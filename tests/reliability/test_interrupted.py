@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 
 from cnn_tui.cli import main
-from cnn_tui.core import dataset, jobs, run_control
-from cnn_tui.core.dataset import TaskStopped
+from cnn_tui.core.data import dataset
+from cnn_tui.core.data.dataset import TaskStopped
 from cnn_tui.core.errors import ResultsError
-from cnn_tui.core.model import NetModel
-from cnn_tui.core.params import DataParams, HyperParams
-from cnn_tui.core.run_tasks import Inputs, TaskSpec
-from cnn_tui.core.runs import Run, mark_interrupted
+from cnn_tui.core.models.model import NetModel
+from cnn_tui.core.params.files import DataParams, HyperParams
+from cnn_tui.core.runs import control, steps
+from cnn_tui.core.runs.execute import Inputs, TaskSpec
+from cnn_tui.core.runs.folder import Run, mark_interrupted
 
 from tests_support import fail_fits_with
 
@@ -53,14 +54,14 @@ def test_ctrl_c_while_loading_exits_130_without_a_traceback(capsys, params_files
 def test_stopped_evaluation_marks_the_run_stopped(tmp_path, params_files):
     data_path, hyper_path = params_files()
     data, hyper = DataParams.load(data_path), HyperParams.load(hyper_path)
-    train = jobs.load_training_set(data)
-    net = jobs.new_model(data, hyper, train)
+    train = steps.load_training_set(data)
+    net = steps.new_model(data, hyper, train)
     spec = TaskSpec("evaluate")
-    run = run_control.prepare(spec, data, None, parent=tmp_path / "runs")
+    run = control.prepare(spec, data, None, parent=tmp_path / "runs")
     stop = threading.Event()
     stop.set()
     with pytest.raises(TaskStopped, match="evaluation stopped after 0 of 18 images"):  # the run ends, then re-raises
-        run_control.run_here(run, spec, stop=stop, inputs=Inputs(net=net, test_set=jobs.load_test_set(data)))
+        control.run_here(run, spec, stop=stop, inputs=Inputs(net=net, test_set=steps.load_test_set(data)))
     record = json.loads((run.path / "run.json").read_text())
     assert record["status"] == "stopped" and record["exit_code"] == 130
 
@@ -68,7 +69,7 @@ def test_stopped_evaluation_marks_the_run_stopped(tmp_path, params_files):
 def test_the_app_is_usable_after_a_stop(capsys, params_files, monkeypatch):
     data, hyper = params_files(hyper={"epochs": 3})
     stop_now = threading.Event()
-    real_train = jobs.train
+    real_train = steps.train
 
     def train_but_stop(*args, stop=None, **kwargs):
         if not stop_now.is_set():
@@ -76,7 +77,7 @@ def test_the_app_is_usable_after_a_stop(capsys, params_files, monkeypatch):
             stop.set()  # the user asked to stop before the first batch
         return real_train(*args, stop=stop, **kwargs)
 
-    monkeypatch.setattr(jobs, "train", train_but_stop)
+    monkeypatch.setattr(steps, "train", train_but_stop)
     code, out, err = cli(capsys, "train", "--data", str(data), "--hyper", str(hyper), "--json")
     assert code == 130 and json.loads(out)["status"] == "stopped"
     code, out, err = cli(capsys, "train", "--data", str(data), "--hyper", str(hyper), "--json")
@@ -103,8 +104,8 @@ def test_sigterm_and_sighup_save_history_checkpoint_and_run_json(params_files, s
 
 WRITER = textwrap.dedent("""
     import sys
-    from cnn_tui.core.model import build_model
-    from cnn_tui.core.params import HyperParams
+    from cnn_tui.core.models.model import build_model
+    from cnn_tui.core.params.files import HyperParams
     from cnn_tui.core import fileio
     hyper = HyperParams.from_dict({hyper!r})
     net = build_model(hyper.first(), image_size=12, channels=1, class_names=["a", "b"])

@@ -9,9 +9,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from cnn_tui.core import run_control
-from cnn_tui.core.model import NetModel
-from cnn_tui.core.runs import effective_status, read_run
+from cnn_tui.core.models.model import NetModel
+from cnn_tui.core.runs import control
+from cnn_tui.core.runs.folder import effective_status, read_run
 
 from pty_support import drain, open_terminal, start_tui, tui_log
 
@@ -68,7 +68,7 @@ def _wait_exit(proc: subprocess.Popen, master: int, timeout: float) -> float:
 
 def _run_goes_on_to_its_end(run: Path) -> dict:
     deadline = time.monotonic() + RUN_ENDS_WITHIN
-    while run_control.is_running(run) and time.monotonic() < deadline:
+    while control.is_running(run) and time.monotonic() < deadline:
         time.sleep(0.5)
     record = read_run(run)
     assert record["status"] == "finished", record
@@ -105,7 +105,7 @@ def test_a_killed_tui_leaves_the_run_to_finish(params_files, tmp_path):
         proc.wait(timeout=10)
     finally:
         os.close(master)
-    assert run_control.is_running(run) or read_run(run)["status"] == "finished"
+    assert control.is_running(run) or read_run(run)["status"] == "finished"
     _run_goes_on_to_its_end(run)
 
 

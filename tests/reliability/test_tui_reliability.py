@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Input
 
-from cnn_tui.core import dataset
+from cnn_tui.core.data import dataset
 from cnn_tui.core.errors import ParamsError
-from cnn_tui.core.model import NetModel
-from cnn_tui.core.params import HyperParams
+from cnn_tui.core.models.model import NetModel
+from cnn_tui.core.params.files import HyperParams
 
 from tests_support import TINY_HYPER, in_run_processes
 from tui_helpers import choose_file, logged, make_app, open_form, run_record, status, table, wait_idle
@@ -139,7 +139,7 @@ async def test_out_of_memory_fit_shows_as_a_failed_row_in_the_tuning_table(param
 
 LOAD_IN_A_FRESH_PROCESS = """
 import asyncio, sys
-from cnn_tui.core import dataset
+from cnn_tui.core.data import dataset
 from cnn_tui.tui.app import CnnApp
 
 dataset.PARALLEL_THRESHOLD = 1  # worker processes for any folder

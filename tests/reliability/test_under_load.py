@@ -8,10 +8,10 @@ import tracemalloc
 
 import pytest
 
-from cnn_tui.core.dataset import load_images
+from cnn_tui.core.data.dataset import load_images
 from cnn_tui.core.events import FoldEnd
-from cnn_tui.core.params import HyperParams
-from cnn_tui.core.tuning import tune
+from cnn_tui.core.params.files import HyperParams
+from cnn_tui.core.tuning.search import tune
 
 from tests_support import TINY_HYPER, class_ordered_set, write_image_folder
 
@@ -52,7 +52,7 @@ def test_twenty_thousand_images_peak_rss(tmp_path):
     root = write_image_folder(tmp_path / "big", 10, per_class=2000, size=28)
     code = textwrap.dedent(f"""
         import resource, numpy as np
-        from cnn_tui.core.dataset import load_images
+        from cnn_tui.core.data.dataset import load_images
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         images = load_images({str(root)!r}, image_size=28, cache=False)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -51,7 +51,7 @@ async def test_out_of_memory_is_explained(params_files, in_tmp, monkeypatch):
     def too_big(*_args, **_kwargs):
         raise MemoryError()
 
-    monkeypatch.setattr("cnn_tui.core.jobs.load_training_set", too_big)
+    monkeypatch.setattr("cnn_tui.core.runs.steps.load_training_set", too_big)
     app = make_app(data, hyper)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("l")
@@ -67,7 +67,7 @@ async def test_an_unexpected_error_is_one_line_and_logged(params_files, in_tmp, 
     def bug(*_args, **_kwargs):
         raise KeyError("shape")
 
-    monkeypatch.setattr("cnn_tui.core.jobs.load_training_set", bug)
+    monkeypatch.setattr("cnn_tui.core.runs.steps.load_training_set", bug)
     app = make_app(data, hyper)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("l")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Select
 
-from cnn_tui.core import export
-from cnn_tui.core.model import NetModel
+from cnn_tui.core.models import export
+from cnn_tui.core.models.model import NetModel
 from cnn_tui.tui.screens.export_form import ExportScreen
 from cnn_tui.tui.session import Session
 from cnn_tui.tui.widgets.form import ParamsForm

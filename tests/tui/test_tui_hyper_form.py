@@ -10,9 +10,9 @@ import threading
 import numpy as np
 from textual.widgets import Button, Input, Label, Static
 
-from cnn_tui.core import augmentation
-from cnn_tui.core.fields import HYPER_GROUPS
-from cnn_tui.tui.run_display import RunEnd
+from cnn_tui.core.models import augmentation
+from cnn_tui.core.params.fields import HYPER_GROUPS
+from cnn_tui.tui.parts.run_display import RunEnd
 from cnn_tui.tui.widgets.augment_preview import AugmentPreview
 from cnn_tui.tui.widgets.charts import HistoryChart
 from cnn_tui.tui.widgets.form import ParamsForm
@@ -182,7 +182,7 @@ async def test_augmentation_preview_draws_eight_and_follows_the_fields(params_fi
 
 
 async def test_preset_menu_entry_fills_the_form(params_files, in_tmp):
-    from cnn_tui.core import presets
+    from cnn_tui.core.params import presets
 
     data, hyper = params_files()
     name = "accurate" if "accurate" in presets.preset_names() else presets.preset_names()[0]
@@ -207,7 +207,7 @@ async def test_preset_menu_entry_fills_the_form(params_files, in_tmp):
 
 
 async def test_data_view_lists_what_sets_the_configuration_apart_by_section(params_files, in_tmp):
-    from cnn_tui.core import presets
+    from cnn_tui.core.params import presets
 
     data, hyper = params_files(hyper={"optimizer": "adam", "rotation": 0.1, "zoom": 0.0})
     app = make_app(data, hyper)

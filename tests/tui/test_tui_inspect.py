@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 from textual.widgets import DataTable, Label
 
-from cnn_tui.core import mistakes
-from cnn_tui.core.evaluation import Evaluation
-from cnn_tui.core.model import build_model
-from cnn_tui.core.params import HyperParams
+from cnn_tui.core.inspect import mistakes
+from cnn_tui.core.models.model import build_model
+from cnn_tui.core.params.files import HyperParams
+from cnn_tui.core.training.evaluation import Evaluation
 from cnn_tui.tui.screens.inspect import ImageScreen, MistakesScreen
 from cnn_tui.tui.session import Session
 

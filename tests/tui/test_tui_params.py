@@ -7,7 +7,7 @@ import json
 
 from textual.widgets import Button, Input, OptionList
 
-from cnn_tui.core.params import HyperParams
+from cnn_tui.core.params.files import HyperParams
 from cnn_tui.tui.screens.menu import MenuScreen
 
 from tui_helpers import choose_file, make_app, open_form, status, text_of

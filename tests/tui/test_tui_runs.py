@@ -9,9 +9,9 @@ import threading
 import time
 from pathlib import Path
 
-from cnn_tui.core import run_control
-from cnn_tui.core.params import DataParams, HyperParams
-from cnn_tui.core.run_tasks import TaskSpec
+from cnn_tui.core.params.files import DataParams, HyperParams
+from cnn_tui.core.runs import control
+from cnn_tui.core.runs.execute import TaskSpec
 from cnn_tui.tui.screens.confirm import ConfirmScreen
 
 from tui_helpers import logged, make_app, run_record, status, table, text_of, wait_for, wait_idle, wait_run_ended
@@ -27,8 +27,8 @@ def params(params_files, **hyper):
 def launch_elsewhere(data: DataParams, hyper: HyperParams, task: str = "train") -> Path:
     """What ``cnn-tui train --detach`` does: a run process of its own, not the app's."""
     spec = TaskSpec(task)
-    run = run_control.prepare(spec, data, hyper, command=f"cnn-tui {task} --detach")
-    proc = run_control.launch(run)
+    run = control.prepare(spec, data, hyper, command=f"cnn-tui {task} --detach")
+    proc = control.launch(run)
     threading.Thread(target=proc.wait, daemon=True).start()  # reaped
     return run.path
 
@@ -81,8 +81,8 @@ async def test_a_run_started_elsewhere_is_announced_followed_and_stopped(params_
 async def test_an_ended_run_opens_into_the_views_and_its_model_evaluates(params_files, in_tmp):
     data_path, hyper_path, data, hyper = params(params_files, epochs=2)
     spec = TaskSpec("pipeline")
-    run = run_control.prepare(spec, data, hyper, command="cnn-tui pipeline")
-    run_control.run_here(run, spec)  # train + evaluate, in this process, before the app starts
+    run = control.prepare(spec, data, hyper, command="cnn-tui pipeline")
+    control.run_here(run, spec)  # train + evaluate, in this process, before the app starts
     app = make_app(data_path, hyper_path)
     async with app.run_test(size=(120, 40)) as pilot:
         main = app.main
@@ -110,8 +110,8 @@ async def test_an_ended_run_opens_into_the_views_and_its_model_evaluates(params_
 async def test_an_ended_search_opens_with_its_best_params(params_files, in_tmp):
     data_path, hyper_path, data, hyper = params(params_files, epochs=1, num_filters=[4, 8])
     spec = TaskSpec("tune", cv=2)
-    run = run_control.prepare(spec, data, hyper, command="cnn-tui tune")
-    run_control.run_here(run, spec)
+    run = control.prepare(spec, data, hyper, command="cnn-tui tune")
+    control.run_here(run, spec)
     app = make_app(data_path, hyper_path)
     async with app.run_test(size=(120, 40)) as pilot:
         main = app.main
@@ -138,7 +138,7 @@ async def test_k_in_the_runs_view_stops_a_run_after_asking(params_files, in_tmp)
         assert run.name in str(app.screen.query_one("#confirm-question").content)
         await pilot.press("n")
         await pilot.pause()
-        assert run_control.is_running(run)
+        assert control.is_running(run)
         await pilot.press("k")
         await pilot.pause()
         await pilot.press("y")
@@ -155,7 +155,7 @@ def following_threads() -> list[str]:
     names = []
     for ident, frame in sys._current_frames().items():
         while frame is not None:
-            if frame.f_code.co_name == "follow" and frame.f_code.co_filename.endswith("run_events.py"):
+            if frame.f_code.co_name == "follow" and frame.f_code.co_filename.endswith("events_file.py"):
                 names.append(str(ident))
                 break
             frame = frame.f_back
@@ -178,4 +178,4 @@ async def test_however_the_app_ends_it_stops_following_and_the_run_goes_on(param
     while following_threads() and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     assert not following_threads()
-    assert run_control.is_running(run)  # it goes on (the test's cleanup stops it)
+    assert control.is_running(run)  # it goes on (the test's cleanup stops it)

@@ -17,7 +17,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static
 from textual.worker import WorkerCancelled
 
-from cnn_tui.core import processes
+from cnn_tui.core.runs import processes
 from cnn_tui.tui.screens.runs_compare import DIFFERS, MISSING, RunFiles, RunsCompareScreen, header, param_rows
 from cnn_tui.tui.widgets.runs_view import RunsTable, RunsView, format_duration, format_metrics, format_started
 

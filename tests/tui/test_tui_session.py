@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnn_tui.core.dataset import ImageSet
-from cnn_tui.core.params import DataParams, HyperParams
+from cnn_tui.core.data.dataset import ImageSet
+from cnn_tui.core.params.files import DataParams, HyperParams
 from cnn_tui.tui.session import Session
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 from textual.widgets import Input
 
-from cnn_tui.core import jobs
-from cnn_tui.core.evaluation import Evaluation
-from cnn_tui.core.params import DataParams, HyperParams
-from cnn_tui.core.tuning import TuningPlan, TuningResult
+from cnn_tui.core.params.files import DataParams, HyperParams
+from cnn_tui.core.runs import steps
+from cnn_tui.core.training.evaluation import Evaluation
+from cnn_tui.core.tuning.search import TuningPlan, TuningResult
 from cnn_tui.tui.session import Session
 
 from tui_helpers import make_app
@@ -44,7 +44,7 @@ def test_hyper_params_form(snap_compare, params_files, in_tmp):
 def test_model_summary(snap_compare, params_files, in_tmp):
     data_path, hyper_path = params_files(classes=3, size=12)
     data, hyper = DataParams.load(data_path), HyperParams.load(hyper_path)
-    net = jobs.new_model(data, hyper)
+    net = steps.new_model(data, hyper)
     session = Session(data=data, hyper=hyper, model=net, model_note="new, 3,099 params")
     assert snap_compare(make_app(session=session), terminal_size=(100, 30), press=["2"])
 

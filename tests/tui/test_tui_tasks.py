@@ -1,7 +1,7 @@
 """The heavy tasks through the UI on tiny real images: load, initialise, train (charts and epoch
 table grow), evaluate, predict, tune, stop, save and reload a model, quit while running.
 
-Training and tuning run in a run process of their own (``core.run_control``): the app follows its
+Training and tuning run in a run process of their own (``core.runs.control``): the app follows its
 events, and the tests wait for the run to end through the app (``wait_idle``) or its folder."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import json
 import os
 import re
 
-from cnn_tui.core import run_control
-from cnn_tui.core.model import NetModel
+from cnn_tui.core.models.model import NetModel
+from cnn_tui.core.runs import control
 from cnn_tui.tui.screens.confirm import ChoiceScreen, ConfirmScreen
 from cnn_tui.tui.widgets.charts import HistoryChart
 
@@ -300,7 +300,7 @@ async def test_quit_and_leave_the_run_running_then_it_finishes_alone(params_file
         await pilot.pause()
         await pilot.press("enter")  # the default: leave it running
         await wait_for(pilot, lambda: not app.is_running, timeout=30, what="the app to exit")
-    assert run_control.is_running(run) or run_record(run)["status"] == "finished"
+    assert control.is_running(run) or run_record(run)["status"] == "finished"
     record = await wait_run_ended(run, timeout=120)
     assert record["status"] == "finished" and record["details"]["epochs_done"] == 6
     assert len((run / "history.csv").read_text().splitlines()) == 7

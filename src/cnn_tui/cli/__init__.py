@@ -395,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from cnn_tui.cli import commands, data_commands, exporting, manage, preset_commands
     from cnn_tui.cli.console import CliConsole
-    from cnn_tui.core.dataset import TaskStopped
+    from cnn_tui.core.data.dataset import TaskStopped
     from cnn_tui.core.errors import UserError
     from cnn_tui.core.fileio import json_default, without_nan
 

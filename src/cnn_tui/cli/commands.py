@@ -1,7 +1,7 @@
 """One function per subcommand: load what it needs, run the core task, print, return a result dict.
 
 The task commands (train, tune, pipeline, evaluate, predict, resume) are thin
-clients of ``core.run_control``: they check what is cheap to check, ``prepare``
+clients of ``core.runs.control``: they check what is cheap to check, ``prepare``
 a run folder, then run it here (``run_here``, the default) or in a detached
 process (``--detach``, ``launch``). How a run ended is decided in the core; here
 it is only printed.
@@ -18,14 +18,14 @@ from typing import Any
 
 from cnn_tui.cli.console import CliConsole, make_table
 from cnn_tui.cli.overrides import apply_sets
-from cnn_tui.core import jobs, run_control
 from cnn_tui.core.errors import UserError
 from cnn_tui.core.fileio import without_nan
-from cnn_tui.core.model import NetModel, readable_size
-from cnn_tui.core.params import DataParams, HyperParams
-from cnn_tui.core.run_results import load_history
-from cnn_tui.core.run_tasks import EXIT_OK, EXIT_STOPPED, EXIT_USER, Inputs, Outcome, TaskSpec, ending_of
-from cnn_tui.core.runs import Run
+from cnn_tui.core.models.model import NetModel, readable_size
+from cnn_tui.core.params.files import DataParams, HyperParams
+from cnn_tui.core.runs import control, steps
+from cnn_tui.core.runs.execute import EXIT_OK, EXIT_STOPPED, EXIT_USER, Inputs, Outcome, TaskSpec, ending_of
+from cnn_tui.core.runs.folder import Run
+from cnn_tui.core.runs.results import load_history
 
 RESULTS = "results"  # the default parent of run folders, relative to the working folder
 
@@ -97,7 +97,7 @@ def _skipped_in(folder: Path) -> list[dict[str, str]]:
 
 
 def cmd_demo(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
-    from cnn_tui.core.demo import export_digits
+    from cnn_tui.core.data.demo import export_digits
 
     files = export_digits(Path(args.dir), Path(args.app_input))
     console.line(f"digits: {files.train_count} training and {files.test_count} testing images "
@@ -151,7 +151,7 @@ def print_summary(console: CliConsole, net: NetModel) -> None:
 
 def cmd_summary(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
     data, hyper = _load_params(args, console)
-    net = jobs.new_model(data, hyper)
+    net = steps.new_model(data, hyper)
     print_summary(console, net)
     return _summary_result(net)
 
@@ -162,19 +162,19 @@ def cmd_summary(args: Args, console: CliConsole, stop: threading.Event) -> dict[
 def _check_training_folder(data: DataParams) -> list[str]:
     """The training folder's mistakes a listing finds (missing, wrong class count, empty class),
     before a run folder exists; returns its class names."""
-    from cnn_tui.core.listing import list_folder
+    from cnn_tui.core.data.listing import list_folder
 
     return list_folder(data.train_path, what="training", num_classes=data.num_classes).class_names
 
 
 def _check_test_folder(data: DataParams, class_names: list[str] | None) -> None:
-    from cnn_tui.core.listing import list_folder
+    from cnn_tui.core.data.listing import list_folder
 
     list_folder(data.test_path, what="test", num_classes=data.num_classes, class_names=class_names)
 
 
 def _prepare(args: Args, spec: TaskSpec, data: DataParams, hyper: HyperParams | None) -> Run:
-    return run_control.prepare(spec, data, hyper, parent=_results_parent(args, data), command=_command_line(args))
+    return control.prepare(spec, data, hyper, parent=_results_parent(args, data), command=_command_line(args))
 
 
 def _hint_results(run: Run) -> str:
@@ -185,16 +185,16 @@ def _hint_results(run: Run) -> str:
 
 def _detach(run: Run, console: CliConsole, command: str) -> dict[str, Any]:
     """Start the run in its own process and return: the terminal can close, the run goes on."""
-    proc = run_control.launch(run)
+    proc = control.launch(run)
     run_id, more = run.path.name, _hint_results(run)
     console.line(f"started {run_id} (pid {proc.pid}); it runs on after this terminal closes")
     console.line(f"  folder  {run.path}")
-    console.line(f"  log     {run.file(run_control.LOG_FILE)}")
+    console.line(f"  log     {run.file(control.LOG_FILE)}")
     console.line(f"  follow  cnn-tui attach {run_id}{more}")
     console.line(f"  stop    cnn-tui stop {run_id}{more}")
     console.line(f"  list    cnn-tui runs{more}")
     return {"run_id": run_id, "run_dir": str(run.path), "pid": proc.pid, "status": "running", "detached": True,
-            "task": command, "log": str(run.file(run_control.LOG_FILE))}
+            "task": command, "log": str(run.file(control.LOG_FILE))}
 
 
 def _run_foreground(run: Run, spec: TaskSpec, console: CliConsole, stop: threading.Event,
@@ -204,7 +204,7 @@ def _run_foreground(run: Run, spec: TaskSpec, console: CliConsole, stop: threadi
     console.info(f"run folder: {run.path}")
     try:
         with console.progress(spec.label):
-            return run_control.run_here(run, spec, emit=console.emit, stop=stop, inputs=inputs)
+            return control.run_here(run, spec, emit=console.emit, stop=stop, inputs=inputs)
     except (Exception, KeyboardInterrupt) as exc:
         status, message, code = ending_of(exc)
         if code not in (EXIT_USER, EXIT_STOPPED):  # a bug, not the user's doing: keep its traceback
@@ -350,7 +350,7 @@ def cmd_features(args: Args, console: CliConsole, stop: threading.Event) -> dict
 
 
 def cmd_classify(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
-    from cnn_tui.core.evaluation import classify_files
+    from cnn_tui.core.training.evaluation import classify_files
 
     net = _load_model(args.model)
     results = classify_files(net, args.images, top_k=args.top)
@@ -450,7 +450,7 @@ def cmd_pipeline(args: Args, console: CliConsole, stop: threading.Event) -> dict
     spec = TaskSpec("pipeline", validate=args.validate or data.validation_split)
     if args.detach:
         return _detach(_prepare(args, spec, data, hyper), console, "pipeline")
-    preview = jobs.new_model(data, hyper)  # the network the run builds (same seed), shown before it trains
+    preview = steps.new_model(data, hyper)  # the network the run builds (same seed), shown before it trains
     print_summary(console, preview)
     run = _prepare(args, spec, data, hyper)
     return _pipeline_result(console, _run_foreground(run, spec, console, stop), started, preview)
@@ -461,11 +461,11 @@ def cmd_pipeline(args: Args, console: CliConsole, stop: threading.Event) -> dict
 
 def cmd_resume(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
     """Go on with a stopped or interrupted train, pipeline or tune run, in its own folder."""
-    from cnn_tui.core.run_index import find_run
+    from cnn_tui.core.runs.index import find_run
 
     started = time.perf_counter()
     folder = find_run(args.run, results_folders(args))
-    run, spec = run_control.prepare_resume(folder)
+    run, spec = control.prepare_resume(folder)
     resumed = {"resumed": int(run.record.get("resumed") or 0) + 1}  # the run counts it once it goes on
     if args.detach:
         return {**_detach(run, console, spec.task), **resumed}

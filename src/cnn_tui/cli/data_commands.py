@@ -1,6 +1,6 @@
 """The data commands: ``split`` a class-folder set, ``check`` a data-params pair of sets.
 
-Thin clients of ``core.split`` and ``core.health``: they print tables and one line per
+Thin clients of ``core.data.split`` and ``core.data.health``: they print tables and one line per
 finding, and return the result dict ``--json`` prints.
 """
 
@@ -17,7 +17,7 @@ Args = argparse.Namespace
 
 
 def cmd_split(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
-    from cnn_tui.core.split import split_folder
+    from cnn_tui.core.data.split import split_folder
 
     result = split_folder(args.folder, args.out, test=args.test, val=args.val, seed=args.seed, copy=args.copy,
                           image_size=args.image_size, stop=stop)
@@ -36,8 +36,8 @@ def cmd_split(args: Args, console: CliConsole, stop: threading.Event) -> dict[st
 
 
 def cmd_check(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
-    from cnn_tui.core.health import check_data
-    from cnn_tui.core.params import DataParams
+    from cnn_tui.core.data.health import check_data
+    from cnn_tui.core.params.files import DataParams
 
     data = DataParams.load(args.data)
     for warning in data.warnings:

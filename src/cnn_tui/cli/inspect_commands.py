@@ -138,8 +138,8 @@ def figure_path(out: str | None, model: Path, image: str | Path, prefix: str) ->
 
 
 def _load(args: Args) -> tuple[Any, Any]:
-    from cnn_tui.core.explain import load_image
-    from cnn_tui.core.model import NetModel
+    from cnn_tui.core.inspect.explain import load_image
+    from cnn_tui.core.models.model import NetModel
 
     net = NetModel.load(args.model)
     return net, load_image(args.image, net)
@@ -157,7 +157,7 @@ def _top(probabilities: Any, names: list[str], k: int = 3) -> list[tuple[str, fl
 
 def cmd_explain(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
     from cnn_tui.cli.console import make_table
-    from cnn_tui.core import explain, explain_plots
+    from cnn_tui.core.inspect import explain, explain_plots
 
     net, pixels = _load(args)
     path = figure_path(args.out, Path(args.model), args.image, "gradcam")
@@ -189,7 +189,7 @@ TERMINAL_CHANNELS = 16
 
 def cmd_features(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
     from cnn_tui.cli.console import make_table
-    from cnn_tui.core import explain, explain_plots
+    from cnn_tui.core.inspect import explain, explain_plots
 
     net, pixels = _load(args)
     path = figure_path(args.out, Path(args.model), args.image, "features")
@@ -225,7 +225,7 @@ def cmd_features(args: Args, console: CliConsole, stop: threading.Event) -> dict
 def print_mistakes(console: CliConsole, evaluation: Any, count: int) -> dict[str, Any]:
     """The ``count`` most confidently wrong test images and the most confused pairs, printed; the result."""
     from cnn_tui.cli.console import make_table
-    from cnn_tui.core import mistakes
+    from cnn_tui.core.inspect import mistakes
 
     top = mistakes.top_losses(evaluation, count)
     root = _common_folder(evaluation.files)

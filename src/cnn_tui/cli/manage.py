@@ -1,7 +1,7 @@
 """The commands that look after runs rather than run them: ``runs``, ``attach`` and ``stop``.
 
 A run is named by its id, a unique prefix of one, or its folder, and looked for
-under ./results and every ``--results`` folder (``core.run_index``).
+under ./results and every ``--results`` folder (``core.runs.index``).
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from rich.table import Table
 
 from cnn_tui.cli.commands import Args, Ended, results_folders
 from cnn_tui.cli.console import CliConsole, safe
-from cnn_tui.core import run_control
 from cnn_tui.core.events import TaskFinished
-from cnn_tui.core.run_index import RunSummary, find_run, list_runs
-from cnn_tui.core.run_tasks import EXIT_OK, exit_code_of
-from cnn_tui.core.runs import effective_status, read_run
+from cnn_tui.core.runs import control
+from cnn_tui.core.runs.execute import EXIT_OK, exit_code_of
+from cnn_tui.core.runs.folder import effective_status, read_run
+from cnn_tui.core.runs.index import RunSummary, find_run, list_runs
 
 STATUS_COLOURS = {"running": "cyan", "finished": "green", "stopped": "yellow", "failed": "red", "interrupted": "magenta"}
 
@@ -152,7 +152,7 @@ def _ending(folder: Path) -> tuple[dict[str, Any], str, int, str]:
     status, code = _exit_code(record)
     message = record.get("message") or ""
     if status == "interrupted" and not message:
-        from cnn_tui.core.runs import INTERRUPTED_MESSAGE
+        from cnn_tui.core.runs.folder import INTERRUPTED_MESSAGE
 
         message = INTERRUPTED_MESSAGE
     return record, status, code, message
@@ -169,7 +169,7 @@ def cmd_attach(args: Args, console: CliConsole, stop: threading.Event) -> dict[s
     console.show_endings = True
     ending = None  # a process's end is shown when more follows it (a resumed run); the last one, below
     with console.progress("replaying"):
-        for event in run_control.follow(folder, stop=stop):
+        for event in control.follow(folder, stop=stop):
             if ending is not None:
                 console.emit(ending)
                 ending = None
@@ -178,7 +178,7 @@ def cmd_attach(args: Args, console: CliConsole, stop: threading.Event) -> dict[s
             else:
                 console.emit(event)
     result = {"run_id": run_id, "run_dir": str(folder)}
-    if stop.is_set() and run_control.is_running(folder):
+    if stop.is_set() and control.is_running(folder):
         console.info(f"detached; the run goes on: cnn-tui attach {run_id}")
         return {**result, "status": "running", "detached": True}
     record, status, code, message = _ending(folder)
@@ -197,13 +197,13 @@ def cmd_stop(args: Args, console: CliConsole, stop: threading.Event) -> dict[str
     """Ask a running run to stop and (unless --no-wait) wait until it has saved and ended."""
     folder = find_run(args.run, results_folders(args))
     run_id = folder.name
-    record = run_control.stop(folder, wait=False)
+    record = control.stop(folder, wait=False)
     result = {"run_id": run_id, "run_dir": str(folder), "pid": record.get("pid")}
     if args.no_wait:
         console.info(f"asked run {run_id} to stop (pid {record.get('pid')}); it saves what it has and ends")
         return {**result, "status": "stopping"}
     console.info(f"asked run {run_id} to stop (pid {record.get('pid')}); waiting while it saves what it has")
-    while run_control.is_running(folder):
+    while control.is_running(folder):
         if stop.wait(0.1):
             console.info(f"no longer waiting; run {run_id} is stopping (cnn-tui runs shows when it has)")
             return {**result, "status": "stopping"}

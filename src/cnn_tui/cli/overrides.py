@@ -11,8 +11,8 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from cnn_tui.core import fields, params
 from cnn_tui.core.errors import ParamsError, UserError
+from cnn_tui.core.params import fields, files
 
 
 def parse_set(item: str) -> tuple[str, str]:
@@ -37,8 +37,8 @@ def _field(name: str, *, hyper: bool) -> tuple[str, fields.FieldSpec]:
     raise UserError(f"--set {name}: no such field; fields: {', '.join(known)}")
 
 
-def apply_sets(items: Sequence[str] | None, data: params.DataParams,
-               hyper: params.HyperParams | None) -> tuple[params.DataParams, params.HyperParams | None]:
+def apply_sets(items: Sequence[str] | None, data: files.DataParams,
+               hyper: files.HyperParams | None) -> tuple[files.DataParams, files.HyperParams | None]:
     """The params with every ``--set`` applied in order (a later one wins), validated."""
     data_updates: dict[str, Any] = {}
     hyper_updates: dict[str, Any] = {}

@@ -32,7 +32,7 @@ def add_command(command: Callable[..., argparse.ArgumentParser]) -> None:
 
 
 def cmd_presets(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
-    from cnn_tui.core.presets import describe, preset, preset_names
+    from cnn_tui.core.params.presets import describe, preset, preset_names
 
     if args.name is None:
         names = preset_names()

@@ -85,7 +85,7 @@ class TrainingStarted:
 
 @dataclass(frozen=True)
 class SearchPlanned:
-    """A tuning search is about to run: the fields of ``core.tuning.TuningPlan``."""
+    """A tuning search is about to run: the fields of ``core.tuning.search.TuningPlan``."""
 
     strategy: str
     candidates: list[dict[str, Any]]

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the engine's data modules import numpy: not before the first frame
-    from cnn_tui.core.dataset import ImageSet
-    from cnn_tui.core.evaluation import Evaluation
-    from cnn_tui.core.model import NetModel
-    from cnn_tui.core.params import DataParams, HyperParams
-    from cnn_tui.core.tuning import TuningResult
+    from cnn_tui.core.data.dataset import ImageSet
+    from cnn_tui.core.models.model import NetModel
+    from cnn_tui.core.params.files import DataParams, HyperParams
+    from cnn_tui.core.training.evaluation import Evaluation
+    from cnn_tui.core.tuning.search import TuningResult
 
 
 @dataclass

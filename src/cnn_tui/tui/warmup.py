@@ -95,8 +95,8 @@ def warm_the_rest() -> None:
     """The engine's task modules, the image previews and the decoding processes, so the first
     load and the first samples shown do not pay for them."""
     try:
-        import_without_collections(lambda: importlib.import_module("cnn_tui.core.jobs"))
-        from cnn_tui.core import pool
+        import_without_collections(lambda: importlib.import_module("cnn_tui.core.runs.steps"))
+        from cnn_tui.core.data import pool
 
         if os.environ.get("CNN_TUI_IMAGES", "auto").lower() != "none":
             from cnn_tui.tui import terminal

@@ -231,14 +231,14 @@ class Inspection:
 
     path: str
     true: str | None
-    features: Any  # core.explain.Features
-    cams: list[Any]  # core.explain.GradCam, the predicted class first
+    features: Any  # core.inspect.explain.Features
+    cams: list[Any]  # core.inspect.explain.GradCam, the predicted class first
     files: dict[str, Path] = field(default_factory=dict)
 
 
 def inspect_image(net: Any, path: str, true: str | None, folder: Path) -> Inspection:
     """Compute everything the image screen shows and save its two PNGs in ``folder`` (a worker thread)."""
-    from cnn_tui.core import explain, explain_plots
+    from cnn_tui.core.inspect import explain, explain_plots
 
     pixels = explain.load_image(path, net)
     features = explain.feature_maps(net, pixels)
@@ -269,7 +269,7 @@ class ImageScreen(ModalScreen[None]):
         self.inspection = inspection
 
     def compose(self) -> ComposeResult:
-        from cnn_tui.core import explain
+        from cnn_tui.core.inspect import explain
 
         ins = self.inspection
         features = ins.features

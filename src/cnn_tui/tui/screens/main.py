@@ -1,7 +1,7 @@
 """The main screen: menu bar, info bar, the views (Data, Model, Training, Evaluation, Tuning,
 Log), a status line and the footer; which actions are enabled, menus, help, Snap and quit.
-The screen holds two objects its ``action_*`` methods call: ``params`` (``tui.params_actions``: params and
-model files) and ``tasks`` (``tui.tasks``: the one running task, runs followed, how tasks end)."""
+The screen holds two objects its ``action_*`` methods call: ``params`` (``tui.parts.params_actions``: params and
+model files) and ``tasks`` (``tui.parts.tasks``: the one running task, runs followed, how tasks end)."""
 
 from __future__ import annotations
 
@@ -23,16 +23,16 @@ from textual.widgets import Footer, RichLog, TabbedContent, TabPane
 from textual.worker import Worker
 
 from cnn_tui.tui.actions import ACTIONS, BY_NAME, VIEWS
-from cnn_tui.tui.data_tools import DataTools
-from cnn_tui.tui.inspect_actions import InspectActions
 from cnn_tui.tui.messages import EngineEvent, KerasReady, LogLine, RunStarted
-from cnn_tui.tui.model_export import ModelExport
-from cnn_tui.tui.params_actions import ParamsActions
+from cnn_tui.tui.parts.data_tools import DataTools
+from cnn_tui.tui.parts.inspect_actions import InspectActions
+from cnn_tui.tui.parts.model_export import ModelExport
+from cnn_tui.tui.parts.params_actions import ParamsActions
+from cnn_tui.tui.parts.tasks import Tasks
 from cnn_tui.tui.screens.confirm import ConfirmScreen
 from cnn_tui.tui.screens.help import AboutScreen, KeysScreen
 from cnn_tui.tui.screens.menu import MenuScreen
 from cnn_tui.tui.session import Session
-from cnn_tui.tui.tasks import Tasks
 from cnn_tui.tui.widgets.data_view import DataView
 from cnn_tui.tui.widgets.header import InfoBar, MenuBar, MenuTitle, StatusLine
 from cnn_tui.tui.widgets.tables import shown

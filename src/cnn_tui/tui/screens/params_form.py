@@ -18,8 +18,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Label, Static
 
 from cnn_tui.core.errors import UserError
-from cnn_tui.core.fields import DATA_FIELDS, HYPER_FIELDS, HYPER_GROUPS, FieldSpec
-from cnn_tui.core.params import LARGE_GRID, DataParams, HyperParams
+from cnn_tui.core.params.fields import DATA_FIELDS, HYPER_FIELDS, HYPER_GROUPS, FieldSpec
+from cnn_tui.core.params.files import LARGE_GRID, DataParams, HyperParams
 from cnn_tui.tui.screens.values_dialog import ValuesDialog
 from cnn_tui.tui.widgets.augment_preview import AugmentPreview
 from cnn_tui.tui.widgets.form import ParamsForm, help_text
@@ -175,7 +175,7 @@ class ParamsScreen(ValuesDialog):
 def folder_note(path: Path, num_classes: int) -> Text:
     """'10 class folders' in green, or what is wrong with the folder in yellow (not blocking:
     the folder may be filled later; loading says exactly what is wrong)."""
-    from cnn_tui.core import sources  # CSV of pixels, CIFAR batches: named here, checked when loading
+    from cnn_tui.core.data import sources  # CSV of pixels, CIFAR batches: named here, checked when loading
 
     if not path.exists():
         return Text(f"{path} does not exist yet", style="yellow")

@@ -77,8 +77,8 @@ def _json(path: Path) -> dict[str, Any] | None:
 
 
 def read_run_files(folder: Path) -> RunFiles:
-    from cnn_tui.core.run_index import summarize
-    from cnn_tui.core.run_results import load_history
+    from cnn_tui.core.runs.index import summarize
+    from cnn_tui.core.runs.results import load_history
 
     folder = Path(folder)
     summary = summarize(folder)
@@ -107,7 +107,7 @@ class ParamRow:
 def param_rows(runs: Sequence[RunFiles]) -> list[ParamRow]:
     """One row per hyper field any run has, then the data params that shape the input; the rows whose
     values differ first (runs without the file do not count), each group in the fields' order."""
-    from cnn_tui.core.fields import DATA_FIELDS, HYPER_FIELDS, HYPER_NAMES, format_text
+    from cnn_tui.core.params.fields import DATA_FIELDS, HYPER_FIELDS, HYPER_NAMES, format_text
 
     hyper_defaults = {f.name: f.default for f in HYPER_FIELDS}
     data_defaults = {f.name: f.default for f in DATA_FIELDS}

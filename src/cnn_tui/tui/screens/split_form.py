@@ -13,7 +13,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Label, Static
 
-from cnn_tui.core.fields import FieldSpec, parse_text
+from cnn_tui.core.params.fields import FieldSpec, parse_text
 from cnn_tui.tui.screens.values_dialog import ValuesDialog
 from cnn_tui.tui.widgets.form import ParamsForm
 

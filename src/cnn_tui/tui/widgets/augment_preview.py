@@ -17,9 +17,9 @@ from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widgets import Label
 
-from cnn_tui.core.augmentation import AUGMENTATION_FIELDS
-from cnn_tui.core.fields import HYPER_FIELDS, parse_text
-from cnn_tui.core.params import ModelConfig
+from cnn_tui.core.models.augmentation import AUGMENTATION_FIELDS
+from cnn_tui.core.params.fields import HYPER_FIELDS, parse_text
+from cnn_tui.core.params.files import ModelConfig
 from cnn_tui.tui.widgets.images import image_class, to_pil
 
 COUNT = 8
@@ -52,7 +52,7 @@ def first_image(data: Any, train_set: Any = None) -> Any:
         return train_set.x[0]
     if data is None:
         return None
-    from cnn_tui.core import decode
+    from cnn_tui.core.data import decode
 
     path = _first_file(data.train_path)
     if path is None:
@@ -69,7 +69,7 @@ def first_image(data: Any, train_set: Any = None) -> Any:
 
 
 def _first_file(folder: Path) -> Path | None:
-    from cnn_tui.core.decode import image_extensions
+    from cnn_tui.core.data.decode import image_extensions
 
     try:
         classes = sorted(e.path for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
@@ -124,7 +124,7 @@ class AugmentPreview(Vertical):
 
     def work(self, config: ModelConfig) -> None:
         """In a worker thread: Keras (imported here the first time) applies the layers."""
-        from cnn_tui.core.augmentation import augmented_samples
+        from cnn_tui.core.models.augmentation import augmented_samples
 
         try:
             if not self.looked:
@@ -145,7 +145,7 @@ class AugmentPreview(Vertical):
     async def draw(self, config: ModelConfig, samples: Any) -> None:
         if not self.is_attached or config != self.config:  # closed, or a newer one is on its way
             return
-        from cnn_tui.core.augmentation import is_augmented
+        from cnn_tui.core.models.augmentation import is_augmented
 
         self.samples, self.drawn_config = samples, config
         self.drawn += 1

@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
-from cnn_tui.core.fields import DATA_FIELDS, HYPER_FIELDS, HYPER_GROUPS, SEED_NAMES, format_text
+from cnn_tui.core.params.fields import DATA_FIELDS, HYPER_FIELDS, HYPER_GROUPS, SEED_NAMES, format_text
 from cnn_tui.tui.widgets.images import SampleGrid
 from cnn_tui.tui.widgets.progress import ProgressRow
 from cnn_tui.tui.widgets.tables import (

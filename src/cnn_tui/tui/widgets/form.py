@@ -1,4 +1,4 @@
-"""A form generated from the params field table (``core.fields.FieldSpec``): one row per field
+"""A form generated from the params field table (``core.params.fields.FieldSpec``): one row per field
 with its label, an input, and the problem with what was typed, checked as you type.
 
 With ``groups`` (the hyper params) the rows come in sections under a heading each, and a field
@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.suggester import Suggester
 from textual.widgets import Input, Label, Select
 
-from cnn_tui.core.fields import FieldSpec, format_text, parse_text
+from cnn_tui.core.params.fields import FieldSpec, format_text, parse_text
 
 BOOL_CHOICES = ("true", "false")
 KIND_WORDS = {int: "a whole number", float: "a number"}

@@ -27,7 +27,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 
 if TYPE_CHECKING:
-    from cnn_tui.core.run_index import RunSummary
+    from cnn_tui.core.runs.index import RunSummary
 
 REFRESH_SECONDS = 2.0  # while a run is running
 MARK = "●"
@@ -92,7 +92,7 @@ def format_metrics(metrics: dict[str, float], limit: int = 2) -> str:
 
 
 def format_params(params: dict[str, Any]) -> str:
-    from cnn_tui.core.fields import format_text
+    from cnn_tui.core.params.fields import format_text
 
     return " ".join(f"{k}={format_text(v)}" for k, v in params.items())
 
@@ -228,7 +228,7 @@ class RunsView(Vertical):
     def _list_runs(self, parents: list[Path]) -> None:
         from textual.worker import get_current_worker
 
-        from cnn_tui.core.run_index import list_runs
+        from cnn_tui.core.runs.index import list_runs
 
         error = None
         try:
@@ -454,7 +454,7 @@ class RunsView(Vertical):
 
 def _add_progress(run: RunSummary) -> None:
     """A run's figures from its last whole epoch (history.csv), for a run.json without them."""
-    from cnn_tui.core.run_results import load_history
+    from cnn_tui.core.runs.results import load_history
 
     history = load_history(Path(run.run_dir))
     for key in ("accuracy", "val_accuracy", "loss", "val_loss"):

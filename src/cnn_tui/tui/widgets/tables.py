@@ -15,12 +15,12 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-from cnn_tui.core.fields import format_text
+from cnn_tui.core.params.fields import format_text
 
 if TYPE_CHECKING:  # the Data view on the first screen needs neither
     from textual.widgets import DataTable
 
-    from cnn_tui.core.model import NetModel
+    from cnn_tui.core.models.model import NetModel
 
 BAR = "█"
 
@@ -97,7 +97,7 @@ def counts_table(class_names: Sequence[str], counts: Sequence[int], width: int =
 
 def fill_summary(table: DataTable, net: NetModel) -> str:
     """Layer rows as Keras prints them; returns the totals line."""
-    from cnn_tui.core.model import readable_size
+    from cnn_tui.core.models.model import readable_size
 
     reset(table, ["Layer", "Type", "Output shape", ("Params", "params")], left=3)
     for row in net.summary_rows():

@@ -1,0 +1,1 @@
+"""Data: find images (folders, pixel CSVs, CIFAR batches), decode, cache, split, check health."""

@@ -1,0 +1,387 @@
+"""Image folders (one sub-folder per class) into arrays ready for Keras.
+
+Classes are the sorted names of the sub-folders. Any file Pillow opens is used,
+converted to the configured size and channel count; everything else in a class
+folder (corrupt files, text files, folders, broken links) is skipped and listed,
+never fatal. Big folders decode in worker processes (and in this one, which takes
+chunks from the same queue) straight into a memory-mapped file that then serves as the
+cache entry for the next load. Listing lives in ``listing.py``; its names are re-exported.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import threading
+import time
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnn_tui.core.data import decode, feeding, pool
+from cnn_tui.core.data.cache import ImageCache, make_key
+from cnn_tui.core.data.listing import FolderListing, SkippedFile, list_folder
+from cnn_tui.core.data.pool import warm_up_pool, worker_count
+from cnn_tui.core.errors import DatasetError
+from cnn_tui.core.events import Emit, LoadProgress, Notice, ignore
+
+__all__ = [
+    "FolderListing", "ImageSet", "SkippedFile", "TaskStopped",
+    "list_folder", "load_images", "resolve_channels", "warm_up_pool", "worker_count",
+]
+
+# Below this many files (or bytes of files: a big photo decodes in about a millisecond),
+# worker processes cost more than they save. Until they have started this process does all
+# of the decoding, so a first load pays only for the CPU time their start takes.
+PARALLEL_THRESHOLD = 2000
+PARALLEL_BYTES = 4 * 2**20
+# Files whose header is read to decide grayscale or colour when color_mode is "auto".
+COLOUR_PROBES = 64
+# Chunks queued per worker process: enough that none idles while this process decodes one.
+IN_FLIGHT_PER_WORKER = 2
+SCALE_CHUNK = 512  # images converted to float32 at a time (bounds the temporary uint8 copy)
+SCALE_CHUNK_BYTES = 256 * 1024  # ... and fewer when they are big, so the copy stays in the CPU cache
+
+
+class TaskStopped(Exception):
+    """The user asked a task to stop; what was done so far is kept by the caller."""
+
+
+@dataclass
+class ImageSet:
+    """Decoded images: ``x`` float32 in [0, 1] shaped (n, size, size, channels), ``y`` class indices."""
+
+    x: np.ndarray
+    y: np.ndarray
+    class_names: list[str]
+    files: list[str]
+    root: Path
+    skipped: list[SkippedFile] = field(default_factory=list)
+    from_cache: bool = False
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    @property
+    def image_size(self) -> int:
+        return int(self.x.shape[1])
+
+    @property
+    def channels(self) -> int:
+        return int(self.x.shape[3])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def counts(self) -> list[int]:
+        return np.bincount(self.y, minlength=self.num_classes).tolist()
+
+    def take(self, indices: np.ndarray) -> ImageSet:
+        return ImageSet(
+            # ndarray.take copies; a streamed PixelView.take stays a lazy view of the file
+            self.x.take(indices, axis=0), self.y[indices], self.class_names, [self.files[i] for i in indices], self.root
+        )
+
+    def split(self, fraction: float, seed: int) -> tuple[ImageSet, ImageSet]:
+        """A stratified (train, validation) split; ``fraction`` goes to validation."""
+        train, held = _stratified_indices(self.y, self.num_classes, test_size=fraction, seed=seed, what="validation")
+        return self.take(train), self.take(held)
+
+    def subset(self, max_samples: int, seed: int) -> ImageSet:
+        """At most ``max_samples`` images, every class kept in proportion."""
+        if len(self) <= max_samples:
+            return self
+        keep, _ = _stratified_indices(self.y, self.num_classes, test_size=len(self) - max_samples, seed=seed, what="subset")
+        return self.take(np.sort(keep))
+
+    def examples(self, per_class: int = 3) -> dict[str, list[int]]:
+        """Indices of the first few images of each class (for a samples preview)."""
+        return {name: np.flatnonzero(self.y == k)[:per_class].tolist() for k, name in enumerate(self.class_names)}
+
+
+def _stratified_indices(
+    y: np.ndarray, num_classes: int, *, test_size: float | int, seed: int, what: str
+) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.model_selection import train_test_split
+
+    counts = np.bincount(y, minlength=num_classes)
+    if counts.min() < 2:
+        raise DatasetError(
+            f"a stratified {what} split needs at least 2 images in every class; the smallest class has {counts.min()}"
+        )
+    try:
+        return train_test_split(np.arange(len(y)), test_size=test_size, stratify=y, random_state=seed)
+    except ValueError as exc:
+        raise DatasetError(f"cannot make a stratified {what} split of {len(y)} images: {exc}") from None
+
+
+# ---------------------------------------------------------------- decoding
+
+
+def resolve_channels(listing: FolderListing, color_mode: str) -> int:
+    """1 or 3 channels: from ``color_mode``, or for "auto" from a sample of file headers."""
+    if color_mode == "grayscale":
+        return 1
+    if color_mode == "rgb":
+        return 3
+    native = getattr(listing, "native_channels", None)  # a CSV of pixels or CIFAR batches (core.data.sources)
+    if native:
+        return native
+    step = max(1, len(listing.files) // COLOUR_PROBES)
+    return 3 if any(decode.probe_colour(p) for p in listing.files[::step]) else 1
+
+
+def load_images(
+    root: str | os.PathLike[str],
+    *,
+    image_size: int,
+    color_mode: str = "auto",
+    channels: int | None = None,
+    num_classes: int | None = None,
+    class_names: list[str] | None = None,
+    seed: int = 42,
+    what: str = "training",
+    emit: Emit = ignore,
+    stop: threading.Event | None = None,
+    cache: ImageCache | None | bool = True,
+    workers: int | None = None,
+) -> ImageSet:
+    """Load a class-folder dataset as float32 arrays, shuffled with ``seed``.
+
+    ``channels`` (1 or 3) overrides ``color_mode`` (a loaded model dictates it).
+    Raises ``DatasetError`` for unusable folders and ``TaskStopped`` if ``stop`` is set.
+    """
+    started = time.perf_counter()
+    listing = list_folder(root, what=what, num_classes=num_classes, class_names=class_names)
+    store = ImageCache.default() if cache is True else (cache or None)
+    digest = listing.digest()
+    auto = channels is None and color_mode not in ("grayscale", "rgb")
+    if auto and store:  # an "auto" load of these very files decided before: no header probes
+        channels = next((c for c in (1, 3) if store.meta(make_key(listing.root, image_size, c, digest=digest)[1]).get("auto")), None)
+    channels = channels or resolve_channels(listing, color_mode)
+    head, key = make_key(listing.root, image_size, channels, digest=digest)
+    shape = (len(listing.files), image_size, image_size, channels)
+
+    hit = store.lookup(key) if store else None
+    if hit:
+        pixels, meta = hit
+        failures = [(int(i), str(r)) for i, r in meta["failures"]]
+        colour = int(meta["colour"])
+        emit(LoadProgress(str(listing.root), len(listing.files), len(listing.files), 0.0))
+    else:
+        temp = store.new_array(key, shape) if store else None
+        try:
+            if getattr(listing, "native_channels", None):  # rows of a file: core.data.sources decodes them
+                from cnn_tui.core.data import sources
+
+                pixels, failures, colour, temp = sources.decode_all(listing, shape, temp, emit, stop)
+            else:
+                pixels, failures, colour, temp = _decode_all(listing, shape, temp, emit, stop, workers)
+        except BaseException:
+            if temp is not None:
+                temp.unlink(missing_ok=True)
+            raise
+        if store and temp is not None:
+            store.commit(key, head, temp, {"rows": shape[0], "root": str(listing.root), "failures": failures,
+                                           "colour": colour, "auto": auto})
+            pixels = np.load(store.folder / f"{key}.npy", mmap_mode="r")
+        elif temp is not None:
+            pixels = np.array(pixels)  # off the temp file before it goes
+            temp.unlink(missing_ok=True)
+
+    stream = _too_big_for_memory(len(listing.files) - len(failures), shape)
+    images = _assemble(listing, pixels, failures, seed, stream=stream)
+    if stream:
+        gib = images.x.nbytes / 2**30
+        images.notes.append(f"the images would take {gib:.1f} GiB as float32, more than half the free memory: "
+                            "they stay 8-bit on disk and are scaled a batch at a time (streaming)")
+    images.from_cache = hit is not None
+    images.seconds = time.perf_counter() - started
+    _add_notes(images, listing, failures, colour, channels, emit)
+    return images
+
+
+def _decode_all(
+    listing: FolderListing,
+    shape: tuple[int, ...],
+    temp: Path | None,
+    emit: Emit,
+    stop: threading.Event | None,
+    workers: int | None,
+) -> tuple[np.ndarray, list[tuple[int, str]], int, Path | None]:
+    total = shape[0]
+    size, channels = shape[1], shape[3]
+    workers = workers or pool.worker_count()
+    parallel = workers > 1 and (total >= PARALLEL_THRESHOLD or int(listing.sizes.sum()) >= PARALLEL_BYTES)
+    # Small enough that no process is left finishing a long last chunk while the others idle.
+    chunk = max(16, min(256, math.ceil(total / (workers * 16)))) if parallel else 256
+    chunks = [list(range(i, min(i + chunk, total))) for i in range(0, total, chunk)]
+    failures: list[tuple[int, str]] = []
+    colour = 0
+    started = time.perf_counter()
+    done = 0
+
+    def progress() -> None:
+        elapsed = max(time.perf_counter() - started, 1e-9)
+        emit(LoadProgress(str(listing.root), done, total, done / elapsed))
+
+    if not parallel:
+        pixels = np.lib.format.open_memmap(temp, mode="r+") if temp else np.empty(shape, dtype=np.uint8)
+        for indices in chunks:
+            if stop is not None and stop.is_set():
+                raise TaskStopped(f"loading stopped after {done} of {total} images")
+            bad, col = decode.decode_into_array(pixels, indices, [listing.files[i] for i in indices], size, channels)
+            failures += bad
+            colour += col
+            done += len(indices)
+            progress()
+        return pixels, failures, colour, temp
+
+    keep = temp is not None  # a cache entry (flushed to disk once at the end), not a scratch file
+    if temp is None:  # no cache: workers still need a file to write into
+        fd, name = tempfile.mkstemp(prefix="cnn-tui-", suffix=".npy")
+        os.close(fd)
+        temp = Path(name)
+        np.lib.format.open_memmap(temp, mode="w+", dtype=np.uint8, shape=shape).flush()
+    pixels = np.load(temp, mmap_mode="r+")
+    queue = deque(chunks)
+    pending: dict[Future, list[int]] = {}
+    reported = 0
+    workers_up = False
+
+    def paths(indices: list[int]) -> list[str]:
+        return [listing.files[i] for i in indices]
+
+    finished_load = False
+    try:
+        executor = pool.process_pool(workers)
+        while queue or pending:
+            if stop is not None and stop.is_set():
+                raise TaskStopped(f"loading stopped after {done} of {total} images")
+            while queue and len(pending) < IN_FLIGHT_PER_WORKER * workers:
+                ix = queue.popleft()
+                pending[executor.submit(decode.decode_into, str(temp), ix, paths(ix), size, channels)] = ix
+            finished: Any = ()
+            if queue and not workers_up:
+                # Until the workers deliver (a cold pool takes a second or so to start) this
+                # process decodes too, from the far end of the queue. Once they run it only
+                # feeds them: decoding here would hold the GIL that loky's feeder thread needs.
+                ix = queue.pop()
+                bad, col = decode.decode_into_array(pixels, ix, paths(ix), size, channels)
+                failures += bad
+                colour += col
+                done += len(ix)
+                finished = [future for future in pending if future.done()]
+            else:
+                finished, _ = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+            for future in finished:
+                bad, col = future.result()
+                failures += bad
+                colour += col
+                done += len(pending.pop(future))
+                workers_up = True
+            if done > reported:
+                reported = done
+                progress()
+        finished_load = True
+    except BrokenProcessPool:
+        # A worker died (out of memory, killed): finish the remaining chunks in this process.
+        emit(Notice("an image-decoding worker process died; decoding the rest in this process", "warning"))
+        for indices in [*pending.values(), *queue]:
+            if stop is not None and stop.is_set():
+                raise TaskStopped(f"loading stopped after {done} of {total} images") from None
+            bad, col = decode.decode_into_array(pixels, indices, paths(indices), size, channels)
+            failures += bad
+            colour += col
+            done += len(indices)
+        finished_load = True
+    finally:
+        for future in pending:
+            future.cancel()
+        if keep:
+            pixels.flush()
+        del pixels
+        if not (finished_load or keep):  # a stopped load leaves no scratch file (the caller removes a cache entry's)
+            temp.unlink(missing_ok=True)
+    failures.sort()
+    return np.load(temp, mmap_mode="r"), failures, colour, temp
+
+
+def _too_big_for_memory(count: int, shape: tuple[int, ...]) -> bool:
+    limit = feeding.stream_limit_bytes()
+    return limit is not None and count * int(np.prod(shape[1:])) * 4 > limit
+
+
+def _assemble(
+    listing: FolderListing, pixels: np.ndarray, failures: list[tuple[int, str]], seed: int, *, stream: bool = False
+) -> ImageSet:
+    valid = np.ones(len(listing.files), dtype=bool)
+    for index, _ in failures:
+        valid[index] = False
+    labels = listing.labels
+    empty = [listing.class_names[k] for k in range(len(listing.class_names)) if not valid[labels == k].any()]
+    if empty:
+        label = listing.class_names.index(empty[0])
+        bad = [(listing.files[i], reason) for i, reason in failures if labels[i] == label]
+        example = f"; e.g. {Path(bad[0][0]).name}: {bad[0][1]}" if bad else ""
+        unit = getattr(listing, "unit", None)
+        if unit:  # rows of a CSV file or records of CIFAR batches
+            raise DatasetError(f"class '{empty[0]}' has no usable {unit}s ({len(bad)} skipped{example})",
+                               path=listing.root)
+        raise DatasetError(
+            f"class folder '{empty[0]}' has no readable images ({len(bad)} skipped{example})",
+            path=listing.root / empty[0],
+        )
+    order = np.flatnonzero(valid)
+    order = order[np.random.default_rng(seed).permutation(len(order))]
+    x = feeding.PixelView(pixels, order) if stream else _scaled(pixels, order)
+    skipped = list(listing.skipped) + [SkippedFile(listing.files[i], reason) for i, reason in failures]
+    files = listing.files
+    return ImageSet(
+        x=x,
+        y=labels[order].astype(np.int32),
+        class_names=listing.class_names,
+        files=[files[i] for i in order.tolist()],
+        root=listing.root,
+        skipped=skipped,
+    )
+
+
+def _scaled(pixels: np.ndarray, order: np.ndarray) -> np.ndarray:
+    # Scale into a preallocated float32 array a cache-sized chunk at a time: no full-size
+    # uint8 copy on the way, and one small gather buffer reused for every chunk.
+    pixels = pixels.view(np.ndarray)  # a memmap's own indexing costs more than the copy
+    x = np.empty((len(order), *pixels.shape[1:]), dtype=np.float32)
+    step = max(1, min(SCALE_CHUNK, SCALE_CHUNK_BYTES // max(1, pixels[0].nbytes if len(pixels) else 1)))
+    buffer = np.empty((step, *pixels.shape[1:]), dtype=np.uint8)
+    scale = np.float32(1 / 255)
+    for start in range(0, len(order), step):
+        rows = order[start : start + step]
+        gathered = np.take(pixels, rows, axis=0, out=buffer[: len(rows)])
+        np.multiply(gathered, scale, out=x[start : start + len(rows)])
+    return x
+
+
+def _add_notes(
+    images: ImageSet, listing: FolderListing, failures: list, colour: int, channels: int, emit: Emit
+) -> None:
+    if images.skipped:
+        unit = getattr(listing, "unit", None)  # "row" or "record" for a CSV of pixels or CIFAR batches
+        images.notes.append(f"skipped {len(images.skipped)} {unit}(s) that cannot be used" if unit else
+                            f"skipped {len(images.skipped)} file(s) that are not readable images")
+    used = len(listing.files) - len(failures)
+    if channels == 1 and colour:
+        images.notes.append(
+            f"{colour} of {used} images hold colour and were converted to grayscale (set color_mode to rgb to keep it)"
+        )
+    for note in images.notes:
+        emit(Notice(note, "warning"))

@@ -1,0 +1,420 @@
+"""Datasets that are not a folder per class: a CSV file of pixels, CIFAR-10 binary batches.
+
+They take the same road as folders (``dataset.load_images``): a listing (class names,
+one label per image, rows skipped with their place), then pixels decoded into the same
+uint8 array the cache keeps, resized and converted to the configured channel count by the
+same Pillow calls a folder's images go through. Only listing and decoding differ, so a
+``SourceListing`` is a ``FolderListing`` that knows how to fill the array itself.
+
+- **CSV** (Kaggle's ``mnist_train.csv``): one image a line, a ``label`` column and square
+  grayscale pixels 0-255 (``label,pixel0,...`` or ``label,1x1,...``; a file without a
+  header has its label first). Class names are the distinct labels, sorted as text like
+  folder names. An image is named ``file.csv:LINE``.
+- **CIFAR-10 binary batches**: records of 1 label byte + 3,072 bytes (32x32 red, then
+  green, then blue planes). A folder gives its ``data_batch_*.bin`` to a training set and
+  ``test_batch.bin`` to a test set; a ``.bin`` file is used as it is. Class names come from
+  ``batches.meta.txt`` beside the batches (one a line, in label order), else the labels.
+  An image is named ``batch.bin:RECORD`` (counted from 1).
+
+A row or record that cannot be used is skipped and listed with its place; a file that
+cannot be read as a whole (no label column, pixels that make no square, a batch cut short)
+is a ``DatasetError`` naming the file and the place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cnn_tui.core.data import decode
+from cnn_tui.core.data.listing import FolderListing, SkippedFile, _difference, _name_list
+from cnn_tui.core.errors import DatasetError
+from cnn_tui.core.events import Emit, LoadProgress
+
+# Bump when what a row or record decodes to changes (it keys the cache, as DECODER_VERSION does).
+SOURCE_VERSION = 1
+CIFAR_SIDE = 32
+CIFAR_RECORD = 1 + 3 * CIFAR_SIDE * CIFAR_SIDE
+CIFAR_META = "batches.meta.txt"
+CIFAR_TRAIN_GLOB = "data_batch_*.bin"
+CIFAR_TEST = "test_batch.bin"
+CHUNK = 1000  # rows or records decoded between progress events and stop checks
+
+
+@dataclass
+class SourceListing(FolderListing):
+    """A listing whose images are rows of files rather than files: it decodes them itself."""
+
+    kind: str = "csv"
+    sources: list[Path] = field(default_factory=list)  # the files read
+    native_channels: int = 1  # what "auto" colour mode gives
+    unit: str = "row"  # the word for one image in notes ("row", "record")
+    places: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # line or record per image
+    origin: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))  # index into sources
+    label_column: int = 0
+    side: int = 0
+
+    def digest(self) -> bytes:
+        """The source files' paths, sizes and modification times (and how they are read)."""
+        body = hashlib.sha256(f"{self.kind}\0{SOURCE_VERSION}".encode())
+        for path in self.sources:
+            stat = path.stat()
+            body.update(f"\0{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode("utf-8", "surrogateescape"))
+        return body.digest()
+
+
+# ---------------------------------------------------------------- what a path names
+
+
+def is_source_file(path: Path) -> bool:
+    return path.suffix.lower() in (".csv", ".bin")
+
+
+def has_batches(names: list[str]) -> bool:
+    """Whether a folder's entries include CIFAR binary batches."""
+    return any(n == CIFAR_TEST or (n.startswith("data_batch_") and n.endswith(".bin")) for n in names)
+
+
+def list_source(
+    path: Path, *, what: str, num_classes: int | None = None, class_names: list[str] | None = None
+) -> SourceListing:
+    """List a CSV file, a ``.bin`` batch or a folder of batches (``list_folder`` sends them here)."""
+    if path.is_dir():
+        listing = _list_cifar(_batches_in(path, what), path, what)
+    elif path.suffix.lower() == ".bin":
+        listing = _list_cifar([path], path, what)
+    else:
+        listing = _list_csv(path, what)
+    _check_classes(listing, what, num_classes, class_names)
+    return listing
+
+
+def _check_classes(listing: SourceListing, what: str, num_classes: int | None, class_names: list[str] | None) -> None:
+    names = listing.class_names
+    if num_classes is not None and len(names) != num_classes:
+        known = f" ({_difference(class_names, names)})" if class_names is not None else ""
+        raise DatasetError(
+            f"{what} set has {len(names)} classes ({_name_list(names)}) but num_classes is {num_classes}{known}",
+            path=listing.root,
+        )
+    if class_names is not None and names != list(class_names):
+        raise DatasetError(f"{what} classes differ from the model's classes: {_difference(class_names, names)}",
+                           path=listing.root)
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise DatasetError(f"{what} file not found", path=path) from None
+    except PermissionError:
+        raise DatasetError(f"{what} file cannot be read (permission denied)", path=path) from None
+    except OSError as exc:
+        raise DatasetError(f"{what} file cannot be read ({exc.strerror or exc})", path=path) from None
+
+
+# ---------------------------------------------------------------- CSV of pixels
+
+
+def _fields(line: bytes) -> list[str]:
+    return [f.strip().strip('"').strip() for f in line.decode("utf-8", "replace").split(",")]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _lines(data: bytes) -> list[bytes]:
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    return [line[:-1] if line.endswith(b"\r") else line for line in lines]
+
+
+def _list_csv(path: Path, what: str) -> SourceListing:
+    lines = _lines(_read(path, what))
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None:
+        raise DatasetError(f"{what} CSV file is empty", path=path)
+    if first == 0 and lines[0].startswith(b"\xef\xbb\xbf"):
+        lines[0] = lines[0][3:]  # a byte-order mark (Excel's "CSV UTF-8")
+    head = _fields(lines[first])
+    width = len(head)
+    header = not all(_is_number(f) for f in head)
+    if header:
+        lowered = [f.lower() for f in head]
+        if "label" not in lowered:
+            shown = _name_list(head, limit=4)
+            raise DatasetError(f"line {first + 1}: the header has no 'label' column (it starts {shown})", path=path)
+        label_column = lowered.index("label")
+        body = first + 1
+    else:
+        label_column, body = 0, first  # no header (pjreddie's mnist_train.csv): the label comes first
+    pixels = width - 1
+    side = math.isqrt(pixels)
+    if pixels < 1 or side * side != pixels:
+        near = f" (a square of {side}x{side} has {side * side})" if side else ""
+        raise DatasetError(
+            f"line {first + 1}: {pixels} pixel columns do not make a square grayscale image{near}", path=path
+        )
+
+    commas = width - 1
+    labels: list[str] = []
+    places: list[int] = []
+    skipped: list[SkippedFile] = []
+    for number, line in enumerate(lines[body:], start=body + 1):
+        if not line.strip():
+            continue  # blank lines (a trailing one, or between blocks) hold no image
+        found = line.count(b",")
+        if found != commas:
+            skipped.append(SkippedFile(f"{path}:{number}", f"{found + 1} values, expected {width}"))
+            continue
+        if label_column == 0:
+            label = line[: line.find(b",")].strip().strip(b'"').strip().decode("utf-8", "replace")
+        else:
+            label = _fields(line)[label_column]
+        if not label:
+            skipped.append(SkippedFile(f"{path}:{number}", "no label"))
+            continue
+        labels.append(label)
+        places.append(number)
+    if not labels:
+        raise DatasetError(f"{what} CSV file has no image rows after line {body}", path=path)
+    names = sorted(set(labels))  # as text, like folder names, so a CSV and its folder export agree
+    index = {name: k for k, name in enumerate(names)}
+    codes = np.fromiter((index[label] for label in labels), dtype=np.int32, count=len(labels))
+    # Grouped by class (stable), as a folder listing is: the load then shuffles with the seed.
+    order = np.argsort(codes, kind="stable")
+    return _listing(
+        "csv", path, [path], names, codes[order], np.asarray(places, dtype=np.int64)[order],
+        np.zeros(len(labels), dtype=np.int32), skipped, native_channels=1, unit="row",
+        label_column=label_column, side=side,
+    )
+
+
+def _decode_csv(listing: SourceListing, target: np.ndarray, size: int, channels: int, emit: Emit,
+                stop: threading.Event | None) -> list[tuple[int, str]]:
+    path = listing.sources[0]
+    lines = _lines(_read(path, "data"))
+    failures: list[tuple[int, str]] = []
+    total = len(listing.files)
+    started = time.perf_counter()
+    for start in range(0, total, CHUNK):
+        _check_stop(stop, start, total)
+        rows = range(start, min(start + CHUNK, total))
+        texts = [_without_label(lines[listing.places[i] - 1], listing.label_column) for i in rows]
+        try:
+            values = np.loadtxt(texts, delimiter=",", dtype=np.float32, ndmin=2, quotechar='"')
+            problems: list[str | None] = [None] * len(texts)
+        except ValueError:  # some row is not numbers: find which, one at a time
+            values, problems = _rows_one_by_one(texts)
+        for offset, index in enumerate(rows):
+            problem = problems[offset] or _pixel_problem(values[offset], listing.side)
+            if problem:
+                failures.append((index, problem))
+                continue
+            gray = np.rint(values[offset]).astype(np.uint8).reshape(listing.side, listing.side)
+            target[index] = _finish(gray, "L", size, channels)
+        _progress(emit, listing, rows.stop, total, started)
+    return failures
+
+
+def _without_label(line: bytes, column: int) -> str:
+    text = line.decode("utf-8", "replace")
+    if column == 0:
+        return text[text.find(",") + 1 :]
+    parts = text.split(",")
+    del parts[column]
+    return ",".join(parts)
+
+
+def _rows_one_by_one(texts: list[str]) -> tuple[np.ndarray, list[str | None]]:
+    values = np.zeros((len(texts), texts[0].count(",") + 1 if texts else 0), dtype=np.float32)
+    problems: list[str | None] = []
+    for i, text in enumerate(texts):
+        problem = None
+        for column, field_text in enumerate(text.split(",")):
+            try:
+                values[i, column] = float(field_text.strip().strip('"') or "nan")
+            except ValueError:
+                problem = f"pixel {column + 1} is not a number ({field_text.strip()[:20]!r})"
+                break
+        problems.append(problem)
+    return values, problems
+
+
+def _pixel_problem(values: np.ndarray, side: int) -> str | None:
+    if not np.isfinite(values).all():
+        return f"pixel {int(np.flatnonzero(~np.isfinite(values))[0]) + 1} is empty or not a number"
+    low, high = float(values.min()), float(values.max())
+    if low < 0 or high > 255:
+        bad = int(np.flatnonzero((values < 0) | (values > 255))[0])
+        return f"pixel {bad + 1} is {values[bad]:g}, outside 0-255"
+    return None
+
+
+# ---------------------------------------------------------------- CIFAR-10 binary batches
+
+
+def _batches_in(folder: Path, what: str) -> list[Path]:
+    if what == "training":
+        found = sorted(folder.glob(CIFAR_TRAIN_GLOB))
+        if not found:
+            raise DatasetError(f"{what} folder holds CIFAR batches but no {CIFAR_TRAIN_GLOB} "
+                               f"({CIFAR_TEST} is the test set)", path=folder)
+        return found
+    test = folder / CIFAR_TEST
+    if not test.is_file():
+        raise DatasetError(f"{what} folder holds CIFAR batches but no {CIFAR_TEST} "
+                           f"({CIFAR_TRAIN_GLOB} are the training set)", path=folder)
+    return [test]
+
+
+def _meta_names(folder: Path) -> list[str] | None:
+    meta = folder / CIFAR_META
+    try:
+        text = meta.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"cannot be read ({getattr(exc, 'strerror', None) or exc})", path=meta) from None
+    names = [line.strip() for line in text.splitlines() if line.strip()]
+    if not names:
+        raise DatasetError("names no classes (one class name a line, in label order)", path=meta)
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise DatasetError(f"names a class twice ({_name_list(repeated)})", path=meta)
+    if len(names) > 256:
+        raise DatasetError(f"names {len(names)} classes; a label byte holds at most 256", path=meta)
+    return names
+
+
+def _list_cifar(batches: list[Path], root: Path, what: str) -> SourceListing:
+    folder = batches[0].parent
+    meta = _meta_names(folder)
+    labels: list[np.ndarray] = []
+    for batch in batches:
+        data = np.fromfile(batch, dtype=np.uint8) if batch.is_file() else None
+        if data is None:
+            raise DatasetError(f"{what} batch not found", path=batch)
+        whole, rest = divmod(len(data), CIFAR_RECORD)
+        if rest or not whole:
+            raise DatasetError(
+                f"{len(data)} bytes are not whole {CIFAR_RECORD}-byte records (1 label byte + 3,072 pixel bytes): "
+                f"record {whole + 1} at byte {whole * CIFAR_RECORD} is cut short after {rest} bytes",
+                path=batch,
+            )
+        labels.append(data.reshape(whole, CIFAR_RECORD)[:, 0].copy())
+    raw = np.concatenate(labels)
+    origin = np.concatenate([np.full(len(b), i, dtype=np.int32) for i, b in enumerate(labels)])
+    places = np.concatenate([np.arange(1, len(b) + 1, dtype=np.int64) for b in labels])
+    skipped: list[SkippedFile] = []
+    if meta is None:
+        values = np.unique(raw)
+        names = [str(v) for v in values]
+        codes = np.searchsorted(values, raw).astype(np.int32)
+        keep = np.ones(len(raw), dtype=bool)
+    else:
+        names = meta
+        keep = raw < len(meta)
+        for i in np.flatnonzero(~keep):
+            skipped.append(SkippedFile(f"{batches[origin[i]]}:{places[i]}",
+                                       f"label {raw[i]}, but {CIFAR_META} names {len(meta)} classes"))
+        codes = raw.astype(np.int32)
+    order = np.flatnonzero(keep)
+    order = order[np.argsort(codes[order], kind="stable")]
+    # A folder's training set is the glob of its batches: the root that names the set (and keys its
+    # cache entry) must differ from the same folder's test set.
+    named = root / CIFAR_TRAIN_GLOB if root.is_dir() and what == "training" else (
+        root / CIFAR_TEST if root.is_dir() else root)
+    return _listing(
+        "cifar", named, batches, names, codes[order], places[order], origin[order], skipped,
+        native_channels=3, unit="record", side=CIFAR_SIDE,
+    )
+
+
+def _decode_cifar(listing: SourceListing, target: np.ndarray, size: int, channels: int, emit: Emit,
+                  stop: threading.Event | None) -> list[tuple[int, str]]:
+    maps = [np.memmap(path, dtype=np.uint8, mode="r").reshape(-1, CIFAR_RECORD) for path in listing.sources]
+    total = len(listing.files)
+    started = time.perf_counter()
+    for start in range(0, total, CHUNK):
+        _check_stop(stop, start, total)
+        stop_at = min(start + CHUNK, total)
+        for source, records in enumerate(maps):
+            mine = np.flatnonzero(listing.origin[start:stop_at] == source) + start
+            if not len(mine):
+                continue
+            planes = records[listing.places[mine] - 1, 1:].reshape(-1, 3, CIFAR_SIDE, CIFAR_SIDE)
+            rgb = planes.transpose(0, 2, 3, 1)
+            if size == CIFAR_SIDE and channels == 3:
+                target[mine] = rgb  # as stored: nothing to convert
+            else:
+                for index, image in zip(mine, rgb):
+                    target[index] = _finish(np.ascontiguousarray(image), "RGB", size, channels)
+        _progress(emit, listing, stop_at, total, started)
+    del maps
+    return []
+
+
+# ---------------------------------------------------------------- shared
+
+
+def _listing(kind: str, root: Path, sources: list[Path], names: list[str], labels: np.ndarray, places: np.ndarray,
+             origin: np.ndarray, skipped: list[SkippedFile], **facts: object) -> SourceListing:
+    files = [f"{sources[o]}:{p}" for o, p in zip(origin.tolist(), places.tolist())]
+    count = len(files)
+    return SourceListing(
+        root, names, files, labels.astype(np.int32), [f"{sources[o].name}:{p}" for o, p in zip(origin.tolist(), places.tolist())],
+        np.zeros(count, dtype=np.int64), np.zeros(count, dtype=np.int64), skipped,
+        kind=kind, sources=sources, places=places, origin=origin, **facts,  # type: ignore[arg-type]
+    )
+
+
+def _finish(pixels: np.ndarray, mode: str, size: int, channels: int) -> np.ndarray:
+    """The same conversion and resizing a decoded image file goes through."""
+    if mode == "L" and channels == 1 and pixels.shape[0] == size:
+        return pixels[..., None]
+    from PIL import Image
+
+    return decode._finish(Image.fromarray(pixels, mode=mode), "L" if channels == 1 else "RGB", size, channels)
+
+
+def _check_stop(stop: threading.Event | None, done: int, total: int) -> None:
+    if stop is not None and stop.is_set():
+        from cnn_tui.core.data.dataset import TaskStopped
+
+        raise TaskStopped(f"loading stopped after {done} of {total} images")
+
+
+def _progress(emit: Emit, listing: SourceListing, done: int, total: int, started: float) -> None:
+    elapsed = max(time.perf_counter() - started, 1e-9)
+    emit(LoadProgress(str(listing.root), done, total, done / elapsed))
+
+
+def decode_all(
+    listing: SourceListing, shape: tuple[int, ...], temp: Path | None, emit: Emit, stop: threading.Event | None
+) -> tuple[np.ndarray, list[tuple[int, str]], int, Path | None]:
+    """Fill the cache's temp array (or one in memory): (pixels, failures, images with colour, temp)."""
+    pixels = np.lib.format.open_memmap(temp, mode="r+") if temp else np.empty(shape, dtype=np.uint8)
+    size, channels = shape[1], shape[3]
+    fill = _decode_csv if listing.kind == "csv" else _decode_cifar
+    failures = fill(listing, pixels, size, channels, emit, stop)
+    if temp is not None:
+        pixels.flush()
+    # Every CIFAR record is colour (as an RGB file counts); a CSV row never is.
+    colour = (len(listing.files) - len(failures)) if listing.native_channels == 3 else 0
+    return pixels, failures, colour, temp
+
+
+__all__ = ["SourceListing", "decode_all", "has_batches", "is_source_file", "list_source"]

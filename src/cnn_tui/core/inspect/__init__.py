@@ -1,0 +1,1 @@
+"""Inspecting a model: feature maps and Grad-CAM, error analysis, report PNGs and CSVs."""

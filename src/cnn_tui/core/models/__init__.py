@@ -1,0 +1,1 @@
+"""Models: the architectures registry, the network and its file, augmentation, optimizers, export."""

@@ -1,0 +1,1 @@
+"""Params: the one table of fields, the data and hyper params files, named presets."""

@@ -1,0 +1,309 @@
+"""What a run executes, and the one place that decides how a run ended.
+
+A ``TaskSpec`` (saved as ``task.json`` in the run folder, beside the run's
+``data_params.json`` and ``hyper_params.json``) says which task to run and with
+which options. ``execute`` runs it in the current process: loads what the task
+needs, calls the steps in ``core.runs.steps``, and ends the run: every way out, a
+result or an exception, is mapped here to a status and an exit code, written to
+``run.json`` and emitted as ``TaskFinished``. The CLI's foreground runs, the
+detached run process (``core.runs.process``) and the TUI's in-process tasks all
+come through here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnn_tui.core import backend, fileio
+from cnn_tui.core.errors import ResultsError, UserError
+from cnn_tui.core.events import Emit, Notice, SearchPlanned, TaskFinished, ignore
+from cnn_tui.core.params.files import DataParams, HyperParams
+from cnn_tui.core.runs import steps as jobs
+from cnn_tui.core.runs.folder import Run
+from cnn_tui.core.runs.results import load_history
+
+TASK_FILE = "task.json"
+TASKS = ("train", "tune", "pipeline", "evaluate", "predict")
+RESUMABLE = ("train", "pipeline", "tune")
+EXIT_OK, EXIT_FAILED, EXIT_USER, EXIT_STOPPED = 0, 1, 2, 130
+
+
+@dataclass
+class TaskSpec:
+    """A task and its options; the params are files in the run folder."""
+
+    task: str
+    validate: float | None = None  # train, pipeline: the share held out for validation
+    model: str | None = None  # train: the model to start from; evaluate, predict: the model to use
+    strategy: str = "grid"  # tune
+    cv: int = 3
+    n_iter: int = 10
+    max_samples: int = 10_000
+    jobs: int = 1  # tune: fits at once in worker processes
+    gpus: list[str] | None = None  # tune: one GPU per worker process, round-robin
+    cluster: str | None = None  # tune: a Dask scheduler's address, or local:N
+    security: str | None = None  # tune: a Dask security (TLS) file for --cluster
+    prune: str = "none"  # tune: none | median
+    resume: bool = False  # go on from what the run's folder holds
+
+    def save(self, folder: Path) -> Path:
+        return fileio.write_json(folder / TASK_FILE, dataclasses.asdict(self))
+
+    @classmethod
+    def load(cls, folder: Path) -> TaskSpec:
+        try:
+            body = json.loads((folder / TASK_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise ResultsError("the run folder has no readable task.json (not started by this version?)",
+                               path=folder) from None
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in body.items() if k in names})
+
+    @property
+    def label(self) -> str:
+        """The task as the user knows it."""
+        if self.task == "train":
+            return "training with validation" if self.validate else "training"
+        return {"tune": "tuning", "pipeline": "pipeline", "evaluate": "evaluation", "predict": "prediction"}[self.task]
+
+
+@dataclass
+class Inputs:
+    """What a caller already holds in memory (the TUI): used instead of loading it again."""
+
+    train_set: Any = None
+    test_set: Any = None
+    net: Any = None
+
+
+@dataclass
+class Outcome:
+    """How a task ended, with what it produced for a caller in the same process."""
+
+    task: str
+    status: str
+    message: str
+    exit_code: int
+    run: Run
+    train: jobs.TrainOutcome | None = None
+    evaluation: jobs.EvaluationOutcome | None = None
+    tuning: jobs.TuningOutcome | None = None
+    train_set: Any = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def ending_of(exc: BaseException) -> tuple[str, str, int]:
+    """The status, the one-line message and the exit code of a run that ended with ``exc``."""
+    from cnn_tui.core.data.dataset import TaskStopped
+
+    if isinstance(exc, (TaskStopped, KeyboardInterrupt)):
+        return "stopped", str(exc) or "interrupted", EXIT_STOPPED
+    if isinstance(exc, UserError):
+        return "failed", str(exc), EXIT_USER
+    if isinstance(exc, Exception) and backend.is_out_of_memory(exc):
+        return "failed", backend.describe_failure(exc), EXIT_USER
+    return "failed", backend.describe_failure(exc), EXIT_FAILED
+
+
+def exit_code_of(status: str) -> int:
+    return {"finished": EXIT_OK, "stopped": EXIT_STOPPED}.get(status, EXIT_FAILED)
+
+
+def load_params(run: Run) -> tuple[DataParams, HyperParams | None]:
+    data = DataParams.load(run.file("data_params.json"))
+    hyper_file = run.file("hyper_params.json")
+    return data, HyperParams.load(hyper_file) if hyper_file.exists() else None
+
+
+def execute(run: Run, spec: TaskSpec, *, emit: Emit = ignore, stop: threading.Event | None = None,
+            inputs: Inputs | None = None) -> Outcome:
+    """Run ``spec`` in this process and end ``run``. Exceptions are re-raised after the run is
+    marked (a user mistake as ``failed`` with its one line, a stop as ``stopped``)."""
+    stop = stop or threading.Event()
+    inputs = inputs or Inputs()
+    if spec.resume:
+        run.record["resumed"] = int(run.record.get("resumed") or 0) + 1
+    try:
+        data, hyper = load_params(run)
+        outcome = _STEPS[spec.task](run, spec, data, hyper, emit, stop, inputs)
+    except BaseException as exc:
+        status, message, code = ending_of(exc)
+        _end(run, spec, emit, status, message, code)
+        raise
+    _end(run, spec, emit, outcome.status, outcome.message, outcome.exit_code, outcome.details)
+    return outcome
+
+
+def _end(run: Run, spec: TaskSpec, emit: Emit, status: str, message: str, code: int,
+         details: dict[str, Any] | None = None) -> None:
+    # the event first: a follower stops reading once run.json says the run ended
+    emit(TaskFinished(spec.task, status, message, {"exit_code": code, "run_dir": str(run.path)}))
+    try:
+        run.finish(status, message, exit_code=code, **(details or {}))
+    except ResultsError:
+        pass  # even run.json cannot be written (disk full): the caller's result still stands
+
+
+# ---------------------------------------------------------------- the tasks
+
+
+def _loaded(images: Any, what: str, emit: Emit) -> Any:
+    source = "cache" if images.from_cache else "decoded"
+    emit(Notice(f"{what}: {len(images):,} images, {images.num_classes} classes, "
+                f"{images.image_size}x{images.image_size}x{images.channels} ({source} in {images.seconds:.2f}s)"))
+    return images
+
+
+def _training_set(data: DataParams, emit: Emit, stop: threading.Event, inputs: Inputs, channels: int | None = None) -> Any:
+    if inputs.train_set is not None:
+        return inputs.train_set
+    return _loaded(jobs.load_training_set(data, channels=channels, emit=emit, stop=stop), "training set", emit)
+
+
+def _train_step(run: Run, spec: TaskSpec, data: DataParams, hyper: HyperParams | None, emit: Emit,
+                stop: threading.Event, inputs: Inputs) -> tuple[Any, Any, jobs.TrainOutcome | None]:
+    """Train (or go on training) in ``run``; returns the model, the training set and the training outcome."""
+    from cnn_tui.core.models.model import NetModel
+
+    if hyper is None:
+        raise ResultsError("the run has no hyper_params.json", path=run.path)
+    config = hyper.first()
+    initial_epoch, history, net = 0, None, None
+    if spec.resume and run.file("model.keras").exists():
+        net = NetModel.load(run.file("model.keras"), with_optimizer=True)
+        history = load_history(run.path)
+        # the model file records its epochs; history.csv may hold one more if a kill fell between the writes
+        initial_epoch = net.epochs_done if net.epochs_done is not None else len(history.get("loss", []))
+        history = {k: v[:initial_epoch] for k, v in history.items()}
+        emit(Notice(f"resuming at epoch {initial_epoch + 1} of {config.epochs}"))
+    elif spec.resume:
+        emit(Notice("the run was stopped before its first whole epoch: training starts from the beginning"))
+    if net is None and inputs.net is not None:
+        net = inputs.net
+    elif net is None and spec.model:
+        net = NetModel.load(spec.model, with_optimizer=True)
+    images = _training_set(data, emit, stop, inputs, channels=net.channels if net is not None else None)
+    if net is None:
+        net = jobs.new_model(data, hyper, images)
+    if spec.resume and spec.task == "pipeline" and initial_epoch >= config.epochs:
+        return net, images, None  # training was done: the evaluation is what is left
+    emit(Notice(f"training: {config.epochs} epochs, batch {config.batch_size}, init_rate {config.init_rate:g}"
+                + (f", {spec.validate:.0%} held out for validation" if spec.validate else "")))
+    outcome = jobs.train_run(net, images, data, hyper, validate=spec.validate, run=run, emit=emit, stop=stop,
+                             initial_epoch=initial_epoch, history=history)
+    return net, images, outcome
+
+
+def _train(run: Run, spec: TaskSpec, data: DataParams, hyper: HyperParams | None, emit: Emit, stop: threading.Event,
+           inputs: Inputs) -> Outcome:
+    _, images, trained = _train_step(run, spec, data, hyper, emit, stop, inputs)
+    return _training_outcome(run, spec, trained, images)
+
+
+def _training_outcome(run: Run, spec: TaskSpec, trained: jobs.TrainOutcome, images: Any) -> Outcome:
+    status, message = trained.status, trained.message
+    code = exit_code_of(status)
+    if trained.save_error:
+        message = f"training ended ({status}) but its results could not all be saved: {trained.save_error}"
+        code = EXIT_USER
+    return Outcome(spec.task, status, message, code, run, train=trained, train_set=images, details=trained.details)
+
+
+def _evaluate(run: Run, spec: TaskSpec, data: DataParams, hyper: HyperParams | None, emit: Emit, stop: threading.Event,
+              inputs: Inputs) -> Outcome:
+    from cnn_tui.core.models.model import NetModel
+
+    net = inputs.net or NetModel.load(spec.model or "")
+    evaluated = _evaluation_step(run, spec, data, net, emit, stop, inputs, confusion=spec.task == "predict")
+    return Outcome(spec.task, "finished", evaluated.message, EXIT_OK, run, evaluation=evaluated,
+                   details=evaluated.details)
+
+
+def _evaluation_step(run: Run, spec: TaskSpec, data: DataParams, net: Any, emit: Emit, stop: threading.Event,
+                     inputs: Inputs, *, confusion: bool, class_names: list[str] | None = None) -> jobs.EvaluationOutcome:
+    test = inputs.test_set
+    if test is None:
+        net.check_fits(num_classes=data.num_classes, image_size=data.image_size, what="data params")
+        names = class_names or (net.class_names if net.names_known else None)
+        test = _loaded(jobs.load_test_set(data, class_names=names, channels=net.channels, emit=emit, stop=stop),
+                       "test set", emit)
+    net.check_fits(num_classes=test.num_classes, image_size=test.image_size, class_names=test.class_names,
+                   what="test set", channels=test.channels)
+    adopt_folder_names(net, test.class_names, emit)
+    return jobs.evaluate_run(net, test, run=run, data=data, confusion=confusion, emit=emit, stop=stop)
+
+
+def adopt_folder_names(net: Any, names: list[str], emit: Emit) -> None:
+    """A Keras model saved elsewhere records no class names: the folders' (sorted) names are taken,
+    the class counts having been checked to agree."""
+    if not net.names_known and list(names) != net.class_names:
+        net.class_names = list(names)
+        net.names_known = True
+        emit(Notice(f"the model records no class names: the test folders' are used, in sorted order "
+                    f"({', '.join(names)})", "warning"))
+
+
+def _pipeline(run: Run, spec: TaskSpec, data: DataParams, hyper: HyperParams | None, emit: Emit,
+              stop: threading.Event, inputs: Inputs) -> Outcome:
+    net, images, trained = _train_step(run, spec, data, hyper, emit, stop, inputs)
+    if trained is not None and trained.status != "finished":
+        return _training_outcome(run, spec, trained, images)
+    evaluated = _evaluation_step(run, spec, data, net, emit, stop, Inputs(test_set=inputs.test_set), confusion=True,
+                                 class_names=images.class_names)
+    details = {**(trained.details if trained else {}), **evaluated.details}
+    message = f"test accuracy {evaluated.evaluation.accuracy:.2%}"
+    return Outcome(spec.task, "finished", message, EXIT_OK, run, train=trained, evaluation=evaluated,
+                   train_set=images, details=details)
+
+
+def _tune(run: Run, spec: TaskSpec, data: DataParams, hyper: HyperParams | None, emit: Emit, stop: threading.Event,
+          inputs: Inputs) -> Outcome:
+    from cnn_tui.core.params.files import LARGE_GRID
+    from cnn_tui.core.tuning.search import plan_search
+
+    if hyper is None:
+        raise ResultsError("the run has no hyper_params.json", path=run.path)
+    images = _training_set(data, emit, stop, inputs)
+    subset = images.subset(spec.max_samples, data.seed)
+    plan = plan_search(hyper, samples=len(subset), strategy=spec.strategy, cv=spec.cv, n_iter=spec.n_iter,
+                       seed=data.seed, classes=images.num_classes, labels=subset.y)
+    rounds = spec.strategy in ("halving", "hyperband")  # fewer fits than the product: rounds drop combinations
+    fits = f": {plan.fits} fits planned in rounds" if rounds else f" = {plan.fits} fits"
+    pruning = ", median pruning" if spec.prune == "median" else ""
+    emit(Notice(f"tuning ({spec.strategy}{pruning}): {len(plan.candidates)} combination(s) x {spec.cv} folds{fits} "
+                f"on {plan.samples:,} images" + (f"; tuned fields: {', '.join(plan.columns)}" if plan.columns else "")))
+    if not plan.columns:
+        emit(Notice("no hyper field holds more than one value: cross-validating the single combination", "warning"))
+    if len(plan.candidates) > LARGE_GRID:
+        emit(Notice(f"a large grid ({len(plan.candidates)} combinations): consider --strategy random",
+                    "warning"))
+    done_rows = finished_folds(run) if spec.resume else None
+    if done_rows:
+        emit(Notice(f"resuming: {len(done_rows)} finished fit(s) kept, the rest run now"))
+    emit(SearchPlanned(plan.strategy, plan.candidates, plan.cv, plan.samples, plan.fits, plan.batches))
+    tuned = jobs.tune_run(images, data, hyper, run=run, strategy=spec.strategy, cv=spec.cv, n_iter=spec.n_iter,
+                          max_samples=spec.max_samples, jobs=spec.jobs, gpus=spec.gpus, cluster=spec.cluster,
+                          security=spec.security, prune=spec.prune, emit=emit, stop=stop, done_rows=done_rows)
+    return Outcome(spec.task, tuned.status, tuned.message, exit_code_of(tuned.status), run, tuning=tuned,
+                   train_set=images, details=tuned.details)
+
+
+def finished_folds(run: Run) -> list[dict[str, Any]]:
+    """The fits a search in this run folder finished, from its event stream."""
+    from cnn_tui.core.events import FoldEnd
+    from cnn_tui.core.runs.events_file import read_events
+
+    rows = {}
+    for event in read_events(run.path):
+        if isinstance(event, FoldEnd):
+            row = {k: v for k, v in event.row.items() if k != "fold"}
+            rows[json.dumps(row, sort_keys=True)] = row  # a resumed search reports its kept fits again
+    return list(rows.values())
+
+
+_STEPS = {"train": _train, "evaluate": _evaluate, "predict": _evaluate, "pipeline": _pipeline, "tune": _tune}

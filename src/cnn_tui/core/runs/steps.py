@@ -1,0 +1,285 @@
+"""The steps of tasks: load, initialise, train, evaluate, tune, each writing into a run folder.
+
+``core.runs.execute`` strings them into the tasks a run executes, and is the one
+place that ends a run: these functions write results and return outcomes that
+say how their step ended (``status``, ``message``, ``details`` for run.json);
+exceptions pass through to it.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnn_tui.core import backend, fileio
+from cnn_tui.core.data.dataset import ImageSet, list_folder, load_images, resolve_channels
+from cnn_tui.core.errors import ResultsError, UserError
+from cnn_tui.core.events import Emit, Notice, ignore
+from cnn_tui.core.inspect import reports
+from cnn_tui.core.models.model import NetModel, build_model
+from cnn_tui.core.params.files import DataParams, HyperParams, check_fits, check_grid_fits
+from cnn_tui.core.runs.folder import Run
+from cnn_tui.core.training.evaluation import Evaluation, evaluate
+from cnn_tui.core.training.fit import TrainResult, train
+from cnn_tui.core.tuning.search import TuningResult, best_hyper_params, tune
+
+
+def load_training_set(
+    data: DataParams, *, channels: int | None = None, emit: Emit = ignore, stop: threading.Event | None = None
+) -> ImageSet:
+    return _load(data, data.train_path, "training", channels=channels, emit=emit, stop=stop)
+
+
+def load_test_set(
+    data: DataParams,
+    *,
+    class_names: list[str] | None = None,
+    channels: int | None = None,
+    emit: Emit = ignore,
+    stop: threading.Event | None = None,
+) -> ImageSet:
+    """The test folder, checked against the training classes (or the model's) when known."""
+    return _load(data, data.test_path, "test", class_names=class_names, channels=channels, emit=emit, stop=stop)
+
+
+def _load(data: DataParams, folder: Path, what: str, **options: Any) -> ImageSet:
+    return load_images(
+        folder, image_size=data.image_size, color_mode=data.color_mode, num_classes=data.num_classes,
+        seed=data.seed, what=what, **options,
+    )
+
+
+def new_model(data: DataParams, hyper: HyperParams, train_set: ImageSet | None = None) -> NetModel:
+    """Build the configured network for this data: from a loaded training set, or from the folder's listing."""
+    config = hyper.first()
+    check_fits(data, config)
+    if train_set is not None:
+        names, channels = train_set.class_names, train_set.channels
+    else:
+        listing = list_folder(data.train_path, what="training", num_classes=data.num_classes)
+        names, channels = listing.class_names, resolve_channels(listing, data.color_mode)
+    backend.set_seed(data.seed)
+    return build_model(config, image_size=data.image_size, channels=channels, class_names=names)
+
+
+class EndsAsItsResult:
+    """An outcome whose status and message are its result's (training, a search)."""
+
+    result: Any
+
+    @property
+    def status(self) -> str:
+        return self.result.status
+
+    @property
+    def message(self) -> str:
+        return self.result.message
+
+
+@dataclass
+class TrainOutcome(EndsAsItsResult):
+    result: TrainResult
+    run: Run
+    files: dict[str, Path] = field(default_factory=dict)
+    save_error: str | None = None  # the model trained but (some of) its files could not be written
+    details: dict[str, Any] = field(default_factory=dict)  # for run.json
+
+
+def train_run(
+    net: NetModel,
+    train_set: ImageSet,
+    data: DataParams,
+    hyper: HyperParams,
+    *,
+    validate: float | None,
+    run: Run,
+    emit: Emit = ignore,
+    stop: threading.Event | None = None,
+    initial_epoch: int = 0,
+    history: dict[str, list[float]] | None = None,
+) -> TrainOutcome:
+    """Train (optionally holding out a stratified validation share) and write the run folder.
+
+    The model is saved after every epoch, so a run cut off by a dropped SSH
+    connection or a kill still leaves the last whole epoch's model on disk. A
+    save that fails (disk full, folder gone) does not stop training: the model
+    stays in memory and ``save_error`` says what could not be written.
+    """
+    config = hyper.first()
+    net.check_fits(num_classes=train_set.num_classes, image_size=train_set.image_size,
+                   class_names=train_set.class_names, what="training set")
+    run.save_params(data, hyper)
+    if train_set.skipped:
+        reports.write_skipped_csv(train_set.skipped, run.file("skipped_files.csv"))
+    fit_set, validation = train_set.split(validate, data.seed) if validate else (train_set, None)
+    run.add_details(
+        samples=len(fit_set), validation_samples=len(validation) if validation else 0, epochs=config.epochs,
+        batch_size=config.batch_size, class_names=train_set.class_names,
+    )
+    model_path = run.file("model.keras")
+    history_path = run.file("history.csv")
+    progress: dict[str, list[float]] = {}
+    problems: list[str] = []
+
+    def checkpoint(epoch: int, logs: dict[str, float]) -> None:
+        for key, value in logs.items():
+            progress.setdefault(key, []).append(value)
+        net.epochs_done = epoch  # in the file: a kill between the two writes leaves the resume point clear
+        try:
+            reports.write_history_csv(progress, history_path)
+            net.save(model_path)
+        except ResultsError as exc:
+            if not problems:
+                emit(Notice(f"could not save the epoch {epoch} checkpoint ({exc}); training goes on", "warning"))
+            problems.append(str(exc))
+
+    progress.update({k: list(v) for k, v in (history or {}).items()})
+    title = f"{run.record['run_id']}: {fit_set.num_classes} classes, {len(fit_set)} training images"
+    try:
+        result = train(net, fit_set, config, validation=validation, emit=emit, stop=stop, on_epoch_end=checkpoint,
+                       initial_epoch=initial_epoch, history=history, title=title, log_dir=run.file("tensorboard"))
+    except Exception as exc:
+        if backend.is_out_of_memory(exc):
+            raise UserError(f"training failed: {backend.describe_failure(exc)}") from None
+        raise
+    files: dict[str, Path] = {}
+    try:
+        files["history"] = reports.write_history_csv(result.history, history_path)
+        if result.epochs_done:
+            files["plots"] = reports.plot_history(result.history, run.file("train_val_plots.png"), title,
+                                                  kept_epoch=result.best_epoch)
+        # a diverged model must not replace the last good checkpoint, and a run stopped before its
+        # first whole epoch has no model worth a file
+        if result.status != "failed" and result.epochs_done:
+            net.epochs_done = result.epochs_done
+            files["model"] = net.save(model_path)
+            net.source = model_path
+        elif model_path.exists():
+            files["model"] = model_path  # the last good epoch, saved by the checkpoint
+    except ResultsError as exc:
+        problems.append(str(exc))
+    # the model saved is the kept epoch's (early stopping), so its figures are the ones to report
+    kept = (result.best_epoch or result.epochs_done) - 1
+    final = {k: v[min(kept, len(v) - 1)] for k, v in result.history.items() if v and k != "seconds"}
+    details = dict(epochs_done=result.epochs_done, best_epoch=result.best_epoch, final=final, train_seconds=round(result.seconds, 3),
+                   images_per_second=round(result.images_per_second, 1), save_error=problems[-1] if problems else None)
+    return TrainOutcome(result, run, files, problems[-1] if problems else None, details)
+
+
+@dataclass
+class EvaluationOutcome:
+    evaluation: Evaluation
+    run: Run
+    files: dict[str, Path] = field(default_factory=dict)
+    status: str = "finished"
+
+    @property
+    def message(self) -> str:
+        return f"accuracy {self.evaluation.accuracy:.4f} on {self.evaluation.samples} test images"
+
+    @property
+    def details(self) -> dict[str, Any]:
+        return {"accuracy": self.evaluation.accuracy, "loss": self.evaluation.loss}
+
+
+def evaluate_run(
+    net: NetModel,
+    test_set: ImageSet,
+    *,
+    run: Run,
+    data: DataParams | None = None,
+    confusion: bool = True,
+    emit: Emit = ignore,
+    stop: threading.Event | None = None,
+) -> EvaluationOutcome:
+    """Accuracy and loss on the test set; with ``confusion`` also the matrix and per-class report."""
+    run.save_params(data)
+    evaluation = evaluate(net, test_set, emit=emit, stop=stop)
+    files: dict[str, Path] = {}
+    summary = evaluation.summary()
+    report = evaluation.report()
+    summary["model"] = str(net.source) if net.source else None
+    summary["test_dir"] = str(test_set.root)
+    summary["per_class"] = [r.__dict__ for r in report]
+    files["evaluation"] = fileio.write_json(run.file("evaluation.json"), fileio.without_nan(summary))
+    files["predictions"] = reports.write_predictions(evaluation, run.file("predictions.npz"))
+    if test_set.skipped:
+        files["skipped"] = reports.write_skipped_csv(test_set.skipped, run.file("skipped_files.csv"))
+    if confusion:
+        matrix = evaluation.confusion()
+        files["confusion_png"] = reports.plot_confusion(matrix, test_set.class_names, run.file("confusion_matrix.png"))
+        files["confusion_csv"] = reports.write_confusion_csv(matrix, test_set.class_names, run.file("confusion_matrix.csv"))
+        files["report"] = reports.write_report_csv(report, run.file("classification_report.csv"))
+        files["misclassified"] = reports.write_misclassified_csv(evaluation, run.file("misclassified.csv"))
+    return EvaluationOutcome(evaluation, run, files)
+
+
+@dataclass
+class TuningOutcome(EndsAsItsResult):
+    result: TuningResult
+    run: Run
+    best_hyper: HyperParams | None
+    files: dict[str, Path] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)  # for run.json
+
+
+def tune_run(
+    images: ImageSet,
+    data: DataParams,
+    hyper: HyperParams,
+    *,
+    run: Run,
+    strategy: str = "grid",
+    cv: int = 3,
+    n_iter: int = 10,
+    max_samples: int = 10_000,
+    jobs: int = 1,
+    gpus: list[str] | None = None,
+    cluster: str | None = None,
+    security: str | None = None,
+    prune: str = "none",
+    emit: Emit = ignore,
+    stop: threading.Event | None = None,
+    done_rows: list[dict[str, Any]] | None = None,
+) -> TuningOutcome:
+    """Run a search and write every fold, the per-combination table and the best params.
+    ``done_rows`` are the folds a stopped search finished: a resumed search keeps them."""
+    check_grid_fits(data, hyper)
+    run.save_params(data, hyper)
+    work = run.file(".work")  # fold rows land here as they finish, so a killed search loses nothing
+    result = tune(
+        images, hyper, strategy=strategy, cv=cv, n_iter=n_iter, max_samples=max_samples, seed=data.seed,
+        jobs=jobs, gpus=gpus, cluster=cluster, security=security, prune=prune, emit=emit, stop=stop,
+        work_dir=work, done_rows=done_rows, log_dir=run.file("tensorboard") / "fits",
+    )
+    columns = result.columns
+    fold_columns = [*columns, "fold", "rung", "epochs_done", "samples", "accuracy", "loss", "fit_seconds", "status",
+                    "reason", "retries"]
+    files = {"folds": reports.write_rows_csv(result.rows, run.file("tuning_results.csv"), fold_columns)}
+    table = result.table()
+    summary_columns = [*columns, "mean_accuracy", "std_accuracy", "mean_loss", "folds", "failed", "pruned", "samples",
+                       "epochs_done", "rung", "reason"]
+    files["summary"] = reports.write_rows_csv(table, run.file("tuning_summary.csv"), summary_columns)
+    from cnn_tui.core.training import tensorboard_logs
+
+    if table and tensorboard_logs.available():  # the search in TensorBoard's HParams view
+        files["tensorboard"] = tensorboard_logs.write_search(run.file("tensorboard") / "search", table, columns)
+    best = result.best()
+    best_hyper = best_hyper_params(hyper, best) if best is not None else None
+    if best_hyper is not None:
+        files["best"] = best_hyper.save(run.file("best_hyper_params.json"))
+    if result.status == "finished":  # a stopped search keeps its promoted models for the resume
+        shutil.rmtree(work, ignore_errors=True)
+    if result.status == "stopped":
+        emit(Notice(f"partial results: {len(result.rows)} of {result.plan.fits} fits", "warning"))
+    details = dict(
+        strategy=strategy, cv=cv, prune=prune, jobs=jobs, cluster=cluster, fits=len(result.rows),
+        fits_planned=result.plan.fits,
+        combinations=len(result.plan.candidates), samples=result.plan.samples, best=best,
+        best_accuracy=table[0]["mean_accuracy"] if table and not math.isnan(table[0]["mean_accuracy"]) else None,
+    )
+    return TuningOutcome(result, run, best_hyper, files, details)

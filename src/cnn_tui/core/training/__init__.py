@@ -1,0 +1,1 @@
+"""Training: one Keras fit with events and stop, the callbacks factory, evaluation, TensorBoard logs."""

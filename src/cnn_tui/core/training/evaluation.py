@@ -1,0 +1,182 @@
+"""Evaluate a trained model on a test set: accuracy, loss, confusion matrix, per-class report.
+
+One forward pass over the test images yields everything (accuracy and loss
+are computed from the same probabilities the confusion matrix uses), in
+chunks so a stop request is honoured between chunks.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cnn_tui.core.data.dataset import ImageSet, TaskStopped
+from cnn_tui.core.data.decode import DecodeError, decode
+from cnn_tui.core.events import Emit, LoadProgress, ignore
+from cnn_tui.core.models.model import NetModel
+
+CHUNK = 2048  # images per forward pass between stop checks
+EPSILON = 1e-7  # the clipping Keras applies inside cross-entropy
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    label: str
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+@dataclass
+class Evaluation:
+    """Everything one pass over a test set tells about a model."""
+
+    class_names: list[str]
+    y_true: np.ndarray
+    probabilities: np.ndarray
+    files: list[str]
+    seconds: float
+
+    @property
+    def y_pred(self) -> np.ndarray:
+        return self.probabilities.argmax(axis=1)
+
+    @property
+    def samples(self) -> int:
+        return len(self.y_true)
+
+    @property
+    def accuracy(self) -> float:
+        return float((self.y_pred == self.y_true).mean())
+
+    @property
+    def loss(self) -> float:
+        picked = self.probabilities[np.arange(self.samples), self.y_true]
+        return float(-np.log(np.clip(picked, EPSILON, 1.0)).mean())
+
+    def confusion(self) -> np.ndarray:
+        """Counts: rows are the true class, columns the predicted class."""
+        from sklearn.metrics import confusion_matrix
+
+        return confusion_matrix(self.y_true, self.y_pred, labels=range(len(self.class_names)))
+
+    def report(self) -> list[ReportRow]:
+        """Precision, recall, F1 and support per class, then micro, macro and weighted averages."""
+        from sklearn.metrics import precision_recall_fscore_support
+
+        labels = list(range(len(self.class_names)))
+        p, r, f, s = precision_recall_fscore_support(self.y_true, self.y_pred, labels=labels, zero_division=0)
+        rows = [ReportRow(name, float(p[i]), float(r[i]), float(f[i]), int(s[i])) for i, name in enumerate(self.class_names)]
+        for average in ("micro", "macro", "weighted"):
+            ap, ar, af, _ = precision_recall_fscore_support(
+                self.y_true, self.y_pred, labels=labels, average=average, zero_division=0
+            )
+            rows.append(ReportRow(f"{average} avg", float(ap), float(ar), float(af), int(s.sum())))
+        return rows
+
+    def roc_auc(self) -> float | None:
+        """ROC AUC: for two classes, of the second class's probability; for more, one-vs-rest macro.
+        None when some class is missing from the test set (AUC is undefined then)."""
+        from sklearn.metrics import roc_auc_score
+
+        present = np.unique(self.y_true)
+        if len(present) < len(self.class_names) or len(present) < 2:
+            return None
+        if len(self.class_names) == 2:
+            return float(roc_auc_score(self.y_true, self.probabilities[:, 1]))
+        probs = self.probabilities / self.probabilities.sum(axis=1, keepdims=True)
+        return float(roc_auc_score(self.y_true, probs, multi_class="ovr", average="macro", labels=range(len(self.class_names))))
+
+    def misclassified(self, limit: int = 20) -> list[tuple[str, str, str, float]]:
+        """(file, true class, predicted class, its probability), most confident mistakes first."""
+        wrong = np.flatnonzero(self.y_pred != self.y_true)
+        confidence = self.probabilities[wrong, self.y_pred[wrong]]
+        order = wrong[np.argsort(-confidence)][:limit]
+        names = self.class_names
+        return [
+            (self.files[i], names[self.y_true[i]], names[self.y_pred[i]], float(self.probabilities[i, self.y_pred[i]]))
+            for i in order
+        ]
+
+    def summary(self) -> dict[str, float | int | None]:
+        return {"accuracy": self.accuracy, "loss": self.loss, "samples": self.samples, "roc_auc": self.roc_auc()}
+
+
+def predict_probabilities(
+    net: NetModel, x: np.ndarray, *, emit: Emit = ignore, stop: threading.Event | None = None, what: str = "test set"
+) -> np.ndarray:
+    """Class probabilities for ``x``, computed in chunks so a stop takes effect quickly."""
+    out = np.empty((len(x), net.num_classes), dtype=np.float32)
+    started = time.perf_counter()
+    for start in range(0, len(x), CHUNK):
+        if stop is not None and stop.is_set():
+            raise TaskStopped(f"evaluation stopped after {start} of {len(x)} images")
+        chunk = x[start : start + CHUNK]
+        out[start : start + len(chunk)] = net.keras_model.predict(chunk, batch_size=256, verbose=0)
+        done = start + len(chunk)
+        emit(LoadProgress(what, done, len(x), done / max(time.perf_counter() - started, 1e-9)))
+    return out
+
+
+def evaluate(net: NetModel, test_set: ImageSet, *, emit: Emit = ignore, stop: threading.Event | None = None) -> Evaluation:
+    net.check_fits(
+        num_classes=test_set.num_classes, image_size=test_set.image_size, class_names=test_set.class_names, what="test set"
+    )
+    started = time.perf_counter()
+    probabilities = predict_probabilities(net, test_set.x, emit=emit, stop=stop)
+    return Evaluation(test_set.class_names, test_set.y, probabilities, test_set.files, time.perf_counter() - started)
+
+
+@dataclass(frozen=True)
+class Classification:
+    path: str
+    top: list[tuple[str, float]]  # best first
+    error: str | None = None
+
+
+def _not_a_file(path: str | Path) -> str | None:
+    """Why ``path`` is no file to read (opening a FIFO would wait forever for a writer)."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "file not found"
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if stat.S_ISDIR(mode):
+        return "is a folder, not an image file"
+    if not stat.S_ISREG(mode):
+        return "not a regular file (a pipe, socket or device)"
+    return None
+
+
+def classify_files(net: NetModel, paths: list[str | Path], top_k: int = 3) -> list[Classification]:
+    """The top classes for single image files; unreadable files get an error, not an exception."""
+    results: list[Classification | None] = [None] * len(paths)
+    arrays, where = [], []
+    for i, path in enumerate(paths):
+        if problem := _not_a_file(path):
+            results[i] = Classification(str(path), [], problem)
+            continue
+        try:
+            pixels, _ = decode(str(path), net.image_size, net.channels)
+        except DecodeError as exc:
+            results[i] = Classification(str(path), [], str(exc))
+            continue
+        arrays.append(pixels)
+        where.append(i)
+    if arrays:
+        x = np.stack(arrays).astype(np.float32) / 255.0
+        probabilities = predict_probabilities(net, x, what="images")
+        k = min(top_k, net.num_classes)
+        for row, i in zip(probabilities, where):
+            best = np.argsort(-row)[:k]
+            results[i] = Classification(str(paths[i]), [(net.class_names[j], float(row[j])) for j in best])
+    return [r for r in results if r is not None]

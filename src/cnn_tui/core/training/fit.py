@@ -1,0 +1,310 @@
+"""Train a model on an ImageSet, with or without validation, reporting through events.
+
+Per batch the callback only counts, checks the stop flag, and (at most ten
+times a second) emits progress; a set stop flag ends ``fit`` after the current
+batch with the weights as trained so far. A NaN or infinite loss ends the run
+with a message instead of training on garbage.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnn_tui.core.backend import load_keras
+from cnn_tui.core.data import feeding
+from cnn_tui.core.data.dataset import ImageSet
+from cnn_tui.core.events import BatchProgress, Emit, EpochEnd, TrainingStarted, ignore
+from cnn_tui.core.models.model import NetModel
+from cnn_tui.core.params.files import ModelConfig
+
+PROGRESS_INTERVAL = 0.1  # seconds between BatchProgress events (<= 10 UI updates a second)
+HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+# An epoch's cross-entropy this many times the chance level (ln of the class count) means the
+# weights blew up: Keras computes it from the softmax's logits, so it can grow huge without
+# ever becoming NaN, and training would "finish" at chance accuracy.
+DIVERGED_FACTOR = 100
+
+
+def divergence(loss: float, num_classes: int) -> str | None:
+    """Why a loss value means training diverged, or None if it is plausible."""
+    if not math.isfinite(loss):
+        return f"loss became {loss}"
+    chance = math.log(max(num_classes, 2))
+    if loss > DIVERGED_FACTOR * chance:
+        return f"loss reached {loss:.3g} (chance level is {chance:.2f})"
+    return None
+
+
+@dataclass
+class TrainResult:
+    status: str  # finished | stopped | failed
+    message: str
+    history: dict[str, list[float]] = field(default_factory=dict)
+    epochs_done: int = 0
+    epochs: int = 0
+    seconds: float = 0.0
+    images_per_second: float = 0.0
+    best_epoch: int | None = None  # early stopping kept this epoch's weights (1-based)
+
+    def history_rows(self) -> list[dict[str, float]]:
+        """One dict per epoch: epoch, loss, accuracy, val_loss, val_accuracy, seconds."""
+        rows = []
+        for i in range(self.epochs_done):
+            row: dict[str, float] = {"epoch": i + 1}
+            for key, values in self.history.items():
+                if i < len(values):
+                    row[key] = values[i]
+            rows.append(row)
+        return rows
+
+
+def steps_per_epoch(samples: int, batch_size: int) -> int:
+    return max(1, math.ceil(samples / batch_size))
+
+
+def make_progress_callback(
+    *,
+    num_classes: int,
+    epochs: int,
+    batches: int,
+    batch_size: int,
+    emit: Emit,
+    stop: threading.Event | None,
+    on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+    initial_epoch: int = 0,
+    history: dict[str, list[float]] | None = None,
+) -> Any:
+    """A Keras callback reporting progress; built lazily because Keras is imported lazily.
+    A resumed run starts at ``initial_epoch`` with the ``history`` of the epochs before it."""
+    keras = load_keras()
+
+    class ProgressCallback(keras.callbacks.Callback):
+        # Batch hooks may run on Keras's dispatch threads (JAX, torch), so the training
+        # loop never waits for them; the lock keeps the counters right when they do.
+        async_safe = True
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.lock = threading.Lock()
+            self.stopped = False
+            self.bad_loss: str | None = None
+            self.epoch = 0
+            self.batch = 0
+            self.batches_total = 0
+            self.history: dict[str, list[float]] = {k: list(v) for k, v in (history or {}).items()}
+            self.history.setdefault("seconds", [0.0] * initial_epoch)
+
+        def on_train_begin(self, logs: dict | None = None) -> None:
+            self.run_started = time.perf_counter()
+            self.last_emit = 0.0
+
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            self.epoch = epoch
+            self.batch = 0
+            self.epoch_started = time.perf_counter()
+
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            with self.lock:
+                self.batch = max(self.batch, batch + 1)
+                self.batches_total += 1
+                if stop is not None and stop.is_set():
+                    self.stopped = True
+                    self.model.stop_training = True
+                now = time.perf_counter()
+                if now - self.last_emit < PROGRESS_INTERVAL:
+                    return
+                self.last_emit = now
+            loss = _as_float((logs or {}).get("loss"))
+            if loss is not None and not math.isfinite(loss):
+                self._bad(f"loss became {loss}")
+            elapsed = now - self.epoch_started
+            run_elapsed = now - self.run_started
+            left = (epochs - initial_epoch) * batches - self.batches_total
+            emit(
+                BatchProgress(
+                    epoch=self.epoch + 1,
+                    epochs=epochs,
+                    batch=self.batch,
+                    batches=batches,
+                    images_per_second=self.batch * batch_size / max(elapsed, 1e-9),
+                    loss=loss,
+                    accuracy=_as_float((logs or {}).get("accuracy")),
+                    eta_seconds=run_elapsed / self.batches_total * left,
+                )
+            )
+
+        def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            if stop is not None and stop.is_set():
+                self.model.stop_evaluating = True  # skip the rest of a stopped epoch's validation
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            seconds = time.perf_counter() - self.epoch_started
+            values = {k: float(v) for k, v in (logs or {}).items() if k in HISTORY_KEYS and _as_float(v) is not None}
+            if self.stopped and self.batch < batches:
+                return  # a partial epoch is not an epoch: keep history to whole epochs
+            for key, value in values.items():
+                self.history.setdefault(key, []).append(value)
+            self.history["seconds"].append(seconds)
+            if problem := divergence(values.get("loss", 0.0), num_classes):
+                self._bad(problem)
+            emit(EpochEnd(epoch + 1, epochs, values, seconds))
+            if on_epoch_end is not None and self.bad_loss is None:
+                on_epoch_end(epoch + 1, values)
+
+        def _bad(self, problem: str) -> None:
+            if self.bad_loss is None:
+                self.bad_loss = f"{problem} in epoch {self.epoch + 1}: training diverged; try a lower init_rate"
+            self.model.stop_training = True
+
+    return ProgressCallback()
+
+
+def _as_float(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def class_weights(y: Any, num_classes: int) -> dict[int, float]:
+    """``balanced``: each class weighted by the inverse of its share (scikit-learn's formula)."""
+    import numpy as np
+    from sklearn.utils.class_weight import compute_class_weight
+
+    present = np.unique(np.asarray(y))
+    weights = compute_class_weight("balanced", classes=present, y=np.asarray(y))
+    out = {int(c): float(w) for c, w in zip(present, weights)}
+    return {c: out.get(c, 1.0) for c in range(num_classes)}
+
+
+def fit_targets(config: ModelConfig, y: Any, num_classes: int) -> Any:
+    """The labels as the loss wants them: class indices, or one-hot rows for label smoothing."""
+    import numpy as np
+
+    from cnn_tui.core.models.optimizers import one_hot_targets
+
+    if not one_hot_targets(config):
+        return y
+    return np.eye(num_classes, dtype="float32")[np.asarray(y)]
+
+
+def fit_stages(net: NetModel, config: ModelConfig, batches: int, initial_epoch: int,
+               until: int | None = None, compiled: bool = False) -> list[tuple[int, int, Any]]:
+    """(first epoch, last epoch, prepare) of each stage still to train. A fresh run is compiled
+    again first, so a schedule that spans the training (cosine) knows the batches per epoch,
+    unless it is ``compiled`` for them already (a search's reused network, ``core.tuning.fit_pool``);
+    a resumed run keeps the optimizer state its file restored."""
+    from cnn_tui.core.models.architectures import architecture
+    from cnn_tui.core.models.optimizers import compile_model
+
+    def fresh() -> None:
+        compile_model(net.keras_model, config, batches)
+
+    arch = architecture(config.architecture)
+    planned = (arch.phases(net.keras_model, config, batches) if arch.phases
+               else [(config.epochs, None if compiled else fresh)])
+    stages, start = [], 0
+    last = min(until or config.epochs, config.epochs)
+    for end, prepare in planned:
+        end = min(end, last)
+        if end > initial_epoch and end > start:
+            first = max(start, initial_epoch)
+            # the first stage of a fresh run is prepared; a resumed run mid-stage keeps its optimizer
+            stages.append((first, end, prepare if first == start else None))
+        start = end
+    return stages
+
+
+def train(
+    net: NetModel,
+    train_set: ImageSet,
+    config: ModelConfig,
+    *,
+    validation: ImageSet | None = None,
+    emit: Emit = ignore,
+    stop: threading.Event | None = None,
+    on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+    initial_epoch: int = 0,
+    history: dict[str, list[float]] | None = None,
+    title: str = "",
+    log_dir: Any = None,
+    until: int | None = None,
+    compiled: bool = False,
+) -> TrainResult:
+    """Fit ``net`` in place. Returns how it ended; the model keeps whatever it learned (with
+    early stopping, the best epoch's weights).
+
+    A resumed run passes the epochs already done (``initial_epoch``) and their ``history``;
+    the model then carries its optimizer state (momentum, the schedule's step) from its file.
+    ``log_dir``: where TensorBoard event files of the epochs go. ``until``: stop after this epoch
+    (a hyperband round), the schedule still planned over all ``config.epochs``. ``compiled``: the
+    model is compiled for ``config`` and these batches already (its traced steps are kept).
+    """
+    from cnn_tui.core.training.callbacks import best_epoch, training_callbacks
+
+    batches = steps_per_epoch(len(train_set), config.batch_size)
+    epochs = min(until or config.epochs, config.epochs)
+    callback = make_progress_callback(
+        num_classes=net.num_classes,
+        epochs=epochs,
+        batches=batches,
+        batch_size=config.batch_size,
+        emit=emit,
+        stop=stop,
+        on_epoch_end=on_epoch_end,
+        initial_epoch=initial_epoch,
+        history=history,
+    )
+    callbacks = training_callbacks(config, validation=validation is not None, progress=callback, log_dir=log_dir)
+    emit(TrainingStarted(epochs, batches, config.batch_size, len(train_set),
+                         len(validation) if validation is not None else 0, initial_epoch, title))
+    y = fit_targets(config, train_set.y, net.num_classes)
+    if feeding.is_streamed(train_set.x):  # too big for memory: scaled batch by batch from disk
+        inputs: dict[str, Any] = {"x": feeding.batches(train_set.x, y, config.batch_size, shuffle=True)}
+        if validation is not None:
+            val_y = fit_targets(config, validation.y, net.num_classes)
+            inputs["validation_data"] = feeding.batches(validation.x, val_y, config.batch_size, shuffle=False)
+    else:  # numpy arrays: measured as fast as PyDataset or tf.data here (docs/benchmarks.md)
+        inputs = {"x": train_set.x, "y": y, "batch_size": config.batch_size, "shuffle": True}
+        if validation is not None:
+            inputs["validation_data"] = (validation.x, fit_targets(config, validation.y, net.num_classes))
+    if config.class_weight == "balanced":
+        inputs["class_weight"] = class_weights(train_set.y, net.num_classes)
+    started = time.perf_counter()
+    for first, last, prepare in fit_stages(net, config, batches, initial_epoch, epochs, compiled):
+        if prepare is not None:
+            prepare()
+        net.keras_model.fit(epochs=last, initial_epoch=first, callbacks=callbacks, verbose=0, **inputs)
+        if callback.stopped or callback.bad_loss or net.keras_model.stop_training:
+            break
+    seconds = time.perf_counter() - started
+    done = len(callback.history["seconds"])
+    images = callback.batches_total * config.batch_size
+    best = best_epoch(callbacks)
+    if callback.bad_loss:
+        status, message = "failed", callback.bad_loss
+    elif callback.stopped:
+        status, message = "stopped", f"stopped by the user after {done} of {epochs} epochs"
+    elif best is not None and done < epochs:
+        status, message = "finished", f"stopped early after {done} of {epochs} epochs; kept the best, epoch {best}"
+    else:
+        status, message = "finished", f"trained {epochs} epochs"
+        if best is not None and best != done:
+            message += f"; kept the best, epoch {best}"
+    return TrainResult(
+        status=status,
+        message=message,
+        history=callback.history,
+        epochs_done=done,
+        epochs=epochs,
+        seconds=seconds,
+        images_per_second=min(images, len(train_set) * (epochs - initial_epoch)) / max(seconds, 1e-9),
+        best_epoch=best,
+    )

@@ -1,0 +1,1 @@
+"""Tuning: plan and run a search (strategies, trials, executors, Dask), the scikeras classifier, the fit pool."""

@@ -1,0 +1,1 @@
+"""The main screen's parts: each owns one concern of the screen (tasks, params, data tools, inspecting, export, an ended run's display)."""
