@@ -7,8 +7,8 @@ from PIL import Image
 
 from cnn_tui.core.data import dataset
 from cnn_tui.core.data.cache import ImageCache
-from cnn_tui.core.data.dataset import TaskStopped, list_folder, load_images
-from cnn_tui.core.errors import DatasetError
+from cnn_tui.core.data.dataset import list_folder, load_images
+from cnn_tui.core.errors import DatasetError, TaskStopped
 from cnn_tui.core.events import LoadProgress
 
 from tests_support import write_image_folder

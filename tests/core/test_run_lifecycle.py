@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cnn_tui.core.errors import UserError
+from cnn_tui.core.errors import TaskStopped, UserError
 from cnn_tui.core.events import EpochEnd, FoldEnd, Notice, TaskFinished
 from cnn_tui.core.params.files import DataParams, HyperParams
 from cnn_tui.core.runs import control, events_file, index, processes
@@ -144,7 +144,6 @@ def test_list_runs_newest_first_with_differing_params_and_metrics(tmp_path):
 
 
 def test_every_exception_maps_to_one_status_and_exit_code():
-    from cnn_tui.core.data.dataset import TaskStopped
     from cnn_tui.core.errors import DatasetError
 
     assert ending_of(TaskStopped("loading stopped")) == ("stopped", "loading stopped", 130)

@@ -15,8 +15,7 @@ import pytest
 
 from cnn_tui.cli import main
 from cnn_tui.core.data import dataset
-from cnn_tui.core.data.dataset import TaskStopped
-from cnn_tui.core.errors import ResultsError
+from cnn_tui.core.errors import ResultsError, TaskStopped
 from cnn_tui.core.models.model import NetModel
 from cnn_tui.core.params.files import DataParams, HyperParams
 from cnn_tui.core.runs import control, steps

@@ -1,3 +1,4 @@
+
 """``cnn-tui`` headless commands: the same engine as the TUI, for scripts, CI and benchmarks.
 
 Exit codes: 0 done; 1 the run itself failed (e.g. training diverged);
@@ -23,6 +24,7 @@ from contextlib import contextmanager, nullcontext
 from typing import Any, NoReturn
 
 from cnn_tui import __version__
+from cnn_tui.core.errors import TaskStopped, UserError
 
 EXIT_OK, EXIT_FAILED, EXIT_USER, EXIT_STOPPED = 0, 1, 2, 130
 
@@ -395,8 +397,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from cnn_tui.cli import commands, data_commands, exporting, manage, preset_commands
     from cnn_tui.cli.console import CliConsole
-    from cnn_tui.core.data.dataset import TaskStopped
-    from cnn_tui.core.errors import UserError
     from cnn_tui.core.fileio import json_default, without_nan
 
     console = CliConsole(json_mode=args.json, quiet=args.quiet)

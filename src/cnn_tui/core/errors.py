@@ -8,6 +8,10 @@ bug and is allowed to surface as one.
 from __future__ import annotations
 
 
+class TaskStopped(Exception):
+    """The user asked a task to stop; what was done so far is kept by the caller."""
+
+
 class UserError(Exception):
     """A problem with the user's files, folders or values, explained in one line."""
 

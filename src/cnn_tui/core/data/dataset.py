@@ -28,11 +28,11 @@ from cnn_tui.core.data import decode, feeding, pool
 from cnn_tui.core.data.cache import ImageCache, make_key
 from cnn_tui.core.data.listing import FolderListing, SkippedFile, list_folder
 from cnn_tui.core.data.pool import warm_up_pool, worker_count
-from cnn_tui.core.errors import DatasetError
+from cnn_tui.core.errors import DatasetError, TaskStopped
 from cnn_tui.core.events import Emit, LoadProgress, Notice, ignore
 
 __all__ = [
-    "FolderListing", "ImageSet", "SkippedFile", "TaskStopped",
+    "FolderListing", "ImageSet", "SkippedFile",
     "list_folder", "load_images", "resolve_channels", "warm_up_pool", "worker_count",
 ]
 
@@ -47,10 +47,6 @@ COLOUR_PROBES = 64
 IN_FLIGHT_PER_WORKER = 2
 SCALE_CHUNK = 512  # images converted to float32 at a time (bounds the temporary uint8 copy)
 SCALE_CHUNK_BYTES = 256 * 1024  # ... and fewer when they are big, so the copy stays in the CPU cache
-
-
-class TaskStopped(Exception):
-    """The user asked a task to stop; what was done so far is kept by the caller."""
 
 
 @dataclass

@@ -27,6 +27,7 @@ import numpy as np
 
 from cnn_tui.core.data import decode
 from cnn_tui.core.data.listing import FolderListing, list_folder
+from cnn_tui.core.errors import TaskStopped
 from cnn_tui.core.events import Emit, LoadProgress, ignore
 
 IMBALANCE_RATIO = 3.0  # largest class / smallest class above which training should weight classes
@@ -199,7 +200,6 @@ def _source_facts(listing: FolderListing, root: Path, what: str, emit: Emit, sto
 
 def _stop_check(stop: threading.Event | None, done: int, total: int) -> None:
     if stop is not None and stop.is_set():
-        from cnn_tui.core.data.dataset import TaskStopped
 
         raise TaskStopped(f"check stopped after {done} of {total} images")
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from cnn_tui.core.data import decode
 from cnn_tui.core.data.listing import FolderListing, SkippedFile, _difference, _name_list
-from cnn_tui.core.errors import DatasetError
+from cnn_tui.core.errors import DatasetError, TaskStopped
 from cnn_tui.core.events import Emit, LoadProgress
 
 # Bump when what a row or record decodes to changes (it keys the cache, as DECODER_VERSION does).
@@ -392,7 +392,6 @@ def _finish(pixels: np.ndarray, mode: str, size: int, channels: int) -> np.ndarr
 
 def _check_stop(stop: threading.Event | None, done: int, total: int) -> None:
     if stop is not None and stop.is_set():
-        from cnn_tui.core.data.dataset import TaskStopped
 
         raise TaskStopped(f"loading stopped after {done} of {total} images")
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from cnn_tui.core.data.listing import SkippedFile, list_folder
-from cnn_tui.core.errors import DatasetError, ResultsError, UserError
+from cnn_tui.core.errors import DatasetError, ResultsError, TaskStopped, UserError
 from cnn_tui.core.params.files import DataParams
 
 PARTS = ("training", "validation", "testing")
@@ -101,7 +101,6 @@ def split_folder(
                 (stage / part / name).mkdir(parents=True)
         for done, (file, relative, _label) in enumerate(zip(listing.files, listing.names, listing.labels.tolist())):
             if stop is not None and stop.is_set() and done % 64 == 0:
-                from cnn_tui.core.data.dataset import TaskStopped
 
                 raise TaskStopped(f"split stopped after {done} of {len(listing.files)} files; nothing was kept")
             part = next(p for p, members in parts.items() if members[done])

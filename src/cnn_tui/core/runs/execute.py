@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cnn_tui.core import backend, fileio
-from cnn_tui.core.errors import ResultsError, UserError
+from cnn_tui.core.errors import ResultsError, TaskStopped, UserError
 from cnn_tui.core.events import Emit, Notice, SearchPlanned, TaskFinished, ignore
 from cnn_tui.core.params.files import DataParams, HyperParams
 from cnn_tui.core.runs import steps as jobs
@@ -99,7 +99,6 @@ class Outcome:
 
 def ending_of(exc: BaseException) -> tuple[str, str, int]:
     """The status, the one-line message and the exit code of a run that ended with ``exc``."""
-    from cnn_tui.core.data.dataset import TaskStopped
 
     if isinstance(exc, (TaskStopped, KeyboardInterrupt)):
         return "stopped", str(exc) or "interrupted", EXIT_STOPPED

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cnn_tui.core.data.dataset import ImageSet, TaskStopped
+from cnn_tui.core.data.dataset import ImageSet
 from cnn_tui.core.data.decode import DecodeError, decode
+from cnn_tui.core.errors import TaskStopped
 from cnn_tui.core.events import Emit, LoadProgress, ignore
 from cnn_tui.core.models.model import NetModel
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import sys
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -34,7 +33,7 @@ from typing import Any
 
 from textual.worker import Worker, WorkerState
 
-from cnn_tui.core.errors import UserError
+from cnn_tui.core.errors import TaskStopped, UserError
 from cnn_tui.core.events import (
     BatchProgress,
     EpochEnd,
@@ -65,9 +64,7 @@ Done = Callable[[Any], Awaitable[None]]
 
 
 def is_stopped(exc: BaseException | None) -> bool:
-    """A ``core.data.dataset.TaskStopped``; that module (numpy) is not imported before a task needs it."""
-    dataset = sys.modules.get("cnn_tui.core.data.dataset")
-    return dataset is not None and isinstance(exc, dataset.TaskStopped)
+    return isinstance(exc, TaskStopped)
 
 
 # ---------------------------------------------------------------- the tasks
