@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cnn_tui.core import places
+from cnn_tui.core import memory, places
 from cnn_tui.core.data import cache, feeding, pool
 
 GIB = 2**30
@@ -22,9 +22,9 @@ def machine(tmp_path, monkeypatch):
     """A fake /proc/meminfo, /proc/self/cgroup and /sys/fs/cgroup; returns a function that writes them."""
     root = tmp_path / "cgroup"
     root.mkdir()
-    monkeypatch.setattr(feeding, "MEMINFO", tmp_path / "meminfo")
-    monkeypatch.setattr(feeding, "PROC_CGROUP", tmp_path / "proc_cgroup")
-    monkeypatch.setattr(feeding, "CGROUP_ROOT", root)
+    monkeypatch.setattr(memory, "MEMINFO", tmp_path / "meminfo")
+    monkeypatch.setattr(memory, "PROC_CGROUP", tmp_path / "proc_cgroup")
+    monkeypatch.setattr(memory, "CGROUP_ROOT", root)
     monkeypatch.delenv("CNN_TUI_STREAM_ABOVE_MB", raising=False)
 
     def write(*, available: int | None, cgroup: str, files: dict[str, str] = {}) -> None:  # noqa: B006
@@ -45,8 +45,8 @@ def test_a_container_limit_lower_than_free_memory_sets_the_threshold(machine):
         "kubepods/pod1/memory.stat": f"anon 1\ninactive_file {GIB // 8}\nactive_file 5\n",
     })
     room = GIB - (GIB // 2 - GIB // 8)  # the page cache the kernel can drop does not count as used
-    assert feeding.cgroup_memory_room() == room
-    assert feeding.available_memory_bytes() == room
+    assert memory.cgroup_memory_room() == room
+    assert memory.available_memory_bytes() == room
     assert feeding.stream_limit_bytes() == int(room * feeding.STREAM_ABOVE_SHARE)
 
 
@@ -55,40 +55,40 @@ def test_a_parent_cgroups_limit_binds_too(machine):
         "kubepods/pod1/c1/memory.max": "max", "kubepods/pod1/memory.max": str(2 * GIB),
         "kubepods/pod1/memory.current": str(GIB),
     })
-    assert feeding.available_memory_bytes() == GIB
+    assert memory.available_memory_bytes() == GIB
 
 
 def test_the_containers_root_holds_its_limit_when_the_path_is_the_hosts(machine):
     machine(available=16 * GIB, cgroup="0::/system.slice/docker-abc.scope\n",
             files={"memory.max": str(3 * GIB), "memory.current": "0"})
-    assert feeding.available_memory_bytes() == 3 * GIB
+    assert memory.available_memory_bytes() == 3 * GIB
 
 
 def test_no_limit_leaves_the_free_memory(machine):
     machine(available=4 * GIB, cgroup="0::/user.slice\n", files={"user.slice/memory.max": "max", "memory.max": "max"})
-    assert feeding.cgroup_memory_room() is None
-    assert feeding.available_memory_bytes() == 4 * GIB
+    assert memory.cgroup_memory_room() is None
+    assert memory.available_memory_bytes() == 4 * GIB
 
 
 def test_free_memory_lower_than_the_limit_wins(machine):
     machine(available=GIB, cgroup="0::/\n", files={"memory.max": str(8 * GIB), "memory.current": "0"})
-    assert feeding.available_memory_bytes() == GIB
+    assert memory.available_memory_bytes() == GIB
 
 
 def test_cgroup_v1_limits_count_and_its_unlimited_number_does_not(machine):
     unlimited = "9223372036854771712"
     machine(available=8 * GIB, cgroup="4:memory:/docker/x\n3:cpu,cpuacct:/docker/x\n", files={
         "memory/docker/x/memory.limit_in_bytes": unlimited, "memory/memory.limit_in_bytes": unlimited})
-    assert feeding.available_memory_bytes() == 8 * GIB
+    assert memory.available_memory_bytes() == 8 * GIB
     machine(available=8 * GIB, cgroup="4:memory:/docker/x\n", files={
         "memory/docker/x/memory.limit_in_bytes": str(2 * GIB), "memory/docker/x/memory.usage_in_bytes": str(GIB),
         "memory/docker/x/memory.stat": f"cache 7\ntotal_inactive_file {GIB // 4}\n"})
-    assert feeding.available_memory_bytes() == GIB + GIB // 4
+    assert memory.available_memory_bytes() == GIB + GIB // 4
 
 
 def test_nothing_to_read_is_none(machine):
     machine(available=None, cgroup="")
-    assert feeding.available_memory_bytes() is None and feeding.stream_limit_bytes() is None
+    assert memory.available_memory_bytes() is None and feeding.stream_limit_bytes() is None
 
 
 # ---------------------------------------------------------------- CPUs

@@ -21,6 +21,7 @@ from typing import Any
 from cnn_tui.core import fileio
 from cnn_tui.core.backend import load_keras
 from cnn_tui.core.errors import ModelError, UserError
+from cnn_tui.core.memory import available_memory_bytes
 from cnn_tui.core.models.optimizers import compile_model
 from cnn_tui.core.params.files import HyperParams, ModelConfig
 
@@ -305,7 +306,6 @@ BYTES_PER_WEIGHT = 3 * 4
 def check_memory(config: ModelConfig, *, image_size: int, channels: int, classes: int) -> None:
     """Refuse, in one line naming the largest layer, a network that cannot fit in memory
     (num_units 2147483647 would otherwise end in an allocator's traceback)."""
-    from cnn_tui.core.data.feeding import available_memory_bytes
 
     weights = layer_weights(config, image_size=image_size, channels=channels, classes=classes)
     total = sum(weights.values())
