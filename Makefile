@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 DATA   := app_input/digits_data_params.json
 HYPER  := app_input/digits_hyper_params.json
 
-.PHONY: run test lint docs demo bench clean
+.PHONY: run test lint docs package-check demo bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,8 @@ demo: $(VENV)/.installed-$(EXTRAS)
 	$(BIN)/cnn-tui demo
 	$(BIN)/cnn-tui pipeline --data $(DATA) --hyper $(HYPER)
 
-# Lint and the import contracts first (seconds), then the user guide, then the suite.
-test: $(VENV)/.installed-$(EXTRAS)-test lint docs
+# Lint and the import contracts first (seconds), then the user guide and the wheel, then the suite.
+test: $(VENV)/.installed-$(EXTRAS)-test lint docs package-check
 	$(BIN)/python -m pytest
 
 # ruff (rules in pyproject.toml) and import-linter's contracts: core imports neither tui nor cli
@@ -49,10 +49,15 @@ lint: $(VENV)/.installed-$(EXTRAS)-test
 docs: $(VENV)/.installed-$(EXTRAS)-test
 	$(BIN)/mkdocs build --strict --site-dir site
 
+# The wheel as a user gets it: built from a clean copy of the tree, installed (not editable) in a fresh
+# venv, then `cnn-tui --version` and `cnn-tui demo` run from it (a missing module or data file fails).
+package-check: $(VENV)/.installed-$(EXTRAS)-test
+	VENV_PYTHON=$(BIN)/python tools/check_package.sh
+
 # Every benchmark, ours against the plain alternative, medians and ratios; rewrites the
 # figures table in docs/benchmarks.md. BENCH_ARGS passes options, e.g. --data-dir DIR or --quick.
 bench: $(VENV)/.installed-$(EXTRAS)
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache datasets site
+	rm -rf $(VENV) .pytest_cache datasets site build
