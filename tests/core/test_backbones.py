@@ -14,8 +14,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from cnn_tui.core.architectures import BACKBONE_NAMES, backbones
 from cnn_tui.core.errors import ModelError, ParamsError
-from cnn_tui.core.models.architectures import BACKBONE_NAMES, backbones
 from cnn_tui.core.models.model import NetModel, build_model
 from cnn_tui.core.params.files import DataParams, ModelConfig, check_fits
 from cnn_tui.core.training.fit import fit_stages, train

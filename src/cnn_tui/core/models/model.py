@@ -76,7 +76,7 @@ class NetModel:
     @property
     def title(self) -> str:
         """What the network is, e.g. "seed CNN: 2 convolutions x 32 filters, dense 512"."""
-        from cnn_tui.core.models.architectures import architecture
+        from cnn_tui.core.architectures import architecture
 
         if self.config is None:
             return f"Keras model '{self.keras_model.name}'"
@@ -258,7 +258,7 @@ def _itemsize(dtype: Any) -> int:
 
 def build_model(config: ModelConfig, *, image_size: int, channels: int, class_names: list[str]) -> NetModel:
     """The configuration's architecture, with its augmentation layers in front, compiled."""
-    from cnn_tui.core.models.architectures import architecture
+    from cnn_tui.core.architectures import architecture
     from cnn_tui.core.models.augmentation import augmentation_layers
 
     arch = architecture(config.architecture)
@@ -293,7 +293,7 @@ class precision_policy:  # noqa: N801 - used as a context manager, named like on
 def layer_weights(config: ModelConfig, *, image_size: int, channels: int, classes: int) -> dict[str, int]:
     """The network's weights per layer, known before anything is built (empty when the
     architecture cannot tell, as for a pretrained backbone of fixed size)."""
-    from cnn_tui.core.models.architectures import architecture
+    from cnn_tui.core.architectures import architecture
 
     count = architecture(config.architecture).weights
     return count(config, image_size=image_size, channels=channels, classes=classes) if count else {}

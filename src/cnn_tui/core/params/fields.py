@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cnn_tui.core.models.architectures import ARCHITECTURE_NAMES, BACKBONE_NAMES
+from cnn_tui.core.architectures import ARCHITECTURE_NAMES, BACKBONE_NAMES
 
 Check = Callable[[Any], str | None]
 
@@ -72,7 +72,7 @@ def _hyper(name: str, kind: type, label: str, check: Check | None, default: Any,
                      group=group, shown_if=shown_if, help=help)
 
 
-# Which architectures each network field applies to (the registry's names, see core.models.architectures).
+# Which architectures each network field applies to (the registry's names, see core.architectures).
 _SEED_AND_CNN = ("architecture", ("seed_cnn", "cnn"))
 _CONV = ("architecture", ("seed_cnn", "cnn", "resnet"))
 _CNN = ("architecture", ("cnn",))

@@ -433,7 +433,7 @@ class DataParams:
 
 def check_grid_fits(data: DataParams, hyper: HyperParams) -> None:
     """``check_fits`` for every combination of the fields that decide a network's shape."""
-    from cnn_tui.core.models.architectures import SHAPE_FIELDS
+    from cnn_tui.core.architectures import SHAPE_FIELDS
 
     lists = {name: unique_values(hyper.value_list(name)) for name in SHAPE_FIELDS}
     for combo in product(*lists.values()):
@@ -442,7 +442,7 @@ def check_grid_fits(data: DataParams, hyper: HyperParams) -> None:
 
 def check_fits(data: DataParams, config: ModelConfig) -> None:
     """Refuse hyper params that cannot work on images of this size (the architecture says why)."""
-    from cnn_tui.core.models.architectures import architecture
+    from cnn_tui.core.architectures import architecture
 
     check_config(config)
     architecture(config.architecture).check(config, data.image_size)

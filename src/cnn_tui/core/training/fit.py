@@ -201,7 +201,7 @@ def fit_stages(net: NetModel, config: ModelConfig, batches: int, initial_epoch: 
     again first, so a schedule that spans the training (cosine) knows the batches per epoch,
     unless it is ``compiled`` for them already (a search's reused network, ``core.tuning.fit_pool``);
     a resumed run keeps the optimizer state its file restored."""
-    from cnn_tui.core.models.architectures import architecture
+    from cnn_tui.core.architectures import architecture
     from cnn_tui.core.models.optimizers import compile_model
 
     def fresh() -> None:

@@ -196,7 +196,7 @@ def network_key(spec: TrialSpec, x: Any, y: np.ndarray) -> str | None:
     None for an architecture trained in stages (freezing layers and compiling again per stage)."""
     import json
 
-    from cnn_tui.core.models.architectures import architecture
+    from cnn_tui.core.architectures import architecture
 
     try:
         if architecture(str(spec.config.get("architecture", ""))).phases is not None:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cnn_tui.core.models.architectures import backbones, cnn, resnet, seed_cnn
+from cnn_tui.core.architectures import backbones, cnn, resnet, seed_cnn
 
 # Builds the uncompiled network. ``front`` are layers to apply to the input first (augmentation).
 Build = Callable[..., Any]

@@ -50,9 +50,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cnn_tui.core.architectures.inputs import input_and_front
 from cnn_tui.core.backend import load_keras
 from cnn_tui.core.errors import ModelError, ParamsError
-from cnn_tui.core.models.architectures.inputs import input_and_front
 
 MIN_IMAGE_SIZE = 8  # smaller images hold too little to be worth resizing up
 PRETRAINED_MIN_SIZE = 96  # see the module docstring

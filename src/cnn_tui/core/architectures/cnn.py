@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from cnn_tui.core.architectures.inputs import input_and_front
 from cnn_tui.core.backend import load_keras
 from cnn_tui.core.errors import ParamsError
-from cnn_tui.core.models.architectures.inputs import input_and_front
 
 
 def build(config: Any, *, image_size: int, channels: int, classes: int, front: list[Any]) -> Any:
