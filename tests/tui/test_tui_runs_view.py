@@ -19,7 +19,10 @@ from textual.worker import WorkerCancelled
 
 from cnn_tui.core.runs import processes
 from cnn_tui.tui.screens.runs_compare import DIFFERS, MISSING, RunFiles, RunsCompareScreen, header, param_rows
-from cnn_tui.tui.widgets.runs_view import RunsTable, RunsView, format_duration, format_metrics, format_started
+from cnn_tui.tui.widgets.runs_view import RunsTable, RunsView, format_metrics, format_started
+from cnn_tui.tui.widgets.tables import format_duration
+
+from tui_helpers import make_app, wait_for
 
 HYPER = {"init_rate": 0.02, "decay_steps": 400, "decay_rate": 0.9, "kernel_size": 3, "num_filters": 32,
          "num_units": 512, "momentum": 0.9, "drop_out": 0.2, "epochs": 3, "batch_size": 64}
@@ -89,6 +92,7 @@ class RunsApp(App):
         self.folders = folders
         self.opened: list[RunsView.OpenRun] = []
         self.stops: list[RunsView.StopRun] = []
+        self.compared: list[RunsView.CompareRuns] = []
 
     def compose(self) -> ComposeResult:
         yield RunsView(self.folders, id="runs")
@@ -101,6 +105,10 @@ class RunsApp(App):
 
     def on_runs_view_stop_run(self, message: RunsView.StopRun) -> None:
         self.stops.append(message)
+
+    def on_runs_view_compare_runs(self, message: RunsView.CompareRuns) -> None:
+        self.compared.append(message)
+        self.push_screen(RunsCompareScreen(message.run_dirs))  # as the main screen does
 
 
 async def settle(pilot) -> None:
@@ -237,7 +245,7 @@ async def test_no_runs_says_so(tmp_path):
         assert "No runs yet" in static_text(view.query_one("#runs-header", Static))
         await pilot.press("enter", "space", "k", "c")  # nothing to act on: no error
         await pilot.pause()
-        assert app.opened == [] and app.stops == []
+        assert app.opened == [] and app.stops == [] and app.compared == []
 
 
 # ---------------------------------------------------------------- compare
@@ -252,7 +260,7 @@ async def test_compare_needs_two_marked_runs(tmp_path):
         select(view, runs["finished"])
         await pilot.press("space", "c")
         await pilot.pause()
-        assert not isinstance(app.screen, RunsCompareScreen)
+        assert not isinstance(app.screen, RunsCompareScreen) and app.compared == []
         assert any("at least two" in n.message for n in app._notifications)
         await pilot.press("space")  # unmark
         assert view.marked == set()
@@ -271,6 +279,7 @@ async def test_mark_two_and_compare(tmp_path):
         assert view.marked_dirs() == [runs["evaluate"], runs["stopped"], runs["finished"]]
         await pilot.press("c")
         await settle(pilot)
+        assert [m.run_dirs for m in app.compared] == [[runs["evaluate"], runs["stopped"], runs["finished"]]]
         screen = app.screen
         assert isinstance(screen, RunsCompareScreen)
         params = screen.query_one("#compare-params-table", DataTable)
@@ -304,6 +313,21 @@ async def test_mark_two_and_compare(tmp_path):
         assert not isinstance(app.screen, RunsCompareScreen)
 
 
+async def test_on_the_main_screen_c_opens_the_compare_screen(in_tmp):
+    runs = make_runs(in_tmp / "results")  # ./results: a folder the main screen lists
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("7")
+        view = app.main.view("runs")
+        await wait_for(pilot, lambda: view.table.row_count == len(runs), what="the runs listed")
+        for name in ("finished", "stopped"):
+            select(view, runs[name])
+            await pilot.press("space")
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsCompareScreen), what="the compare screen")
+        assert app.screen.run_dirs == [runs["stopped"], runs["finished"]]
+
+
 class GreedyScreen(Screen):
     """Like the main screen, which stops a key whose own action is disabled (c = Snap) in on_key."""
 
@@ -319,6 +343,9 @@ class GreedyScreen(Screen):
 
     def on_key(self, event) -> None:
         event.stop()
+
+    def on_runs_view_compare_runs(self, message: RunsView.CompareRuns) -> None:
+        self.app.push_screen(RunsCompareScreen(message.run_dirs))
 
 
 async def test_the_views_keys_come_before_the_screens(tmp_path):

@@ -360,6 +360,11 @@ class MainScreen(Screen):
     def on_runs_view_stop_run(self, message: RunsView.StopRun) -> None:
         self.tasks.ask_to_stop_run(message.run_dir)
 
+    def on_runs_view_compare_runs(self, message: RunsView.CompareRuns) -> None:
+        from cnn_tui.tui.screens.runs_compare import RunsCompareScreen  # noqa: PLC0415 — loaded when first used, not before the first frame
+
+        self.app.push_screen(RunsCompareScreen(message.run_dirs))
+
     def on_evaluation_view_cell_chosen(self, message: Any) -> None:
         self.inspect.open_cell(message.true, message.predicted)
 

@@ -22,7 +22,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, Static, TabbedContent, TabPane
 
-from cnn_tui.tui.widgets.runs_view import STATUS_STYLES, format_duration
+from cnn_tui.tui.widgets.tables import STATUS_STYLES, format_duration
 
 MISSING = "-"
 # one colour a run, the same in the curves (plotext takes RGB) and in the legend and headers (Rich)

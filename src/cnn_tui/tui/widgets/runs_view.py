@@ -2,8 +2,8 @@
 task, data, the hyper params that differ from the defaults, its figures and how long it took.
 
 Enter opens a run (the main screen attaches to a running one or loads a finished one), space marks
-runs and c compares the marked ones side by side (``screens.runs_compare``), k asks to stop a
-running run, r lists again. While a run is running the list refreshes itself every two seconds.
+runs and c compares the marked ones side by side (the screen opens ``screens.runs_compare``), k asks to
+stop a running run, r lists again. While a run is running the list refreshes itself every two seconds.
 
 Listing is file I/O: it runs in a thread worker and the rows are applied on the UI thread. Every
 text that comes from a file (ids, folder names, params, messages) is shown as plain ``Text``.
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.text import Text
 from textual import events, work
@@ -25,19 +25,15 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
+from textual.worker import get_current_worker
 
-if TYPE_CHECKING:
-    from cnn_tui.core.runs.index import RunSummary
+from cnn_tui.core.params.fields import format_text
+from cnn_tui.core.runs.index import RunSummary, list_runs
+from cnn_tui.core.runs.results import load_history
+from cnn_tui.tui.widgets.tables import STATUS_STYLES, display_path, format_duration
 
 REFRESH_SECONDS = 2.0  # while a run is running
 MARK = "●"
-STATUS_STYLES = {
-    "running": "bold green",
-    "finished": "",
-    "stopped": "yellow",
-    "failed": "red",
-    "interrupted": "magenta",
-}
 # (metric key, label), most telling first
 METRIC_LABELS = (
     ("test_accuracy", "test"),
@@ -60,13 +56,6 @@ SCROLLBAR = 2
 
 
 # ---------------------------------------------------------------- cell text (pure functions, tested alone)
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = max(0, int(round(seconds)))
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 def format_started(started: str, now: datetime | None = None) -> str:
@@ -92,8 +81,6 @@ def format_metrics(metrics: dict[str, float], limit: int = 2) -> str:
 
 
 def format_params(params: dict[str, Any]) -> str:
-    from cnn_tui.core.params.fields import format_text
-
     return " ".join(f"{k}={format_text(v)}" for k, v in params.items())
 
 
@@ -162,6 +149,12 @@ class RunsView(Vertical):
 
         run_dir: Path
 
+    @dataclass
+    class CompareRuns(Message):
+        """Compare these runs side by side (the screen opens the compare screen)."""
+
+        run_dirs: list[Path]
+
     def __init__(self, folders: Sequence[Path] = (), *, id: str | None = None,  # noqa: A002
                  classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -226,10 +219,6 @@ class RunsView(Vertical):
 
     @work(thread=True, exclusive=True, group="runs-list", exit_on_error=False)
     def _list_runs(self, parents: list[Path]) -> None:
-        from textual.worker import get_current_worker
-
-        from cnn_tui.core.runs.index import list_runs
-
         error = None
         try:
             runs = list_runs(parents)
@@ -358,7 +347,7 @@ class RunsView(Vertical):
         return Text(format_params(run.params))
 
     def _show_header(self) -> None:
-        where = ", ".join(_short_path(f) for f in self.folders) or "no results folder"
+        where = ", ".join(display_path(f) for f in self.folders) or "no results folder"
         if self.error:
             line = Text(self.error, style="red")
         elif not self.runs:
@@ -435,9 +424,7 @@ class RunsView(Vertical):
         if len(dirs) < 2:
             self.notify("Mark at least two runs with space to compare them.", title="Compare runs")
             return
-        from cnn_tui.tui.screens.runs_compare import RunsCompareScreen
-
-        self.app.push_screen(RunsCompareScreen(dirs))
+        self.post_message(self.CompareRuns(dirs))
 
     def action_refresh_runs(self) -> None:
         self.refresh_runs()
@@ -454,15 +441,7 @@ class RunsView(Vertical):
 
 def _add_progress(run: RunSummary) -> None:
     """A run's figures from its last whole epoch (history.csv), for a run.json without them."""
-    from cnn_tui.core.runs.results import load_history
-
     history = load_history(Path(run.run_dir))
     for key in ("accuracy", "val_accuracy", "loss", "val_loss"):
         if history.get(key):
             run.metrics[key] = history[key][-1]
-
-
-def _short_path(path: Path) -> str:
-    from cnn_tui.tui.widgets.tables import display_path
-
-    return display_path(path)

@@ -23,6 +23,14 @@ if TYPE_CHECKING:  # the Data view on the first screen needs neither
     from cnn_tui.core.models.model import NetModel
 
 BAR = "█"
+# how a run's status is drawn, in the Runs view and the compare screen
+STATUS_STYLES = {
+    "running": "bold green",
+    "finished": "",
+    "stopped": "yellow",
+    "failed": "red",
+    "interrupted": "magenta",
+}
 
 
 def right(value: Any, style: str = "") -> Text:
@@ -35,6 +43,14 @@ def percent(value: float | None, digits: int = 2) -> str:
 
 def number(value: float | None, digits: int = 4) -> str:
     return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def format_duration(seconds: float | None) -> str:
+    """``1:02:03``; ``-`` when not known (a run still running)."""
+    if seconds is None:
+        return "-"
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 def shown(text: str) -> str:
