@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnn_tui.core.architectures import backbones, cnn, resnet, seed_cnn
+from cnn_tui.core.architectures.phases import Phase
 
 # Builds the uncompiled network. ``front`` are layers to apply to the input first (augmentation).
 Build = Callable[..., Any]
@@ -32,9 +33,9 @@ class Architecture:
     title: Callable[[Any], str]  # the summary's title for a configuration
     weights: Callable[..., dict[str, int]] | None = None  # weights(config, *, image_size, channels, classes)
     pretrained: bool = False  # a keras.applications backbone (fine-tuning, weights files)
-    # phases(keras_model, config, steps_per_epoch) -> [(last epoch, prepare)]: training in stages,
-    # each prepared (layers frozen or not, recompiled) before it runs; None is one plain stage.
-    phases: Callable[..., list[tuple[int, Callable[[], None]]]] | None = None
+    # phases(keras_model, config) -> [Phase]: training in stages, each with its trainable layers and
+    # a fresh optimizer; None is one plain stage.
+    phases: Callable[[Any, Any], list[Phase]] | None = None
 
 
 _MODULES = (seed_cnn, cnn, resnet, backbones)

@@ -45,12 +45,12 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cnn_tui.core.architectures.inputs import input_and_front
+from cnn_tui.core.architectures.phases import Phase
 from cnn_tui.core.backend import load_keras
 from cnn_tui.core.errors import ModelError, ParamsError
 
@@ -270,29 +270,21 @@ def train_all(base: Any) -> None:
     base.trainable = True
 
 
-def phases(keras_model: Any, config: Any, steps_per_epoch: int) -> list[tuple[int, Callable[[], None]]]:
-    """The stages of training: [(last epoch, prepare)], each prepare setting the trainable flags and
-    compiling a fresh optimizer. A cosine schedule spans its own stage (down to 0 at its end)."""
-    from cnn_tui.core.models.optimizers import compile_model
-
+def phases(keras_model: Any, config: Any) -> list[Phase]:
+    """The stages of training: the backbone frozen for ``freeze_epochs``, then its top layers trained
+    at ``fine_tune_rate`` times the rate (one stage when there are no pretrained weights)."""
     base = keras_model.get_layer("backbone")
     frozen = min(config.freeze_epochs, config.epochs)
 
-    def stage(flags: Callable[[], None], epochs: int, rate_factor: float, warmup: int) -> Callable[[], None]:
-        span = config.replace(epochs=max(1, epochs), warmup_epochs=min(warmup, max(0, epochs - 1)))
-
-        def prepare() -> None:
-            flags()
-            compile_model(keras_model, span, steps_per_epoch, rate_factor=rate_factor)
-
-        return prepare
+    def span(epochs: int, warmup: int) -> Any:
+        return config.replace(epochs=max(1, epochs), warmup_epochs=min(warmup, max(0, epochs - 1)))
 
     if weights_kind(config.weights) == "none":
-        return [(config.epochs, stage(lambda: train_all(base), config.epochs, 1.0, config.warmup_epochs))]
+        return [Phase(config.epochs, lambda: train_all(base), span(config.epochs, config.warmup_epochs))]
     return [
-        (frozen, stage(lambda: freeze_all(base), frozen, 1.0, config.warmup_epochs)),
-        (config.epochs, stage(lambda: unfreeze_top(base, config.unfreeze_layers), config.epochs - frozen,
-                              config.fine_tune_rate, 0 if frozen else config.warmup_epochs)),
+        Phase(frozen, lambda: freeze_all(base), span(frozen, config.warmup_epochs)),
+        Phase(config.epochs, lambda: unfreeze_top(base, config.unfreeze_layers),
+              span(config.epochs - frozen, 0 if frozen else config.warmup_epochs), config.fine_tune_rate),
     ]
 
 

@@ -15,12 +15,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cnn_tui.core.architectures import architecture
+from cnn_tui.core.architectures.phases import Phase
 from cnn_tui.core.backend import load_keras
 from cnn_tui.core.data import feeding
 from cnn_tui.core.data.dataset import ImageSet
 from cnn_tui.core.events import BatchProgress, Emit, EpochEnd, TrainingStarted, ignore
 from cnn_tui.core.models.model import NetModel
+from cnn_tui.core.models.optimizers import compile_model, one_hot_targets
 from cnn_tui.core.params.files import ModelConfig
+from cnn_tui.core.training.callbacks import best_epoch, training_callbacks
 
 PROGRESS_INTERVAL = 0.1  # seconds between BatchProgress events (<= 10 UI updates a second)
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
@@ -188,8 +192,6 @@ def fit_targets(config: ModelConfig, y: Any, num_classes: int) -> Any:
     """The labels as the loss wants them: class indices, or one-hot rows for label smoothing."""
     import numpy as np
 
-    from cnn_tui.core.models.optimizers import one_hot_targets
-
     if not one_hot_targets(config):
         return y
     return np.eye(num_classes, dtype="float32")[np.asarray(y)]
@@ -201,15 +203,19 @@ def fit_stages(net: NetModel, config: ModelConfig, batches: int, initial_epoch: 
     again first, so a schedule that spans the training (cosine) knows the batches per epoch,
     unless it is ``compiled`` for them already (a search's reused network, ``core.tuning.fit_pool``);
     a resumed run keeps the optimizer state its file restored."""
-    from cnn_tui.core.architectures import architecture
-    from cnn_tui.core.models.optimizers import compile_model
-
     def fresh() -> None:
         compile_model(net.keras_model, config, batches)
 
+    def prepared(phase: Phase) -> Callable[[], None]:
+        def prepare() -> None:
+            phase.set_trainable()
+            compile_model(net.keras_model, phase.config, batches, rate_factor=phase.rate_factor)
+
+        return prepare
+
     arch = architecture(config.architecture)
-    planned = (arch.phases(net.keras_model, config, batches) if arch.phases
-               else [(config.epochs, None if compiled else fresh)])
+    planned = ([(phase.last_epoch, prepared(phase)) for phase in arch.phases(net.keras_model, config)]
+               if arch.phases else [(config.epochs, None if compiled else fresh)])
     stages, start = [], 0
     last = min(until or config.epochs, config.epochs)
     for end, prepare in planned:
@@ -247,8 +253,6 @@ def train(
     (a hyperband round), the schedule still planned over all ``config.epochs``. ``compiled``: the
     model is compiled for ``config`` and these batches already (its traced steps are kept).
     """
-    from cnn_tui.core.training.callbacks import best_epoch, training_callbacks
-
     batches = steps_per_epoch(len(train_set), config.batch_size)
     epochs = min(until or config.epochs, config.epochs)
     callback = make_progress_callback(
