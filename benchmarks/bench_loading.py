@@ -27,16 +27,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from benchmarks import common
+from cnn_tui.core.data import dataset, decode, folders
+from cnn_tui.core.data.cache import ImageCache
+from cnn_tui.core.data.locations import list_location
+from cnn_tui.core.data.pool import warm_up_pool, worker_count
+from cnn_tui.core.events import ignore
 
 GROUP = "loading"
 
 
 def plain_pil_loop(root: Path, size: int, channels: int) -> tuple[np.ndarray, np.ndarray]:
     """What a user would write: sorted class folders, one image at a time into a float32 array."""
-    from PIL import Image
-
     mode = "L" if channels == 1 else "RGB"
     files, labels = [], []
     for label, name in enumerate(sorted(os.listdir(root))):
@@ -54,7 +58,7 @@ def plain_pil_loop(root: Path, size: int, channels: int) -> tuple[np.ndarray, np
 
 def keras_loader(root: Path, size: int, channels: int) -> Callable[[], Any]:
     """``image_dataset_from_directory`` iterated once into numpy (keras imported here)."""
-    import keras
+    import keras  # noqa: PLC0415 — keras takes seconds to import; only its own comparisons need it
 
     def load() -> tuple[np.ndarray, np.ndarray]:
         ds = keras.utils.image_dataset_from_directory(
@@ -99,10 +103,8 @@ def _sets(ctx: Any) -> list[tuple[str, Path, int, int]]:
         (f"JPEG 500x375 -> 64 rgb ({jpegs:,} set)", common.synthetic_jpegs(jpegs) / "training", 64, 3),
     ]
     if ctx.data_dir:
-        from cnn_tui.core.data import dataset
-
         root = ctx.data_dir / "training"
-        channels = dataset.resolve_channels(dataset.list_folder(root), "auto")
+        channels = dataset.resolve_channels(list_location(root), "auto")
         sets.append((f"--data-dir {ctx.data_dir.name} -> 64", root, 64, channels))
     return sets
 
@@ -126,23 +128,18 @@ def stat_every_file(root: Path) -> int:
 
 def pool_startup(workers: int) -> float:
     """Seconds from no worker processes to all of them ready to decode."""
-    from joblib.externals.loky import get_reusable_executor
-
-    from cnn_tui.core.data import dataset
+    from joblib.externals.loky import get_reusable_executor  # noqa: PLC0415 — as core.data.pool: only when measured
 
     get_reusable_executor(max_workers=workers).shutdown(wait=True)
     started = time.perf_counter()
-    dataset.warm_up_pool(workers, wait=True)
+    warm_up_pool(workers, wait=True)
     return time.perf_counter() - started
 
 
 def parallel_ways(root: Path, size: int, channels: int, workers: int, repeats: int) -> dict[str, list[float]]:
     """Decode one folder into uint8 rows: plain loop, thread pool per file, thread pool per
     chunk, our process pool (chunks into a shared memory-mapped file)."""
-    from cnn_tui.core.data import dataset, decode
-    from cnn_tui.core.events import ignore
-
-    listing = dataset.list_folder(root)
+    listing = list_location(root)
     files = listing.files
     shape = (len(files), size, size, channels)
     chunk = 256
@@ -171,11 +168,11 @@ def parallel_ways(root: Path, size: int, channels: int, workers: int, repeats: i
                 job.result()
 
     def processes() -> None:
-        threshold, dataset.PARALLEL_THRESHOLD = dataset.PARALLEL_THRESHOLD, 0  # parallel even for --quick's small set
+        threshold, folders.PARALLEL_THRESHOLD = folders.PARALLEL_THRESHOLD, 0  # parallel even for --quick's small set
         try:
-            _, _, _, temp = dataset._decode_all(listing, shape, None, ignore, None, workers)  # noqa: SLF001
+            temp = listing.decode(shape, temp=None, emit=ignore, stop=None, workers=workers).temp
         finally:
-            dataset.PARALLEL_THRESHOLD = threshold
+            folders.PARALLEL_THRESHOLD = threshold
         if temp is not None:
             temp.unlink(missing_ok=True)
 
@@ -187,8 +184,6 @@ def parallel_ways(root: Path, size: int, channels: int, workers: int, repeats: i
 
 def draft_gain(root: Path, size: int, limit: int) -> tuple[list[float], list[float], int]:
     """Serial decode of up to ``limit`` JPEGs with and without Pillow's draft mode."""
-    from cnn_tui.core.data import decode
-
     files = sorted(str(p) for p in root.rglob("*.jpg"))[:limit]
     out = np.empty((len(files), size, size, 3), dtype=np.uint8)
     index = list(range(len(files)))
@@ -201,11 +196,8 @@ def draft_gain(root: Path, size: int, limit: int) -> tuple[list[float], list[flo
 
 
 def run(ctx: Any) -> list[common.Figure]:
-    from cnn_tui.core.data import dataset
-    from cnn_tui.core.data.cache import ImageCache
-
     figures: list[common.Figure] = []
-    workers = dataset.worker_count()
+    workers = worker_count()
     sets = _sets(ctx)
     common.log(f"   {workers} worker(s); load average {os.getloadavg()[0]:.2f}")
 
@@ -262,7 +254,7 @@ def run(ctx: Any) -> list[common.Figure]:
             ))
 
         keras_import = time.perf_counter()
-        import keras  # noqa: F401  (imported here so the timings above do not carry it)
+        import keras  # noqa: F401, PLC0415 — imported here so the timings above do not carry it
 
         common.log(f"   keras imported in {time.perf_counter() - keras_import:.1f} s")
         for label, root, size, channels in sets:

@@ -1,13 +1,15 @@
 import os
+import tempfile
 import threading
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from cnn_tui.core.data import dataset
-from cnn_tui.core.data.cache import ImageCache
-from cnn_tui.core.data.dataset import list_folder, load_images
+from cnn_tui.core.data import folders
+from cnn_tui.core.data.cache import ImageCache, make_key
+from cnn_tui.core.data.dataset import load_images
+from cnn_tui.core.data.locations import list_location
 from cnn_tui.core.errors import DatasetError, TaskStopped
 from cnn_tui.core.events import LoadProgress
 
@@ -146,7 +148,7 @@ def test_parallel_decoding_matches_serial(tmp_path, monkeypatch):
     root = write_image_folder(tmp_path / "t", 3, per_class=30, sizes=[10, 14])
     (root / "1" / "bad.jpg").write_text("x")
     serial = load_images(root, image_size=8, cache=False, workers=1)
-    monkeypatch.setattr(dataset, "PARALLEL_THRESHOLD", 10)
+    monkeypatch.setattr(folders, "PARALLEL_THRESHOLD", 10)
     events = []
     parallel = load_images(root, image_size=8, cache=False, workers=2, emit=events.append)
     np.testing.assert_array_equal(serial.x, parallel.x)
@@ -193,7 +195,7 @@ def test_listing_skips_hidden_files_and_folders_and_lists_sub_folders(tmp_path):
     (root / ".hidden_class").mkdir()
     (root / "0" / "._img_000.png").write_bytes(b"resource fork")
     (root / "0" / "nested.png").mkdir()
-    listing = list_folder(root)
+    listing = list_location(root)
     assert listing.class_names == ["0", "1"]
     assert [(os.path.basename(s.path), s.reason) for s in listing.skipped] == [
         ("nested.png", "a folder (sub-folders of a class are not read)")
@@ -201,8 +203,6 @@ def test_listing_skips_hidden_files_and_folders_and_lists_sub_folders(tmp_path):
 
 
 def test_cache_trims_to_its_size_limit_and_never_touches_foreign_files(tmp_path):
-    from cnn_tui.core.data.cache import make_key
-
     folder = tmp_path / "c"
     cache = ImageCache(folder, limit_mb=1)
     cache.limit_bytes = 3000
@@ -221,14 +221,10 @@ def test_cache_trims_to_its_size_limit_and_never_touches_foreign_files(tmp_path)
 
 def test_a_stopped_parallel_load_without_cache_leaves_no_scratch_file(tmp_path, monkeypatch):
     """With the cache off, worker processes still decode into a scratch file: a stop removes it."""
-    import tempfile
-
-    from cnn_tui.core.data import dataset
-
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
-    monkeypatch.setattr(dataset, "PARALLEL_THRESHOLD", 10)
+    monkeypatch.setattr(folders, "PARALLEL_THRESHOLD", 10)
     root = write_image_folder(tmp_path / "t", 2, per_class=200, size=8)
     stop = threading.Event()
 
@@ -242,8 +238,6 @@ def test_a_stopped_parallel_load_without_cache_leaves_no_scratch_file(tmp_path, 
 
 
 def test_a_test_folder_missing_a_class_names_the_class(tmp_path):
-    from cnn_tui.core.errors import DatasetError
-
     root = write_image_folder(tmp_path / "t", ["cat", "dog"], per_class=2, size=8)
     with pytest.raises(DatasetError, match=r"2 class folders \(cat, dog\) but num_classes is 3 \(missing cow\)"):
         load_images(root, image_size=8, num_classes=3, class_names=["cat", "cow", "dog"], what="test")

@@ -2,8 +2,10 @@
 
 import os
 
+from cnn_tui.core.data import decode, pool
 from cnn_tui.core.data.cache import make_key
-from cnn_tui.core.data.dataset import list_folder, load_images
+from cnn_tui.core.data.dataset import load_images
+from cnn_tui.core.data.locations import list_location
 
 from tests_support import write_image_folder
 
@@ -23,20 +25,18 @@ def test_a_touched_or_renamed_file_misses_the_cache(tmp_path, _isolated_cache):
 
 def test_the_listing_digest_keys_like_the_stat_tuples(tmp_path):
     root = write_image_folder(tmp_path / "t", 2, per_class=3)
-    listing = list_folder(root)
+    listing = list_location(root)
     assert listing.stats[0][0] == f"0/{os.path.basename(listing.files[0])}"
     by_tuples = make_key(root, 8, 1, listing.stats)
     assert make_key(root, 8, 1, digest=listing.digest())[0] == by_tuples[0]
-    assert make_key(root, 8, 1, digest=listing.digest()) == make_key(root, 8, 1, digest=list_folder(root).digest())
+    assert make_key(root, 8, 1, digest=listing.digest()) == make_key(root, 8, 1, digest=list_location(root).digest())
 
 
 def test_an_auto_colour_load_remembers_its_decision(tmp_path, _isolated_cache, monkeypatch):
-    from cnn_tui.core.data import dataset
-
     root = write_image_folder(tmp_path / "t", 2, per_class=3)
     first = load_images(root, image_size=8, color_mode="auto")
     probes = []
-    monkeypatch.setattr(dataset.decode, "probe_colour", lambda path: probes.append(path))
+    monkeypatch.setattr(decode, "probe_colour", lambda path: probes.append(path))
     again = load_images(root, image_size=8, color_mode="auto")
     assert again.from_cache and again.channels == first.channels and probes == []
     rgb = load_images(root, image_size=8, color_mode="rgb")  # an explicit choice is no "auto" decision
@@ -44,8 +44,6 @@ def test_an_auto_colour_load_remembers_its_decision(tmp_path, _isolated_cache, m
 
 
 def test_warm_up_pool_starts_the_workers_once(monkeypatch):
-    from cnn_tui.core.data import dataset, pool
-
-    dataset.warm_up_pool(1)  # one core: nothing to start
-    dataset.warm_up_pool(2, wait=True)
+    pool.warm_up_pool(1)  # one core: nothing to start
+    pool.warm_up_pool(2, wait=True)
     assert len(pool.process_pool(2)._processes) == 2  # noqa: SLF001

@@ -7,9 +7,11 @@ import pytest
 from PIL import Image
 
 from cnn_tui.core.data.cache import ImageCache
-from cnn_tui.core.data.dataset import list_folder, load_images
+from cnn_tui.core.data.dataset import load_images
+from cnn_tui.core.data.locations import list_location
 from cnn_tui.core.errors import DatasetError
 from cnn_tui.core.params.files import DataParams
+from cnn_tui.core.runs.steps import load_test_set, load_training_set
 
 from tests_support import class_pattern
 
@@ -122,7 +124,7 @@ def test_a_malformed_csv_file_is_one_line_naming_the_file_and_place(tmp_path, co
 def test_a_csv_with_the_wrong_number_of_classes_says_so(tmp_path):
     csv = write_csv(tmp_path / "t.csv", gray_images())
     with pytest.raises(DatasetError, match=r"training set has 3 classes \(0, 1, 2\) but num_classes is 10"):
-        list_folder(csv, num_classes=10)
+        list_location(csv, num_classes=10)
 
 
 # ---------------------------------------------------------------- CIFAR
@@ -177,7 +179,7 @@ def test_cifar_batches_load_to_the_same_arrays_as_the_folder(tmp_path):
 
 def test_cifar_without_meta_names_classes_by_label(tmp_path):
     batches = write_batches(tmp_path / "c", colour_images(per_class=2), names=None)
-    assert list_folder(batches).class_names == ["0", "1", "2"]
+    assert list_location(batches).class_names == ["0", "1", "2"]
 
 
 def test_a_cut_short_batch_is_one_line_naming_the_record(tmp_path):
@@ -205,12 +207,10 @@ def test_a_folder_with_only_a_test_batch_is_no_training_set(tmp_path):
     folder = tmp_path / "c"
     write_batches(folder, [], batches=0, test=colour_images(per_class=1))
     with pytest.raises(DatasetError, match="holds CIFAR batches but no data_batch_"):
-        list_folder(folder)
+        list_location(folder)
 
 
 def test_data_params_may_name_a_csv_and_a_batch_folder(tmp_path):
-    from cnn_tui.core.runs.steps import load_test_set, load_training_set
-
     write_csv(tmp_path / "train.csv", gray_images())
     write_batches(tmp_path / "cifar", colour_images(per_class=2), test=colour_images(per_class=1))
     csv = DataParams.from_dict({"num_classes": 3, "train_dir": "train.csv", "test_dir": "train.csv",

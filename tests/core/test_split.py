@@ -6,9 +6,10 @@ import os
 import numpy as np
 import pytest
 
-from cnn_tui.core.data.listing import list_folder
+from cnn_tui.core.data import split
+from cnn_tui.core.data.locations import list_location
 from cnn_tui.core.data.split import split_folder
-from cnn_tui.core.errors import DatasetError, UserError
+from cnn_tui.core.errors import DatasetError, ResultsError, UserError
 from cnn_tui.core.params.files import DataParams
 
 from tests_support import write_image_folder
@@ -51,8 +52,8 @@ def test_split_writes_data_params_that_load_the_result(tmp_path):
     saved = json.loads(result.data_params.read_text())
     assert saved == {"num_classes": 3, "train_dir": "training", "test_dir": "testing", "image_size": 12, "seed": 0}
     data = DataParams.load(result.data_params)
-    assert list_folder(data.train_path).counts() == [8, 8, 8]
-    assert list_folder(data.test_path).counts() == [2, 2, 2]
+    assert list_location(data.train_path).counts() == [8, 8, 8]
+    assert list_location(data.test_path).counts() == [2, 2, 2]
 
 
 def test_split_is_reproducible_with_a_seed(tmp_path):
@@ -111,9 +112,6 @@ def test_shares_are_checked(tmp_path, test, val, message):
 
 
 def test_a_failing_copy_leaves_no_half_split(tmp_path, monkeypatch):
-    from cnn_tui.core.data import split
-    from cnn_tui.core.errors import ResultsError
-
     source = write_image_folder(tmp_path / "all", 2, per_class=10)
     calls = []
 

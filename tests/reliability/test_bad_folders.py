@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnn_tui.core.data import dataset, pool
+from cnn_tui.core.data import decode, folders, pool
 from cnn_tui.core.data.dataset import load_images
 from cnn_tui.core.errors import DatasetError
+from cnn_tui.core.events import LoadProgress, Notice
 from cnn_tui.core.params.files import DataParams
 from cnn_tui.core.runs.steps import load_test_set, load_training_set
 
@@ -89,7 +90,7 @@ def _deny(monkeypatch, path, module_function):
 
 def test_unreadable_training_folder(tmp_path, monkeypatch):
     root = write_image_folder(tmp_path / "training", 2, per_class=2)
-    _deny(monkeypatch, root, (dataset.os, "scandir"))
+    _deny(monkeypatch, root, (os, "scandir"))
     try:
         with pytest.raises(DatasetError) as caught:
             load_training_set(params(tmp_path))
@@ -101,8 +102,8 @@ def test_unreadable_training_folder(tmp_path, monkeypatch):
 def test_unreadable_image_file_is_skipped_and_listed(tmp_path, monkeypatch):
     root = write_image_folder(tmp_path / "training", 2, per_class=3)
     secret = root / "1" / "img_001.png"
-    _deny(monkeypatch, secret, (dataset.decode.Image, "open"))
-    _deny(monkeypatch, secret, (dataset.decode, "_plain_png"))  # plain PNGs are read without Image.open
+    _deny(monkeypatch, secret, (decode.Image, "open"))
+    _deny(monkeypatch, secret, (decode, "_plain_png"))  # plain PNGs are read without Image.open
     try:
         images = load_images(root, image_size=8, cache=False)
         assert [(s.path, s.reason) for s in images.skipped] == [(str(secret), "permission denied")]
@@ -118,8 +119,8 @@ def test_parallel_loading_works_from_stdin_scripts(tmp_path):
 
     root = write_image_folder(tmp_path / "t", 2, per_class=30, size=8)
     script = (
-        "from cnn_tui.core.data import dataset\n"
-        "dataset.PARALLEL_THRESHOLD = 10\n"
+        "from cnn_tui.core.data import dataset, folders\n"
+        "folders.PARALLEL_THRESHOLD = 10\n"
         f"images = dataset.load_images({str(root)!r}, image_size=8, cache=False, workers=2)\n"
         "print(len(images))\n"
     )
@@ -131,11 +132,9 @@ def test_parallel_loading_works_from_stdin_scripts(tmp_path):
 def test_a_dead_decoding_worker_falls_back_to_this_process(tmp_path, monkeypatch):
     import signal
 
-    from cnn_tui.core.events import LoadProgress, Notice
-
     root = write_image_folder(tmp_path / "t", 3, per_class=120, size=8)
     expected = load_images(root, image_size=8, cache=False, workers=1)
-    monkeypatch.setattr(dataset, "PARALLEL_THRESHOLD", 10)
+    monkeypatch.setattr(folders, "PARALLEL_THRESHOLD", 10)
     events = []
     killed = []
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnn_tui.core.data.dataset import list_folder, load_images
+from cnn_tui.core.data.dataset import load_images
+from cnn_tui.core.data.locations import list_location
 
 from tests_support import write_image_folder
 
@@ -118,4 +119,4 @@ def test_a_huge_image_loads_and_one_past_pillows_limit_is_skipped(tmp_path, monk
 def test_listing_never_follows_hidden_or_temp_files(tmp_path):
     root = write_image_folder(tmp_path / "t", 2, per_class=2)
     (root / "0" / ".img_000.png.abc123.partial.png").write_bytes((root / "0" / "img_000.png").read_bytes())
-    assert len(list_folder(root).files) == 4
+    assert len(list_location(root).files) == 4

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Input
 
-from cnn_tui.core.data import dataset
+from cnn_tui.core.data import dataset, folders
 from cnn_tui.core.errors import ParamsError
 from cnn_tui.core.models.model import NetModel
 from cnn_tui.core.params.files import HyperParams
@@ -51,7 +51,7 @@ async def test_forms_refuse_what_files_refuse_with_the_same_words(params_files, 
 
 async def test_stop_while_loading_then_load_again(params_files, in_tmp, monkeypatch):
     data, hyper = params_files(classes=3, per_class=200, size=8)
-    monkeypatch.setattr(dataset, "PARALLEL_THRESHOLD", 10**9)  # decode in chunks in this process
+    monkeypatch.setattr(folders, "PARALLEL_THRESHOLD", 10**9)  # decode in chunks in this process
     real = dataset.decode.decode_into_array
     app = make_app(data, hyper)
 
@@ -139,10 +139,10 @@ async def test_out_of_memory_fit_shows_as_a_failed_row_in_the_tuning_table(param
 
 LOAD_IN_A_FRESH_PROCESS = """
 import asyncio, sys
-from cnn_tui.core.data import dataset
+from cnn_tui.core.data import folders
 from cnn_tui.tui.app import CnnApp
 
-dataset.PARALLEL_THRESHOLD = 1  # worker processes for any folder
+folders.PARALLEL_THRESHOLD = 1  # worker processes for any folder
 
 async def main():
     app = CnnApp(data=sys.argv[1], hyper=sys.argv[2])

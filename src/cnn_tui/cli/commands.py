@@ -18,6 +18,7 @@ from typing import Any
 
 from cnn_tui.cli.console import CliConsole, make_table
 from cnn_tui.cli.overrides import apply_sets
+from cnn_tui.core.data.locations import list_location
 from cnn_tui.core.errors import UserError
 from cnn_tui.core.fileio import without_nan
 from cnn_tui.core.models.model import NetModel, readable_size
@@ -162,15 +163,11 @@ def cmd_summary(args: Args, console: CliConsole, stop: threading.Event) -> dict[
 def _check_training_folder(data: DataParams) -> list[str]:
     """The training folder's mistakes a listing finds (missing, wrong class count, empty class),
     before a run folder exists; returns its class names."""
-    from cnn_tui.core.data.listing import list_folder
-
-    return list_folder(data.train_path, what="training", num_classes=data.num_classes).class_names
+    return list_location(data.train_path, what="training", num_classes=data.num_classes).class_names
 
 
 def _check_test_folder(data: DataParams, class_names: list[str] | None) -> None:
-    from cnn_tui.core.data.listing import list_folder
-
-    list_folder(data.test_path, what="test", num_classes=data.num_classes, class_names=class_names)
+    list_location(data.test_path, what="test", num_classes=data.num_classes, class_names=class_names)
 
 
 def _prepare(args: Args, spec: TaskSpec, data: DataParams, hyper: HyperParams | None) -> Run:

@@ -1,50 +1,32 @@
-"""Image folders (one sub-folder per class) into arrays ready for Keras.
+"""Image folders (one sub-folder per class), a CSV of pixels or CIFAR batches into arrays ready for Keras.
 
 Classes are the sorted names of the sub-folders. Any file Pillow opens is used,
 converted to the configured size and channel count; everything else in a class
 folder (corrupt files, text files, folders, broken links) is skipped and listed,
-never fatal. Big folders decode in worker processes (and in this one, which takes
-chunks from the same queue) straight into a memory-mapped file that then serves as the
-cache entry for the next load. Listing lives in ``listing.py``; its names are re-exported.
+never fatal. ``locations.list_location`` lists the images and each listing decodes its
+own (``folders``, ``sources``) into the array that then serves as the cache entry for the
+next load; this module puts the pieces together: cache, shuffle, scale, notes.
 """
 
 from __future__ import annotations
 
-import math
 import os
-import tempfile
 import threading
 import time
-from collections import deque
-from concurrent.futures import FIRST_COMPLETED, Future, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from cnn_tui.core.data import decode, feeding, pool
+from cnn_tui.core.data import decode, feeding
 from cnn_tui.core.data.cache import ImageCache, make_key
-from cnn_tui.core.data.listing import FolderListing, SkippedFile, list_folder
-from cnn_tui.core.data.pool import warm_up_pool, worker_count
-from cnn_tui.core.errors import DatasetError, TaskStopped
+from cnn_tui.core.data.listing import Listing, SkippedFile
+from cnn_tui.core.data.locations import list_location
+from cnn_tui.core.errors import DatasetError
 from cnn_tui.core.events import Emit, LoadProgress, Notice, ignore
 
-__all__ = [
-    "FolderListing", "ImageSet", "SkippedFile",
-    "list_folder", "load_images", "resolve_channels", "warm_up_pool", "worker_count",
-]
-
-# Below this many files (or bytes of files: a big photo decodes in about a millisecond),
-# worker processes cost more than they save. Until they have started this process does all
-# of the decoding, so a first load pays only for the CPU time their start takes.
-PARALLEL_THRESHOLD = 2000
-PARALLEL_BYTES = 4 * 2**20
 # Files whose header is read to decide grayscale or colour when color_mode is "auto".
 COLOUR_PROBES = 64
-# Chunks queued per worker process: enough that none idles while this process decodes one.
-IN_FLIGHT_PER_WORKER = 2
 SCALE_CHUNK = 512  # images converted to float32 at a time (bounds the temporary uint8 copy)
 SCALE_CHUNK_BYTES = 256 * 1024  # ... and fewer when they are big, so the copy stays in the CPU cache
 
@@ -107,7 +89,7 @@ class ImageSet:
 def _stratified_indices(
     y: np.ndarray, num_classes: int, *, test_size: float | int, seed: int, what: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.model_selection import train_test_split
+    from sklearn.model_selection import train_test_split  # noqa: PLC0415 — scikit-learn is slow to import
 
     counts = np.bincount(y, minlength=num_classes)
     if counts.min() < 2:
@@ -123,15 +105,14 @@ def _stratified_indices(
 # ---------------------------------------------------------------- decoding
 
 
-def resolve_channels(listing: FolderListing, color_mode: str) -> int:
-    """1 or 3 channels: from ``color_mode``, or for "auto" from a sample of file headers."""
+def resolve_channels(listing: Listing, color_mode: str) -> int:
+    """1 or 3 channels: from ``color_mode``, or for "auto" from the data or a sample of file headers."""
     if color_mode == "grayscale":
         return 1
     if color_mode == "rgb":
         return 3
-    native = getattr(listing, "native_channels", None)  # a CSV of pixels or CIFAR batches (core.data.sources)
-    if native:
-        return native
+    if listing.native_channels:  # a CSV of pixels or CIFAR batches
+        return listing.native_channels
     step = max(1, len(listing.files) // COLOUR_PROBES)
     return 3 if any(decode.probe_colour(p) for p in listing.files[::step]) else 1
 
@@ -157,7 +138,7 @@ def load_images(
     Raises ``DatasetError`` for unusable folders and ``TaskStopped`` if ``stop`` is set.
     """
     started = time.perf_counter()
-    listing = list_folder(root, what=what, num_classes=num_classes, class_names=class_names)
+    listing = list_location(root, what=what, num_classes=num_classes, class_names=class_names)
     store = ImageCache.default() if cache is True else (cache or None)
     digest = listing.digest()
     auto = channels is None and color_mode not in ("grayscale", "rgb")
@@ -176,16 +157,12 @@ def load_images(
     else:
         temp = store.new_array(key, shape) if store else None
         try:
-            if getattr(listing, "native_channels", None):  # rows of a file: core.data.sources decodes them
-                from cnn_tui.core.data import sources
-
-                pixels, failures, colour, temp = sources.decode_all(listing, shape, temp, emit, stop)
-            else:
-                pixels, failures, colour, temp = _decode_all(listing, shape, temp, emit, stop, workers)
+            decoded = listing.decode(shape, temp=temp, emit=emit, stop=stop, workers=workers)
         except BaseException:
             if temp is not None:
                 temp.unlink(missing_ok=True)
             raise
+        pixels, failures, colour, temp = decoded.pixels, decoded.failures, decoded.colour, decoded.temp
         if store and temp is not None:
             store.commit(key, head, temp, {"rows": shape[0], "root": str(listing.root), "failures": failures,
                                            "colour": colour, "auto": auto})
@@ -206,119 +183,13 @@ def load_images(
     return images
 
 
-def _decode_all(
-    listing: FolderListing,
-    shape: tuple[int, ...],
-    temp: Path | None,
-    emit: Emit,
-    stop: threading.Event | None,
-    workers: int | None,
-) -> tuple[np.ndarray, list[tuple[int, str]], int, Path | None]:
-    total = shape[0]
-    size, channels = shape[1], shape[3]
-    workers = workers or pool.worker_count()
-    parallel = workers > 1 and (total >= PARALLEL_THRESHOLD or int(listing.sizes.sum()) >= PARALLEL_BYTES)
-    # Small enough that no process is left finishing a long last chunk while the others idle.
-    chunk = max(16, min(256, math.ceil(total / (workers * 16)))) if parallel else 256
-    chunks = [list(range(i, min(i + chunk, total))) for i in range(0, total, chunk)]
-    failures: list[tuple[int, str]] = []
-    colour = 0
-    started = time.perf_counter()
-    done = 0
-
-    def progress() -> None:
-        elapsed = max(time.perf_counter() - started, 1e-9)
-        emit(LoadProgress(str(listing.root), done, total, done / elapsed))
-
-    if not parallel:
-        pixels = np.lib.format.open_memmap(temp, mode="r+") if temp else np.empty(shape, dtype=np.uint8)
-        for indices in chunks:
-            if stop is not None and stop.is_set():
-                raise TaskStopped(f"loading stopped after {done} of {total} images")
-            bad, col = decode.decode_into_array(pixels, indices, [listing.files[i] for i in indices], size, channels)
-            failures += bad
-            colour += col
-            done += len(indices)
-            progress()
-        return pixels, failures, colour, temp
-
-    keep = temp is not None  # a cache entry (flushed to disk once at the end), not a scratch file
-    if temp is None:  # no cache: workers still need a file to write into
-        fd, name = tempfile.mkstemp(prefix="cnn-tui-", suffix=".npy")
-        os.close(fd)
-        temp = Path(name)
-        np.lib.format.open_memmap(temp, mode="w+", dtype=np.uint8, shape=shape).flush()
-    pixels = np.load(temp, mmap_mode="r+")
-    queue = deque(chunks)
-    pending: dict[Future, list[int]] = {}
-    reported = 0
-    workers_up = False
-
-    def paths(indices: list[int]) -> list[str]:
-        return [listing.files[i] for i in indices]
-
-    finished_load = False
-    try:
-        executor = pool.process_pool(workers)
-        while queue or pending:
-            if stop is not None and stop.is_set():
-                raise TaskStopped(f"loading stopped after {done} of {total} images")
-            while queue and len(pending) < IN_FLIGHT_PER_WORKER * workers:
-                ix = queue.popleft()
-                pending[executor.submit(decode.decode_into, str(temp), ix, paths(ix), size, channels)] = ix
-            finished: Any = ()
-            if queue and not workers_up:
-                # Until the workers deliver (a cold pool takes a second or so to start) this
-                # process decodes too, from the far end of the queue. Once they run it only
-                # feeds them: decoding here would hold the GIL that loky's feeder thread needs.
-                ix = queue.pop()
-                bad, col = decode.decode_into_array(pixels, ix, paths(ix), size, channels)
-                failures += bad
-                colour += col
-                done += len(ix)
-                finished = [future for future in pending if future.done()]
-            else:
-                finished, _ = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
-            for future in finished:
-                bad, col = future.result()
-                failures += bad
-                colour += col
-                done += len(pending.pop(future))
-                workers_up = True
-            if done > reported:
-                reported = done
-                progress()
-        finished_load = True
-    except BrokenProcessPool:
-        # A worker died (out of memory, killed): finish the remaining chunks in this process.
-        emit(Notice("an image-decoding worker process died; decoding the rest in this process", "warning"))
-        for indices in [*pending.values(), *queue]:
-            if stop is not None and stop.is_set():
-                raise TaskStopped(f"loading stopped after {done} of {total} images") from None
-            bad, col = decode.decode_into_array(pixels, indices, paths(indices), size, channels)
-            failures += bad
-            colour += col
-            done += len(indices)
-        finished_load = True
-    finally:
-        for future in pending:
-            future.cancel()
-        if keep:
-            pixels.flush()
-        del pixels
-        if not (finished_load or keep):  # a stopped load leaves no scratch file (the caller removes a cache entry's)
-            temp.unlink(missing_ok=True)
-    failures.sort()
-    return np.load(temp, mmap_mode="r"), failures, colour, temp
-
-
 def _too_big_for_memory(count: int, shape: tuple[int, ...]) -> bool:
     limit = feeding.stream_limit_bytes()
     return limit is not None and count * int(np.prod(shape[1:])) * 4 > limit
 
 
 def _assemble(
-    listing: FolderListing, pixels: np.ndarray, failures: list[tuple[int, str]], seed: int, *, stream: bool = False
+    listing: Listing, pixels: np.ndarray, failures: list[tuple[int, str]], seed: int, *, stream: bool = False
 ) -> ImageSet:
     valid = np.ones(len(listing.files), dtype=bool)
     for index, _ in failures:
@@ -329,9 +200,8 @@ def _assemble(
         label = listing.class_names.index(empty[0])
         bad = [(listing.files[i], reason) for i, reason in failures if labels[i] == label]
         example = f"; e.g. {Path(bad[0][0]).name}: {bad[0][1]}" if bad else ""
-        unit = getattr(listing, "unit", None)
-        if unit:  # rows of a CSV file or records of CIFAR batches
-            raise DatasetError(f"class '{empty[0]}' has no usable {unit}s ({len(bad)} skipped{example})",
+        if not listing.images_are_files:  # rows of a CSV file or records of CIFAR batches
+            raise DatasetError(f"class '{empty[0]}' has no usable {listing.unit}s ({len(bad)} skipped{example})",
                                path=listing.root)
         raise DatasetError(
             f"class folder '{empty[0]}' has no readable images ({len(bad)} skipped{example})",
@@ -368,12 +238,12 @@ def _scaled(pixels: np.ndarray, order: np.ndarray) -> np.ndarray:
 
 
 def _add_notes(
-    images: ImageSet, listing: FolderListing, failures: list, colour: int, channels: int, emit: Emit
+    images: ImageSet, listing: Listing, failures: list, colour: int, channels: int, emit: Emit
 ) -> None:
     if images.skipped:
-        unit = getattr(listing, "unit", None)  # "row" or "record" for a CSV of pixels or CIFAR batches
-        images.notes.append(f"skipped {len(images.skipped)} {unit}(s) that cannot be used" if unit else
-                            f"skipped {len(images.skipped)} file(s) that are not readable images")
+        images.notes.append(f"skipped {len(images.skipped)} file(s) that are not readable images"
+                            if listing.images_are_files else
+                            f"skipped {len(images.skipped)} {listing.unit}(s) that cannot be used")
     used = len(listing.files) - len(failures)
     if channels == 1 and colour:
         images.notes.append(

@@ -24,9 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from cnn_tui.core.data import decode
-from cnn_tui.core.data.listing import FolderListing, list_folder
+from cnn_tui.core.data.dataset import load_images
+from cnn_tui.core.data.listing import Listing
+from cnn_tui.core.data.locations import list_location
 from cnn_tui.core.errors import TaskStopped
 from cnn_tui.core.events import Emit, LoadProgress, ignore
 
@@ -132,9 +135,9 @@ def check_folder(root: str | Path, *, what: str = "training", emit: Emit = ignor
 
 
 def _read_set(root: Path, what: str, num_classes: int | None, class_names: list[str] | None, emit: Emit,
-              stop: threading.Event | None) -> tuple[FolderListing, _Facts]:
-    listing = list_folder(root, what=what, num_classes=num_classes, class_names=class_names)
-    if getattr(listing, "native_channels", None):
+              stop: threading.Event | None) -> tuple[Listing, _Facts]:
+    listing = list_location(root, what=what, num_classes=num_classes, class_names=class_names)
+    if not listing.images_are_files:
         return listing, _source_facts(listing, root, what, emit, stop)
     skipped = [(os.path.relpath(s.path, listing.root), s.reason) for s in listing.skipped]
     facts = _Facts(list(listing.names), listing.labels, [], [], [], skipped)
@@ -157,8 +160,6 @@ def _read_set(root: Path, what: str, num_classes: int | None, class_names: list[
 
 def inspect_file(path: str) -> tuple[bytes | None, tuple[int, int] | None, bool, str | None]:
     """(content hash, (width, height), holds colour, why it cannot be used) of one image file."""
-    from PIL import Image
-
     try:
         with open(path, "rb") as handle:
             content = handle.read()
@@ -184,11 +185,9 @@ def _loader_reason(path: str) -> str:
     return "damaged image (Pillow cannot decode all of it)"
 
 
-def _source_facts(listing: FolderListing, root: Path, what: str, emit: Emit, stop: threading.Event | None) -> _Facts:
+def _source_facts(listing: Listing, root: Path, what: str, emit: Emit, stop: threading.Event | None) -> _Facts:
     """A CSV of pixels or CIFAR batches: the loader decodes them at their own size; the pixels are hashed."""
-    from cnn_tui.core.data.dataset import load_images
-
-    side = int(getattr(listing, "side", 0)) or 28
+    side = listing.native_side or 28
     images = load_images(root, image_size=side, color_mode="auto", what=what, class_names=listing.class_names,
                          emit=emit, stop=stop)
     pixels = np.rint(np.asarray(images.x) * 255).astype(np.uint8)
@@ -207,7 +206,7 @@ def _stop_check(stop: threading.Event | None, done: int, total: int) -> None:
 # ---------------------------------------------------------------- judging
 
 
-def _judge(listing: FolderListing, facts: _Facts, what: str) -> tuple[SetHealth, list[Finding]]:
+def _judge(listing: Listing, facts: _Facts, what: str) -> tuple[SetHealth, list[Finding]]:
     names = listing.class_names
     counts = np.bincount(facts.labels, minlength=len(names)).tolist()
     readable = [i for i, h in enumerate(facts.hashes) if h is not None]

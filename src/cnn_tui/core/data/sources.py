@@ -3,8 +3,8 @@
 They take the same road as folders (``dataset.load_images``): a listing (class names,
 one label per image, rows skipped with their place), then pixels decoded into the same
 uint8 array the cache keeps, resized and converted to the configured channel count by the
-same Pillow calls a folder's images go through. Only listing and decoding differ, so a
-``SourceListing`` is a ``FolderListing`` that knows how to fill the array itself.
+same Pillow calls a folder's images go through. Only listing and decoding differ: a
+``SourceListing`` is a ``Listing`` whose images are rows of files, and it fills the array itself.
 
 - **CSV** (Kaggle's ``mnist_train.csv``): one image a line, a ``label`` column and square
   grayscale pixels 0-255 (``label,pixel0,...`` or ``label,1x1,...``; a file without a
@@ -27,13 +27,15 @@ import hashlib
 import math
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+from PIL import Image
 
 from cnn_tui.core.data import decode
-from cnn_tui.core.data.listing import FolderListing, SkippedFile, _difference, _name_list
+from cnn_tui.core.data.listing import DecodedPixels, Listing, SkippedFile, Unit, check_classes, name_list
 from cnn_tui.core.errors import DatasetError, TaskStopped
 from cnn_tui.core.events import Emit, LoadProgress
 
@@ -47,18 +49,48 @@ CIFAR_TEST = "test_batch.bin"
 CHUNK = 1000  # rows or records decoded between progress events and stop checks
 
 
-@dataclass
-class SourceListing(FolderListing):
+@dataclass(frozen=True, kw_only=True)
+class SourceListing(Listing):
     """A listing whose images are rows of files rather than files: it decodes them itself."""
 
-    kind: str = "csv"
-    sources: list[Path] = field(default_factory=list)  # the files read
-    native_channels: int = 1  # what "auto" colour mode gives
-    unit: str = "row"  # the word for one image in notes ("row", "record")
-    places: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # line or record per image
-    origin: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))  # index into sources
-    label_column: int = 0
-    side: int = 0
+    kind: Literal["csv", "cifar"]
+    sources: list[Path]  # the files read
+    places: np.ndarray  # line or record (from 1) of each image in its file
+    origin: np.ndarray  # index into sources of each image
+    side: int  # every image is side x side
+    label_column: int = 0  # a CSV's
+
+    @property
+    def native_channels(self) -> int:
+        return 3 if self.kind == "cifar" else 1  # a CSV holds grayscale pixels
+
+    @property
+    def native_side(self) -> int:
+        return self.side
+
+    @property
+    def unit(self) -> Unit:
+        return "record" if self.kind == "cifar" else "row"
+
+    def decode(
+        self,
+        shape: tuple[int, ...],
+        *,
+        temp: Path | None,
+        emit: Emit,
+        stop: threading.Event | None,
+        workers: int | None = None,
+    ) -> DecodedPixels:
+        """Decode in this process, a chunk of rows or records at a time (``workers`` is not used)."""
+        pixels = np.lib.format.open_memmap(temp, mode="r+") if temp else np.empty(shape, dtype=np.uint8)
+        size, channels = shape[1], shape[3]
+        fill = _decode_csv if self.kind == "csv" else _decode_cifar
+        failures = fill(self, pixels, size, channels, emit, stop)
+        if temp is not None:
+            pixels.flush()
+        # Every CIFAR record is colour (as an RGB file counts); a CSV row never is.
+        colour = (len(self.files) - len(failures)) if self.native_channels == 3 else 0
+        return DecodedPixels(pixels, failures, colour, temp)
 
     def digest(self) -> bytes:
         """The source files' paths, sizes and modification times (and how they are read)."""
@@ -84,28 +116,17 @@ def has_batches(names: list[str]) -> bool:
 def list_source(
     path: Path, *, what: str, num_classes: int | None = None, class_names: list[str] | None = None
 ) -> SourceListing:
-    """List a CSV file, a ``.bin`` batch or a folder of batches (``list_folder`` sends them here)."""
+    """List a CSV file, a ``.bin`` batch or a folder of batches (``locations.list_location`` sends them here)."""
     if path.is_dir():
         listing = _list_cifar(_batches_in(path, what), path, what)
     elif path.suffix.lower() == ".bin":
         listing = _list_cifar([path], path, what)
     else:
         listing = _list_csv(path, what)
-    _check_classes(listing, what, num_classes, class_names)
-    return listing
-
-
-def _check_classes(listing: SourceListing, what: str, num_classes: int | None, class_names: list[str] | None) -> None:
     names = listing.class_names
-    if num_classes is not None and len(names) != num_classes:
-        known = f" ({_difference(class_names, names)})" if class_names is not None else ""
-        raise DatasetError(
-            f"{what} set has {len(names)} classes ({_name_list(names)}) but num_classes is {num_classes}{known}",
-            path=listing.root,
-        )
-    if class_names is not None and names != list(class_names):
-        raise DatasetError(f"{what} classes differ from the model's classes: {_difference(class_names, names)}",
-                           path=listing.root)
+    check_classes(names, what=what, counted=f"{what} set has {len(names)} classes",
+                  num_classes=num_classes, class_names=class_names, path=listing.root)
+    return listing
 
 
 def _read(path: Path, what: str) -> bytes:
@@ -154,7 +175,7 @@ def _list_csv(path: Path, what: str) -> SourceListing:
     if header:
         lowered = [f.lower() for f in head]
         if "label" not in lowered:
-            shown = _name_list(head, limit=4)
+            shown = name_list(head, limit=4)
             raise DatasetError(f"line {first + 1}: the header has no 'label' column (it starts {shown})", path=path)
         label_column = lowered.index("label")
         body = first + 1
@@ -197,8 +218,7 @@ def _list_csv(path: Path, what: str) -> SourceListing:
     order = np.argsort(codes, kind="stable")
     return _listing(
         "csv", path, [path], names, codes[order], np.asarray(places, dtype=np.int64)[order],
-        np.zeros(len(labels), dtype=np.int32), skipped, native_channels=1, unit="row",
-        label_column=label_column, side=side,
+        np.zeros(len(labels), dtype=np.int32), skipped, label_column=label_column, side=side,
     )
 
 
@@ -293,7 +313,7 @@ def _meta_names(folder: Path) -> list[str] | None:
         raise DatasetError("names no classes (one class name a line, in label order)", path=meta)
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
-        raise DatasetError(f"names a class twice ({_name_list(repeated)})", path=meta)
+        raise DatasetError(f"names a class twice ({name_list(repeated)})", path=meta)
     if len(names) > 256:
         raise DatasetError(f"names {len(names)} classes; a label byte holds at most 256", path=meta)
     return names
@@ -339,7 +359,7 @@ def _list_cifar(batches: list[Path], root: Path, what: str) -> SourceListing:
         root / CIFAR_TEST if root.is_dir() else root)
     return _listing(
         "cifar", named, batches, names, codes[order], places[order], origin[order], skipped,
-        native_channels=3, unit="record", side=CIFAR_SIDE,
+        side=CIFAR_SIDE,
     )
 
 
@@ -370,14 +390,15 @@ def _decode_cifar(listing: SourceListing, target: np.ndarray, size: int, channel
 # ---------------------------------------------------------------- shared
 
 
-def _listing(kind: str, root: Path, sources: list[Path], names: list[str], labels: np.ndarray, places: np.ndarray,
-             origin: np.ndarray, skipped: list[SkippedFile], **facts: object) -> SourceListing:
+def _listing(kind: Literal["csv", "cifar"], root: Path, sources: list[Path], names: list[str], labels: np.ndarray,
+             places: np.ndarray, origin: np.ndarray, skipped: list[SkippedFile], *, side: int,
+             label_column: int = 0) -> SourceListing:
     files = [f"{sources[o]}:{p}" for o, p in zip(origin.tolist(), places.tolist())]
     count = len(files)
     return SourceListing(
         root, names, files, labels.astype(np.int32), [f"{sources[o].name}:{p}" for o, p in zip(origin.tolist(), places.tolist())],
         np.zeros(count, dtype=np.int64), np.zeros(count, dtype=np.int64), skipped,
-        kind=kind, sources=sources, places=places, origin=origin, **facts,  # type: ignore[arg-type]
+        kind=kind, sources=sources, places=places, origin=origin, side=side, label_column=label_column,
     )
 
 
@@ -385,8 +406,6 @@ def _finish(pixels: np.ndarray, mode: str, size: int, channels: int) -> np.ndarr
     """The same conversion and resizing a decoded image file goes through."""
     if mode == "L" and channels == 1 and pixels.shape[0] == size:
         return pixels[..., None]
-    from PIL import Image
-
     return decode._finish(Image.fromarray(pixels, mode=mode), "L" if channels == 1 else "RGB", size, channels)
 
 
@@ -401,19 +420,4 @@ def _progress(emit: Emit, listing: SourceListing, done: int, total: int, started
     emit(LoadProgress(str(listing.root), done, total, done / elapsed))
 
 
-def decode_all(
-    listing: SourceListing, shape: tuple[int, ...], temp: Path | None, emit: Emit, stop: threading.Event | None
-) -> tuple[np.ndarray, list[tuple[int, str]], int, Path | None]:
-    """Fill the cache's temp array (or one in memory): (pixels, failures, images with colour, temp)."""
-    pixels = np.lib.format.open_memmap(temp, mode="r+") if temp else np.empty(shape, dtype=np.uint8)
-    size, channels = shape[1], shape[3]
-    fill = _decode_csv if listing.kind == "csv" else _decode_cifar
-    failures = fill(listing, pixels, size, channels, emit, stop)
-    if temp is not None:
-        pixels.flush()
-    # Every CIFAR record is colour (as an RGB file counts); a CSV row never is.
-    colour = (len(listing.files) - len(failures)) if listing.native_channels == 3 else 0
-    return pixels, failures, colour, temp
-
-
-__all__ = ["SourceListing", "decode_all", "has_batches", "is_source_file", "list_source"]
+__all__ = ["SourceListing", "has_batches", "is_source_file", "list_source"]

@@ -21,8 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
-from cnn_tui.core.data.listing import SkippedFile, list_folder
+from cnn_tui.core.data.listing import SkippedFile
+from cnn_tui.core.data.locations import list_location
 from cnn_tui.core.errors import DatasetError, ResultsError, TaskStopped, UserError
 from cnn_tui.core.params.files import DataParams
 
@@ -82,8 +84,8 @@ def split_folder(
     """Write ``out/training``, ``out/testing`` (``out/validation``) and ``out/data_params.json``."""
     check_fractions(test, val)
     source, out = Path(source).resolve(), Path(out).resolve()
-    listing = list_folder(source, what="source")
-    if getattr(listing, "native_channels", None):  # a CSV of pixels or CIFAR batches: no files to link
+    listing = list_location(source, what="source")
+    if not listing.images_are_files:  # a CSV of pixels or CIFAR batches: no files to link
         raise UserError("split works on a folder with one sub-folder per class, not on a CSV or CIFAR batches",
                         path=source)
     _check_out(source, out)
@@ -151,7 +153,7 @@ def _check_out(source: Path, out: Path) -> None:
 
 def _assign(labels: np.ndarray, num_classes: int, *, test: float, val: float, seed: int) -> dict[str, np.ndarray]:
     """A boolean mask of the images of each part, stratified by class."""
-    from sklearn.model_selection import train_test_split
+    from sklearn.model_selection import train_test_split  # noqa: PLC0415 — scikit-learn is slow to import
 
     counts = np.bincount(labels, minlength=num_classes)
     wanted = 3 if val else 2
@@ -198,8 +200,6 @@ def _remove_partial(out: Path, existed: bool) -> None:
 
 def usual_side(files: list[str], limit: int = DEFAULT_MAX_SIDE) -> int:
     """The median longer side of a sample of the images (read from their headers), at most ``limit``."""
-    from PIL import Image
-
     step = max(1, len(files) // SIZE_PROBES)
     sides = []
     for path in files[::step]:

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from cnn_tui.core import backend, fileio
-from cnn_tui.core.data.dataset import ImageSet, list_folder, load_images, resolve_channels
+from cnn_tui.core.data.dataset import ImageSet, load_images, resolve_channels
+from cnn_tui.core.data.locations import list_location
 from cnn_tui.core.errors import ResultsError, UserError
 from cnn_tui.core.events import Emit, Notice, ignore
 from cnn_tui.core.inspect import reports
@@ -60,7 +61,7 @@ def new_model(data: DataParams, hyper: HyperParams, train_set: ImageSet | None =
     if train_set is not None:
         names, channels = train_set.class_names, train_set.channels
     else:
-        listing = list_folder(data.train_path, what="training", num_classes=data.num_classes)
+        listing = list_location(data.train_path, what="training", num_classes=data.num_classes)
         names, channels = listing.class_names, resolve_channels(listing, data.color_mode)
     backend.set_seed(data.seed)
     return build_model(config, image_size=data.image_size, channels=channels, class_names=names)
