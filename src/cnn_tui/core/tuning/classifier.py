@@ -16,15 +16,40 @@ copy indices, never pixels, and ``clone`` shares the images (``SearchData``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from cnn_tui.core import backend
+from cnn_tui.core.data.dataset import ImageSet
+from cnn_tui.core.events import Emit, ignore
+from cnn_tui.core.models.model import NetModel, build_model
+from cnn_tui.core.models.optimizers import compile_model
+from cnn_tui.core.params.files import ModelConfig
+from cnn_tui.core.training import fit as training  # as a module: tests wrap training.train
+from cnn_tui.core.tuning import fit_pool
 
-if TYPE_CHECKING:
-    from cnn_tui.core.tuning.trials import TrialControl
+
+@dataclass(frozen=True)
+class TrialControl:
+    """What a running fit reports to and is stopped by (in this process)."""
+
+    stop: Any  # anything with is_set(): asked at every batch
+    emit: Emit = ignore
+    on_epoch_end: Callable[[int, dict[str, float]], None] | None = None
+    validation: tuple[np.ndarray, np.ndarray] | None = None
+    initial_epoch: int = 0
+    history: dict[str, list[float]] | None = None
+    start_model: str | None = None
+    log_dir: str | None = None
+    until: int | None = None  # the epoch this fit ends at (a hyperband round), before the planned epochs
+    network_key: str | None = None  # reuse this process's network built for the same key (core.tuning.fit_pool)
+    batches: int = 0  # batches an epoch (a schedule over the whole training needs them to compile)
+    keep_network: bool = False  # a later round may train this network on: the pool keeps it built
+    seed: int = 42
 
 
 class SearchData:
@@ -39,16 +64,12 @@ class SearchData:
 
 def fit_config(params: dict[str, Any]) -> Any:
     """The hyper params of one fit, from the classifier's parameters (the grid point)."""
-    from cnn_tui.core.params.files import ModelConfig
-
     return ModelConfig.from_dict({k: v for k, v in params.items() if isinstance(v, (int, float, str, bool))})
 
 
 def build_network(image_size: int, channels: int, num_classes: int, **params: Any) -> Any:
     """scikeras's model function: the network ``train`` builds, from the hyper fields among the
     wrapper's parameters (scikeras passes them all, with its own; only ours are read)."""
-    from cnn_tui.core.models.model import build_model
-
     names = [str(i) for i in range(num_classes)]
     return build_model(fit_config(params), image_size=image_size, channels=channels, class_names=names).keras_model
 
@@ -59,15 +80,15 @@ def classifier_class() -> type:
     if _CLASSIFIER is not None:
         return _CLASSIFIER
     backend.load_keras()
-    from scikeras.wrappers import BaseWrapper, KerasClassifier
-    from sklearn.preprocessing import FunctionTransformer
+    from scikeras.wrappers import BaseWrapper, KerasClassifier  # noqa: PLC0415 — scikeras imports Keras
+    from sklearn.preprocessing import FunctionTransformer  # noqa: PLC0415 — scikit-learn: seconds to import
 
     class CnnClassifier(KerasClassifier):
         # Set by a search before ``fit`` (not a parameter, so ``clone`` leaves it behind).
         control_: TrialControl | None = None
 
         def __sklearn_tags__(self) -> Any:
-            from sklearn.utils import ClassifierTags
+            from sklearn.utils import ClassifierTags  # noqa: PLC0415 — scikit-learn: seconds to import
 
             tags = super().__sklearn_tags__()
             tags.estimator_type = "classifier"
@@ -94,15 +115,10 @@ def classifier_class() -> type:
             if control is not None and control.network_key is not None:  # a search's fit: reuse the network
                 return self._pooled_model(control)
             if control is not None and control.start_model is not None:  # a promoted trial goes on
-                from cnn_tui.core.models.model import NetModel
-
                 return NetModel.load(control.start_model, with_optimizer=True).keras_model
             return super()._build_keras_model()
 
         def _pooled_model(self, control: TrialControl) -> Any:
-            from cnn_tui.core.models.optimizers import compile_model
-            from cnn_tui.core.tuning import fit_pool
-
             def build() -> Any:
                 model = KerasClassifier._build_keras_model(self)
                 compile_model(model, fit_config(self.get_params()), control.batches)
@@ -115,10 +131,6 @@ def classifier_class() -> type:
 
         def _fit_keras_model(self, X: Any, y: Any, sample_weight: Any, warm_start: bool, epochs: int,
                              initial_epoch: int, **kwargs: Any) -> None:
-            from cnn_tui.core.data.dataset import ImageSet
-            from cnn_tui.core.models.model import NetModel
-            from cnn_tui.core.training.fit import train
-
             config = fit_config(self.get_params())
             control = self.control_
             classes = int(self.n_classes_)
@@ -132,24 +144,20 @@ def classifier_class() -> type:
                 vx, vy = control.validation
                 validation = ImageSet(self.feature_encoder_.transform(vx), self.target_encoder_.transform(vy)
                                       .reshape(len(vy), -1)[:, 0].astype(int), names, [], Path("."))
-            result = train(net, fit_set, config, validation=validation,
-                           emit=control.emit if control else _ignore,
-                           stop=control.stop if control else None,
-                           on_epoch_end=control.on_epoch_end if control else None,
-                           initial_epoch=control.initial_epoch if control else 0,
-                           history=control.history if control else None,
-                           log_dir=control.log_dir if control else None,
-                           until=control.until if control else None,
-                           compiled=control is not None and control.network_key is not None)
+            result = training.train(net, fit_set, config, validation=validation,
+                                    emit=control.emit if control else ignore,
+                                    stop=control.stop if control else None,
+                                    on_epoch_end=control.on_epoch_end if control else None,
+                                    initial_epoch=control.initial_epoch if control else 0,
+                                    history=control.history if control else None,
+                                    log_dir=control.log_dir if control else None,
+                                    until=control.until if control else None,
+                                    compiled=control is not None and control.network_key is not None)
             self.train_result_ = result
             self.history_ = dict(result.history)
 
     _CLASSIFIER = CnnClassifier
     return CnnClassifier
-
-
-def _ignore(_event: Any) -> None:
-    pass
 
 
 _CLASSIFIER: type | None = None

@@ -34,9 +34,13 @@ from __future__ import annotations
 
 import importlib.util
 import ipaddress
+import logging
 import math
+import random
 import re
 import shutil
+import signal
+import ssl
 import tempfile
 import threading
 import time
@@ -47,8 +51,12 @@ from typing import Any
 
 import numpy as np
 
+import cnn_tui
+from cnn_tui.core.data.feeding import PixelView
+from cnn_tui.core.data.pool import interrupts_held
 from cnn_tui.core.errors import ParamsError, UserError
 from cnn_tui.core.events import Emit, Notice, ignore
+from cnn_tui.core.tuning import fit_pool
 from cnn_tui.core.tuning.trials import Trial, TrialSpec, run_trial
 
 INSTALL = "pip install 'cnn-tui[dask]'"
@@ -182,7 +190,7 @@ def check_search(cluster: str | None, security: str | None, *, jobs: int = 1,
 
 def _configured_ca_file() -> str | None:
     """The CA file Dask's own configuration names (~/.config/dask/*.yaml, DASK_DISTRIBUTED__COMM__TLS__CA_FILE)."""
-    import dask.config
+    import dask.config  # noqa: PLC0415 — Dask: optional, and slow to import
 
     return dask.config.get("distributed.comm.tls.ca-file", None)
 
@@ -200,7 +208,7 @@ def load_security(path: str) -> dict[str, Any]:
     if not file.is_file():
         raise ParamsError("--cluster-security: no such file", path=path)
     try:
-        import yaml  # a dependency of dask
+        import yaml  # noqa: PLC0415 — a dependency of Dask, which may not be installed
 
         data = yaml.safe_load(file.read_text(encoding="utf-8"))
     except ImportError:
@@ -238,8 +246,6 @@ def load_security(path: str) -> dict[str, Any]:
 
 
 def _security_arguments(settings: dict[str, Any]) -> dict[str, Any]:
-    import ssl
-
     versions = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
     return {k: versions[v] if k in ("tls_min_version", "tls_max_version") else v for k, v in settings.items()}
 
@@ -274,10 +280,7 @@ def _dask_trial(spec: TrialSpec, pixels: np.ndarray, labels: np.ndarray, search:
     has started). ``pixels`` are the scattered uint8 images (the worker's own copy, not copied
     again); a model to go on from arrives as bytes and a model kept for the next round goes back as
     bytes: the worker's folders are not this machine's."""
-    from distributed import Event, get_client, get_worker
-
-    from cnn_tui.core.data.feeding import PixelView
-    from cnn_tui.core.tuning import fit_pool
+    from distributed import Event, get_client, get_worker  # noqa: PLC0415 — Dask: optional, and slow to import
 
     _private_sizeof_random()
     fit_pool.pool().serve(search)
@@ -322,9 +325,7 @@ def _private_sizeof_random() -> None:
     the fit builds: ``dask.sizeof`` samples the items of every list and dict it measures. The
     interleaving changed a seeded fit's weights from run to run (3 of 8 fits differed from the same
     fits in-process). Dask's estimates get a generator of their own; the global one is left to the fit."""
-    import random
-
-    import dask.sizeof
+    import dask.sizeof  # noqa: PLC0415 — Dask: optional, and slow to import
 
     if dask.sizeof.random is random:
         dask.sizeof.random = random.Random(0)
@@ -332,16 +333,12 @@ def _private_sizeof_random() -> None:
 
 def _worker_version() -> str:
     """What a worker answers before the search (run by ``Client.run``): it can import cnn-tui."""
-    import cnn_tui
-
     return cnn_tui.__version__
 
 
 def dask_setup(worker: Any) -> None:
     """Local-cluster workers preload this module (restarted ones too): a Ctrl-C in the terminal
     reaches every process of its group, and the search, not each worker, decides what it means."""
-    import signal
-
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     except ValueError:  # not the worker process's main thread: leave it
@@ -357,15 +354,13 @@ def _local_security() -> dict[str, Any]:
     can run code as this user. Needs ``cryptography`` (in the dask extra); without it, plain TCP."""
     if importlib.util.find_spec("cryptography") is None:
         return {}
-    from distributed.security import Security
+    from distributed.security import Security  # noqa: PLC0415 — Dask: optional, and slow to import
 
     return {"security": Security.temporary(), "protocol": "tls://"}
 
 
 def uint8_pixels(x: Any) -> np.ndarray:
     """The images as uint8, as they were decoded (exact), in memory: what is sent to the workers."""
-    from cnn_tui.core.data.feeding import PixelView
-
     if isinstance(x, PixelView) and x.source.dtype == np.uint8:
         return np.ascontiguousarray(x.source[x.rows])
     out = np.empty(tuple(x.shape), dtype=np.uint8)
@@ -413,7 +408,7 @@ class DaskExecutor:
             raise UserError(f"the Dask scheduler {self.target.address} has no workers (waited {WORKERS_TIMEOUT:.0f} s):"
                             f" start some with `dask worker {self.target.address} --nthreads 1`") from None
         self._check_workers()
-        from distributed import Event
+        from distributed import Event  # noqa: PLC0415 — Dask: optional, and slow to import
 
         self.event = Event(_stop_name(self.search), client=self.client)
         self.pixels = uint8_pixels(x)
@@ -427,15 +422,11 @@ class DaskExecutor:
             self.emit(Notice(warning, "warning"))
 
     def _connect(self) -> Any:
-        import dask
-        from distributed import Client
+        import dask  # noqa: PLC0415 — Dask: optional, and slow to import
+        from distributed import Client  # noqa: PLC0415 — Dask: optional, and slow to import
 
         if self.target.local:
-            import logging
-
-            from distributed import LocalCluster
-
-            from cnn_tui.core.data.pool import interrupts_held
+            from distributed import LocalCluster  # noqa: PLC0415 — Dask: optional, and slow to import
 
             config = {
                 # no retries of the scheduler's own: "once more, then failed" is counted here
@@ -459,7 +450,7 @@ class DaskExecutor:
                     # estimate (the operating system still ends a worker that takes too much: it died)
                     memory_limit=0, **_local_security())
             return Client(self.cluster, set_as_default=False)  # with the cluster's security
-        from distributed.security import Security
+        from distributed.security import Security  # noqa: PLC0415 — Dask: optional, and slow to import
 
         security = Security(**_security_arguments(self.target.security)) if self.target.security is not None \
             else Security()  # Dask's own configuration (distributed.comm.tls.*, DASK_DISTRIBUTED__COMM__...)
@@ -471,8 +462,6 @@ class DaskExecutor:
 
     def _check_workers(self) -> None:
         """Every worker must import cnn-tui (the trials are its code); a different version is a warning."""
-        import cnn_tui
-
         try:
             versions = self.client.run(_worker_version)
         except Exception as exc:  # noqa: BLE001 - a worker without cnn-tui raises its ImportError here
@@ -573,7 +562,7 @@ class DaskExecutor:
 
     def _ended(self, future: Any, attempt: _Attempt, *, stopping: bool) -> Trial | None:
         """The trial a finished task stands for, or None when it is to run again."""
-        from distributed import KilledWorker
+        from distributed import KilledWorker  # noqa: PLC0415 — Dask: optional, and slow to import
 
         spec = attempt.spec
         if future.status == "finished":

@@ -27,6 +27,9 @@ from typing import Any
 
 import numpy as np
 
+from cnn_tui.core import backend
+from cnn_tui.core.environment import env_int
+
 STATE_SUFFIX = ".npz"
 
 
@@ -75,8 +78,6 @@ class FitPool:
     those a later round may go on training, within ``budget_mib`` (least recently used go first)."""
 
     def __init__(self, budget_mib: float | None = None) -> None:
-        from cnn_tui.core.environment import env_int
-
         self.networks: OrderedDict[str, _Network] = OrderedDict()
         self.budget_mib = budget_mib if budget_mib is not None else env_int("CNN_TUI_KEPT_NETWORKS_MIB", 512, low=0)
         self.builds = 0
@@ -103,8 +104,6 @@ class FitPool:
         (``build`` returns it compiled; its optimizer is built here so its state is complete).
         The random state is seeded afterwards either way, so a fit goes the same on both.
         ``keep``: a later round may go on training this network."""
-        from cnn_tui.core import backend
-
         network = self.networks.get(key)
         if network is not None:
             self.networks.move_to_end(key)

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from cnn_tui.core.errors import ParamsError
+from cnn_tui.core.training.tensorboard_logs import fit_log_dir
 from cnn_tui.core.tuning.trials import Trial, TrialSpec, split_key
 
 STRATEGIES = ("grid", "random", "halving", "hyperband")
@@ -49,7 +50,7 @@ class SearchSpace:
         return {**self.base, **candidate}
 
     def folds(self, rows: np.ndarray, seed_offset: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-        from sklearn.model_selection import StratifiedKFold
+        from sklearn.model_selection import StratifiedKFold  # noqa: PLC0415 — scikit-learn: seconds to import
 
         # shuffled explicitly: the images arrive ordered by class
         splitter = StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=self.seed + seed_offset)
@@ -66,14 +67,12 @@ class SearchSpace:
     def _log_dir(self, candidate: dict[str, Any], fold: int, rung: int) -> str | None:
         if self.log_dir is None:
             return None
-        from cnn_tui.core.training.tensorboard_logs import fit_log_dir
-
         folder = fit_log_dir(self.log_dir, candidate, fold)
         return str(folder.with_name(f"{folder.name}-round{rung + 1}") if rung else folder)
 
 
 def candidates_for(grid: dict[str, list[Any]], strategy: str, n_iter: int, seed: int) -> list[dict[str, Any]]:
-    from sklearn.model_selection import ParameterGrid, ParameterSampler
+    from sklearn.model_selection import ParameterGrid, ParameterSampler  # noqa: PLC0415 — scikit-learn: seconds to import
 
     if strategy not in STRATEGIES:
         raise ParamsError(f"unknown tuning strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
@@ -119,7 +118,7 @@ def halving_plan(candidates: int, samples: int, cv: int, classes: int) -> list[t
 
 
 def halving_rounds(space: SearchSpace) -> Rounds:
-    from sklearn.model_selection import train_test_split
+    from sklearn.model_selection import train_test_split  # noqa: PLC0415 — scikit-learn: seconds to import
 
     n = len(space.y)
     plan = halving_plan(len(space.candidates), n, space.cv, int(space.y.max()) + 1)

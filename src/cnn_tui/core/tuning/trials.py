@@ -9,17 +9,24 @@ fold's training rows and scores the held-out rows with scikit-learn's metrics.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from cnn_tui.core import backend
+from cnn_tui.core.architectures import architecture
 from cnn_tui.core.events import Emit, ignore
+from cnn_tui.core.models.model import NetModel
+from cnn_tui.core.training.fit import steps_per_epoch
+from cnn_tui.core.tuning import classifier, fit_pool  # classifier as a module: tests wrap build_network
+from cnn_tui.core.tuning.classifier import TrialControl
 
 STATUSES = ("finished", "pruned", "failed", "stopped")
 
@@ -82,29 +89,8 @@ def is_finished(row: dict[str, Any]) -> bool:
     return row.get("status") in ("finished", "ok")  # "ok": rows written before trials had statuses
 
 
-@dataclass
-class TrialControl:
-    """What a running fit reports to and is stopped by (in this process)."""
-
-    stop: Any  # anything with is_set(): asked at every batch
-    emit: Emit = ignore
-    on_epoch_end: Callable[[int, dict[str, float]], None] | None = None
-    validation: tuple[np.ndarray, np.ndarray] | None = None
-    initial_epoch: int = 0
-    history: dict[str, list[float]] | None = None
-    start_model: str | None = None
-    log_dir: str | None = None
-    until: int | None = None  # the epoch this fit ends at (a hyperband round), before the planned epochs
-    network_key: str | None = None  # reuse this process's network built for the same key (core.tuning.fit_pool)
-    batches: int = 0  # batches an epoch (a schedule over the whole training needs them to compile)
-    keep_network: bool = False  # a later round may train this network on: the pool keeps it built
-    seed: int = 42
-
-
 def split_key(rows: Any) -> str:
     """A short digest of a fit's training rows."""
-    import hashlib
-
     return hashlib.blake2b(np.ascontiguousarray(np.asarray(rows), dtype=np.int64).tobytes(), digest_size=6).hexdigest()
 
 
@@ -134,10 +120,7 @@ def run_trial(spec: TrialSpec, x: Any, y: np.ndarray, *, stop: threading.Event |
               skip: threading.Event | None = None, work_dir: str | None = None) -> Trial:
     """Fit and score one trial. ``stop`` ends the search (the trial is ``stopped``); ``skip`` ends
     only this fit (it counts as pruned, by the user). Never raises for a failed fit."""
-    from sklearn.metrics import accuracy_score, log_loss
-
-    from cnn_tui.core import backend
-    from cnn_tui.core.tuning.classifier import SearchData, build_network, classifier_class
+    from sklearn.metrics import accuracy_score, log_loss  # noqa: PLC0415 — scikit-learn: seconds to import
 
     search_stop = stop or threading.Event()
     pruned = threading.Event()
@@ -145,11 +128,11 @@ def run_trial(spec: TrialSpec, x: Any, y: np.ndarray, *, stop: threading.Event |
     pruning = Pruning(spec.prune_after or {}, spec.min_epochs, pruned) if spec.prune_after is not None else None
     train_idx = np.asarray(spec.train_rows).reshape(-1, 1)
     test_idx = np.asarray(spec.test_rows).reshape(-1, 1)
-    classifier = classifier_class()(model=build_network, loss=None, verbose=0, data=SearchData(x),
-                                    image_size=int(x.shape[1]), channels=int(x.shape[3]),
-                                    num_classes=int(y.max()) + 1, **spec.config)
+    estimator = classifier.classifier_class()(model=classifier.build_network, loss=None, verbose=0,
+                                              data=classifier.SearchData(x), image_size=int(x.shape[1]),
+                                              channels=int(x.shape[3]), num_classes=int(y.max()) + 1, **spec.config)
     key = network_key(spec, x, y)
-    classifier.control_ = TrialControl(
+    estimator.control_ = TrialControl(
         stop=ends, emit=emit, on_epoch_end=pruning.on_epoch_end if pruning else None,
         validation=(test_idx, y[spec.test_rows]) if pruning else None, initial_epoch=spec.initial_epoch,
         start_model=spec.start_model, log_dir=spec.log_dir, until=spec.epochs, network_key=key,
@@ -159,11 +142,11 @@ def run_trial(spec: TrialSpec, x: Any, y: np.ndarray, *, stop: threading.Event |
         backend.set_seed(spec.seed)
     started = time.perf_counter()
     try:
-        classifier.fit(train_idx, y[spec.train_rows])
+        estimator.fit(train_idx, y[spec.train_rows])
     except Exception as exc:  # one failed fit must not end the search  # noqa: BLE001
         return Trial(spec, "failed", fit_seconds=time.perf_counter() - started, reason=backend.describe_failure(exc))
     seconds = time.perf_counter() - started
-    result = classifier.train_result_
+    result = estimator.train_result_
     done = result.epochs_done  # whole epochs, the ones before a promotion included
     curve = pruning.curve if pruning else []
     if result.status == "failed":
@@ -178,14 +161,14 @@ def run_trial(spec: TrialSpec, x: Any, y: np.ndarray, *, stop: threading.Event |
     if done == 0:
         return Trial(spec, status if status != "finished" else "failed", 0, fit_seconds=seconds,
                      reason=reason or "no epoch finished")
-    probabilities = classifier.predict_proba(test_idx)
+    probabilities = estimator.predict_proba(test_idx)
     truth = y[spec.test_rows]
-    classes = np.asarray(classifier.classes_)
+    classes = np.asarray(estimator.classes_)
     accuracy = float(accuracy_score(truth, classes[probabilities.argmax(axis=1)]))
     loss = float(log_loss(truth, np.clip(probabilities, 1e-7, 1.0), labels=classes))
     model_file = None
     if spec.keep_model and work_dir and status == "finished":
-        model_file = str(_keep(classifier.model_, spec, Path(work_dir) / "models" / spec.key, key is not None, x, y,
+        model_file = str(_keep(estimator.model_, spec, Path(work_dir) / "models" / spec.key, key is not None, x, y,
                                done))
     return Trial(spec, status, done, accuracy, loss, seconds, reason, curve, model_file)
 
@@ -194,10 +177,6 @@ def network_key(spec: TrialSpec, x: Any, y: np.ndarray) -> str | None:
     """What makes two fits' networks the same before training (configuration, image shape, classes,
     batches an epoch, seed): fits with the same key reuse one built network (``core.tuning.fit_pool``).
     None for an architecture trained in stages (freezing layers and compiling again per stage)."""
-    import json
-
-    from cnn_tui.core.architectures import architecture
-
     try:
         if architecture(str(spec.config.get("architecture", ""))).phases is not None:
             return None
@@ -209,8 +188,6 @@ def network_key(spec: TrialSpec, x: Any, y: np.ndarray) -> str | None:
 
 
 def _batches(spec: TrialSpec) -> int:
-    from cnn_tui.core.training.fit import steps_per_epoch
-
     return steps_per_epoch(len(spec.train_rows), int(spec.config.get("batch_size") or 32))
 
 
@@ -218,12 +195,8 @@ def _keep(model: Any, spec: TrialSpec, path: Path, state_only: bool, x: Any, y: 
     """Save what a promoted trial goes on from: the state of a reused network (a promoted trial
     on any process builds or reuses the same one), or the whole model (an architecture trained in
     stages: its file keeps which layers are frozen)."""
-    from cnn_tui.core.tuning import fit_pool
-
     if state_only:
         return fit_pool.save_state(model, path)
-    from cnn_tui.core.models.model import NetModel
-
     path.parent.mkdir(parents=True, exist_ok=True)
     names = [str(i) for i in range(int(y.max()) + 1)]
     return NetModel(model, names, int(x.shape[1]), int(x.shape[3]), None, epochs_done=done).save(
