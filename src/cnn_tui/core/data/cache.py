@@ -25,7 +25,9 @@ from typing import Any
 import numpy as np
 
 from cnn_tui.core import fileio
+from cnn_tui.core.environment import env_flag, env_int
 from cnn_tui.core.errors import ResultsError
+from cnn_tui.core.places import cache_folder
 
 # Bump when decode.py changes what a file decodes to.
 DECODER_VERSION = 1
@@ -37,15 +39,11 @@ STALE_PARTIAL_SECONDS = 3600  # a temp array this old belongs to a process that 
 
 
 def cache_dir() -> Path | None:
-    from cnn_tui.core.environment import env_flag
-
     if not env_flag("CNN_TUI_CACHE", True):
         return None
     base = os.environ.get("CNN_TUI_CACHE_DIR")
     if base:
         return Path(base)
-    from cnn_tui.core.places import cache_folder
-
     return cache_folder() / "images"
 
 
@@ -55,7 +53,7 @@ def make_key(
     """(prefix naming folder + settings, full key also covering every file's size and mtime).
 
     The files are given as (relative path, size, mtime_ns) tuples in ``listing`` or, from a
-    ``FolderListing``, as its ``digest()`` of the same facts.
+    listing (``listing.Listing``), as its ``digest()``.
     """
     head = hashlib.sha256(f"{root.resolve()}\0{size}\0{channels}\0{DECODER_VERSION}".encode()).hexdigest()[:16]
     if digest is None:
@@ -71,8 +69,6 @@ class ImageCache:
 
     def __init__(self, folder: Path, limit_mb: int | None = None) -> None:
         self.folder = folder
-        from cnn_tui.core.environment import env_int
-
         self.limit_bytes = 1024 * 1024 * (limit_mb or env_int("CNN_TUI_CACHE_MAX_MB", DEFAULT_LIMIT_MB, low=1))
 
     @classmethod

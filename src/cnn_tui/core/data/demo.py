@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from cnn_tui.core import fileio
 from cnn_tui.core.errors import ResultsError
@@ -51,9 +52,8 @@ class DemoFiles:
 
 
 def export_digits(data_root: Path, app_input: Path, *, seed: int = 42, test_share: float = 0.2) -> DemoFiles:
-    from PIL import Image
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    from sklearn.datasets import load_digits  # noqa: PLC0415 — scikit-learn is slow to import
+    from sklearn.model_selection import train_test_split  # noqa: PLC0415 — scikit-learn is slow to import
 
     try:  # first: a bad --app-input must not leave 1,797 images behind
         app_input.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from cnn_tui.core.backend import load_keras
+from cnn_tui.core.environment import env_int
 from cnn_tui.core.memory import available_memory_bytes
 
 SCALE = np.float32(1 / 255)
@@ -24,8 +25,6 @@ STREAM_ABOVE_SHARE = 0.5  # stream when the float32 array would take over half t
 
 def stream_limit_bytes() -> int | None:
     """Above this many float32 bytes the loader streams; CNN_TUI_STREAM_ABOVE_MB overrides."""
-    from cnn_tui.core.environment import env_int
-
     configured = env_int("CNN_TUI_STREAM_ABOVE_MB", None)
     if configured is not None:
         return configured * 1024 * 1024

@@ -12,15 +12,14 @@ from contextlib import contextmanager
 from typing import Any
 
 from cnn_tui.core.data import decode
+from cnn_tui.core.environment import env_int
 
 
 def worker_count() -> int:
-    from cnn_tui.core.environment import env_int
-
     configured = env_int("CNN_TUI_WORKERS", None, low=1)
     if configured:
         return configured
-    from joblib import cpu_count
+    from joblib import cpu_count  # noqa: PLC0415 — joblib loads when worker processes are first needed, not with the app
 
     # the CPUs this process may use: its affinity mask and a container's CPU quota (cgroup cpu.max),
     # not the machine's count, which would start a worker per host core inside a 2-CPU container
@@ -32,7 +31,7 @@ def process_pool(workers: int) -> Any:
     are safe to start after TensorFlow's threads are running, and unlike multiprocessing's
     spawn/forkserver they never re-import the caller's ``__main__`` (which breaks under stdin,
     notebooks and scripts without a main guard)."""
-    from joblib.externals.loky import get_reusable_executor
+    from joblib.externals.loky import get_reusable_executor  # noqa: PLC0415 — joblib loads when worker processes are first needed, not with the app
 
     with _stderr_with_a_descriptor(), interrupts_held():
         return _Pool(get_reusable_executor(max_workers=workers, timeout=300, initializer=ignore_interrupts))
@@ -64,8 +63,8 @@ def interrupts_held() -> Iterator[None]:
 
 def search_backend() -> str:
     """The joblib backend a search's parallel fits run on: loky, with workers started as above."""
-    from joblib import register_parallel_backend
-    from joblib._parallel_backends import LokyBackend
+    from joblib import register_parallel_backend  # noqa: PLC0415 — joblib loads when worker processes are first needed, not with the app
+    from joblib._parallel_backends import LokyBackend  # noqa: PLC0415 — joblib loads when worker processes are first needed, not with the app
 
     class HeldLokyBackend(LokyBackend):
         def configure(self, *args: Any, **kwargs: Any) -> Any:
@@ -86,7 +85,7 @@ SEARCH_BACKEND = "cnn-tui-loky"
 def fit_worker(env: dict[str, str] | None = None) -> Any:
     """One worker process for a search's fits (its own, so ``env`` can give it its own GPU
     through CUDA_VISIBLE_DEVICES before the backend starts), started as ``process_pool``'s."""
-    from joblib.externals.loky import ProcessPoolExecutor
+    from joblib.externals.loky import ProcessPoolExecutor  # noqa: PLC0415 — joblib loads when worker processes are first needed, not with the app
 
     with _stderr_with_a_descriptor(), interrupts_held():
         return _Pool(ProcessPoolExecutor(max_workers=1, initializer=ignore_interrupts, env=env))
