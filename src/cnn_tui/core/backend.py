@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 import os
 import platform
+import sys
 import threading
 from functools import lru_cache
 from importlib import metadata
 from typing import Any
 
+from cnn_tui import __version__
 from cnn_tui.core.errors import UserError
 
 _lock = threading.Lock()
@@ -73,8 +75,6 @@ class native_stderr_muted:  # noqa: N801 - a context manager, named like one
         if os.environ.get("CNN_TUI_DEBUG_IMPORT"):
             return
         try:
-            import sys
-
             sys.stderr.flush()
             self.saved = os.dup(2)
             devnull = os.open(os.devnull, os.O_WRONLY)
@@ -159,8 +159,6 @@ def device_label() -> str:
 
 def info() -> dict[str, Any]:
     """Versions, backend and devices: what ``cnn-tui info`` prints."""
-    from cnn_tui import __version__
-
     keras = load_keras()
     name = keras.backend.backend()
     backend_package = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(name, name)
@@ -185,8 +183,6 @@ def info() -> dict[str, Any]:
 
 def is_out_of_memory(exc: BaseException) -> bool:
     """Recognise out-of-memory errors by type (not by matching message text)."""
-    import sys
-
     if isinstance(exc, MemoryError):
         return True
     # getattr: TensorFlow may be half-imported (the TUI imports it in a background thread)

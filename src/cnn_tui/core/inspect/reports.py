@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from cnn_tui.core import fileio
+from cnn_tui.core.inspect.mistakes import MISCLASSIFIED_COLUMNS, misclassified_rows
 
 
 def _figure(width: float, height: float) -> Any:
@@ -129,8 +130,6 @@ def write_report_csv(rows: Sequence[Any], path: Path) -> Path:
 
 def write_misclassified_csv(evaluation: Any, path: Path, limit: int = 100) -> Path:
     """The most confidently wrong test images (highest loss first), with their loss and top-3 classes."""
-    from cnn_tui.core.inspect.mistakes import MISCLASSIFIED_COLUMNS, misclassified_rows
-
     return write_rows_csv(misclassified_rows(evaluation, limit), path, MISCLASSIFIED_COLUMNS)
 
 

@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from cnn_tui.core import fileio
-from cnn_tui.core.backend import load_keras
+from cnn_tui.core.architectures import architecture
+from cnn_tui.core.backend import accelerators, load_keras
 from cnn_tui.core.errors import ModelError, UserError
 from cnn_tui.core.memory import available_memory_bytes
+from cnn_tui.core.models.augmentation import augmentation_layers
 from cnn_tui.core.models.optimizers import compile_model
 from cnn_tui.core.params.files import HyperParams, ModelConfig
 
@@ -76,8 +78,6 @@ class NetModel:
     @property
     def title(self) -> str:
         """What the network is, e.g. "seed CNN: 2 convolutions x 32 filters, dense 512"."""
-        from cnn_tui.core.architectures import architecture
-
         if self.config is None:
             return f"Keras model '{self.keras_model.name}'"
         return architecture(self.config.architecture).title(self.config)
@@ -258,9 +258,6 @@ def _itemsize(dtype: Any) -> int:
 
 def build_model(config: ModelConfig, *, image_size: int, channels: int, class_names: list[str]) -> NetModel:
     """The configuration's architecture, with its augmentation layers in front, compiled."""
-    from cnn_tui.core.architectures import architecture
-    from cnn_tui.core.models.augmentation import augmentation_layers
-
     arch = architecture(config.architecture)
     arch.check(config, image_size)
     check_memory(config, image_size=image_size, channels=channels, classes=len(class_names))
@@ -279,8 +276,6 @@ class precision_policy:  # noqa: N801 - used as a context manager, named like on
         self.wanted = bool(config.mixed_precision)
 
     def __enter__(self) -> None:
-        from cnn_tui.core.backend import accelerators
-
         keras = load_keras()
         self.previous = keras.config.dtype_policy().name
         if self.wanted and accelerators():
@@ -293,8 +288,6 @@ class precision_policy:  # noqa: N801 - used as a context manager, named like on
 def layer_weights(config: ModelConfig, *, image_size: int, channels: int, classes: int) -> dict[str, int]:
     """The network's weights per layer, known before anything is built (empty when the
     architecture cannot tell, as for a pretrained backbone of fixed size)."""
-    from cnn_tui.core.architectures import architecture
-
     count = architecture(config.architecture).weights
     return count(config, image_size=image_size, channels=channels, classes=classes) if count else {}
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from cnn_tui.core import fileio
+from cnn_tui.core.architectures import SHAPE_FIELDS, architecture
 from cnn_tui.core.errors import ParamsError
 from cnn_tui.core.params.fields import (
     DATA_FIELDS,
@@ -433,8 +434,6 @@ class DataParams:
 
 def check_grid_fits(data: DataParams, hyper: HyperParams) -> None:
     """``check_fits`` for every combination of the fields that decide a network's shape."""
-    from cnn_tui.core.architectures import SHAPE_FIELDS
-
     lists = {name: unique_values(hyper.value_list(name)) for name in SHAPE_FIELDS}
     for combo in product(*lists.values()):
         check_fits(data, hyper.config(dict(zip(lists, combo))))
@@ -442,7 +441,5 @@ def check_grid_fits(data: DataParams, hyper: HyperParams) -> None:
 
 def check_fits(data: DataParams, config: ModelConfig) -> None:
     """Refuse hyper params that cannot work on images of this size (the architecture says why)."""
-    from cnn_tui.core.architectures import architecture
-
     check_config(config)
     architecture(config.architecture).check(config, data.image_size)

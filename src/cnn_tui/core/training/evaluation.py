@@ -8,6 +8,7 @@ chunks so a stop request is honoured between chunks.
 from __future__ import annotations
 
 import os
+import stat
 import threading
 import time
 from dataclasses import dataclass
@@ -143,8 +144,6 @@ class Classification:
 
 def _not_a_file(path: str | Path) -> str | None:
     """Why ``path`` is no file to read (opening a FIFO would wait forever for a writer)."""
-    import stat
-
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:

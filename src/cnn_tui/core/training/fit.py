@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from cnn_tui.core.architectures import architecture
 from cnn_tui.core.architectures.phases import Phase
 from cnn_tui.core.backend import load_keras
@@ -179,7 +181,6 @@ def _as_float(value: Any) -> float | None:
 
 def class_weights(y: Any, num_classes: int) -> dict[int, float]:
     """``balanced``: each class weighted by the inverse of its share (scikit-learn's formula)."""
-    import numpy as np
     from sklearn.utils.class_weight import compute_class_weight
 
     present = np.unique(np.asarray(y))
@@ -190,8 +191,6 @@ def class_weights(y: Any, num_classes: int) -> dict[int, float]:
 
 def fit_targets(config: ModelConfig, y: Any, num_classes: int) -> Any:
     """The labels as the loss wants them: class indices, or one-hot rows for label smoothing."""
-    import numpy as np
-
     if not one_hot_targets(config):
         return y
     return np.eye(num_classes, dtype="float32")[np.asarray(y)]

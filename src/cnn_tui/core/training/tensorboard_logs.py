@@ -20,10 +20,11 @@ import math
 import re
 import time
 from collections.abc import Mapping, Sequence
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-from cnn_tui.core.backend import load_keras
+from cnn_tui.core.backend import load_keras, native_stderr_muted
 
 TRAIN, VALIDATION = "train", "validation"
 SEARCH_METRICS = ("mean_accuracy", "std_accuracy", "mean_loss")  # a search table's figures, as HParams metrics
@@ -35,8 +36,6 @@ class MissingTensorBoard(ImportError):
 
 def available() -> bool:
     """Whether the tensorboard package is installed (a run without it trains, without the logs)."""
-    from importlib.util import find_spec
-
     return find_spec("tensorboard") is not None
 
 
@@ -45,7 +44,6 @@ def _writer(folder: Path) -> Any:
         from tensorboard.summary.writer.event_file_writer import EventFileWriter
     except ImportError as exc:
         raise MissingTensorBoard("TensorBoard logs need the tensorboard package: pip install tensorboard") from exc
-    from cnn_tui.core.backend import native_stderr_muted
 
     folder.mkdir(parents=True, exist_ok=True)
     # the writer imports TensorFlow when it is installed (tf.io.gfile), and a search on a cluster
