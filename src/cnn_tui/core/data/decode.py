@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import struct
 import time
 import warnings
@@ -237,3 +238,18 @@ def decode_into_array(
             except DecodeError as exc:
                 failures.append((index, str(exc)))
     return failures, colour
+
+
+def why_not_a_file(path: str | os.PathLike[str]) -> str | None:
+    """Why ``path`` is no file to read (opening a FIFO would wait forever for a writer)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "file not found"
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if stat.S_ISDIR(mode):
+        return "is a folder, not an image file"
+    if not stat.S_ISREG(mode):
+        return "not a regular file (a pipe, socket or device)"
+    return None

@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
-from cnn_tui.core.backend import load_keras
+from cnn_tui.core.backend import backend_name, load_keras
+from cnn_tui.core.data.decode import DecodeError, decode, why_not_a_file
 from cnn_tui.core.errors import ModelError, UserError
 
 CONV_KINDS = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose")
@@ -155,10 +157,7 @@ def _as_numpy(value: Any) -> np.ndarray:
 def load_image(path: str | Path, net: Any) -> np.ndarray:
     """The image file as the model takes it, the way ``classify`` reads it: (size, size, channels)
     float32 in [0, 1]. One-line errors name the file."""
-    from cnn_tui.core.data.decode import DecodeError, decode
-    from cnn_tui.core.training.evaluation import _not_a_file
-
-    if problem := _not_a_file(path):
+    if problem := why_not_a_file(path):
         raise UserError(problem, path=path)
     try:
         pixels, _ = decode(str(path), net.image_size, net.channels)
@@ -343,8 +342,6 @@ def grad_cam(net: Any, pixels: np.ndarray, class_index: int | str | None = None,
     The score is the class's logit, before the softmax: a confident softmax rounds to 1.0 and its
     gradient to 0. ``class_index`` (an index or a class name): the class to explain, the predicted one
     by default."""
-    from cnn_tui.core.backend import backend_name
-
     if method not in METHODS:
         raise UserError(f"unknown heatmap method {method!r}; choose {' or '.join(METHODS)}")
     model = net.keras_model
@@ -415,8 +412,6 @@ def _gradient_jax(model: Any, x: np.ndarray, watch: _Watch, shape: tuple[int, ..
 
 def resize(plane: np.ndarray, size: int, *, smooth: bool) -> np.ndarray:
     """A 2-D float array resized to ``size`` x ``size`` (bilinear, or nearest for pixels)."""
-    from PIL import Image
-
     image = Image.fromarray(np.asarray(plane, dtype=np.float32), mode="F")
     resample = Image.Resampling.BILINEAR if smooth else Image.Resampling.NEAREST
     return np.asarray(image.resize((size, size), resample), dtype=np.float32)

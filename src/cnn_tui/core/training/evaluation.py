@@ -7,8 +7,6 @@ chunks so a stop request is honoured between chunks.
 
 from __future__ import annotations
 
-import os
-import stat
 import threading
 import time
 from dataclasses import dataclass
@@ -17,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from cnn_tui.core.data.dataset import ImageSet
-from cnn_tui.core.data.decode import DecodeError, decode
+from cnn_tui.core.data.decode import DecodeError, decode, why_not_a_file
 from cnn_tui.core.errors import TaskStopped
 from cnn_tui.core.events import Emit, LoadProgress, ignore
 from cnn_tui.core.models.model import NetModel
@@ -142,27 +140,12 @@ class Classification:
     error: str | None = None
 
 
-def _not_a_file(path: str | Path) -> str | None:
-    """Why ``path`` is no file to read (opening a FIFO would wait forever for a writer)."""
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        return "file not found"
-    except OSError as exc:
-        return exc.strerror or str(exc)
-    if stat.S_ISDIR(mode):
-        return "is a folder, not an image file"
-    if not stat.S_ISREG(mode):
-        return "not a regular file (a pipe, socket or device)"
-    return None
-
-
 def classify_files(net: NetModel, paths: list[str | Path], top_k: int = 3) -> list[Classification]:
     """The top classes for single image files; unreadable files get an error, not an exception."""
     results: list[Classification | None] = [None] * len(paths)
     arrays, where = [], []
     for i, path in enumerate(paths):
-        if problem := _not_a_file(path):
+        if problem := why_not_a_file(path):
             results[i] = Classification(str(path), [], problem)
             continue
         try:
