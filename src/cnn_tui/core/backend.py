@@ -49,7 +49,7 @@ def _load_keras() -> Any:
     name = os.environ["KERAS_BACKEND"]
     try:
         with native_stderr_muted():
-            import keras
+            import keras  # noqa: PLC0415 — Keras and its backend load lazily (seconds): not at start-up
     except ModuleNotFoundError as exc:
         missing = exc.name or name
         hint = {
@@ -129,18 +129,18 @@ def accelerators() -> tuple[str, ...]:
     name = load_keras().backend.backend()
     try:
         if name == "tensorflow":
-            import tensorflow as tf
+            import tensorflow as tf  # noqa: PLC0415 — Keras and its backend load lazily (seconds): not at start-up
 
             gpus = tf.config.list_physical_devices("GPU")
             return tuple(
                 tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name) for gpu in gpus
             )
         if name == "jax":
-            import jax
+            import jax  # noqa: PLC0415 — Keras and its backend load lazily (seconds): not at start-up
 
             return tuple(d.device_kind for d in jax.devices() if d.platform != "cpu")
         if name == "torch":
-            import torch
+            import torch  # noqa: PLC0415 — Keras and its backend load lazily (seconds): not at start-up
 
             if torch.cuda.is_available():
                 return tuple(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))

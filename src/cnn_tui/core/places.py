@@ -11,7 +11,7 @@ APP = "cnn-tui"
 
 
 def _dirs() -> object:
-    import platformdirs  # small, but only when a folder is asked for
+    import platformdirs  # noqa: PLC0415 — small, but only when a folder is asked for
 
     return platformdirs.PlatformDirs(APP, appauthor=False)
 

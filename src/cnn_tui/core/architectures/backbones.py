@@ -146,7 +146,7 @@ def imagenet_file(backbone: Backbone) -> Path:
 def _download(url: str, target: Path, md5: str) -> None:
     """Fetch ``url`` into ``target`` whole or not at all, checking it as Keras does (md5). A timeout
     bounds each wait, so an offline machine fails within seconds, not at the OS's TCP timeout."""
-    import urllib.request  # only here: it pulls in http and email modules the start-up does not need
+    import urllib.request  # noqa: PLC0415 — only here: it pulls in http and email modules the start-up does not need
 
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")

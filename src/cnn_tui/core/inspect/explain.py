@@ -377,7 +377,7 @@ def _is_probability(output: np.ndarray) -> bool:
 
 def _gradient_tensorflow(model: Any, x: np.ndarray, watch: _Watch, shape: tuple[int, ...], wanted: int,
                          score: str) -> tuple[np.ndarray, np.ndarray]:
-    import tensorflow as tf
+    import tensorflow as tf  # noqa: PLC0415 — Keras and its backend load lazily (seconds): not at start-up
 
     delta = tf.zeros(shape)
     watch.delta = delta
@@ -394,8 +394,8 @@ def _gradient_tensorflow(model: Any, x: np.ndarray, watch: _Watch, shape: tuple[
 
 def _gradient_jax(model: Any, x: np.ndarray, watch: _Watch, shape: tuple[int, ...], wanted: int,
                   score: str) -> tuple[np.ndarray, np.ndarray]:
-    import jax
-    import jax.numpy as jnp
+    import jax  # noqa: PLC0415 — Keras and its backend load lazily (seconds): not at start-up
+    import jax.numpy as jnp  # noqa: PLC0415 — Keras and its backend load lazily (seconds): not at start-up
 
     def value(delta: Any) -> tuple[Any, Any]:
         watch.delta = delta

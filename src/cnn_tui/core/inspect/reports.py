@@ -18,8 +18,8 @@ from cnn_tui.core.inspect.mistakes import MISCLASSIFIED_COLUMNS, misclassified_r
 
 
 def _figure(width: float, height: float) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 — matplotlib loads lazily, only when a figure is drawn
+    from matplotlib.figure import Figure  # noqa: PLC0415 — matplotlib loads lazily, only when a figure is drawn
 
     figure = Figure(figsize=(width, height), dpi=110, layout="constrained")
     FigureCanvasAgg(figure)

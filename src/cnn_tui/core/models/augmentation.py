@@ -43,7 +43,7 @@ def augmented_samples(image: Any, config: Any, count: int = 8, seed: int = 0) ->
     """``count`` copies of one image (h, w, c floats in [0, 1]) as training would see them: the
     configuration's augmentation layers applied with ``training=True``; the same seed gives the same
     copies. Without augmentation every copy is the image itself. Returns float32 (count, h, w, c)."""
-    import numpy as np
+    import numpy as np  # noqa: PLC0415 — numpy is not loaded before a task needs it (the first frame, --help)
 
     batch = np.repeat(np.asarray(image, dtype=np.float32)[None], count, axis=0)
     if not is_augmented(config):

@@ -153,7 +153,7 @@ def load_predictor(fmt: str, path: str | Path) -> Callable[[np.ndarray], np.ndar
 
 
 def _saved_model(path: Path) -> Callable[[np.ndarray], np.ndarray]:
-    import tensorflow as tf
+    import tensorflow as tf  # noqa: PLC0415 — Keras and its backend load lazily (seconds): not at start-up
 
     loaded = tf.saved_model.load(str(path))
 
@@ -171,7 +171,7 @@ def _saved_model(path: Path) -> Callable[[np.ndarray], np.ndarray]:
 def _onnx(path: Path) -> Callable[[np.ndarray], np.ndarray]:
     if importlib.util.find_spec("onnxruntime") is None:
         raise MissingPackage("checking an ONNX export needs onnxruntime: pip install 'cnn-tui[onnx]'")
-    import onnxruntime
+    import onnxruntime  # noqa: PLC0415 — an optional export package, loaded only to export
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
@@ -182,9 +182,9 @@ def _interpreter(path: Path) -> Any:
     """The LiteRT interpreter: the ai-edge-litert package when installed (TensorFlow's own is
     deprecated), else TensorFlow's."""
     if importlib.util.find_spec("ai_edge_litert") is not None:
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415 — an optional export package, loaded only to export
     else:
-        import tensorflow as tf
+        import tensorflow as tf  # noqa: PLC0415 — Keras and its backend load lazily (seconds): not at start-up
 
         Interpreter = tf.lite.Interpreter  # noqa: N806
     with warnings.catch_warnings():
@@ -216,8 +216,8 @@ def _litert(path: Path) -> Callable[[np.ndarray], np.ndarray]:
 def sample_images(image_size: int, channels: int, count: int = SAMPLE_SIZE) -> np.ndarray:
     """Real images when no test folder is given: scikit-learn's handwritten digits, resized to
     the model's input and repeated over its channels, in [0, 1] as the app feeds images."""
-    from PIL import Image
-    from sklearn.datasets import load_digits
+    from PIL import Image  # noqa: PLC0415 — Pillow is not loaded before an image is read (the first frame, --help)
+    from sklearn.datasets import load_digits  # noqa: PLC0415 — scikit-learn loads lazily (about a second): not at start-up
 
     digits = load_digits().images[:count]  # 8x8, values 0..16
     out = np.empty((len(digits), image_size, image_size, channels), dtype=np.float32)

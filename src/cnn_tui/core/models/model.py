@@ -251,7 +251,7 @@ def _prod(shape: Any) -> int:
 
 
 def _itemsize(dtype: Any) -> int:
-    import numpy as np
+    import numpy as np  # noqa: PLC0415 — numpy is not loaded before a task needs it (the first frame, --help)
 
     return np.dtype(str(dtype)).itemsize  # Keras 3 variables carry their dtype as a name
 

@@ -62,13 +62,13 @@ class Evaluation:
 
     def confusion(self) -> np.ndarray:
         """Counts: rows are the true class, columns the predicted class."""
-        from sklearn.metrics import confusion_matrix
+        from sklearn.metrics import confusion_matrix  # noqa: PLC0415 — scikit-learn loads lazily (about a second): not at start-up
 
         return confusion_matrix(self.y_true, self.y_pred, labels=range(len(self.class_names)))
 
     def report(self) -> list[ReportRow]:
         """Precision, recall, F1 and support per class, then micro, macro and weighted averages."""
-        from sklearn.metrics import precision_recall_fscore_support
+        from sklearn.metrics import precision_recall_fscore_support  # noqa: PLC0415 — scikit-learn loads lazily (about a second): not at start-up
 
         labels = list(range(len(self.class_names)))
         p, r, f, s = precision_recall_fscore_support(self.y_true, self.y_pred, labels=labels, zero_division=0)
@@ -83,7 +83,7 @@ class Evaluation:
     def roc_auc(self) -> float | None:
         """ROC AUC: for two classes, of the second class's probability; for more, one-vs-rest macro.
         None when some class is missing from the test set (AUC is undefined then)."""
-        from sklearn.metrics import roc_auc_score
+        from sklearn.metrics import roc_auc_score  # noqa: PLC0415 — scikit-learn loads lazily (about a second): not at start-up
 
         present = np.unique(self.y_true)
         if len(present) < len(self.class_names) or len(present) < 2:

@@ -181,7 +181,7 @@ def _as_float(value: Any) -> float | None:
 
 def class_weights(y: Any, num_classes: int) -> dict[int, float]:
     """``balanced``: each class weighted by the inverse of its share (scikit-learn's formula)."""
-    from sklearn.utils.class_weight import compute_class_weight
+    from sklearn.utils.class_weight import compute_class_weight  # noqa: PLC0415 — scikit-learn loads lazily (about a second): not at start-up
 
     present = np.unique(np.asarray(y))
     weights = compute_class_weight("balanced", classes=present, y=np.asarray(y))

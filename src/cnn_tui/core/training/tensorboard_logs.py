@@ -41,7 +41,7 @@ def available() -> bool:
 
 def _writer(folder: Path) -> Any:
     try:
-        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter  # noqa: PLC0415 — TensorBoard's writer (protobuf) loads only when a run writes its logs
     except ImportError as exc:
         raise MissingTensorBoard("TensorBoard logs need the tensorboard package: pip install tensorboard") from exc
 
@@ -53,8 +53,8 @@ def _writer(folder: Path) -> Any:
 
 
 def _scalar_event(tag: str, value: float, step: int, wall_time: float | None = None) -> Any:
-    from tensorboard.compat.proto import event_pb2
-    from tensorboard.plugins.scalar.summary_v2 import scalar_pb
+    from tensorboard.compat.proto import event_pb2  # noqa: PLC0415 — TensorBoard's writer (protobuf) loads only when a run writes its logs
+    from tensorboard.plugins.scalar.summary_v2 import scalar_pb  # noqa: PLC0415 — TensorBoard's writer (protobuf) loads only when a run writes its logs
 
     return event_pb2.Event(wall_time=wall_time or time.time(), step=int(step), summary=scalar_pb(tag, float(value)))
 
@@ -163,8 +163,8 @@ def write_search(log_dir: str | Path, table: Sequence[Mapping[str, Any]], column
     TensorBoard HParams sessions, one sub-folder per combination, for the HParams dashboard's
     table and parallel coordinates. No experiment summary is written: TensorBoard then builds the
     experiment from every session it finds, so the searches of several runs are compared together."""
-    from tensorboard.compat.proto import event_pb2
-    from tensorboard.plugins.hparams.summary_v2 import hparams_pb
+    from tensorboard.compat.proto import event_pb2  # noqa: PLC0415 — TensorBoard's writer (protobuf) loads only when a run writes its logs
+    from tensorboard.plugins.hparams.summary_v2 import hparams_pb  # noqa: PLC0415 — TensorBoard's writer (protobuf) loads only when a run writes its logs
 
     root = Path(log_dir)
     now = time.time()
