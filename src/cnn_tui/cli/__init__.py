@@ -24,6 +24,9 @@ from contextlib import contextmanager, nullcontext
 from typing import Any, NoReturn
 
 from cnn_tui import __version__
+from cnn_tui.cli.inspect_commands import add_commands as add_inspect_commands
+from cnn_tui.cli.preset_commands import add_command as add_presets_command
+from cnn_tui.core.environment import VARIABLES
 from cnn_tui.core.errors import TaskStopped, UserError
 
 EXIT_OK, EXIT_FAILED, EXIT_USER, EXIT_STOPPED = 0, 1, 2, 130
@@ -70,8 +73,6 @@ exit codes: 0 done, 1 the run failed (e.g. diverged), 2 a user mistake (one line
 
 def _environment_help() -> str:
     """The environment variables the program reads, from the one table of them."""
-    from cnn_tui.core.environment import VARIABLES
-
     width = max(len(name) for name, _ in VARIABLES)
     lines = [f"  {name:<{width}}  {text}" for name, text in VARIABLES]
     return "environment variables:\n" + "\n".join(lines)
@@ -193,11 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     _out(p)
     _detach(p)
 
-    from cnn_tui.cli.inspect_commands import add_commands as add_inspect_commands
 
     add_inspect_commands(sub, command)  # explain, features, predict --mistakes
 
-    from cnn_tui.cli.preset_commands import add_command as add_presets_command
 
     add_presets_command(command)  # presets [NAME]
 
@@ -389,15 +388,15 @@ def main(argv: list[str] | None = None) -> int:
         if not has_terminal():  # `echo | cnn-tui`, `cnn-tui > file`: no screen to draw, no keys to read
             print("error: the terminal UI needs a terminal; see cnn-tui --help", file=sys.stderr)
             return EXIT_USER
-        from cnn_tui.tui import run_tui
+        from cnn_tui.tui import run_tui  # noqa: PLC0415 — Textual loads only when the terminal UI opens
 
         return run_tui(args.tui_data, args.tui_hyper, args.tui_model)
     if getattr(args, "no_cache", False):
         os.environ["CNN_TUI_CACHE"] = "0"
 
-    from cnn_tui.cli import commands, data_commands, exporting, manage, preset_commands
-    from cnn_tui.cli.console import CliConsole
-    from cnn_tui.core.fileio import json_default, without_nan
+    from cnn_tui.cli import commands, data_commands, exporting, manage, preset_commands  # noqa: PLC0415 — the commands and the engine load after parsing: --help does not wait
+    from cnn_tui.cli.console import CliConsole  # noqa: PLC0415 — the commands and the engine load after parsing: --help does not wait
+    from cnn_tui.core.fileio import json_default, without_nan  # noqa: PLC0415 — the commands and the engine load after parsing: --help does not wait
 
     console = CliConsole(json_mode=args.json, quiet=args.quiet)
     stop = threading.Event()

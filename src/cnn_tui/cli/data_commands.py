@@ -12,13 +12,14 @@ from typing import Any
 
 from cnn_tui.cli.commands import Ended
 from cnn_tui.cli.console import CliConsole, make_table
+from cnn_tui.core.data.health import check_data
+from cnn_tui.core.data.split import split_folder
+from cnn_tui.core.params.files import DataParams
 
 Args = argparse.Namespace
 
 
 def cmd_split(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
-    from cnn_tui.core.data.split import split_folder
-
     result = split_folder(args.folder, args.out, test=args.test, val=args.val, seed=args.seed, copy=args.copy,
                           image_size=args.image_size, stop=stop)
     parts = result.parts
@@ -36,9 +37,6 @@ def cmd_split(args: Args, console: CliConsole, stop: threading.Event) -> dict[st
 
 
 def cmd_check(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
-    from cnn_tui.core.data.health import check_data
-    from cnn_tui.core.params.files import DataParams
-
     data = DataParams.load(args.data)
     for warning in data.warnings:
         console.warn(warning)

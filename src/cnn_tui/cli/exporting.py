@@ -9,13 +9,13 @@ from typing import Any
 
 from cnn_tui.cli.commands import Args, _load_params
 from cnn_tui.cli.console import CliConsole
+from cnn_tui.core.data.dataset import load_images
 from cnn_tui.core.errors import UserError
+from cnn_tui.core.models import export
 from cnn_tui.core.models.model import NetModel, readable_size
 
 
 def cmd_export(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
-    from cnn_tui.core.models import export
-
     export.check_available(args.format)  # a missing package: one line, before anything is loaded
     out = Path(args.out) if args.out else export.default_path(args.model, args.format)
     export.check_out(out, args.format)
@@ -35,8 +35,6 @@ def cmd_export(args: Args, console: CliConsole, stop: threading.Event) -> dict[s
 
 
 def _test_images(args: Args, console: CliConsole, net: NetModel) -> tuple[Any, str]:
-    from cnn_tui.core.data.dataset import load_images
-
     data, _ = _load_params(args, console, hyper=False)
     with console.progress("loading the test folder"):
         images = load_images(data.test_path, image_size=net.image_size, channels=net.channels, what="test",

@@ -8,13 +8,16 @@ connection) when stdout is a terminal; the figures are saved as PNG in any case.
 from __future__ import annotations
 
 import argparse
+import os
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cnn_tui.core.errors import UserError
+
 if TYPE_CHECKING:  # the parser is built from here too: nothing heavy before a command runs
-    from cnn_tui.cli.console import CliConsole
+    from cnn_tui.cli.console import CliConsole  # noqa: PLC0415 — built into the parser: this loads only when the command runs, not for --help
 
 Args = argparse.Namespace
 IMAGE_COLUMNS = 40  # cells an image is drawn across (half blocks: as many pixels, twice the rows)
@@ -67,8 +70,8 @@ class HalfBlocks:
     """A Rich renderable: an RGB float image in [0, 1] as upper half blocks, two pixel rows a line."""
 
     def __init__(self, pixels: Any, columns: int = IMAGE_COLUMNS) -> None:
-        import numpy as np
-        from PIL import Image
+        import numpy as np  # noqa: PLC0415 — built into the parser: this loads only when the command runs, not for --help
+        from PIL import Image  # noqa: PLC0415 — built into the parser: this loads only when the command runs, not for --help
 
         data = np.asarray(pixels, dtype=np.float32)
         if data.ndim == 2:
@@ -84,8 +87,8 @@ class HalfBlocks:
         self.pixels = np.asarray(image.resize((columns, rows), resample))
 
     def __rich_console__(self, console: Any, options: Any) -> Iterable[Any]:
-        from rich.segment import Segment
-        from rich.style import Style
+        from rich.segment import Segment  # noqa: PLC0415 — built into the parser: this loads only when the command runs, not for --help
+        from rich.style import Style  # noqa: PLC0415 — built into the parser: this loads only when the command runs, not for --help
 
         for top in range(0, self.pixels.shape[0], 2):
             for upper, lower in zip(self.pixels[top], self.pixels[top + 1]):
@@ -100,7 +103,7 @@ def _draws(console: CliConsole) -> bool:
 
 def _draw(console: CliConsole, *renderables: Any) -> None:
     """Images side by side, each with its caption above it."""
-    from rich.table import Table
+    from rich.table import Table  # noqa: PLC0415 — built into the parser: this loads only when the command runs, not for --help
 
     grid = Table.grid(padding=(0, 2))
     for _ in renderables:
@@ -110,10 +113,10 @@ def _draw(console: CliConsole, *renderables: Any) -> None:
 
 
 def _captioned(caption: str, pixels: Any, columns: int = IMAGE_COLUMNS) -> Any:
-    from rich.console import Group
-    from rich.text import Text
+    from rich.console import Group  # noqa: PLC0415 — built into the parser: this loads only when the command runs, not for --help
+    from rich.text import Text  # noqa: PLC0415 — built into the parser: this loads only when the command runs, not for --help
 
-    from cnn_tui.core.fileio import readable
+    from cnn_tui.core.fileio import readable  # noqa: PLC0415 — built into the parser: this loads only when the command runs, not for --help
 
     return Group(Text(readable(caption), style="bold"), HalfBlocks(pixels, columns))
 
@@ -127,8 +130,6 @@ def figure_path(out: str | None, model: Path, image: str | Path, prefix: str) ->
     if out:
         path = Path(out)
         if path.is_dir():
-            from cnn_tui.core.errors import UserError
-
             raise UserError("is a folder; --out names the PNG file to write", path=path)
         return path
     folder = model.resolve().parent
@@ -138,15 +139,15 @@ def figure_path(out: str | None, model: Path, image: str | Path, prefix: str) ->
 
 
 def _load(args: Args) -> tuple[Any, Any]:
-    from cnn_tui.core.inspect.explain import load_image
-    from cnn_tui.core.models.model import NetModel
+    from cnn_tui.core.inspect.explain import load_image  # noqa: PLC0415 — built into the parser: this loads only when the command runs, not for --help
+    from cnn_tui.core.models.model import NetModel  # noqa: PLC0415 — built into the parser: this loads only when the command runs, not for --help
 
     net = NetModel.load(args.model)
     return net, load_image(args.image, net)
 
 
 def _top(probabilities: Any, names: list[str], k: int = 3) -> list[tuple[str, float]]:
-    import numpy as np
+    import numpy as np  # noqa: PLC0415 — built into the parser: this loads only when the command runs, not for --help
 
     best = np.argsort(-probabilities, kind="stable")[: min(k, len(names))]
     return [(names[i], float(probabilities[i])) for i in best]
@@ -156,8 +157,8 @@ def _top(probabilities: Any, names: list[str], k: int = 3) -> list[tuple[str, fl
 
 
 def cmd_explain(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
-    from cnn_tui.cli.console import make_table
-    from cnn_tui.core.inspect import explain, explain_plots
+    from cnn_tui.cli.console import make_table  # noqa: PLC0415 — built into the parser: this loads only when the command runs, not for --help
+    from cnn_tui.core.inspect import explain, explain_plots  # noqa: PLC0415 — built into the parser: this loads only when the command runs, not for --help
 
     net, pixels = _load(args)
     path = figure_path(args.out, Path(args.model), args.image, "gradcam")
@@ -188,8 +189,8 @@ TERMINAL_CHANNELS = 16
 
 
 def cmd_features(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
-    from cnn_tui.cli.console import make_table
-    from cnn_tui.core.inspect import explain, explain_plots
+    from cnn_tui.cli.console import make_table  # noqa: PLC0415 — built into the parser: this loads only when the command runs, not for --help
+    from cnn_tui.core.inspect import explain, explain_plots  # noqa: PLC0415 — built into the parser: this loads only when the command runs, not for --help
 
     net, pixels = _load(args)
     path = figure_path(args.out, Path(args.model), args.image, "features")
@@ -224,8 +225,8 @@ def cmd_features(args: Args, console: CliConsole, stop: threading.Event) -> dict
 
 def print_mistakes(console: CliConsole, evaluation: Any, count: int) -> dict[str, Any]:
     """The ``count`` most confidently wrong test images and the most confused pairs, printed; the result."""
-    from cnn_tui.cli.console import make_table
-    from cnn_tui.core.inspect import mistakes
+    from cnn_tui.cli.console import make_table  # noqa: PLC0415 — built into the parser: this loads only when the command runs, not for --help
+    from cnn_tui.core.inspect import mistakes  # noqa: PLC0415 — built into the parser: this loads only when the command runs, not for --help
 
     top = mistakes.top_losses(evaluation, count)
     root = _common_folder(evaluation.files)
@@ -246,8 +247,6 @@ def print_mistakes(console: CliConsole, evaluation: Any, count: int) -> dict[str
 
 def _common_folder(files: list[str]) -> str:
     """The folder every test image is in (the test folder), so the table shows class/file names."""
-    import os
-
     try:
         folder = os.path.commonpath([os.path.dirname(f) for f in files]) if files else ""
     except ValueError:  # relative and absolute paths mixed
@@ -256,6 +255,4 @@ def _common_folder(files: list[str]) -> str:
 
 
 def _relative(file: str, root: str) -> str:
-    import os
-
     return os.path.relpath(file, root) if root else file

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the parser is built from here too: nothing heavy before a command runs
-    from cnn_tui.cli.console import CliConsole
+    from cnn_tui.cli.console import CliConsole  # noqa: PLC0415 — built into the parser: the params table loads only when the command runs
 
 Args = argparse.Namespace
 
@@ -32,7 +32,7 @@ def add_command(command: Callable[..., argparse.ArgumentParser]) -> None:
 
 
 def cmd_presets(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
-    from cnn_tui.core.params.presets import describe, preset, preset_names
+    from cnn_tui.core.params.presets import describe, preset, preset_names  # noqa: PLC0415 — built into the parser: the params table loads only when the command runs
 
     if args.name is None:
         names = preset_names()
