@@ -1,4 +1,5 @@
-"""Atomic file writes: a temp file beside the target, then a rename.
+"""Atomic file writes: a temp file beside the target, then a rename; and the one reader of small
+JSON files (run.json, task.json, params beside a run, settings).
 
 A process killed mid-write leaves the previous file intact. Temp names start
 with ``.`` and end in ``.partial`` so no loader ever mistakes them for real
@@ -101,6 +102,17 @@ def write_text(target: str | os.PathLike[str], text: str) -> Path:
 
 def write_json(target: str | os.PathLike[str], data: Any) -> Path:
     return write_text(target, json.dumps(data, indent=2, default=json_default) + "\n")
+
+
+def read_json_object(source: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The JSON object in ``source``; None when the file is missing, cannot be read, is not UTF-8
+    JSON, or holds something other than an object (a list, a number). Each caller decides what
+    None means to it: a default, a folder that is not a run, an error of its own."""
+    try:
+        value = json.loads(Path(source).read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def write_csv(target: str | os.PathLike[str], header: list[str], rows: list[list[Any]]) -> Path:
