@@ -1,13 +1,17 @@
-"""The run lifecycle in core: identities, statuses, the events file, finding runs, how a run ends,
-and resuming training and a search in this process (the detached process is tested via the CLI)."""
+"""The run lifecycle in core: identities, statuses, the run's session (claim, heartbeat, events, the
+ending, release), the events file, finding runs, how a run ends and how that is read back, and
+resuming training and a search in this process (the detached process is tested via the CLI)."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -16,8 +20,9 @@ from cnn_tui.core.errors import TaskStopped, UserError
 from cnn_tui.core.events import EpochEnd, FoldEnd, Notice, TaskFinished
 from cnn_tui.core.params.files import DataParams, HyperParams
 from cnn_tui.core.runs import control, events_file, index, processes
-from cnn_tui.core.runs.execute import TaskSpec, ending_of
-from cnn_tui.core.runs.folder import Run, RunBusy, effective_status, read_run
+from cnn_tui.core.runs.execute import TaskSpec
+from cnn_tui.core.runs.folder import LOCK_FILE, Run, RunBusy, effective_status, read_run
+from cnn_tui.core.runs.lifecycle import NO_ENDING, RunSession, ending_of
 
 
 def _dead_pid() -> int:
@@ -64,6 +69,114 @@ def test_two_processes_never_run_one_folder(tmp_path):
 def test_runs_created_in_the_same_second_get_their_own_folders(tmp_path):
     folders = {Run.create(tmp_path, "train").path for _ in range(5)}
     assert len(folders) == 5
+
+
+# ---------------------------------------------------------------- the run's session
+
+
+def _heartbeats_alive() -> int:
+    return sum(t.name == "run-heartbeat" and t.is_alive() for t in threading.enumerate())
+
+
+def _no_heartbeat_left() -> bool:
+    deadline = time.monotonic() + 5
+    while _heartbeats_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return _heartbeats_alive() == 0
+
+
+def _is_free(folder: Path) -> bool:
+    """Whether the folder's lock can be taken (by another open file: as another process would)."""
+    with open(folder / LOCK_FILE, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return True
+
+
+def _finish(session: RunSession) -> None:
+    session.end("finished", "done", 0, {"accuracy": 0.5})
+
+
+def _user_error(session: RunSession) -> None:
+    raise UserError("the training folder vanished")
+
+
+def _bug(session: RunSession) -> None:
+    raise RuntimeError("a bug")
+
+
+def _stop(session: RunSession) -> None:
+    raise TaskStopped("training stopped")
+
+
+@pytest.mark.parametrize(("body", "raised", "status", "code", "message"), [
+    (_finish, None, "finished", 0, "done"),
+    (_user_error, UserError, "failed", 2, "the training folder vanished"),
+    (_bug, RuntimeError, "failed", 1, None),
+    (_stop, TaskStopped, "stopped", 130, "training stopped"),
+])
+def test_a_session_ends_the_run_and_lets_it_go_however_its_body_ends(tmp_path, body, raised, status, code, message):
+    run = Run.create(tmp_path, "train")
+    seen: list = []
+    session = RunSession(run, "train", emit=seen.append, heartbeat_seconds=0.02)
+    with pytest.raises(raised) if raised else contextlib.nullcontext():  # the session re-raises
+        with session:
+            assert not _is_free(run.path)  # claimed
+            first = read_run(run.path)["heartbeat"]
+            deadline = time.monotonic() + 5
+            while read_run(run.path)["heartbeat"] == first and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert read_run(run.path)["heartbeat"] > first  # beating
+            session.emit(Notice("working"))
+            body(session)
+    record = read_run(run.path)
+    assert (record["status"], record["exit_code"]) == (status, code)
+    if message is not None:
+        assert record["message"] == message
+    assert record["pid"] == os.getpid()
+    assert _is_free(run.path) and _no_heartbeat_left()
+    written = events_file.read_events(run.path)
+    assert [type(e).__name__ for e in written] == ["Notice", "TaskFinished"] and written == seen
+    assert (written[-1].status, written[-1].details["exit_code"]) == (status, code)
+    beat = record["heartbeat"]
+    time.sleep(0.1)
+    assert read_run(run.path)["heartbeat"] == beat  # nothing beats after the end
+
+
+def test_a_session_on_a_held_folder_is_refused_and_leaves_the_holder_alone(tmp_path):
+    run = Run.create(tmp_path, "train")
+    with RunSession(run, "train") as holder:
+        with pytest.raises(RunBusy):
+            with RunSession(Run.open(run.path), "train"):
+                pass  # never entered
+        assert read_run(run.path)["status"] == "running"
+        holder.end("finished", "done", 0)
+    assert read_run(run.path)["status"] == "finished" and _is_free(run.path)
+
+
+def test_a_session_left_without_an_ending_is_failed_not_left_running(tmp_path):
+    run = Run.create(tmp_path, "train")
+    with RunSession(run, "train"):
+        pass
+    record = read_run(run.path)
+    assert (record["status"], record["message"], record["exit_code"]) == ("failed", NO_ENDING, 1)
+    assert _is_free(run.path)
+
+
+def test_a_session_ends_once_and_counts_a_resume(tmp_path):
+    run = Run.create(tmp_path, "train")
+    with RunSession(run, "train") as session:
+        session.end("stopped", "stopped after epoch 1", 130)
+    seen: list = []
+    with RunSession(Run.open(run.path), "train", resumed=True, emit=seen.append) as session:
+        session.end("finished", "done", 0)
+        session.end("failed", "too late", 1)  # changes nothing
+    record = read_run(run.path)
+    assert (record["status"], record["message"], record["resumed"]) == ("finished", "done", 1)
+    assert [e.status for e in seen] == ["finished"]
 
 
 # ---------------------------------------------------------------- the events file

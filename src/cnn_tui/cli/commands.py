@@ -24,8 +24,9 @@ from cnn_tui.core.fileio import without_nan
 from cnn_tui.core.models.model import NetModel, readable_size
 from cnn_tui.core.params.files import DataParams, HyperParams
 from cnn_tui.core.runs import control, steps
-from cnn_tui.core.runs.execute import EXIT_OK, EXIT_STOPPED, EXIT_USER, Inputs, Outcome, TaskSpec, ending_of
+from cnn_tui.core.runs.execute import Inputs, Outcome, TaskSpec
 from cnn_tui.core.runs.folder import Run
+from cnn_tui.core.runs.lifecycle import EXIT_OK, EXIT_STOPPED, EXIT_USER, ending_of
 from cnn_tui.core.runs.results import load_history
 
 RESULTS = "results"  # the default parent of run folders, relative to the working folder

@@ -18,9 +18,9 @@ from cnn_tui.cli.commands import Args, Ended, results_folders
 from cnn_tui.cli.console import CliConsole, safe
 from cnn_tui.core.events import TaskFinished
 from cnn_tui.core.runs import control
-from cnn_tui.core.runs.execute import EXIT_OK, exit_code_of
 from cnn_tui.core.runs.folder import effective_status, read_run
 from cnn_tui.core.runs.index import RunSummary, find_run, list_runs
+from cnn_tui.core.runs.lifecycle import EXIT_OK, exit_code_of
 
 STATUS_COLOURS = {"running": "cyan", "finished": "green", "stopped": "yellow", "failed": "red", "interrupted": "magenta"}
 

@@ -24,10 +24,13 @@ from cnn_tui.core.errors import UserError
 from cnn_tui.core.events import Emit, ignore
 from cnn_tui.core.params.files import DataParams, HyperParams, check_fits, check_grid_fits
 from cnn_tui.core.runs import processes
-from cnn_tui.core.runs.events_file import EventWriter, tee
 from cnn_tui.core.runs.events_file import follow as follow_events
 from cnn_tui.core.runs.execute import RESUMABLE, TASKS, Inputs, Outcome, TaskSpec, execute
 from cnn_tui.core.runs.folder import Run, effective_status, read_run
+from cnn_tui.core.runs.lifecycle import RunSession
+from cnn_tui.core.tuning.dask_executor import check_search
+from cnn_tui.core.tuning.executors import SKIP_FILE
+from cnn_tui.core.tuning.search import check_grid_size
 
 LOG_FILE = "run.log"
 START_MODEL = "start_model.keras"
@@ -44,13 +47,9 @@ def prepare(spec: TaskSpec, data: DataParams, hyper: HyperParams | None, *, pare
     if spec.task in ("train", "pipeline") and start_model is None and not spec.model:
         check_fits(data, hyper.first())
     elif spec.task == "tune":
-        from cnn_tui.core.tuning.search import check_grid_size
-
         check_grid_size(hyper, spec.strategy)  # before anything is listed: a grid can be astronomically large
         check_grid_fits(data, hyper)
         if spec.cluster or spec.security:
-            from cnn_tui.core.tuning.dask_executor import check_search
-
             spec.security = check_search(spec.cluster, spec.security, jobs=spec.jobs, gpus=spec.gpus)
     if spec.model:
         spec.model = str(Path(spec.model).expanduser().resolve())
@@ -64,15 +63,12 @@ def prepare(spec: TaskSpec, data: DataParams, hyper: HyperParams | None, *, pare
 
 def run_here(run: Run, spec: TaskSpec, *, emit: Emit = ignore, stop: threading.Event | None = None,
              inputs: Inputs | None = None) -> Outcome:
-    """Execute the run in this process: lock its folder, beat, write its events, end it."""
-    run.claim()
-    writer = EventWriter(run.path)
-    run.start_heartbeat()
-    try:
-        return execute(run, spec, emit=tee(writer, emit), stop=stop, inputs=inputs)
-    finally:
-        run.release()
-        writer.close()
+    """Execute the run in this process, in its session: claimed, beating, its events written, ended
+    (by the outcome, or by the exception, which is re-raised), released."""
+    with RunSession(run, spec.task, resumed=spec.resume, emit=emit) as session:
+        outcome = execute(run, spec, emit=session.emit, stop=stop, inputs=inputs)
+        session.end(outcome.status, outcome.message, outcome.exit_code, outcome.details)
+    return outcome
 
 
 def launch(run: Run, *, claim_seconds: float = CLAIM_SECONDS) -> subprocess.Popen:
@@ -145,9 +141,6 @@ def stop(folder: Path, *, wait: bool = True, timeout: float | None = None) -> di
 def skip_fit(folder: Path) -> None:
     """Ask a running search to skip the fit it is training (recorded as pruned, by the user); the
     search goes on with the next. Searches with worker processes or a cluster have no such skip."""
-    from cnn_tui.core.runs.execute import TaskSpec
-    from cnn_tui.core.tuning.executors import SKIP_FILE
-
     record = read_run(folder)
     if record is None or effective_status(record) != "running":
         raise UserError(f"run {folder.name} is not running")

@@ -1,13 +1,13 @@
-"""What a run executes, and the one place that decides how a run ended.
+"""What a run executes.
 
 A ``TaskSpec`` (saved as ``task.json`` in the run folder, beside the run's
 ``data_params.json`` and ``hyper_params.json``) says which task to run and with
 which options. ``execute`` runs it in the current process: loads what the task
-needs, calls the steps in ``core.runs.steps``, and ends the run: every way out, a
-result or an exception, is mapped here to a status and an exit code, written to
-``run.json`` and emitted as ``TaskFinished``. The CLI's foreground runs, the
-detached run process (``core.runs.process``) and the TUI's in-process tasks all
-come through here.
+needs, calls the steps in ``core.runs.steps`` and returns the ``Outcome``, or
+raises. It runs inside the run's ``RunSession`` (``core.runs.lifecycle``), which
+ends the run either way; the CLI's foreground runs, the detached run process
+(``core.runs.process``) and the TUI's in-process tasks all come through
+``control.run_here``, which holds that session.
 """
 
 from __future__ import annotations
@@ -19,18 +19,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cnn_tui.core import backend, fileio
-from cnn_tui.core.errors import ResultsError, TaskStopped, UserError
-from cnn_tui.core.events import Emit, Notice, SearchPlanned, TaskFinished, ignore
+from cnn_tui.core import fileio
+from cnn_tui.core.errors import ResultsError
+from cnn_tui.core.events import Emit, Notice, SearchPlanned, ignore
 from cnn_tui.core.params.files import DataParams, HyperParams
 from cnn_tui.core.runs import steps as jobs
-from cnn_tui.core.runs.folder import Run
+from cnn_tui.core.runs.folder import TASK_LABELS, Run
+from cnn_tui.core.runs.lifecycle import EXIT_OK, EXIT_USER, exit_code_of
 from cnn_tui.core.runs.results import load_history
 
 TASK_FILE = "task.json"
 TASKS = ("train", "tune", "pipeline", "evaluate", "predict")
 RESUMABLE = ("train", "pipeline", "tune")
-EXIT_OK, EXIT_FAILED, EXIT_USER, EXIT_STOPPED = 0, 1, 2, 130
 
 
 @dataclass
@@ -56,20 +56,18 @@ class TaskSpec:
 
     @classmethod
     def load(cls, folder: Path) -> TaskSpec:
-        try:
-            body = json.loads((folder / TASK_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            raise ResultsError("the run folder has no readable task.json (not started by this version?)",
-                               path=folder) from None
+        body = fileio.read_json_object(folder / TASK_FILE)
+        if body is None:
+            raise ResultsError("the run folder has no readable task.json (not started by this version?)", path=folder)
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in body.items() if k in names})
 
     @property
     def label(self) -> str:
         """The task as the user knows it."""
-        if self.task == "train":
-            return "training with validation" if self.validate else "training"
-        return {"tune": "tuning", "pipeline": "pipeline", "evaluate": "evaluation", "predict": "prediction"}[self.task]
+        if self.task == "train" and self.validate:
+            return "training with validation"
+        return TASK_LABELS[self.task]
 
 
 @dataclass
@@ -97,22 +95,6 @@ class Outcome:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def ending_of(exc: BaseException) -> tuple[str, str, int]:
-    """The status, the one-line message and the exit code of a run that ended with ``exc``."""
-
-    if isinstance(exc, (TaskStopped, KeyboardInterrupt)):
-        return "stopped", str(exc) or "interrupted", EXIT_STOPPED
-    if isinstance(exc, UserError):
-        return "failed", str(exc), EXIT_USER
-    if isinstance(exc, Exception) and backend.is_out_of_memory(exc):
-        return "failed", backend.describe_failure(exc), EXIT_USER
-    return "failed", backend.describe_failure(exc), EXIT_FAILED
-
-
-def exit_code_of(status: str) -> int:
-    return {"finished": EXIT_OK, "stopped": EXIT_STOPPED}.get(status, EXIT_FAILED)
-
-
 def load_params(run: Run) -> tuple[DataParams, HyperParams | None]:
     data = DataParams.load(run.file("data_params.json"))
     hyper_file = run.file("hyper_params.json")
@@ -121,31 +103,12 @@ def load_params(run: Run) -> tuple[DataParams, HyperParams | None]:
 
 def execute(run: Run, spec: TaskSpec, *, emit: Emit = ignore, stop: threading.Event | None = None,
             inputs: Inputs | None = None) -> Outcome:
-    """Run ``spec`` in this process and end ``run``. Exceptions are re-raised after the run is
-    marked (a user mistake as ``failed`` with its one line, a stop as ``stopped``)."""
+    """Run ``spec`` in this process, in ``run``'s folder: its outcome, or the exception the task ended
+    with. Ending the run is its session's (``RunSession``)."""
     stop = stop or threading.Event()
     inputs = inputs or Inputs()
-    if spec.resume:
-        run.record["resumed"] = int(run.record.get("resumed") or 0) + 1
-    try:
-        data, hyper = load_params(run)
-        outcome = _STEPS[spec.task](run, spec, data, hyper, emit, stop, inputs)
-    except BaseException as exc:
-        status, message, code = ending_of(exc)
-        _end(run, spec, emit, status, message, code)
-        raise
-    _end(run, spec, emit, outcome.status, outcome.message, outcome.exit_code, outcome.details)
-    return outcome
-
-
-def _end(run: Run, spec: TaskSpec, emit: Emit, status: str, message: str, code: int,
-         details: dict[str, Any] | None = None) -> None:
-    # the event first: a follower stops reading once run.json says the run ended
-    emit(TaskFinished(spec.task, status, message, {"exit_code": code, "run_dir": str(run.path)}))
-    try:
-        run.finish(status, message, exit_code=code, **(details or {}))
-    except ResultsError:
-        pass  # even run.json cannot be written (disk full): the caller's result still stands
+    data, hyper = load_params(run)
+    return _STEPS[spec.task](run, spec, data, hyper, emit, stop, inputs)
 
 
 # ---------------------------------------------------------------- the tasks

@@ -15,7 +15,6 @@ dies, however it dies.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -38,6 +37,9 @@ HEARTBEAT_SECONDS = 10.0
 # long means its process is gone.
 STALE_SECONDS = 120.0
 INTERRUPTED_MESSAGE = "the process ended before the run finished (killed, or the machine stopped)"
+# what each task is called where the user reads it (a TaskSpec's label adds "with validation")
+TASK_LABELS = {"train": "training", "tune": "tuning", "pipeline": "pipeline", "evaluate": "evaluation",
+               "predict": "prediction"}
 
 
 class RunBusy(ResultsError):
@@ -199,11 +201,13 @@ class Run:
 
 
 def read_run(path: Path) -> dict[str, Any] | None:
-    try:
-        record = json.loads((path / RUN_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
+    """The run's run.json; None when the folder holds no readable one (not a run folder)."""
+    return fileio.read_json_object(path / RUN_FILE)
+
+
+def task_label(task: str) -> str:
+    """The task as the user knows it; a task this version does not know, by its name."""
+    return TASK_LABELS.get(task, task)
 
 
 def effective_status(record: dict[str, Any]) -> str:

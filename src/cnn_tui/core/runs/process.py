@@ -1,11 +1,12 @@
 """The process of a detached run: ``python -m cnn_tui.core.runs.process RUN_DIR``.
 
-``run_control.launch`` starts it in a session of its own with stdin from
+``control.launch`` starts it in a session of its own with stdin from
 /dev/null and its output in ``run.log``, so closing the terminal, logging out or
-quitting the TUI does not reach it. It takes over the run folder, executes the
-task its ``task.json`` names, and exits with the run's exit code. SIGTERM and
-SIGINT (``cnn-tui stop``) ask it to stop after the current batch and save;
-SIGHUP is ignored, as it no longer has a terminal to lose.
+quitting the TUI does not reach it. It executes the task its ``task.json`` names
+in the run's session (``control.run_here``: claimed, beating, its events written,
+ended, released), and exits with the run's exit code. SIGTERM and SIGINT
+(``cnn-tui stop``) ask it to stop after the current batch and save; SIGHUP is
+ignored, as it no longer has a terminal to lose.
 """
 
 from __future__ import annotations
@@ -13,15 +14,17 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import traceback
 from pathlib import Path
+
+from cnn_tui.core.errors import UserError
+from cnn_tui.core.runs.control import run_here
+from cnn_tui.core.runs.execute import TaskSpec
+from cnn_tui.core.runs.folder import Run, RunBusy
+from cnn_tui.core.runs.lifecycle import EXIT_STOPPED, EXIT_USER, ending_of
 
 
 def main(argv: list[str]) -> int:
-    from cnn_tui.core.errors import UserError
-    from cnn_tui.core.runs.control import run_here
-    from cnn_tui.core.runs.execute import EXIT_USER, TaskSpec, ending_of
-    from cnn_tui.core.runs.folder import Run, RunBusy
-
     if len(argv) != 1:
         print("usage: python -m cnn_tui.core.runs.process RUN_DIR", file=sys.stderr)
         return EXIT_USER
@@ -48,9 +51,7 @@ def main(argv: list[str]) -> int:
         return EXIT_USER
     except BaseException as exc:  # the run is marked already; the log keeps the details
         status, message, code = ending_of(exc)
-        if code not in (EXIT_USER, 130):
-            import traceback
-
+        if code not in (EXIT_USER, EXIT_STOPPED):
             traceback.print_exc()
         print(f"{status}: {message}", file=sys.stderr)
         return code
