@@ -21,8 +21,9 @@ from cnn_tui.core.events import EpochEnd, FoldEnd, Notice, TaskFinished
 from cnn_tui.core.params.files import DataParams, HyperParams
 from cnn_tui.core.runs import control, events_file, index, processes
 from cnn_tui.core.runs.execute import TaskSpec
-from cnn_tui.core.runs.folder import LOCK_FILE, Run, RunBusy, effective_status, read_run
+from cnn_tui.core.runs.folder import INTERRUPTED_MESSAGE, LOCK_FILE, Run, RunBusy, effective_status, read_run
 from cnn_tui.core.runs.lifecycle import NO_ENDING, RunSession, ending_of
+from cnn_tui.core.runs.results import read_ending
 
 
 def _dead_pid() -> int:
@@ -276,6 +277,34 @@ def test_a_user_mistake_inside_a_run_ends_it_failed_with_the_reason(params_files
     record = read_run(run.path)
     assert record["status"] == "failed" and record["exit_code"] == 2 and record["message"]
     assert isinstance(events[-1], TaskFinished) and events[-1].status == "failed"
+
+
+def test_how_a_run_ended_is_read_back_from_its_folder(tmp_path):
+    run = Run.create(tmp_path, "train")
+    (run.path / "history.csv").write_text("epoch,loss,accuracy\n1,0.9,0.5\n2,0.7,0.625\n")
+    running = read_ending(run.path)
+    assert (running.status, running.exit_code, running.label) == ("running", None, "training")
+    assert running.metrics == {"loss": 0.7, "accuracy": 0.625}  # its last whole epoch, while it runs
+    # the event says how it ended before run.json does
+    event = TaskFinished("train", "stopped", "stopped after epoch 2", {"exit_code": 130})
+    told = read_ending(run.path, finished=event)
+    assert (told.status, told.exit_code) == ("stopped", 130)
+    run.finish("finished", "2 epochs", exit_code=0, final={"accuracy": 0.75, "loss": 0.5})
+    ended = read_ending(run.path, finished=event)  # run.json has it now: the event is not needed
+    assert (ended.status, ended.message, ended.exit_code) == ("finished", "2 epochs", 0)
+    assert ended.metrics == {"accuracy": 0.75, "loss": 0.5} and ended.seconds is not None
+    assert ended.run_id == run.path.name and ended.task == "train"
+
+
+def test_a_killed_run_reads_back_interrupted_with_the_exit_code_of_a_failure(tmp_path):
+    run = Run.create(tmp_path, "tune")
+    run.record.update(pid=_dead_pid(), pid_start=None, message="stopped after fit 2")  # a resumed run, then killed
+    run.write()
+    ending = read_ending(run.path)
+    assert (ending.status, ending.message, ending.exit_code) == ("interrupted", INTERRUPTED_MESSAGE, 1)
+    assert ending.label == "tuning"
+    nothing = read_ending(tmp_path / "not-a-run")
+    assert (nothing.status, nothing.task, nothing.exit_code, nothing.record) == ("failed", "?", 1, {})
 
 
 # ---------------------------------------------------------------- resuming in this process

@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from rich import box
+from rich.measure import Measurement
 from rich.table import Table
 
 from cnn_tui.cli.commands import Args, Ended, results_folders
 from cnn_tui.cli.console import CliConsole, safe
 from cnn_tui.core.events import TaskFinished
 from cnn_tui.core.runs import control
-from cnn_tui.core.runs.folder import effective_status, read_run
 from cnn_tui.core.runs.index import RunSummary, find_run, list_runs
-from cnn_tui.core.runs.lifecycle import EXIT_OK, exit_code_of
+from cnn_tui.core.runs.lifecycle import EXIT_OK
+from cnn_tui.core.runs.results import read_ending
 
 STATUS_COLOURS = {"running": "cyan", "finished": "green", "stopped": "yellow", "failed": "red", "interrupted": "magenta"}
 
@@ -111,8 +111,6 @@ def runs_lines(summaries: list[RunSummary]) -> list[str]:
 
 
 def print_runs(console: CliConsole, summaries: list[RunSummary]) -> None:
-    from rich.measure import Measurement
-
     if console.json_mode:
         return
     out = console.out
@@ -139,33 +137,13 @@ def cmd_runs(args: Args, console: CliConsole, stop: threading.Event) -> list[dic
 # ---------------------------------------------------------------- attach
 
 
-def _exit_code(record: dict[str, Any]) -> tuple[str, int]:
-    status = effective_status(record)
-    code = record.get("exit_code")
-    if status == "interrupted" or not isinstance(code, int):  # a killed process wrote no exit code
-        code = exit_code_of(status)
-    return status, code
-
-
-def _ending(folder: Path) -> tuple[dict[str, Any], str, int, str]:
-    record = read_run(folder) or {}
-    status, code = _exit_code(record)
-    message = record.get("message") or ""
-    if status == "interrupted" and not message:
-        from cnn_tui.core.runs.folder import INTERRUPTED_MESSAGE
-
-        message = INTERRUPTED_MESSAGE
-    return record, status, code, message
-
-
 def cmd_attach(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
     """Replay the run's events, then follow it to its end; Ctrl-C (``stop``) leaves it running."""
     folder = find_run(args.run, results_folders(args))
     run_id = folder.name
-    record = read_run(folder) or {}
-    status = effective_status(record)
-    console.info(f"run {run_id} ({record.get('task') or '?'}, {status})"
-                 + ("; Ctrl-C detaches, the run goes on" if status == "running" else ""))
+    now = read_ending(folder)
+    console.info(f"run {run_id} ({now.task}, {now.status})"
+                 + ("; Ctrl-C detaches, the run goes on" if now.status == "running" else ""))
     console.show_endings = True
     ending = None  # a process's end is shown when more follows it (a resumed run); the last one, below
     with console.progress("replaying"):
@@ -181,11 +159,11 @@ def cmd_attach(args: Args, console: CliConsole, stop: threading.Event) -> dict[s
     if stop.is_set() and control.is_running(folder):
         console.info(f"detached; the run goes on: cnn-tui attach {run_id}")
         return {**result, "status": "running", "detached": True}
-    record, status, code, message = _ending(folder)
-    result.update(status=status, message=message, run_exit_code=code)
-    line = f"run {run_id} {status}" + (f": {message}" if message else "")
-    if code != EXIT_OK:
-        raise Ended(line, result, code)
+    ending = read_ending(folder)
+    result.update(status=ending.status, message=ending.message, run_exit_code=ending.exit_code)
+    line = f"run {run_id} {ending.status}" + (f": {ending.message}" if ending.message else "")
+    if ending.exit_code != EXIT_OK:
+        raise Ended(line, result, ending.exit_code)
     console.info(line)
     return result
 
@@ -207,6 +185,6 @@ def cmd_stop(args: Args, console: CliConsole, stop: threading.Event) -> dict[str
         if stop.wait(0.1):
             console.info(f"no longer waiting; run {run_id} is stopping (cnn-tui runs shows when it has)")
             return {**result, "status": "stopping"}
-    record, status, code, message = _ending(folder)
-    console.line(f"run {run_id} {status}" + (f": {message}" if message else ""))
-    return {**result, "status": status, "message": message, "run_exit_code": code}
+    ending = read_ending(folder)
+    console.line(f"run {run_id} {ending.status}" + (f": {ending.message}" if ending.message else ""))
+    return {**result, "status": ending.status, "message": ending.message, "run_exit_code": ending.exit_code}

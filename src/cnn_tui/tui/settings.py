@@ -4,10 +4,11 @@ write is logged, never shown as an error (a setting is not worth interrupting an
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
+
+from cnn_tui.core.fileio import read_json_object
 
 FILE = "settings.json"
 
@@ -19,11 +20,7 @@ def settings_path() -> Path:
 
 
 def read_settings() -> dict[str, Any]:
-    try:
-        data = json.loads(settings_path().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    return read_json_object(settings_path()) or {}
 
 
 def remember(**values: Any) -> None:

@@ -3,17 +3,17 @@ and a run named by its id, a unique prefix of one, or its folder."""
 
 from __future__ import annotations
 
-import json
 import os
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from cnn_tui.core.errors import UserError
-from cnn_tui.core.runs.folder import RUN_FILE, effective_status, read_run
+from cnn_tui.core.fileio import read_json_object
+from cnn_tui.core.params.fields import HYPER_FIELDS
+from cnn_tui.core.runs.folder import RUN_FILE, read_run
+from cnn_tui.core.runs.results import read_ending
 
 
 @dataclass
@@ -37,19 +37,9 @@ class RunSummary:
         return dict(self.__dict__)
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def differing_params(hyper: dict[str, Any]) -> dict[str, Any]:
     """The hyper fields whose value is not the seed's default. A default list's first value is
     what training uses, so a single value equal to it is no difference."""
-    from cnn_tui.core.params.fields import HYPER_FIELDS
-
     defaults = {f.name: f.default for f in HYPER_FIELDS}
 
     def same(value: Any, default: Any) -> bool:
@@ -58,53 +48,21 @@ def differing_params(hyper: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in hyper.items() if k in defaults and not same(v, defaults[k])}
 
 
-def _metrics(record: dict[str, Any]) -> dict[str, float]:
-    details = record.get("details") or {}
-    found: dict[str, float] = {}
-    for key, value in (details.get("final") or {}).items():
-        if key in ("accuracy", "val_accuracy", "loss", "val_loss") and isinstance(value, (int, float)):
-            found[key] = float(value)
-    if isinstance(details.get("accuracy"), (int, float)):  # evaluation (alone or after training)
-        found["test_accuracy"] = float(details["accuracy"])
-    if isinstance(details.get("best_accuracy"), (int, float)):
-        found["best_cv_accuracy"] = float(details["best_accuracy"])
-    return found
-
-
-def _duration(record: dict[str, Any], status: str) -> float | None:
-    if record.get("seconds") is not None:
-        return float(record["seconds"])
-    if status == "running" and record.get("started"):
-        try:
-            return max(0.0, time.time() - datetime.fromisoformat(record["started"]).timestamp())
-        except ValueError:
-            return None
-    return None
-
-
 def summarize(folder: Path, record: dict[str, Any] | None = None) -> RunSummary | None:
+    """The run's line in the list; None when ``folder`` has no readable run.json."""
     record = record if record is not None else read_run(folder)
     if record is None:
         return None
-    status = effective_status(record)
-    data = _read_json(folder / "data_params.json")
-    hyper = _read_json(folder / "hyper_params.json")
-    task = str(record.get("task") or "?")
-    source = (data.get("test_dir") if task in ("evaluate", "predict") else data.get("train_dir")) or ""
-    metrics = _metrics(record)
-    if not metrics:  # a running (or killed) run: its last whole epoch
-        from cnn_tui.core.runs.results import load_history
-
-        last = {k: v[-1] for k, v in load_history(folder).items() if v and k in ("accuracy", "val_accuracy", "loss",
-                                                                                    "val_loss")}
-        metrics = last
+    ending = read_ending(folder, record=record)
+    data = read_json_object(folder / "data_params.json") or {}
+    hyper = read_json_object(folder / "hyper_params.json") or {}
+    source = (data.get("test_dir") if ending.task in ("evaluate", "predict") else data.get("train_dir")) or ""
     return RunSummary(
-        run_id=str(record.get("run_id") or folder.name), run_dir=str(folder), task=task,
-        status=status, started=str(record.get("started") or ""), seconds=_duration(record, status),
-        message=str(record.get("message") or "") if status != "interrupted" or record.get("status") == "interrupted"
-        else "the process ended before the run finished (killed, or the machine stopped)",
-        data="/".join(Path(source).parts[-2:]) if source else "", params=differing_params(hyper), metrics=metrics,
-        pid=record.get("pid"), exit_code=record.get("exit_code"),
+        run_id=ending.run_id, run_dir=str(folder), task=ending.task, status=ending.status,
+        started=str(record.get("started") or ""), seconds=ending.seconds, message=ending.message,
+        data="/".join(Path(source).parts[-2:]) if source else "", params=differing_params(hyper),
+        metrics=dict(ending.metrics),  # the Runs view adds a running run's progress to its copy
+        pid=record.get("pid"), exit_code=record.get("exit_code"),  # as recorded: None for a killed run
     )
 
 

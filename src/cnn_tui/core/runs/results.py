@@ -1,16 +1,96 @@
-"""What a run produced, read back from its folder: the history, the evaluation, the search's
-folds, the model. The Runs view opens finished runs with these (a run written before
-``events.jsonl`` existed still opens from its other files)."""
+"""What a run produced, read back from its folder: how it ended (``read_ending``: the one reader
+of that, for the TUI, the CLI and the runs list), the history, the evaluation, the search's folds.
+The Runs view opens finished runs with these (a run written before ``events.jsonl`` existed still
+opens from its other files)."""
 
 from __future__ import annotations
 
 import csv
 import math
+import time
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cnn_tui.core.events import ROW_FIELDS  # a row's own fields, beside the params
-from cnn_tui.core.runs.folder import read_run
+from cnn_tui.core.events import ROW_FIELDS, FoldEnd, TaskFinished  # ROW_FIELDS: a row's own fields, beside the params
+from cnn_tui.core.runs.events_file import read_events
+from cnn_tui.core.runs.folder import INTERRUPTED_MESSAGE, effective_status, read_run, task_label
+from cnn_tui.core.runs.lifecycle import exit_code_of
+
+FINAL_FIGURES = ("accuracy", "val_accuracy", "loss", "val_loss")
+
+
+@dataclass(frozen=True)
+class RunEnding:
+    """How a run ended (or, while it runs, how it stands), read back from its folder."""
+
+    run_dir: Path
+    run_id: str
+    task: str  # "?" when run.json does not say
+    status: str  # running | finished | stopped | failed | interrupted (a running run whose process is gone)
+    message: str
+    exit_code: int | None  # its process's; for a killed one, what its status means; None while it runs
+    seconds: float | None  # so far, while it runs
+    metrics: dict[str, float]  # the final or best figures; without them (running, killed) its last whole epoch
+    record: dict[str, Any]  # run.json as read; empty when the folder has no readable one
+
+    @property
+    def label(self) -> str:
+        return task_label(self.task)
+
+    @property
+    def details(self) -> dict[str, Any]:
+        return self.record.get("details") or {}
+
+
+def read_ending(run_dir: Path, *, record: dict[str, Any] | None = None,
+                finished: TaskFinished | None = None) -> RunEnding:
+    """How the run in ``run_dir`` ended. ``record``: its run.json when the caller has read it already;
+    ``finished``: its ``TaskFinished`` event when the caller followed its events (the event comes
+    before run.json says the run ended)."""
+    record = record if record is not None else read_run(run_dir) or {}
+    status = effective_status(record)
+    message = str(record.get("message") or "")
+    exit_code = record.get("exit_code")
+    if finished is not None and status == "running":
+        status, message, exit_code = finished.status, finished.message, finished.details.get("exit_code")
+    if status == "interrupted" and (record.get("status") != "interrupted" or not message):
+        message = INTERRUPTED_MESSAGE  # what run.json says was written while the process lived
+    if status == "running":
+        exit_code = None
+    elif status == "interrupted" or not isinstance(exit_code, int):  # a killed process wrote no exit code
+        exit_code = exit_code_of(status)
+    return RunEnding(run_dir, str(record.get("run_id") or run_dir.name), str(record.get("task") or "?"), status,
+                     message, exit_code, _duration(record, status), _metrics(record) or _last_epoch(run_dir), record)
+
+
+def _metrics(record: dict[str, Any]) -> dict[str, float]:
+    details = record.get("details") or {}
+    found: dict[str, float] = {}
+    for key, value in (details.get("final") or {}).items():
+        if key in FINAL_FIGURES and isinstance(value, (int, float)):
+            found[key] = float(value)
+    if isinstance(details.get("accuracy"), (int, float)):  # evaluation (alone or after training)
+        found["test_accuracy"] = float(details["accuracy"])
+    if isinstance(details.get("best_accuracy"), (int, float)):
+        found["best_cv_accuracy"] = float(details["best_accuracy"])
+    return found
+
+
+def _last_epoch(folder: Path) -> dict[str, float]:
+    return {k: v[-1] for k, v in load_history(folder).items() if v and k in FINAL_FIGURES}
+
+
+def _duration(record: dict[str, Any], status: str) -> float | None:
+    if record.get("seconds") is not None:
+        return float(record["seconds"])
+    if status == "running" and record.get("started"):
+        try:
+            return max(0.0, time.time() - datetime.fromisoformat(record["started"]).timestamp())
+        except ValueError:
+            return None
+    return None
 
 
 def load_history(folder: Path) -> dict[str, list[float]]:
@@ -34,9 +114,9 @@ def load_history(folder: Path) -> dict[str, list[float]]:
 
 def load_evaluation(folder: Path) -> Any | None:
     """The run's ``Evaluation`` from ``predictions.npz``, or None when it has none."""
-    import numpy as np
+    import numpy as np  # noqa: PLC0415 — the Runs view reads this module in a listing, before anything imports numpy
 
-    from cnn_tui.core.training.evaluation import Evaluation
+    from cnn_tui.core.training.evaluation import Evaluation  # noqa: PLC0415 — numpy at import, as above
 
     path = folder / "predictions.npz"
     if not path.is_file():
@@ -54,9 +134,6 @@ def load_evaluation(folder: Path) -> Any | None:
 
 def load_fold_rows(folder: Path) -> list[dict[str, Any]]:
     """Every fit of the run's search: from its events (typed), else from tuning_results.csv."""
-    from cnn_tui.core.events import FoldEnd
-    from cnn_tui.core.runs.events_file import read_events
-
     rows = [dict(e.row) for e in read_events(folder) if isinstance(e, FoldEnd)]
     if rows:
         seen: dict[tuple, dict[str, Any]] = {}
@@ -69,8 +146,6 @@ def load_fold_rows(folder: Path) -> list[dict[str, Any]]:
             return [_typed(row) for row in csv.DictReader(handle)]
     except OSError:
         return []
-
-
 
 
 def _nan_for_none(row: dict[str, Any]) -> dict[str, Any]:
@@ -93,7 +168,7 @@ def _typed(row: dict[str, str]) -> dict[str, Any]:
 
 def load_tuning(folder: Path) -> Any | None:
     """The run's search as a ``TuningResult`` (plan rebuilt from run.json and the rows)."""
-    from cnn_tui.core.tuning.search import TuningPlan, TuningResult
+    from cnn_tui.core.tuning.search import TuningPlan, TuningResult  # noqa: PLC0415 — numpy at import (see above)
 
     record = read_run(folder) or {}
     rows = load_fold_rows(folder)

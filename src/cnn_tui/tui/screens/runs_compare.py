@@ -7,7 +7,6 @@ The run folders are read in a thread worker; nothing here imports numpy at modul
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,6 +21,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, Static, TabbedContent, TabPane
 
+from cnn_tui.core.fileio import read_json_object
+from cnn_tui.core.params.fields import DATA_FIELDS, HYPER_FIELDS, HYPER_NAMES, format_text
+from cnn_tui.core.runs.folder import read_run
+from cnn_tui.core.runs.results import load_history, read_ending
 from cnn_tui.tui.widgets.tables import STATUS_STYLES, format_duration
 
 MISSING = "-"
@@ -68,29 +71,19 @@ class RunFiles:
     data: dict[str, Any] | None = None
 
 
-def _json(path: Path) -> dict[str, Any] | None:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
 def read_run_files(folder: Path) -> RunFiles:
-    from cnn_tui.core.runs.index import summarize
-    from cnn_tui.core.runs.results import load_history
-
     folder = Path(folder)
-    summary = summarize(folder)
-    run = RunFiles(folder, summary.run_id if summary else folder.name)
-    if summary is not None:
-        run.status, run.task, run.seconds, run.metrics = summary.status, summary.task, summary.seconds, summary.metrics
+    record = read_run(folder)
+    ending = read_ending(folder, record=record or {})
+    run = RunFiles(folder, ending.run_id)
+    if record is not None:  # without a readable run.json, how it went is "?"
+        run.status, run.task, run.seconds, run.metrics = ending.status, ending.task, ending.seconds, ending.metrics
     try:
         run.history = load_history(folder)
     except (OSError, ValueError):
         run.history = {}
-    run.hyper = _json(folder / "hyper_params.json")
-    run.data = _json(folder / "data_params.json")
+    run.hyper = read_json_object(folder / "hyper_params.json")
+    run.data = read_json_object(folder / "data_params.json")
     return run
 
 
@@ -107,8 +100,6 @@ class ParamRow:
 def param_rows(runs: Sequence[RunFiles]) -> list[ParamRow]:
     """One row per hyper field any run has, then the data params that shape the input; the rows whose
     values differ first (runs without the file do not count), each group in the fields' order."""
-    from cnn_tui.core.params.fields import DATA_FIELDS, HYPER_FIELDS, HYPER_NAMES, format_text
-
     hyper_defaults = {f.name: f.default for f in HYPER_FIELDS}
     data_defaults = {f.name: f.default for f in DATA_FIELDS}
     present = [k for run in runs if run.hyper for k in run.hyper]
