@@ -12,7 +12,7 @@
   write time; ``control.follow`` in this process yields them; the delay from write to
   yield, p50/p95.
 - Attach latency: the same writer, followed by the TUI (headless, 120×36) through
-  ``Tasks.attach``: the delay from write to the line shown on the screen's status line (the
+  ``TaskController.attach``: the delay from write to the line shown on the screen's status line (the
   notices' path; batch progress is held to ten updates a second on purpose).
 """
 
@@ -173,9 +173,9 @@ async def attach_latency(folder: Path, count: int) -> list[Figure]:
             except ValueError:
                 pass
 
-        main.say = say  # Tasks reports through the screen's say
+        main.say = say  # the task controller reports through the screen's say
         writer = start_writer(run_dir, count)
-        main.tasks.attach(run_dir)
+        main.task_controller.attach(run_dir)
         deadline = time.monotonic() + 120
         while (writer.poll() is None or main.session.busy) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)

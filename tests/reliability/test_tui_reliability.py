@@ -56,8 +56,8 @@ async def test_stop_while_loading_then_load_again(params_files, in_tmp, monkeypa
     app = make_app(data, hyper)
 
     def slow_first_chunk(*args):
-        if not app.main.tasks.stop_event.is_set():
-            app.main.tasks.stop_event.set()  # as if x was pressed while the first chunk decoded
+        if not app.main.task_controller.current.stop.is_set():
+            app.main.task_controller.current.stop.set()  # as if x was pressed while the first chunk decoded
         return real(*args)
 
     monkeypatch.setattr(dataset.decode, "decode_into_array", slow_first_chunk)

@@ -32,14 +32,14 @@ async def test_missing_folder_and_wrong_class_count(params_files, write_json, in
         main = app.main
         missing = write_json("missing.json", {"num_classes": 3, "train_dir": "nowhere", "test_dir": "nowhere",
                                               "image_size": 12})
-        main.load_params_file("data", missing)
+        main.params.load_params_file("data", missing)
         await pilot.press("l")
         await wait_idle(pilot)
         assert status(app).startswith(str(in_tmp / "nowhere")) and "training folder" in status(app)
         assert main.session.train_set is None and app.screen is main
         four = write_json("four.json", {**json.loads(data.read_text()), "num_classes": 4,
                                         "train_dir": str(data.parent.parent / "data" / "training")})
-        main.load_params_file("data", four)
+        main.params.load_params_file("data", four)
         await pilot.press("l")
         await wait_idle(pilot)
         assert "has 3 class folders (0, 1, 2) but num_classes is 4" in status(app)
@@ -58,7 +58,7 @@ async def test_out_of_memory_is_explained(params_files, in_tmp, monkeypatch):
         await wait_idle(pilot)
         assert status(app) == ("loading the training set failed: out of memory: try a smaller batch_size, "
                                "num_units, num_filters or image_size")
-        assert app.main.session.busy is None and app.main.check_action("load_train", ()) is True
+        assert app.main.session.busy is None and app.main.check_action("run", ("load_train",)) is True
 
 
 async def test_an_unexpected_error_is_one_line_and_logged(params_files, in_tmp, monkeypatch, caplog):

@@ -238,7 +238,7 @@ async def test_kept_epoch_marked_on_the_curves(in_tmp, tmp_path):
                  history=history)
     async with app.run_test(size=(100, 30)) as pilot:
         await app.main.mount_views()
-        app.main.tasks.display.show_run(end, live=False)
+        app.main.task_controller.display.show_run(end, live=False)
         await pilot.pause()
         assert "kept epoch 2 (early stopping)" in text_of(app, "#chart-legend")
         assert all(chart.kept == 2 for chart in app.main.query(HistoryChart))
@@ -246,7 +246,7 @@ async def test_kept_epoch_marked_on_the_curves(in_tmp, tmp_path):
         assert "val_accuracy 0.9000 · val_loss 0.4000 (epoch 2, kept)" in title  # the model's figures
         # a run without early stopping marks nothing
         plain_end = RunEnd(tmp_path, "train", "finished", "done", {"details": {"epochs_done": 4}}, history=history)
-        app.main.tasks.display.show_run(plain_end, live=False)
+        app.main.task_controller.display.show_run(plain_end, live=False)
         await pilot.pause()
         assert "kept" not in text_of(app, "#chart-legend")
         assert all(chart.kept is None for chart in app.main.query(HistoryChart))

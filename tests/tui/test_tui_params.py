@@ -8,6 +8,7 @@ import json
 from textual.widgets import Button, Input, OptionList
 
 from cnn_tui.core.params.files import HyperParams
+from cnn_tui.tui.actions import ACTIONS
 from cnn_tui.tui.screens.menu import MenuScreen
 
 from tui_helpers import choose_file, make_app, open_form, status, text_of
@@ -127,9 +128,9 @@ async def test_disabled_actions_say_why_in_footer_keys_menu_and_palette(params_f
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         main = app.main
-        assert main.check_action("train", ()) is None  # shown disabled in the footer
-        assert main.check_action("stop", ()) is False  # hidden while nothing runs
-        assert main.check_action("about", ()) is True
+        assert main.check_action("run", ("train",)) is None  # shown disabled in the footer
+        assert main.check_action("run", ("stop",)) is False  # hidden while nothing runs
+        assert main.check_action("run", ("about",)) is True
         await pilot.press("t")
         assert status(app) == "Training only: load data params first (o), or create them (n)"
         await pilot.press("e")
@@ -153,12 +154,44 @@ async def test_disabled_actions_say_why_in_footer_keys_menu_and_palette(params_f
         assert commands["Tasks: Tuning"] == "unavailable: load data params first (o), or create them (n)"
         assert commands["Help: About"].startswith("version, backend")
         # loading the params moves the reason on to the next missing step
-        main.load_params_file("data", data)
-        main.load_params_file("hyper", hyper)
+        main.params.load_params_file("data", data)
+        main.params.load_params_file("hyper", hyper)
         await pilot.pause()
         assert main.session.why_not("train") == "load a training dataset first (l)"
         assert main.session.why_not("tune") == "load a training dataset first (l)"
         assert main.session.why_not("init_model") is None
+
+
+async def test_every_action_runs_through_the_table_entry_it_names(in_tmp):
+    """One binding per action, ``run('<name>')``, and what it calls is a method of the screen or of a part;
+    the screen keeps no ``action_<name>`` method of its own for them."""
+    app = make_app()
+    async with app.run_test(size=(100, 30)):
+        main = app.main
+        bound = {b.key: b.action for b in main.BINDINGS}
+        for action in ACTIONS:
+            assert bound[action.key] == f"run('{action.name}')", action.name
+            part, _, method = action.calls.rpartition(".")
+            assert callable(getattr(getattr(main, part) if part else main, method)), action.calls
+            assert not hasattr(main, f"action_{action.name}"), action.name
+
+
+async def test_a_key_a_menu_item_and_a_palette_command_call_the_same_method(in_tmp, monkeypatch):
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        main = app.main
+        calls: list[str] = []
+        monkeypatch.setattr(main.params, "new_hyper", lambda: calls.append("params.new_hyper"))
+        await pilot.press("N")
+        await pilot.pause()
+        await pilot.press("m")
+        await pilot.pause()
+        await pilot.press("N")  # the App menu's item, by its key
+        await pilot.pause()
+        command = next(c for c in app.get_system_commands(main) if c.title == "App: New hyper params")
+        command.callback()
+        await pilot.pause()
+        assert calls == ["params.new_hyper"] * 3 and app.screen is main
 
 
 async def test_snap_saves_any_screen_and_says_where(in_tmp):

@@ -63,7 +63,7 @@ async def test_a_run_started_elsewhere_is_announced_followed_and_stopped(params_
         await pilot.press("enter")  # follow it: the epochs so far are replayed, then new ones come
         await wait_for(pilot, lambda: table(app, "#epoch-table").row_count >= 2, timeout=60, what="epochs")
         assert main.query_one("#views").active == "training" and main.session.busy == "training"
-        assert main.session.run_dir == run and main.check_action("stop", ()) is True
+        assert main.session.run_dir == run and main.check_action("run", ("stop",)) is True
         assert "Training on all training images: 400 epochs, batch 4, 36 images" in text_of(app, "#training-title")
         await pilot.press("x")  # stops the run it follows, as one it started
         await wait_idle(pilot, timeout=60)
@@ -75,7 +75,7 @@ async def test_a_run_started_elsewhere_is_announced_followed_and_stopped(params_
         assert main.session.model.source == run / "model.keras"
         assert main.session.model_note == f"trained {done} epochs of 400 (stopped)"
         assert status(app).startswith(f"stopped by the user after {done} of 400 epochs")
-        assert main.session.busy is None and main.check_action("train", ()) is None  # usable: needs l, i first
+        assert main.session.busy is None and main.check_action("run", ("train",)) is None  # usable: needs l, i first
 
 
 async def test_an_ended_run_opens_into_the_views_and_its_model_evaluates(params_files, in_tmp):
@@ -115,7 +115,7 @@ async def test_an_ended_search_opens_with_its_best_params(params_files, in_tmp):
     app = make_app(data_path, hyper_path)
     async with app.run_test(size=(120, 40)) as pilot:
         main = app.main
-        main.tasks.open_finished(run.path)
+        main.task_controller.open_finished(run.path)
         await wait_idle(pilot)
         assert main.query_one("#views").active == "tuning"
         result = main.session.tuning
@@ -169,7 +169,7 @@ async def test_however_the_app_ends_it_stops_following_and_the_run_goes_on(param
     app = make_app(data_path, hyper_path)
     async with app.run_test(size=(120, 36)) as pilot:
         await app.main.mount_views()
-        app.main.tasks.attach(run)
+        app.main.task_controller.attach(run)
         await wait_for(pilot, lambda: table(app, "#epoch-table").row_count >= 1, timeout=60, what="an epoch")
         assert following_threads()
         app.exit()  # not through q: no question, no detach of its own

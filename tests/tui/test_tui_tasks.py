@@ -10,6 +10,8 @@ import json
 import os
 import re
 
+from cnn_tui.core.errors import TaskStopped
+from cnn_tui.core.events import Notice
 from cnn_tui.core.models.model import NetModel
 from cnn_tui.core.runs import control
 from cnn_tui.tui.screens.confirm import ChoiceScreen, ConfirmScreen
@@ -30,6 +32,36 @@ from tui_helpers import (
 )
 
 SMALL = dict(classes=3, per_class=12, test_per_class=6, size=12)
+
+
+async def test_a_task_is_one_value_made_when_it_starts_and_dropped_when_it_ends(in_tmp):
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        main, shown = app.main, []
+        controller = main.task_controller
+
+        def wait_for_x(emit, stop):
+            emit(Notice("working on it", "info"))
+            stop.wait(60)
+            raise TaskStopped("after the first step")
+
+        async def show(result):
+            shown.append(result)
+
+        controller.start("probe", "probing", wait_for_x, show)
+        first = controller.current
+        assert (first.name, first.label, first.follows_run) == ("probe", "probing", False)
+        assert main.session.busy == "probing" and main.session.stoppable
+        await wait_for(pilot, lambda: "working on it" in logged(app), what="the task's notice")
+        await pilot.press("x")
+        await wait_idle(pilot)
+        assert controller.current is None and first.stop.is_set() and shown == []
+        assert "probing stopped: after the first step" in logged(app)
+        controller.start("probe", "probing again", lambda emit, stop: "done", show, stoppable=False)
+        second = controller.current
+        assert second is not first and not second.stop.is_set() and not main.session.stoppable
+        await wait_idle(pilot)
+        assert shown == ["done"] and controller.current is None and main.session.busy is None
 
 
 async def test_load_initialise_train_evaluate_and_predict(params_files, in_tmp):
@@ -107,7 +139,7 @@ async def test_stop_training_keeps_the_model_and_whole_epochs(params_files, in_t
         await wait_idle(pilot)
         await pilot.press("t")
         await wait_for(pilot, lambda: table(app, "#epoch-table").row_count >= 1, what="a first epoch")
-        assert main.check_action("stop", ()) is True and main.check_action("train", ()) is False
+        assert main.check_action("run", ("stop",)) is True and main.check_action("run", ("train",)) is False
         await pilot.press("t")  # a second task is refused, with the reason
         assert "Training only: training is running; wait for it or stop it (x)" in logged(app)
         await pilot.press("c")  # Snap, while training: into this run's folder
@@ -243,8 +275,8 @@ async def test_model_that_does_not_fit_the_data_is_a_readable_error(params_files
         four_params = tmp_path / "four.json"
         four_params.write_text(json.dumps({"num_classes": 4, "train_dir": str(four / "training"),
                                            "test_dir": str(four / "testing"), "image_size": 12}))
-        main.load_params_file("data", four_params)
-        main.load_model_file(model_path)
+        main.params.load_params_file("data", four_params)
+        main.task_controller.load_model(model_path)
         await wait_idle(pilot)
         await pilot.press("L")
         await wait_idle(pilot)

@@ -24,7 +24,7 @@ async def test_a_hyperband_search_from_the_dialog_and_a_skipped_fit(params_files
         assert isinstance(app.screen, ChoiceScreen)
         assert "Hyperband" in str(app.screen.query_one("#confirm-question").content)
         await pilot.press("h")
-        await wait_for(pilot, lambda: main.session.run_dir is not None and main.tasks.following, timeout=60,
+        await wait_for(pilot, lambda: main.session.run_dir is not None and main.task_controller.following, timeout=60,
                        what="the run process")
         assert json.loads((main.session.run_dir / "task.json").read_text())["strategy"] == "hyperband"
         # two combinations are too few to drop one: one round, every epoch; the first fit is long

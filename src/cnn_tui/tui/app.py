@@ -9,9 +9,11 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from cnn_tui.tui import hangup
 from cnn_tui.tui.actions import ACTIONS
 from cnn_tui.tui.screens.main import MainScreen
 from cnn_tui.tui.session import Session
+from cnn_tui.tui.settings import read_settings, remember
 
 
 class CnnApp(App[int]):
@@ -36,8 +38,6 @@ class CnnApp(App[int]):
         self.start_model = model
         self.log_path = log_path
         self.main = MainScreen(session, warm_keras=warm_keras, device_label=device_label)
-        from cnn_tui.tui.settings import read_settings
-
         theme = read_settings().get("theme")
         if isinstance(theme, str) and theme in self.available_themes:  # the one chosen last time
             self.theme = theme
@@ -45,8 +45,6 @@ class CnnApp(App[int]):
 
     def watch_theme(self, theme: str) -> None:
         if theme != getattr(self, "saved_theme", theme):  # a change, not the start-up's own setting
-            from cnn_tui.tui.settings import remember
-
             self.saved_theme = theme
             remember(theme=theme)  # chosen in the command palette: kept for the next session
 
@@ -55,25 +53,23 @@ class CnnApp(App[int]):
         await self.push_screen(self.main)
         for kind, path in self.start_files.items():
             if path is not None:
-                self.main.load_params_file(kind, Path(path))
+                self.main.params.load_params_file(kind, Path(path))
         if self.start_model is not None:
-            self.main.load_model_file(Path(self.start_model))
+            self.main.task_controller.load_model(Path(self.start_model))
 
     def watch_hang_ups(self) -> None:
-        """SIGHUP (the SSH connection dropped), a terminal that hung up, and SIGTERM call ``MainScreen.hang_up``:
-        it stops what runs in this process (it saves; a run process goes on) and quits, asking nothing. In a
-        terminal, drawing stops at once and the process ends within ``hangup.GRACE_S`` seconds whatever
-        happens (see ``tui.hangup``)."""
-        from cnn_tui.tui import hangup
-
-        hangup.watch(self, self.main.hang_up)
+        """SIGHUP (the SSH connection dropped), a terminal that hung up, and SIGTERM call the main screen's
+        ``TaskController.hang_up``: it stops what runs in this process (it saves; a run process goes on) and
+        quits, asking nothing. In a terminal, drawing stops at once and the process ends within
+        ``hangup.GRACE_S`` seconds whatever happens (see ``tui.hangup``)."""
+        hangup.watch(self, self.main.task_controller.hang_up)
 
     def action_snap(self) -> None:
-        self.main.action_snap()
+        self.main.snap()
 
     async def action_quit(self) -> None:
         # ctrl+q and the palette's quit ask first while a task runs, like q
-        await self.main.action_quit()
+        await self.main.run_named("quit")
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

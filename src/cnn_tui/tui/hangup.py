@@ -20,8 +20,8 @@ What this module does, all behind one ``Guard`` per app run:
   when nothing is being drawn and no signal comes, e.g. a pty that is not the controlling terminal) and
   for SIGHUP/SIGTERM, whose handlers only write a byte to a pipe (they run in the main thread, perhaps
   while it is inside a lock, so they must not take any). SIGHUP counts as the terminal gone.
-* Either one asks the app to leave normally, through the main screen's ``hang_up`` (which stops an
-  in-process task and quits when it is done), and arms the watchdog: if the process is still alive
+* Either one asks the app to leave normally, through the main screen's ``TaskController.hang_up`` (which
+  stops an in-process task and quits when it is done), and arms the watchdog: if the process is still alive
   ``GRACE_S`` seconds later, whatever it is stuck on, the guardian logs the main thread's stack, flushes
   the logs and ends the process with ``os._exit(128 + signal)`` (129 for a hang-up, 143 for SIGTERM).
   A thread cannot act while another holds the GIL for good or once the interpreter is finalizing, so a

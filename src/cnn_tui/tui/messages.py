@@ -14,9 +14,10 @@ if TYPE_CHECKING:
 
 @dataclass
 class EngineEvent(Message):
-    """A core event (progress, epoch end, fold end, notice) from the task ``task``."""
+    """A core event (progress, epoch end, fold end, notice) from ``source``: the name of the task that
+    emitted it ("load_train", "evaluate"…), or "startup" / "stop" for a notice from outside a task."""
 
-    task: str
+    source: str
     event: Event
 
 

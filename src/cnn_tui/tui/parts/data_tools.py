@@ -1,6 +1,6 @@
 """The data tools of the App menu: "Split a folder…" and "Check data health".
 
-Both run in the screen's one task slot (``Tasks.start``: a thread worker, x stops, errors become
+Both run as the screen's task (``TaskController.start``: a thread worker, x stops, errors become
 one line) and call the core (``core.data.split``, ``core.data.health``); the health report is shown in a
 section of the Data view.
 """
@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from cnn_tui.tui.parts.screen_part import ScreenPart
-from cnn_tui.tui.screens.confirm import ConfirmScreen
+from cnn_tui.tui.screens import questions
+from cnn_tui.tui.screens.split_form import SplitScreen
 from cnn_tui.tui.widgets.data_view import DataView
 from cnn_tui.tui.widgets.tables import display_path
 
@@ -20,8 +21,6 @@ class DataTools(ScreenPart):
     # ------------------------------------------------------------ split
 
     def split(self) -> None:
-        from cnn_tui.tui.screens.split_form import SplitScreen
-
         data = self.session.data
         base = data.base_dir if data is not None else Path.cwd()
         folder = data.train_dir if data is not None else ""
@@ -33,13 +32,13 @@ class DataTools(ScreenPart):
         self.screen.app.push_screen(SplitScreen(base, folder), chosen)
 
     def start_split(self, values: dict[str, Any]) -> None:
-        from cnn_tui.core.data.split import split_folder
+        from cnn_tui.core.data.split import split_folder  # noqa: PLC0415 — imports numpy: not before the first frame
 
         def job(_emit: Any, stop: Any) -> Any:
             return split_folder(values["folder"], values["out"], test=values["test"], val=values["val"],
                                 seed=values["seed"], copy=values["copy"], stop=stop)
 
-        self.screen.tasks.start("split_folder", f"splitting {display_path(values['folder'])}", job, self.split_done)
+        self.screen.task_controller.start("split_folder", f"splitting {display_path(values['folder'])}", job, self.split_done)
 
     async def split_done(self, result: Any) -> None:
         counts = ", ".join(f"{sum(result.counts[p]):,} {p}" for p in result.parts)
@@ -50,19 +49,17 @@ class DataTools(ScreenPart):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.screen.load_params_file("data", result.data_params)
+                self.screen.params.load_params_file("data", result.data_params)
 
-        self.screen.app.push_screen(ConfirmScreen(
-            "Split done", f"{counts}. Load its data params ({display_path(result.data_params)}) now? "
-            "They replace the data params in use.", yes="Load", no="Not now"), answered)
+        self.screen.app.push_screen(questions.load_split_params(counts, result.data_params), answered)
 
     # ------------------------------------------------------------ data health
 
     def check(self) -> None:
-        from cnn_tui.core.data.health import check_data
+        from cnn_tui.core.data.health import check_data  # noqa: PLC0415 — imports numpy: not before the first frame
 
         data = self.session.data
-        self.screen.tasks.start("check_data", "checking the data", lambda emit, stop: check_data(
+        self.screen.task_controller.start("check_data", "checking the data", lambda emit, stop: check_data(
             data, emit=emit, stop=stop), self.checked, view="data")
 
     async def checked(self, report: Any) -> None:

@@ -1,6 +1,7 @@
 """Error analysis and a look inside the model, for the main screen: a confusion-matrix cell's images
 (Enter on the cell), the top losses (T), and one image inspected (I, or Enter in a list): its Grad-CAM
-heatmaps and feature maps, computed as a task (``Tasks.start``) and saved as PNGs in the run folder."""
+heatmaps and feature maps, computed as the screen's task (``TaskController.start``) and saved as PNGs in the
+run folder."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cnn_tui.tui.parts.screen_part import ScreenPart
+from cnn_tui.tui.screens.files import open_dialog
 from cnn_tui.tui.widgets.tables import display_path
 
 TOP_LOSSES = 50  # the most confidently wrong images the list shows
@@ -20,8 +22,8 @@ class InspectActions(ScreenPart):
 
     def open_cell(self, true: int, predicted: int) -> None:
         """The images of one confusion-matrix cell (rows: true class, columns: predicted)."""
-        from cnn_tui.core.inspect import mistakes
-        from cnn_tui.tui.screens.inspect import MistakesScreen
+        from cnn_tui.core.inspect import mistakes  # noqa: PLC0415 — imports numpy: not before the first frame
+        from cnn_tui.tui.screens.inspect import MistakesScreen  # noqa: PLC0415 — not before the first frame (11 ms)
 
         ev = self.session.evaluation
         if ev is None:
@@ -33,8 +35,8 @@ class InspectActions(ScreenPart):
         self.screen.app.push_screen(MistakesScreen(title, found, root=self.root(ev), inspect=self.inspect_file))
 
     def top_losses(self) -> None:
-        from cnn_tui.core.inspect import mistakes
-        from cnn_tui.tui.screens.inspect import MistakesScreen
+        from cnn_tui.core.inspect import mistakes  # noqa: PLC0415 — imports numpy: not before the first frame
+        from cnn_tui.tui.screens.inspect import MistakesScreen  # noqa: PLC0415 — not before the first frame (11 ms)
 
         ev = self.session.evaluation
         found = mistakes.top_losses(ev, TOP_LOSSES)
@@ -59,8 +61,6 @@ class InspectActions(ScreenPart):
 
     def choose_image(self) -> None:
         """I: pick an image file, then inspect it with the loaded model."""
-        from cnn_tui.tui.screens.files import open_dialog
-
         data = self.session.data
         folder = data.test_path if data is not None and Path(data.test_path).is_dir() else None
 
@@ -76,18 +76,16 @@ class InspectActions(ScreenPart):
         if reason := self.session.why_not("inspect_image"):
             self.say(f"Inspect an image: {reason}", "warning")
             return False
-        from cnn_tui.tui.screens.inspect import inspect_image
+        from cnn_tui.tui.screens.inspect import ImageScreen, inspect_image  # noqa: PLC0415 — not before the first frame (11 ms)
 
         net, folder = self.session.model, self.figures_folder()
 
         async def done(inspection: Any) -> None:
-            from cnn_tui.tui.screens.inspect import ImageScreen
-
             self.screen.app.push_screen(ImageScreen(inspection))
             self.say(f"predicted {inspection.features.predicted} for {Path(path).name}; figures saved in "
                      f"{display_path(folder)}", "success")
 
-        self.screen.tasks.start("inspect_image", f"inspecting {Path(path).name}",
+        self.screen.task_controller.start("inspect_image", f"inspecting {Path(path).name}",
                                 lambda emit, stop: inspect_image(net, path, true, folder), done, stoppable=False)
         return True
 

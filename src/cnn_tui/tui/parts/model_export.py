@@ -1,5 +1,5 @@
-"""App menu "Export model…": the dialog, then the export and its parity check as a task in the
-screen's one task slot (a thread worker; errors become one line), through ``core.models.export``."""
+"""App menu "Export model…": the dialog, then the export and its parity check as the screen's task
+(a thread worker; errors become one line), through ``core.models.export``."""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from cnn_tui.tui.parts.screen_part import ScreenPart
+from cnn_tui.tui.screens.export_form import ExportScreen
 from cnn_tui.tui.widgets.tables import display_path
 
 
 class ModelExport(ScreenPart):
     def open(self) -> None:
-        from cnn_tui.tui.screens.export_form import ExportScreen
-
         net = self.session.model
         folder = self.session.run_dir or Path.cwd()
         model = Path(net.source) if net.source else folder / "model.keras"
@@ -25,7 +24,7 @@ class ModelExport(ScreenPart):
         self.screen.app.push_screen(ExportScreen(model, test_set_loaded=self.session.test_set is not None), chosen)
 
     def start(self, values: dict[str, Any]) -> None:
-        from cnn_tui.core.models import export
+        from cnn_tui.core.models import export  # noqa: PLC0415 — imports numpy: not before the first frame
 
         net, fmt, out = self.session.model, values["format"], values["out"]
         test_set = self.session.test_set if values["check"] == "test" else None
@@ -35,10 +34,10 @@ class ModelExport(ScreenPart):
             return export.export_and_check(net, fmt, out, images, "the test set" if test_set is not None else "")
 
         # an export cannot be interrupted halfway: Keras's exporters have no stop
-        self.screen.tasks.start("export_model", f"exporting the model to {fmt}", job, self.done, stoppable=False)
+        self.screen.task_controller.start("export_model", f"exporting the model to {fmt}", job, self.done, stoppable=False)
 
     async def done(self, result: Any) -> None:
-        from cnn_tui.core.models.model import readable_size
+        from cnn_tui.core.models.model import readable_size  # noqa: PLC0415 — the first frame shows no model (10 ms)
 
         parity = result.parity
         self.screen.say(f"exported to {display_path(result.path)} ({readable_size(result.size_bytes)}); "

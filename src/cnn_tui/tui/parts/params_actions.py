@@ -1,8 +1,8 @@
 """The file and form actions of the main screen: new / load / edit / save data and hyper params,
 new hyper params from a preset, load / save the model, apply the best tuning combination. Quick,
-so they run on the UI thread (loading a model imports Keras and runs in a worker, from
-``tui.parts.tasks``). One ``ParamsActions`` object, held by the main screen, whose ``action_*`` methods
-call it."""
+so they run on the UI thread (loading a model imports Keras and runs in a worker, as the task of
+``tui.parts.task_controller``). One ``ParamsActions`` object, held by the main screen, whose action table
+names its methods."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from cnn_tui.core.errors import UserError
+from cnn_tui.core.params import presets
 from cnn_tui.core.params.fields import DATA_FIELDS, format_text
 from cnn_tui.core.params.files import DataParams, HyperParams
 from cnn_tui.tui.parts.screen_part import ScreenPart
-from cnn_tui.tui.screens.confirm import ChoiceScreen
+from cnn_tui.tui.screens import questions
 from cnn_tui.tui.screens.files import open_dialog, save_dialog
 from cnn_tui.tui.screens.params_form import ParamsScreen
 from cnn_tui.tui.widgets.augment_preview import first_image
@@ -24,7 +25,7 @@ from cnn_tui.tui.widgets.tables import display_path
 
 class ParamsActions(ScreenPart):
     """The params and model-file actions of ``screen``, which provides ``session``, ``dirty``, ``say``,
-    ``refresh_state``, ``show_view``, ``query_one``, ``call_later``, ``app`` and ``tasks``."""
+    ``refresh_state``, ``show_view``, ``query_one``, ``call_later``, ``app`` and ``task_controller``."""
 
     @property
     def dirty(self) -> set[str]:
@@ -53,10 +54,7 @@ class ParamsActions(ScreenPart):
 
     def new_hyper_preset(self) -> None:
         """Pick a preset (core.params.presets), then the hyper form filled with it."""
-        from cnn_tui.core.params import presets
-
         names = list(presets.preset_names())[:9]  # a digit key each
-        lines = [f"{i}  {name}: {presets.describe(name)}" for i, name in enumerate(names, 1)]
 
         def chosen(name: str | None) -> None:
             if name is None:
@@ -68,9 +66,7 @@ class ParamsActions(ScreenPart):
                 return
             self.edit_params("hyper", hyper, f"New hyper params from the {name} preset", new=True)
 
-        choices = [(name, name, str(i)) for i, name in enumerate(names, 1)]
-        self.app.push_screen(ChoiceScreen("New hyper params from preset", "\n".join(lines), choices,
-                                          default=names[0], width=18 * len(names) + 4), chosen)
+        self.app.push_screen(questions.hyper_preset([(name, presets.describe(name)) for name in names]), chosen)
 
     def edit_params(self, kind: str, params: Any, title: str, *, values: dict[str, str] | None = None,
                     new: bool = False) -> None:
@@ -167,7 +163,7 @@ class ParamsActions(ScreenPart):
     def load_model(self) -> None:
         def chosen(path: Path | None) -> None:
             if path is not None:
-                self.screen.tasks.load_model(path)
+                self.screen.task_controller.load_model(path)
 
         self.app.push_screen(open_dialog("model", self.session.run_dir), chosen)
 
@@ -179,7 +175,7 @@ class ParamsActions(ScreenPart):
                 return
             if path.suffix != ".keras":
                 path = path.with_name(path.name + ".keras")
-            self.screen.tasks.save_model(path)
+            self.screen.task_controller.save_model(path)
 
         folder = Path(source).parent if source else self.session.run_dir
         self.app.push_screen(save_dialog("model", folder, "model.keras"), chosen)

@@ -1,7 +1,11 @@
 """The main screen: menu bar, info bar, the views (Data, Model, Training, Evaluation, Tuning,
-Log), a status line and the footer; which actions are enabled, menus, help, Snap and quit.
-The screen holds two objects its ``action_*`` methods call: ``params`` (``tui.parts.params_actions``: params and
-model files) and ``tasks`` (``tui.parts.tasks``: the one running task, runs followed, how tasks end)."""
+Log), a status line and the footer; which actions are enabled, menus, help and Snap.
+
+Every action of the table (``tui.actions``) — a key, a menu item, a palette command — runs through one
+Textual action, ``run('<name>')``: ``action_run`` calls what the action's entry names, a method of one of
+the parts the screen is composed of: ``task_controller`` (``tui.parts.task_controller``: the screen's one
+task, runs followed, how tasks end, quitting), ``params`` (params and model files), ``data_tools``,
+``model_export`` and ``inspect``, or of the screen itself (its views, help and Snap)."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import logging
 import time
 from collections import deque
 from datetime import datetime
+from inspect import isawaitable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,17 +33,23 @@ from cnn_tui.tui.parts.data_tools import DataTools
 from cnn_tui.tui.parts.inspect_actions import InspectActions
 from cnn_tui.tui.parts.model_export import ModelExport
 from cnn_tui.tui.parts.params_actions import ParamsActions
-from cnn_tui.tui.parts.tasks import Tasks
-from cnn_tui.tui.screens.confirm import ConfirmScreen
+from cnn_tui.tui.parts.task_controller import TaskController
 from cnn_tui.tui.screens.help import AboutScreen, KeysScreen
 from cnn_tui.tui.screens.menu import MenuScreen
 from cnn_tui.tui.session import Session
+from cnn_tui.tui.started import STARTED
+from cnn_tui.tui.warmup import warm_up
 from cnn_tui.tui.widgets.data_view import DataView
 from cnn_tui.tui.widgets.header import InfoBar, MenuBar, MenuTitle, StatusLine
 from cnn_tui.tui.widgets.tables import shown
 
 if TYPE_CHECKING:  # the Runs view is mounted after the first frame
     from cnn_tui.tui.widgets.runs_view import RunsView
+
+
+def run(name: str) -> str:
+    """The Textual action string that runs the table's action ``name``: ``run('train')``."""
+    return f"run({name!r})"
 
 
 def _bindings() -> list[Binding]:
@@ -49,9 +60,9 @@ def _bindings() -> list[Binding]:
         if action.name in seen:
             continue
         seen.add(action.name)
-        bindings.append(Binding(action.key, action.name, action.footer or action.label, show=bool(action.footer),
-                                key_display=action.show_key or None))
-    bindings.append(Binding("f1", "keys", "Keys", show=False))
+        bindings.append(Binding(action.key, run(action.name), action.footer or action.label,
+                                show=bool(action.footer), key_display=action.show_key or None))
+    bindings.append(Binding("f1", run("keys"), "Keys", show=False))
     bindings += [Binding(key, f"page({pages})", label, show=False) for key, pages, label in (
         ("pageup", -1, "Page up"), ("pagedown", 1, "Page down"), ("home", -1000, "Top"), ("end", 1000, "Bottom"))]
     keys = {a.key for a in ACTIONS}  # a view that is an action too (Runs) is bound once, as the action
@@ -86,7 +97,7 @@ class MainScreen(Screen):
         self.messages: deque[tuple[str, str]] = deque(maxlen=1000)  # (level, text), newest last
         self.views_mounted = asyncio.Event()
         self.views_started = False
-        self.tasks = Tasks(self)
+        self.task_controller = TaskController(self)
         self.params = ParamsActions(self)
         self.data_tools = DataTools(self)
         self.model_export = ModelExport(self)
@@ -117,8 +128,6 @@ class MainScreen(Screen):
         self.say("ready · m opens the menus, ? lists every key")
 
     def first_frame(self) -> None:
-        from cnn_tui.tui.started import STARTED
-
         logging.getLogger("cnn_tui.tui").info("first frame %.2fs after launch", time.perf_counter() - STARTED)
         # The frame is still on its way to the terminal (Textual writes from a thread): work started
         # now would hold it back by a third of a second on a busy small machine.
@@ -128,17 +137,13 @@ class MainScreen(Screen):
         if self.warm:  # in a thread that keeps off the GIL where it can (see tui.warmup)
             self.warm_keras()
         await self.mount_views()
-        self.tasks.check_running_runs(self.results_folders())
+        self.task_controller.check_running_runs(self.results_folders())
 
     def warm_keras(self) -> None:
         """Import Keras after the first frame, so the UI never waits for TensorFlow (see ``tui.warmup``)."""
-        from cnn_tui.tui.warmup import warm_up
-
         warm_up(lambda label, error: self.post_message(KerasReady(label, error)))
 
     def on_keras_ready(self, message: KerasReady) -> None:
-        from cnn_tui.tui.started import STARTED
-
         logging.getLogger("cnn_tui.tui").info("Keras ready (%s) %.2fs after launch", message.label,
                                               time.perf_counter() - STARTED)
         self.session.keras_error = message.error
@@ -234,12 +239,13 @@ class MainScreen(Screen):
     # ------------------------------------------------------------ enabling actions
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action not in BY_NAME:
+        if action != "run":
             return True
-        reason = self.session.why_not(action)
-        if action == "stop":
+        name = str(parameters[0])
+        reason = self.session.why_not(name)
+        if name == "stop":
             return reason is None  # Stop appears in the footer only while something runs
-        if self.session.busy and reason and action in HEAVY:
+        if self.session.busy and reason and name in HEAVY:
             return False  # while a task runs the footer shows Stop, not a row of disabled tasks
         return None if reason else True  # None: shown disabled in the footer
 
@@ -255,7 +261,14 @@ class MainScreen(Screen):
         if reason := self.session.why_not(name):
             self.say(f"{BY_NAME[name].label}: {reason}", "warning")
             return
-        await self.run_action(name)
+        await self.action_run(name)
+
+    async def action_run(self, name: str) -> None:
+        """Run the table's action ``name``: call what its entry names (``Action.calls``)."""
+        part, _, method = BY_NAME[name].calls.rpartition(".")
+        result = getattr(getattr(self, part) if part else self, method)()
+        if isawaitable(result):
+            await result
 
     # ------------------------------------------------------------ menus, views, help
 
@@ -277,7 +290,7 @@ class MainScreen(Screen):
         elif name == "evaluation":
             self.view("evaluation").focus_matrix()  # arrows walk the cells, Enter lists a cell's images
 
-    async def action_runs(self) -> None:
+    async def show_runs(self) -> None:
         await self.action_view("runs")
         self.view("runs").refresh_runs()
 
@@ -291,13 +304,13 @@ class MainScreen(Screen):
                 view.scroll_to(y=view.scroll_y + pages * max(1, view.size.height - 2), animate=False)
                 return
 
-    def action_about(self) -> None:
+    def show_about(self) -> None:
         self.app.push_screen(AboutScreen(self.device_label, getattr(self.app, "log_path", None)))
 
-    def action_keys(self) -> None:
+    def show_keys(self) -> None:
         self.app.push_screen(KeysScreen())
 
-    def action_snap(self) -> None:
+    def snap(self) -> None:
         s = self.session
         folder = s.run_dir or (s.data.results_path if s.data else Path.cwd() / "results")
         screen = self.app.screen
@@ -313,38 +326,16 @@ class MainScreen(Screen):
             return
         self.say(f"screenshot saved: {path}", "success")
 
-    def hang_up(self, signal_name: str) -> None:
-        """The terminal is gone or we were told to end: quit promptly, asking nothing. A run process goes on
-        (only the following stops); an in-process task is stopped (it saves) and we quit when it has ended."""
-        self.tasks.hang_up(signal_name)
-
-    async def action_quit(self) -> None:
-        unsaved = ""
-        if self.dirty:
-            unsaved = " ".join(("", "The", " and ".join(f"{k} params" for k in sorted(self.dirty)),
-                                "have changes not saved to a file."))
-        if self.tasks.ask_to_quit(unsaved):  # a task runs: it asks
-            return
-        if self.dirty:
-            def leave(yes: bool | None) -> None:
-                if yes:
-                    self.app.exit()
-
-            self.app.push_screen(ConfirmScreen("Quit cnn-tui?", f"{unsaved.strip().removesuffix('.')} "
-                                               "(s / S save them). Quit anyway?", yes="Quit", no="Stay"), leave)
-            return
-        self.app.exit()
-
-    # ------------------------------------------------------------ tasks and params: ``self.tasks``, ``self.params``
+    # ------------------------------------------------------------ messages: to the parts
 
     async def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        await self.tasks.on_worker_state_changed(event)
+        await self.task_controller.on_worker_state_changed(event)
 
     async def on_engine_event(self, message: EngineEvent) -> None:
-        await self.tasks.on_engine_event(message)
+        await self.task_controller.on_engine_event(message)
 
     def on_unmount(self) -> None:
-        self.tasks.shut_down()  # however the app ends, no worker thread keeps the process alive
+        self.task_controller.shut_down()  # however the app ends, no worker thread keeps the process alive
 
     def on_run_started(self, message: RunStarted) -> None:
         self.session.run_dir = message.run_dir
@@ -352,110 +343,15 @@ class MainScreen(Screen):
             self.view("runs").refresh_runs()
 
     def on_runs_view_open_run(self, message: RunsView.OpenRun) -> None:
-        if message.running:
-            self.tasks.attach(message.run_dir)
-        else:
-            self.tasks.open_finished(message.run_dir)
+        self.task_controller.open_run(message.run_dir, running=message.running)
 
     def on_runs_view_stop_run(self, message: RunsView.StopRun) -> None:
-        self.tasks.ask_to_stop_run(message.run_dir)
+        self.task_controller.ask_to_stop_run(message.run_dir)
 
     def on_runs_view_compare_runs(self, message: RunsView.CompareRuns) -> None:
-        from cnn_tui.tui.screens.runs_compare import RunsCompareScreen  # noqa: PLC0415 — loaded when first used, not before the first frame
+        from cnn_tui.tui.screens.runs_compare import RunsCompareScreen  # noqa: PLC0415 — not before the first frame
 
         self.app.push_screen(RunsCompareScreen(message.run_dirs))
 
     def on_evaluation_view_cell_chosen(self, message: Any) -> None:
         self.inspect.open_cell(message.true, message.predicted)
-
-    def load_params_file(self, kind: str, path: Path) -> bool:
-        return self.params.load_params_file(kind, path)
-
-    def load_model_file(self, path: Path) -> None:
-        self.tasks.load_model(path)
-
-    def action_load_train(self) -> None:
-        self.tasks.load_train()
-
-    def action_load_test(self) -> None:
-        self.tasks.load_test()
-
-    def action_init_model(self) -> None:
-        self.tasks.init_model()
-
-    async def action_train(self) -> None:
-        await self.mount_views()
-        self.tasks.train(validate=False)
-
-    async def action_train_val(self) -> None:
-        await self.mount_views()
-        self.tasks.train(validate=True)
-
-    def action_evaluate(self) -> None:
-        self.tasks.evaluate(confusion=False)
-
-    def action_predict(self) -> None:
-        self.tasks.evaluate(confusion=True)
-
-    def action_tune(self) -> None:
-        self.tasks.tune()
-
-    def action_tune_options(self) -> None:
-        self.tasks.tune_with_options()
-
-    def action_skip_fit(self) -> None:
-        self.tasks.skip_fit()
-
-    def action_stop(self) -> None:
-        self.tasks.stop()
-
-    def action_new_data(self) -> None:
-        self.params.new_data()
-
-    def action_load_data(self) -> None:
-        self.params.load_data()
-
-    def action_edit_data(self) -> None:
-        self.params.edit_data()
-
-    def action_save_data(self) -> None:
-        self.params.save_data()
-
-    def action_new_hyper(self) -> None:
-        self.params.new_hyper()
-
-    def action_new_hyper_preset(self) -> None:
-        self.params.new_hyper_preset()
-
-    def action_load_hyper(self) -> None:
-        self.params.load_hyper()
-
-    def action_edit_hyper(self) -> None:
-        self.params.edit_hyper()
-
-    def action_save_hyper(self) -> None:
-        self.params.save_hyper()
-
-    def action_split_folder(self) -> None:
-        self.data_tools.split()
-
-    def action_check_data(self) -> None:
-        self.data_tools.check()
-
-    def action_export_model(self) -> None:
-        self.model_export.open()
-
-    def action_load_model(self) -> None:
-        self.params.load_model()
-
-    def action_save_model(self) -> None:
-        self.params.save_model()
-
-    def action_apply_best(self) -> None:
-        self.params.apply_best()
-
-    def action_top_losses(self) -> None:
-        self.inspect.top_losses()
-
-    def action_inspect_image(self) -> None:
-        self.inspect.choose_image()

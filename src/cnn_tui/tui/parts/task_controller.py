@@ -1,4 +1,5 @@
-"""The main screen's tasks, held by one ``Tasks`` object: what runs, how to stop it, how it ended.
+"""The main screen's task — the one thing it is doing now — held by the ``TaskController``: what runs, how to
+stop it, how it ended. The task itself is one ``CurrentTask`` value, made when it starts and dropped when it ends.
 
 Two kinds of task, one at a time (the action table disables the others and says why):
 
@@ -11,14 +12,14 @@ Two kinds of task, one at a time (the action table disables the others and says 
 * **In-process** — loading the sets, building / loading / saving a model (plain thread workers), and
   evaluation / prediction (``control.run_here``: a run folder of their own, ended by the core).
 
-The screen hands its ``action_*`` methods, worker state changes and engine messages to this object.
-Core events travel to the UI thread as ``EngineEvent`` messages; progress is throttled to ten updates a
-second. Every way a task ends (finished, stopped, a user error, a bug) goes through
-``on_worker_state_changed``, the one place that turns errors into a readable line. The TUI never ends a
-run: the run's own process (or ``run_here``) does.
+The screen's action table, worker state changes and engine messages lead here. Core events travel to the
+UI thread as ``EngineEvent`` messages; progress is throttled to ten updates a second. Every way a task ends
+(finished, stopped, a user error, a bug) goes through ``on_worker_state_changed``, the one place that turns
+errors into a readable line. The TUI never ends a run: the run's own process (or ``run_here``) does. What
+the dialogs say is ``screens.questions``'; this module decides what to do with the answers.
 
-The screen provides: ``session``, ``say``, ``show_view``, ``view(name)``, ``mount_views``,
-``refresh_state``, ``post_message``, ``run_worker``, ``set_timer``, ``query_one`` and ``app``.
+The screen provides: ``session``, ``say``, ``dirty``, ``show_view``, ``view(name)``, ``mount_views``,
+``refresh_state``, ``post_message``, ``run_worker``, ``query_one`` and ``app``.
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ import logging
 import math
 import threading
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from textual.worker import Worker, WorkerState
 
+from cnn_tui.core import backend
 from cnn_tui.core.errors import TaskStopped, UserError
 from cnn_tui.core.events import (
     BatchProgress,
@@ -46,9 +49,11 @@ from cnn_tui.core.events import (
     TuningProgress,
 )
 from cnn_tui.core.params.files import LARGE_GRID
+from cnn_tui.core.runs.folder import task_label
 from cnn_tui.tui.messages import EngineEvent, RunStarted
-from cnn_tui.tui.parts.run_display import RUN_LABELS, RUN_VIEWS, RunDisplay, RunEnd, read_run_end
-from cnn_tui.tui.screens.confirm import ChoiceScreen, ConfirmScreen
+from cnn_tui.tui.parts.run_display import RUN_VIEWS, RunDisplay, RunResults, read_run_results
+from cnn_tui.tui.parts.screen_part import ScreenPart
+from cnn_tui.tui.screens import questions
 from cnn_tui.tui.throttle import ProgressThrottle
 from cnn_tui.tui.widgets.data_view import DataView
 from cnn_tui.tui.widgets.tables import display_path
@@ -59,103 +64,118 @@ COMMAND = "cnn-tui (TUI)"  # run.json's "command" for the runs the TUI starts
 TUNING_FOLDS = 3
 TUNING_MAX_SAMPLES = 10_000
 RANDOM_SAMPLE = 50  # combinations a random search draws from a grid too large to search whole
-Job = Callable[[Callable[[Any], None], threading.Event], Any]
-Done = Callable[[Any], Awaitable[None]]
+ENDED = (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED)
+
+Emit = Callable[[Any], None]  # hands a core event to the screen (from any thread)
+WorkFunction = Callable[[Emit, threading.Event], Any]  # a task's work, in a thread worker: work(emit, stop)
+ShowResult = Callable[[Any], Awaitable[None]]  # shows what the work returned, on the UI thread
 
 
 def is_stopped(exc: BaseException | None) -> bool:
     return isinstance(exc, TaskStopped)
 
 
-# ---------------------------------------------------------------- the tasks
+@dataclass(eq=False)
+class CurrentTask:
+    """The task the main screen is doing now, from its start to its end.
+
+    Not frozen: the worker notes the run folder and process once the run has started, and x, q and a
+    hang-up mark what is to happen; a new task is a new ``CurrentTask``, so nothing is carried over."""
+
+    name: str  # "train", "load_train"…: the worker's name, and the source of its events
+    label: str  # "training", "loading the training set": how the status line and the messages call it
+    show_result: ShowResult
+    stoppable: bool = True
+    follows_run: bool = False  # True: the events of a run process are followed; False: the work runs here
+    stop: threading.Event = field(default_factory=threading.Event)  # in-process work checks it every batch
+    detach: threading.Event = field(default_factory=threading.Event)  # set: stop following the run (it goes on)
+    run_dir: Path | None = None  # the run followed, once its process has taken it over
+    proc: Any = None  # the run process this TUI launched (a Popen, reaped by a thread)
+    worker: Worker | None = None
+    quit_when_done: bool = False
+    training_shown: bool = False  # the training view was laid out for this task
+    epochs: dict[int, EpochEnd] = field(default_factory=dict)  # the epochs shown, by number (a resumed run restarts)
+    _stop_requested: bool = field(default=False, init=False)
+    _stop_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def first_stop_request(self) -> bool:
+        """True the first time only: the worker may ask the run to stop (x came while it started) as x does."""
+        with self._stop_lock:
+            first, self._stop_requested = not self._stop_requested, True
+        return first
 
 
-class Tasks:
-    """The one task of the main screen (or none), the run it follows, and how each kind ends."""
+class TaskController(ScreenPart):
+    """Starts the main screen's task, follows its run, stops it and shows how it ended."""
 
     def __init__(self, screen: Any) -> None:
-        self.screen = screen
+        super().__init__(screen)
         self.display = RunDisplay(screen)  # how ended runs and evaluations are shown
-        self.task: str | None = None  # the running task's name ("train", "load_train"...), None when idle
-        self.kind: str | None = None  # "run" (a run process followed) or "local" (this process's thread)
-        self.stop_event = threading.Event()  # in-process tasks check it every batch
-        self.detach = threading.Event()  # set: stop following the run (it goes on)
-        self.run_dir: Path | None = None  # the run followed, once its process has taken it over
-        self.proc: Any = None  # the run process this TUI launched (a Popen, reaped by a thread)
-        self.quit_when_done = False
-        self.worker: Worker | None = None
-        self._done: Done | None = None
+        self.current: CurrentTask | None = None  # None: idle
         self._progress: ProgressThrottle | None = None
-        self._stop_lock = threading.Lock()
-        self._stop_sent = False
-        self._training_shown = False  # the training view was started for this task
-        self._epochs: dict[int, EpochEnd] = {}  # the epochs shown, by number (a resumed run starts again)
-
-    @property
-    def session(self) -> Any:
-        return self.screen.session
-
-    def say(self, text: str, level: str = "info") -> None:
-        self.screen.say(text, level)
 
     @property
     def following(self) -> bool:
         """A run process's task is going (launching or followed)."""
-        return self.task is not None and self.kind == "run"
+        return self.current is not None and self.current.follows_run
+
+    def following_run(self, run_dir: Path) -> bool:
+        """The task follows the run in ``run_dir`` (its process has started)."""
+        task = self.current
+        return (task is not None and task.follows_run and task.run_dir is not None
+                and Path(run_dir).resolve() == task.run_dir.resolve())
 
     # ------------------------------------------------------------ running
 
-    def start(self, task: str, label: str, job: Job, done: Done, *, view: str | None = None, stoppable: bool = True,
-              kind: str = "local", detach: threading.Event | None = None) -> None:
-        """Run ``job(emit, stop)`` in a thread worker; ``done(result)`` shows its result on the UI thread."""
+    def start(self, name: str, label: str, work: WorkFunction, show_result: ShowResult, *, view: str | None = None,
+              stoppable: bool = True) -> None:
+        """Run ``work(emit, stop)`` in a thread worker; ``show_result(result)`` shows its result on the UI thread."""
+        self.begin(CurrentTask(name, label, show_result, stoppable=stoppable), work, view=view)
+
+    def begin(self, task: CurrentTask, work: WorkFunction, *, view: str | None = None) -> None:
+        """Make ``task`` the current task and run its ``work`` in a thread worker."""
         session = self.session
-        session.busy = label
-        session.stoppable = stoppable
-        self.task, self.kind, self._done = task, kind, done
-        self.stop_event = threading.Event()
-        self.detach = detach or threading.Event()
-        self.run_dir, self.proc, self._stop_sent = None, None, False
-        self._training_shown, self._epochs = False, {}
+        session.busy = task.label
+        session.stoppable = task.stoppable
+        self.current = task
         self.progress.clear()
         if view:
             self.screen.show_view(view)
-        self.say(f"{label}…" + (" (x stops)" if stoppable else ""))
+        self.say(f"{task.label}…" + (" (x stops)" if task.stoppable else ""))
         self.screen.refresh_state()
-        emit, stop = (lambda event: self.emit(task, event)), self.stop_event
-        self.worker = self.screen.run_worker(lambda: job(emit, stop), name=task, group="task", thread=True,
-                                             exclusive=True, exit_on_error=False)
+        def emit(event: Any) -> None:
+            self.emit(task.name, event)
 
-    def emit(self, task: str, event: Any) -> None:
-        self.screen.post_message(EngineEvent(task, event))  # thread-safe
+        task.worker = self.screen.run_worker(lambda: work(emit, task.stop), name=task.name, group="task",
+                                             thread=True, exclusive=True, exit_on_error=False)
+
+    def emit(self, source: str, event: Any) -> None:
+        self.screen.post_message(EngineEvent(source, event))  # thread-safe
 
     async def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        worker = event.worker
-        if worker is not self.worker or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR,
-                                                             WorkerState.CANCELLED):
+        task, worker = self.current, event.worker
+        if task is None or worker is not task.worker or event.state not in ENDED:
             return
+        if event.state == WorkerState.CANCELLED:  # the app ends: a cancelled worker's thread runs on unless told
+            self.let_go(task)
         await self.screen.mount_views()
         self.progress.clear()  # the final state replaces any progress not shown yet
-        label = self.session.busy or "the task"
-        done, self._done, self.worker = self._done, None, None
+        self.current = None
         self.session.busy = None
         self.session.stoppable = False
-        self.task = self.kind = None
-        self.run_dir = None
         try:
-            if event.state == WorkerState.SUCCESS and done is not None:
-                await done(worker.result)
+            if event.state == WorkerState.SUCCESS:
+                await task.show_result(worker.result)
             elif event.state == WorkerState.ERROR:
-                self.failed(label, worker.error)
+                self.failed(task.label, worker.error)
         finally:
             self.screen.query_one(DataView).hide_loading()
             self.screen.refresh_state()
-            if self.quit_when_done:
+            if task.quit_when_done:
                 self.screen.app.exit()
 
     def failed(self, label: str, exc: BaseException | None) -> None:
         """The one place a task's exception becomes a readable line (and a bug a logged traceback)."""
-        from cnn_tui.core import backend
-
         if is_stopped(exc):
             self.say(f"{label} stopped: {exc}", "warning")
         elif isinstance(exc, UserError):
@@ -184,28 +204,30 @@ class Tasks:
         self.show_event(message)
 
     def show_event(self, message: EngineEvent) -> None:
-        event, view = message.event, self.screen.view
+        event, view, task = message.event, self.screen.view, self.current
+        training_shown = task is not None and task.training_shown
         if isinstance(event, LoadProgress):
-            if message.task in ("evaluate", "predict"):
+            if message.source in ("evaluate", "predict"):
                 view("evaluation").show_progress(event.done, event.total, event.images_per_second)
             else:
                 self.screen.query_one(DataView).show_loading(Path(event.folder).name, event.done, event.total,
                                                              event.images_per_second)
         elif isinstance(event, TrainingStarted):
-            self.start_training_view(event)
+            if task is not None:  # a run's events come while it is the task
+                self.start_training_view(task, event)
         elif isinstance(event, BatchProgress):
-            if self._training_shown:
+            if training_shown:
                 view("training").show_batch(event)
         elif isinstance(event, EpochEnd):
             if any(v is None for v in event.logs.values()):  # a diverged figure travels as null
                 event = dataclasses.replace(event, logs={k: math.nan if v is None else v for k, v in event.logs.items()})
-            if self._training_shown:
-                self._epochs[event.epoch] = event
+            if training_shown:
+                task.epochs[event.epoch] = event
                 view("training").show_epoch(event)
             logs = " · ".join(f"{k} {v:.4f}" for k, v in event.logs.items())
             self.say(f"epoch {event.epoch} of {event.epochs}: {logs}")
         elif isinstance(event, SearchPlanned):
-            from cnn_tui.core.tuning.search import TuningPlan
+            from cnn_tui.core.tuning.search import TuningPlan  # noqa: PLC0415 — imports numpy: not before the first frame
 
             view("tuning").start(TuningPlan(event.strategy, list(event.candidates), event.cv, event.samples,
                                             event.fits, event.batches))
@@ -217,24 +239,24 @@ class Tasks:
             self.say(event.text, event.level)
         # TaskFinished: the end is shown once the worker has read back what the run produced
 
-    def start_training_view(self, event: TrainingStarted) -> None:
+    def start_training_view(self, task: CurrentTask, event: TrainingStarted) -> None:
         """Lay the training view out for ``event``; a resumed run keeps the epochs it had done."""
-        kept = [self._epochs[n] for n in sorted(self._epochs) if n <= event.initial_epoch]
+        kept = [task.epochs[n] for n in sorted(task.epochs) if n <= event.initial_epoch]
         what = (f"with {event.validation_samples:,} images held out for validation" if event.validation_samples
                 else "on all training images")
         resumed = f", resumed at epoch {event.initial_epoch + 1}" if event.initial_epoch else ""
         title = f"Training {what}: {event.epochs} epochs, batch {event.batch_size}, {event.samples:,} images{resumed}"
         training = self.screen.view("training")
         training.start(title, event.epochs, event.batches, validation=bool(event.validation_samples))
-        self._training_shown, self._epochs = True, {}
+        task.training_shown, task.epochs = True, {}
         for epoch in kept:
-            self._epochs[epoch.epoch] = epoch
+            task.epochs[epoch.epoch] = epoch
             training.show_epoch(epoch)
 
     # ------------------------------------------------------------ datasets (in-process)
 
     def load_train(self) -> None:
-        from cnn_tui.core.runs import steps
+        from cnn_tui.core.runs import steps  # noqa: PLC0415 — imports numpy: not before the first frame
 
         data, model = self.session.data, self.session.model
         channels = model.channels if model else None
@@ -242,7 +264,7 @@ class Tasks:
             data, channels=channels, emit=emit, stop=stop), self.loaded_train, view="data")
 
     def load_test(self) -> None:
-        from cnn_tui.core.runs import steps
+        from cnn_tui.core.runs import steps  # noqa: PLC0415 — imports numpy: not before the first frame
 
         session = self.session
         reference = session.model or session.train_set
@@ -267,7 +289,7 @@ class Tasks:
     # ------------------------------------------------------------ model (in-process)
 
     def init_model(self) -> None:
-        from cnn_tui.core.runs import steps
+        from cnn_tui.core.runs import steps  # noqa: PLC0415 — imports numpy: not before the first frame
 
         session = self.session
         data, hyper, images = session.data, session.hyper, session.train_set
@@ -284,7 +306,7 @@ class Tasks:
         self.say(f"network model initialised: {total:,} parameters", "success")
 
     def load_model(self, path: Path) -> None:
-        from cnn_tui.core.models.model import NetModel
+        from cnn_tui.core.models.model import NetModel  # noqa: PLC0415 — the first frame shows no model (10 ms)
 
         self.start("load_model", "loading the model", lambda emit, stop: NetModel.load(path), self.model_loaded,
                    view="model", stoppable=False)
@@ -309,9 +331,10 @@ class Tasks:
 
     # ------------------------------------------------------------ runs: training and tuning
 
-    def train(self, *, validate: bool) -> None:
-        from cnn_tui.core.runs.execute import TaskSpec
+    async def train(self, *, validate: bool = False) -> None:
+        from cnn_tui.core.runs.execute import TaskSpec  # noqa: PLC0415 — imports numpy: not before the first frame
 
+        await self.screen.mount_views()  # the training view is laid out before the run starts
         session = self.session
         images, net = session.train_set, session.model
         try:  # a model that cannot take this data is refused before any run folder is made
@@ -329,8 +352,11 @@ class Tasks:
             config.epochs, math.ceil(fit_images / config.batch_size), validation=bool(spec.validate))
         self.launch(spec, "training", start_model=net)
 
+    async def train_with_validation(self) -> None:
+        await self.train(validate=True)
+
     def tune(self) -> None:
-        from cnn_tui.core.tuning.search import combination_limit
+        from cnn_tui.core.tuning.search import combination_limit  # noqa: PLC0415 — imports numpy: not before the first frame
 
         hyper = self.session.hyper
         combos = hyper.combination_count()  # a product of list lengths: nothing is listed
@@ -340,67 +366,48 @@ class Tasks:
             self.say(str(exc), "error")
             return
         if combos > limit:  # listing such a grid alone can fill the memory: offer a random sample
-            question = (f"The grid has {combos:,} combinations, more than the limit of {limit:,} "
-                        f"(CNN_TUI_MAX_COMBINATIONS): searched one by one, that is {combos * TUNING_FOLDS:,} trainings. "
-                        f"Search {RANDOM_SAMPLE} combinations drawn at random instead?")
-
             def chosen(choice: str | None) -> None:
-                if choice == "random":
+                if choice == questions.SEARCH_AT_RANDOM:
                     self.start_tuning(strategy="random")
 
-            self.screen.app.push_screen(ChoiceScreen(
-                "Tuning grid too large", question,
-                [("random", f"Search {RANDOM_SAMPLE} at random", "r"), ("cancel", "Cancel", "c")], default="cancel"),
-                chosen)
+            self.screen.app.push_screen(questions.grid_too_large(combos, limit, TUNING_FOLDS, RANDOM_SAMPLE), chosen)
             return
         if combos <= LARGE_GRID:
             self.start_tuning()
             return
-        question = (f"The grid has {combos} combinations × {TUNING_FOLDS} folds = {combos * TUNING_FOLDS} "
-                    f"trainings of {hyper.first().epochs}+ epochs each. This can take very long. Start?")
 
         def answer(yes: bool | None) -> None:
             if yes:
                 self.start_tuning()
 
-        self.screen.app.push_screen(ConfirmScreen("Large tuning grid", question, yes="Start"), answer)
+        self.screen.app.push_screen(questions.large_grid(combos, TUNING_FOLDS, hyper.first().epochs), answer)
 
     def start_tuning(self, strategy: str = "grid", prune: str = "none") -> None:
-        from cnn_tui.core.runs.execute import TaskSpec
+        from cnn_tui.core.runs.execute import TaskSpec  # noqa: PLC0415 — imports numpy: not before the first frame
 
         self.launch(TaskSpec("tune", strategy=strategy, cv=TUNING_FOLDS, n_iter=RANDOM_SAMPLE,
                              max_samples=TUNING_MAX_SAMPLES, prune=prune), "tuning")
 
     def tune_with_options(self) -> None:
         """U: the strategy (and pruning) chosen in a dialog, then the search."""
-        combos = self.session.hyper.combination_count()
-        # four buttons fit an 80-column terminal; escape cancels (halving is the CLI's: --strategy halving)
-        options = [("grid", "Grid", "g"), ("hyperband", "Hyperband", "h"), ("grid-median", "Grid+prune", "m"),
-                   ("random", "Random", "r")]
-        question = "\n".join((
-            f"Grid: all {combos:,} combinations, every epoch.",
-            "Hyperband: every combination a few epochs; the best third trains on, round after round.",
-            "Grid+prune: a fit whose validation accuracy falls below the median stops early.",
-            f"Random: {min(RANDOM_SAMPLE, combos)} combinations drawn from the grid.",
-            "Escape cancels."))
-
         def chosen(choice: str | None) -> None:
             if choice:
-                strategy, _, prune = choice.partition("-")
-                self.start_tuning(strategy=strategy, prune=prune or "none")
+                strategy, prune = questions.TUNING_STRATEGIES[choice]
+                self.start_tuning(strategy=strategy, prune=prune)
 
-        self.screen.app.push_screen(ChoiceScreen("Tuning strategy", question, options, default="hyperband", width=78),
-                                    chosen)
+        combos = self.session.hyper.combination_count()
+        self.screen.app.push_screen(questions.tuning_strategy(combos, RANDOM_SAMPLE), chosen)
 
     def skip_fit(self) -> None:
         """j: the run process skips the fit it trains and goes on with the next."""
-        from cnn_tui.core.runs import control
+        from cnn_tui.core.runs import control  # noqa: PLC0415 — imports numpy: not before the first frame
 
-        if not (self.following and self.run_dir is not None):
+        task = self.current
+        if not (self.following and task.run_dir is not None):
             self.say("no search is running", "warning")
             return
         try:
-            control.skip_fit(self.run_dir)
+            control.skip_fit(task.run_dir)
         except UserError as exc:
             self.say(str(exc), "warning")
             return
@@ -410,26 +417,26 @@ class Tasks:
         """Prepare a run folder and start its run process, then follow it (all in one thread worker)."""
         session = self.session
         data, hyper = session.data, session.hyper
-        detach = threading.Event()
+        task = self.run_task(spec.task, label)
 
-        def job(emit: Callable[[Any], None], stop: threading.Event) -> RunEnd:
-            from cnn_tui.core.runs import control
+        def work(emit: Emit, stop: threading.Event) -> RunResults:
+            from cnn_tui.core.runs import control  # noqa: PLC0415 — imports numpy: not before the first frame
 
             run = control.prepare(spec, data, hyper, command=COMMAND, start_model=start_model)
             self.screen.post_message(RunStarted(run.path))  # Snap saves into it from now on
             proc = control.launch(run)
-            self.proc = proc
+            task.proc = proc
             threading.Thread(target=proc.wait, name="cnn-tui-run-reaper", daemon=True).start()
-            self.run_dir = run.path
+            task.run_dir = run.path
             if stop.is_set():  # x (or quit and stop) came while the process was starting
-                self.stop_run(run.path)
-            return self.follow(run.path, spec.task, emit, detach)
+                self.stop_run(task)
+            return self.follow(run.path, spec.task, emit, task.detach)
 
-        self.start(spec.task, label, job, self.run_ended, view=RUN_VIEWS[spec.task], kind="run", detach=detach)
+        self.begin(task, work, view=RUN_VIEWS[spec.task])
 
-    def follow(self, run_dir: Path, task: str, emit: Callable[[Any], None], detach: threading.Event) -> RunEnd:
+    def follow(self, run_dir: Path, name: str, emit: Emit, detach: threading.Event) -> RunResults:
         """In the worker: every event of the run to the screen until it ends (or we detach), then its results."""
-        from cnn_tui.core.runs import control
+        from cnn_tui.core.runs import control  # noqa: PLC0415 — imports numpy: not before the first frame
 
         finished = None
         for event in control.follow(run_dir, stop=detach):
@@ -437,60 +444,78 @@ class Tasks:
             if isinstance(event, TaskFinished):
                 finished = event
         if detach.is_set():
-            return RunEnd(run_dir, task, "detached", "")
-        return read_run_end(run_dir, task, finished=finished)
+            return RunResults.detached_from(run_dir)
+        return read_run_results(run_dir, finished=finished)
+
+    def open_run(self, run_dir: Path, *, running: bool) -> None:
+        """Enter in the Runs view: follow a running run, or open an ended one."""
+        if running:
+            self.attach(run_dir)
+        else:
+            self.open_finished(run_dir)
 
     def attach(self, run_dir: Path) -> None:
         """Follow a run that is going (started by the CLI or an earlier TUI): replayed, then live; x stops it."""
-        from cnn_tui.core.runs.folder import read_run
+        from cnn_tui.core.runs.folder import read_run  # noqa: PLC0415 — the first frame lists no runs (6 ms)
 
         run_dir = Path(run_dir)
-        if self.task is not None:
-            if self.run_dir is not None and run_dir.resolve() == self.run_dir.resolve():
-                self.screen.show_view(RUN_VIEWS.get(self.task, "training"))
+        if (current := self.current) is not None:
+            if current.run_dir is not None and run_dir.resolve() == current.run_dir.resolve():
+                self.screen.show_view(RUN_VIEWS.get(current.name, "training"))
             else:
-                self.say(f"{self.session.busy} is running; wait for it or stop it (x) before following another run",
+                self.say(f"{current.label} is running; wait for it or stop it (x) before following another run",
                          "warning")
             return
         record = read_run(run_dir) or {}
-        task = str(record.get("task") or "train")
-        detach = threading.Event()
+        name = str(record.get("task") or "train")
+        task = self.run_task(name, task_label(name), run_dir=run_dir)  # x stops it from the start
 
-        def job(emit: Callable[[Any], None], stop: threading.Event) -> RunEnd:
-            return self.follow(run_dir, task, emit, detach)
+        def work(emit: Emit, stop: threading.Event) -> RunResults:
+            return self.follow(run_dir, name, emit, task.detach)
 
-        self.start(task, RUN_LABELS.get(task, task), job, self.run_ended, view=RUN_VIEWS.get(task, "training"),
-                   kind="run", detach=detach)
-        self.run_dir = self.session.run_dir = run_dir  # x stops it from now on
+        self.begin(task, work, view=RUN_VIEWS.get(name, "training"))
+        self.session.run_dir = run_dir
         self.say(f"following run {run_dir.name}: x stops it, q leaves it running")
 
     def open_finished(self, run_dir: Path) -> None:
         """Show an ended run's results in the views, and take its model (e, p then work on it)."""
-        if self.task is not None:
-            self.say(f"{self.session.busy} is running; wait for it or stop it (x) before opening a run", "warning")
+        if self.current is not None:
+            self.say(f"{self.current.label} is running; wait for it or stop it (x) before opening a run", "warning")
             return
         run_dir = Path(run_dir)
-        self.start("open_run", f"opening run {run_dir.name}", lambda emit, stop: read_run_end(run_dir), self.opened,
+        self.start("open_run", f"opening run {run_dir.name}", lambda emit, stop: read_run_results(run_dir), self.opened,
                    stoppable=False)
 
-    async def opened(self, end: RunEnd) -> None:
-        self.session.run_dir = end.run_dir
+    async def opened(self, end: RunResults) -> None:
+        self.session.run_dir = end.ending.run_dir
         self.display.show_run(end, live=False)
         self.screen.show_view(self.display.view_of(end))
 
-    async def run_ended(self, end: RunEnd) -> None:
-        if end.status == "detached":
-            self.say(f"run {end.run_dir.name} goes on without this window: the Runs view finds it again")
+    def run_task(self, name: str, label: str, **state: Any) -> CurrentTask:
+        """A task that follows a run process; its end is shown by ``run_ended``."""
+        task = CurrentTask(name, label, lambda end: self.run_ended(task, end), follows_run=True, **state)
+        return task
+
+    async def run_ended(self, task: CurrentTask, end: RunResults) -> None:
+        if end.detached:
+            self.say(f"run {end.ending.run_dir.name} goes on without this window: the Runs view finds it again")
             return
-        self.session.run_dir = end.run_dir
-        self.display.show_run(end, live=True, followed=self._training_shown)
+        self.session.run_dir = end.ending.run_dir
+        self.display.show_run(end, live=True, followed=task.training_shown)
 
     # ------------------------------------------------------------ evaluation (in-process, a run folder of its own)
 
-    def evaluate(self, *, confusion: bool) -> None:
+    def evaluate(self) -> None:
+        self.run_on_test_set(confusion=False)
+
+    def predict(self) -> None:
+        self.run_on_test_set(confusion=True)
+
+    def run_on_test_set(self, *, confusion: bool) -> None:
+        """Evaluation (accuracy, loss, per-class report), or with ``confusion`` prediction (the matrix too)."""
         session = self.session
         net, images, data = session.model, session.test_set, session.data
-        task = "predict" if confusion else "evaluate"
+        name = "predict" if confusion else "evaluate"
         try:
             net.check_fits(num_classes=images.num_classes, image_size=images.image_size,
                            class_names=images.class_names, what="test set")
@@ -498,19 +523,19 @@ class Tasks:
             self.say(str(exc), "error")
             return
 
-        def job(emit: Callable[[Any], None], stop: threading.Event) -> Any:
-            from cnn_tui.core.runs import control
-            from cnn_tui.core.runs.execute import Inputs, TaskSpec
+        def work(emit: Emit, stop: threading.Event) -> Any:
+            from cnn_tui.core.runs import control  # noqa: PLC0415 — imports numpy: not before the first frame
+            from cnn_tui.core.runs.execute import Inputs, TaskSpec  # noqa: PLC0415 — as control
 
-            spec = TaskSpec(task)
+            spec = TaskSpec(name)
             run = control.prepare(spec, data, None, command=COMMAND)
             self.screen.post_message(RunStarted(run.path))
             return control.run_here(run, spec, emit=emit, stop=stop, inputs=Inputs(net=net, test_set=images))
 
-        async def done(outcome: Any) -> None:
+        async def show_result(outcome: Any) -> None:
             await self.evaluated(outcome, confusion=confusion)
 
-        self.start(task, RUN_LABELS[task], job, done, view="evaluation")
+        self.start(name, task_label(name), work, show_result, view="evaluation")
 
     async def evaluated(self, outcome: Any, *, confusion: bool) -> None:
         evaluated = outcome.evaluation
@@ -526,26 +551,25 @@ class Tasks:
 
     def stop(self) -> None:
         """x: in-process tasks stop after the current batch; a run is asked to stop (it saves within a batch)."""
-        label = self.session.busy
-        self.stop_event.set()
-        if self.following and self.run_dir is not None:
-            self.stop_run(self.run_dir)
-        self.say(f"stopping {label} after the current batch…")
+        task = self.current
+        if task is None:
+            return
+        task.stop.set()
+        if task.follows_run and task.run_dir is not None:
+            self.stop_run(task)
+        self.say(f"stopping {task.label} after the current batch…")
 
-    def stop_run(self, run_dir: Path) -> None:
-        """Ask the run process to stop, once (the worker may ask too if x came while it started)."""
-        with self._stop_lock:
-            if self._stop_sent:
-                return
-            self._stop_sent = True
-        self.request_stop(Path(run_dir))
+    def stop_run(self, task: CurrentTask) -> None:
+        """Ask ``task``'s run process to stop, once (the worker may ask too if x came while it started)."""
+        if task.run_dir is not None and task.first_stop_request():
+            self.request_stop(task.run_dir)
 
     def request_stop(self, run_dir: Path) -> bool:
         """Signal any run of ours to stop, without waiting; a refusal (it ended, another host's) is said."""
-        from cnn_tui.core.runs import control
+        from cnn_tui.core.runs import control  # noqa: PLC0415 — imports numpy: not before the first frame
 
         try:
-            control.stop(run_dir, wait=False)
+            control.stop(Path(run_dir), wait=False)
         except UserError as exc:
             self.screen.post_message(EngineEvent("stop", Notice(str(exc), "warning")))  # callable from any thread
             return False
@@ -558,93 +582,104 @@ class Tasks:
         def answer(yes: bool | None) -> None:
             if not yes:
                 return
-            if self.following and self.run_dir is not None and run_dir.resolve() == self.run_dir.resolve():
+            if self.following_run(run_dir):
                 self.stop()  # the run we follow: as x
             elif self.request_stop(run_dir):
                 self.say(f"stopping run {run_dir.name} after the current batch…")
             self.screen.view("runs").refresh_runs()
 
-        self.screen.app.push_screen(ConfirmScreen(
-            "Stop run?", f"Stop run {run_dir.name}? It saves what it has (its last whole epoch or fit) and ends.",
-            yes="Stop it", no="Keep it running"), answer)
+        self.screen.app.push_screen(questions.stop_run(run_dir.name), answer)
+
+    def quit(self) -> None:
+        """q: quit, asking first while a task runs (a run may be left running) or params are not saved."""
+        unsaved = questions.unsaved_params_note(self.screen.dirty)
+        if self.ask_to_quit(unsaved):
+            return
+        if unsaved:
+            def answer(yes: bool | None) -> None:
+                if yes:
+                    self.screen.app.exit()
+
+            self.screen.app.push_screen(questions.quit_with_unsaved_params(unsaved), answer)
+            return
+        self.screen.app.exit()
 
     def ask_to_quit(self, unsaved: str = "") -> bool:
         """q while a task runs: ask (True: a question is on screen). A run may be left running (the default)."""
-        session = self.session
-        if not session.busy:
+        task = self.current
+        if task is None:
             return False
-        if self.following:
-            name = self.run_dir.name if self.run_dir is not None else "the new run"
-            question = (f"{session.busy.capitalize()} runs in its own process (run {name}). Leave it running and "
-                        f"follow it later from the Runs view, or stop it (it saves what it has)?{unsaved}")
-
+        if task.follows_run:
             def chosen(choice: str | None) -> None:
-                if choice == "leave":
-                    self.leave()
-                elif choice == "stop":
-                    self.stop_and_leave()
+                if choice == questions.LEAVE_RUNNING:
+                    self.leave(task)
+                elif choice == questions.STOP_RUN:
+                    self.stop_and_leave(task)
 
-            self.screen.app.push_screen(ChoiceScreen(
-                "Quit cnn-tui?", question,
-                [("leave", "Leave it running", "l"), ("stop", "Stop it", "s"), ("cancel", "Cancel", "c")],
-                default="leave"), chosen)
+            run_name = task.run_dir.name if task.run_dir is not None else None
+            self.screen.app.push_screen(questions.quit_while_run_goes(task.label, run_name, unsaved), chosen)
             return True
 
         def answer(yes: bool | None) -> None:
-            if yes and session.busy:
-                self.quit_when_done = True
-                if session.stoppable:
-                    self.stop_event.set()
-                self.say(f"stopping {session.busy}, then quitting; what was saved stays", "warning")
+            if yes and self.current is task:
+                task.quit_when_done = True
+                if task.stoppable:
+                    task.stop.set()
+                self.say(f"stopping {task.label}, then quitting; what was saved stays", "warning")
             elif yes:
                 self.screen.app.exit()
 
-        question = f"{session.busy.capitalize()} is running. Stop it (keeping what was saved) and quit?{unsaved}"
-        self.screen.app.push_screen(ConfirmScreen("Quit cnn-tui?", question, yes="Stop and quit", no="Keep running"),
-                                    answer)
+        self.screen.app.push_screen(questions.quit_while_task_runs(task.label, unsaved), answer)
         return True
 
-    def leave(self) -> None:
+    def leave(self, task: CurrentTask) -> None:
         """Quit, leaving the run going: only the following stops."""
-        self.detach.set()
-        if self.run_dir is None:
+        task.detach.set()
+        if task.run_dir is None:
             log.info("quitting while a run starts: it goes on")
         self.screen.app.exit()
 
-    def stop_and_leave(self) -> None:
+    def stop_and_leave(self, task: CurrentTask) -> None:
         """Quit after asking the run to stop (it ends by itself, saving within a batch)."""
-        self.stop_event.set()
-        if self.run_dir is None:  # still starting: the worker stops it once it has started, then we quit
-            self.quit_when_done = True
+        task.stop.set()
+        if task.run_dir is None:  # still starting: the worker stops it once it has started, then we quit
+            task.quit_when_done = True
             self.say("stopping the run as soon as its process has started, then quitting", "warning")
             return
-        self.stop_run(self.run_dir)
-        self.detach.set()
+        self.stop_run(task)
+        task.detach.set()
         self.screen.app.exit()
 
     def hang_up(self, signal_name: str) -> None:
         """The terminal is gone or we were told to end: a run goes on (we only stop following it); an in-process
         task is stopped (it saves) and we quit when it has ended; nothing is asked."""
-        if self.following:
-            run = f"run {self.run_dir.name}" if self.run_dir is not None else "the run being started"
+        task = self.current
+        if task is not None and task.follows_run:
+            run = f"run {task.run_dir.name}" if task.run_dir is not None else "the run being started"
             log.warning("%s: stopping to follow %s (it goes on) and quitting", signal_name, run)
-            self.detach.set()
+            task.detach.set()
             self.screen.app.exit()
             return
-        log.warning("%s: stopping %s and quitting", signal_name, self.session.busy or "nothing")
-        if self.session.busy:
-            self.quit_when_done = True
-            if self.session.stoppable:
-                self.stop_event.set()
+        log.warning("%s: stopping %s and quitting", signal_name, task.label if task is not None else "nothing")
+        if task is not None:
+            task.quit_when_done = True
+            if task.stoppable:
+                task.stop.set()
         else:
             self.screen.app.exit()
 
     def shut_down(self) -> None:
-        """The app is ending: stop following (a run goes on) and stop an in-process task, so that no worker
-        thread outlives the app (Python waits for them before the process can exit)."""
-        self.detach.set()
-        if self.kind == "local" and self.session.stoppable:
-            self.stop_event.set()
+        """The app is ending: let the task go (its worker may have been cancelled and the task dropped already)."""
+        if self.current is not None:
+            self.let_go(self.current)
+
+    @staticmethod
+    def let_go(task: CurrentTask) -> None:
+        """Stop following the run (it goes on) and stop in-process work, so that no worker thread outlives the
+        app (Python waits for them before the process can exit)."""
+        task.detach.set()
+        if not task.follows_run and task.stoppable:
+            task.stop.set()
 
     # ------------------------------------------------------------ at startup
 
@@ -652,7 +687,7 @@ class Tasks:
         """After the first frame, in a thread: say how many runs are going in the results folders in use."""
 
         def count() -> None:
-            from cnn_tui.core.runs.index import list_runs
+            from cnn_tui.core.runs.index import list_runs  # noqa: PLC0415 — the first frame lists no runs (8 ms)
 
             running = [s for s in list_runs(folders) if s.status == "running"]
             if running:

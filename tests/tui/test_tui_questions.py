@@ -1,0 +1,43 @@
+"""The main screen's questions are worded in one place (``screens.questions``): what they say, and how a
+tuning strategy's answer reads as a strategy and a pruning."""
+
+from __future__ import annotations
+
+from cnn_tui.tui.screens import questions
+from cnn_tui.tui.screens.confirm import ChoiceScreen, ConfirmScreen
+
+
+def test_unsaved_params_are_named_in_order():
+    assert questions.unsaved_params_note(set()) == ""
+    assert questions.unsaved_params_note({"hyper", "data"}) == (
+        " The data params and hyper params have changes not saved to a file.")
+    dialog = questions.quit_with_unsaved_params(questions.unsaved_params_note({"hyper"}))
+    assert isinstance(dialog, ConfirmScreen)
+    assert dialog.question == "The hyper params have changes not saved to a file (s / S save them). Quit anyway?"
+    assert (dialog.yes, dialog.no) == ("Quit", "Stay")
+
+
+def test_quitting_while_a_run_goes_offers_to_leave_it_running_first():
+    dialog = questions.quit_while_run_goes("training", None, "")
+    assert isinstance(dialog, ChoiceScreen) and dialog.default == questions.LEAVE_RUNNING
+    assert [answer for answer, _, _ in dialog.choices] == [questions.LEAVE_RUNNING, questions.STOP_RUN, "cancel"]
+    assert dialog.question.startswith("Training runs in its own process (run the new run).")
+    assert "(run 20250101-train)" in questions.quit_while_run_goes("training", "20250101-train", "").question
+
+
+def test_every_tuning_strategy_offered_is_a_strategy_and_a_pruning():
+    dialog = questions.tuning_strategy(combinations=120, sample=50)
+    answers = [answer for answer, _, _ in dialog.choices]
+    assert answers == list(questions.TUNING_STRATEGIES) and dialog.default in answers
+    assert questions.TUNING_STRATEGIES["grid-median"] == ("grid", "median")
+    assert "Grid: all 120 combinations" in dialog.question and "Random: 50 combinations" in dialog.question
+    assert "Random: 4 combinations" in questions.tuning_strategy(combinations=4, sample=50).question
+
+
+def test_grids_say_how_many_trainings_they_mean():
+    too_large = questions.grid_too_large(combinations=6000, limit=5000, folds=3, sample=50)
+    assert "6,000 combinations, more than the limit of 5,000" in too_large.question
+    assert "18,000 trainings" in too_large.question and too_large.default == "cancel"
+    assert questions.SEARCH_AT_RANDOM in [answer for answer, _, _ in too_large.choices]
+    large = questions.large_grid(combinations=128, folds=3, epochs=2)
+    assert "128 combinations × 3 folds = 384 trainings of 2+ epochs each" in large.question
