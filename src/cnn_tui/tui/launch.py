@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from cnn_tui.core.places import log_folder
+from cnn_tui.tui import terminal
 from cnn_tui.tui.started import STARTED
 
 
@@ -24,8 +26,6 @@ def log_file() -> Path:
     """``$CNN_TUI_LOG``, else ``tui.log`` in the platform's log folder (``~/.local/state/cnn-tui/log``)."""
     if configured := os.environ.get("CNN_TUI_LOG"):
         return Path(configured)
-    from cnn_tui.core.places import log_folder
-
     return log_folder() / "tui.log"
 
 
@@ -37,7 +37,7 @@ class UiLogHandler(logging.Handler):
         self.app = app
 
     def emit(self, record: logging.LogRecord) -> None:
-        from cnn_tui.tui.messages import LogLine
+        from cnn_tui.tui.messages import LogLine  # noqa: PLC0415 — Textual: not imported before the terminal probe is sent
 
         screen = getattr(self.app, "main", None)
         if screen is None:
@@ -118,14 +118,12 @@ def plain_text(renderable: object) -> str:
 
 
 def run_tui(data: str | None = None, hyper: str | None = None, model: str | None = None) -> int:
-    from cnn_tui.tui import terminal
-
     log = logging.getLogger("cnn_tui.tui")
     probe = terminal.Probe.start()  # the terminal answers while the app imports
     try:
         path = setup_logging(log_file())
-        from cnn_tui.tui import hangup
-        from cnn_tui.tui.app import CnnApp
+        from cnn_tui.tui import hangup  # noqa: PLC0415 — imported while the terminal answers the probe
+        from cnn_tui.tui.app import CnnApp  # noqa: PLC0415 — imported while the terminal answers the probe
     finally:
         graphics = probe.finish()
     if graphics is not None and graphics.problem:

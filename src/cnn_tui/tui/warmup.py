@@ -21,6 +21,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cnn_tui.core import backend
+from cnn_tui.core.errors import UserError
+from cnn_tui.tui import terminal
+
 log = logging.getLogger("cnn_tui.tui")
 
 TENSORFLOW_LIBRARIES = ("libtensorflow_framework.so.*", "libtensorflow_cc.so.*")
@@ -72,9 +76,6 @@ def warm_up(ready: Callable[[str, str | None], None]) -> None:
     ``asyncio.run`` joins on exit, so quitting during the import would hang for seconds."""
 
     def load() -> None:
-        from cnn_tui.core import backend
-        from cnn_tui.core.errors import UserError
-
         try:
             backend.backend_name()  # sets TensorFlow's log level before it is imported
             preload_tensorflow()
@@ -96,11 +97,9 @@ def warm_the_rest() -> None:
     load and the first samples shown do not pay for them."""
     try:
         import_without_collections(lambda: importlib.import_module("cnn_tui.core.runs.steps"))
-        from cnn_tui.core.data import pool
+        from cnn_tui.core.data import pool  # noqa: PLC0415 — numpy: warmed here, in this thread, after Keras
 
         if os.environ.get("CNN_TUI_IMAGES", "auto").lower() != "none":
-            from cnn_tui.tui import terminal
-
             import_without_collections(terminal.image_module)
         pool.warm_up_pool()
     except Exception:  # noqa: BLE001 - the tasks themselves report real problems

@@ -28,7 +28,7 @@ def _filters(kind: str) -> Any:
 
     _, suffix = KINDS[kind]
     if kind == "image":
-        from cnn_tui.core.data.decode import image_extensions
+        from cnn_tui.core.data.decode import image_extensions  # noqa: PLC0415 — numpy: not before the first frame
 
         known = image_extensions()
         return Filters(("images", lambda p: p.suffix.lower() in known), ("all files", lambda _p: True))

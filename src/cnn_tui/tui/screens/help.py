@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 from pathlib import Path
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -14,6 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
 from cnn_tui import __version__
+from cnn_tui.core import backend
 from cnn_tui.tui.actions import MENUS, VIEWS, menu_items
 
 REPO_DOCS = Path(__file__).resolve().parents[4]  # the checkout: README.md and docs/ live here
@@ -55,8 +57,6 @@ class KeysScreen(InfoDialog):
 
 
 def about_body(device: str, log_path: Path | None) -> object:
-    from cnn_tui.core import backend
-
     def version(name: str) -> str:
         from importlib import metadata  # only when About opens
 
@@ -85,8 +85,6 @@ def about_body(device: str, log_path: Path | None) -> object:
     for key, value in rows:
         table.add_row(key, Text(value))  # paths: plain text, "[x]" is shown as it is
     intro = Text("Build, train, tune and evaluate convolutional image classifiers from the terminal.\n")
-    from rich.console import Group
-
     return Group(intro, table)
 
 

@@ -22,6 +22,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, Static
 
+from cnn_tui.tui import terminal
 from cnn_tui.tui.widgets.images import image_class
 from cnn_tui.tui.widgets.tables import display_path, reset, right, shown
 
@@ -72,8 +73,6 @@ def _picture(image: Any, width: int, widget: Any, note: str = "") -> Any:
     """An image widget ``width`` cells wide (its height follows), or a line saying there are no previews."""
     if widget is None:
         return Label(Text(note or "(no image preview in this terminal)", style="dim"), classes="inspect-note")
-    from cnn_tui.tui import terminal
-
     # a fixed size (as the sample cards have): an "auto" height left the picture empty; cells are
     # about twice as tall as wide, which is what half blocks draw (two pixel rows a cell)
     cell_width, cell_height = terminal.GRAPHICS.cell_size if terminal.GRAPHICS else (10, 20)
@@ -238,7 +237,7 @@ class Inspection:
 
 def inspect_image(net: Any, path: str, true: str | None, folder: Path) -> Inspection:
     """Compute everything the image screen shows and save its two PNGs in ``folder`` (a worker thread)."""
-    from cnn_tui.core.inspect import explain, explain_plots
+    from cnn_tui.core.inspect import explain, explain_plots  # noqa: PLC0415 — numpy, matplotlib: in the worker only
 
     pixels = explain.load_image(path, net)
     features = explain.feature_maps(net, pixels)
@@ -269,7 +268,7 @@ class ImageScreen(ModalScreen[None]):
         self.inspection = inspection
 
     def compose(self) -> ComposeResult:
-        from cnn_tui.core.inspect import explain
+        from cnn_tui.core.inspect import explain  # noqa: PLC0415 — numpy: imported by the worker already, not at start-up
 
         ins = self.inspection
         features = ins.features

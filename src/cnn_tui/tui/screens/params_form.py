@@ -175,7 +175,8 @@ class ParamsScreen(ValuesDialog):
 def folder_note(path: Path, num_classes: int) -> Text:
     """'10 class folders' in green, or what is wrong with the folder in yellow (not blocking:
     the folder may be filled later; loading says exactly what is wrong)."""
-    from cnn_tui.core.data import sources  # CSV of pixels, CIFAR batches: named here, checked when loading
+    # CSV of pixels, CIFAR batches: named here, checked when loading
+    from cnn_tui.core.data import sources  # noqa: PLC0415 — numpy: not before the first frame
 
     if not path.exists():
         return Text(f"{path} does not exist yet", style="yellow")

@@ -17,7 +17,8 @@ from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widgets import Label
 
-from cnn_tui.core.models.augmentation import AUGMENTATION_FIELDS
+from cnn_tui.core.models import augmentation
+from cnn_tui.core.models.augmentation import AUGMENTATION_FIELDS, is_augmented
 from cnn_tui.core.params.fields import HYPER_FIELDS, parse_text
 from cnn_tui.core.params.files import ModelConfig
 from cnn_tui.tui.widgets.images import image_class, to_pil
@@ -52,7 +53,7 @@ def first_image(data: Any, train_set: Any = None) -> Any:
         return train_set.x[0]
     if data is None:
         return None
-    from cnn_tui.core.data import decode
+    from cnn_tui.core.data import decode  # noqa: PLC0415 — numpy: not before the first frame
 
     path = _first_file(data.train_path)
     if path is None:
@@ -69,7 +70,7 @@ def first_image(data: Any, train_set: Any = None) -> Any:
 
 
 def _first_file(folder: Path) -> Path | None:
-    from cnn_tui.core.data.decode import image_extensions
+    from cnn_tui.core.data.decode import image_extensions  # noqa: PLC0415 — numpy: not before the first frame
 
     try:
         classes = sorted(e.path for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
@@ -124,15 +125,13 @@ class AugmentPreview(Vertical):
 
     def work(self, config: ModelConfig) -> None:
         """In a worker thread: Keras (imported here the first time) applies the layers."""
-        from cnn_tui.core.models.augmentation import augmented_samples
-
         try:
             if not self.looked:
                 self.image, self.looked = self.sample(), True
             if self.image is None:
                 self.app.call_from_thread(self.failed, config, NO_SAMPLE)
                 return
-            samples = augmented_samples(self.image, config, COUNT, seed=0)
+            samples = augmentation.augmented_samples(self.image, config, COUNT, seed=0)  # through the module: tests wrap it
         except Exception as exc:  # noqa: BLE001 - Keras missing or a layer refusing: said in the title
             self.app.call_from_thread(self.failed, config, str(exc))
             return
@@ -145,8 +144,6 @@ class AugmentPreview(Vertical):
     async def draw(self, config: ModelConfig, samples: Any) -> None:
         if not self.is_attached or config != self.config:  # closed, or a newer one is on its way
             return
-        from cnn_tui.core.models.augmentation import is_augmented
-
         self.samples, self.drawn_config = samples, config
         self.drawn += 1
         if is_augmented(config):

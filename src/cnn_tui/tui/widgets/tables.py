@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Group
@@ -15,6 +16,7 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
+from cnn_tui.core.fileio import readable
 from cnn_tui.core.params.fields import format_text
 
 if TYPE_CHECKING:  # the Data view on the first screen needs neither
@@ -55,15 +57,11 @@ def format_duration(seconds: float | None) -> str:
 
 def shown(text: str) -> str:
     """A name as the screen can show it: bytes of a file or folder name that are not UTF-8 as \\xNN."""
-    from cnn_tui.core.fileio import readable
-
     return readable(str(text))
 
 
 def display_path(path: Any) -> str:
     """A path as short as it can be read: relative to the working folder when inside it."""
-    from pathlib import Path
-
     path = Path(path)
     try:
         return shown(str(path.resolve().relative_to(Path.cwd().resolve())))
@@ -113,7 +111,7 @@ def counts_table(class_names: Sequence[str], counts: Sequence[int], width: int =
 
 def fill_summary(table: DataTable, net: NetModel) -> str:
     """Layer rows as Keras prints them; returns the totals line."""
-    from cnn_tui.core.models.model import readable_size
+    from cnn_tui.core.models.model import readable_size  # noqa: PLC0415 — the Data view on the first screen needs no model
 
     reset(table, ["Layer", "Type", "Output shape", ("Params", "params")], left=3)
     for row in net.summary_rows():
