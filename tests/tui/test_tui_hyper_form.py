@@ -12,7 +12,8 @@ from textual.widgets import Button, Input, Label, Static
 
 from cnn_tui.core.models import augmentation
 from cnn_tui.core.params.fields import HYPER_GROUPS
-from cnn_tui.tui.parts.run_display import RunEnd
+from cnn_tui.core.runs.results import RunEnding
+from cnn_tui.tui.parts.run_display import RunResults
 from cnn_tui.tui.widgets.augment_preview import AugmentPreview
 from cnn_tui.tui.widgets.charts import HistoryChart
 from cnn_tui.tui.widgets.form import ParamsForm
@@ -229,13 +230,19 @@ async def test_data_view_lists_what_sets_the_configuration_apart_by_section(para
         assert len(lines) < 25
 
 
+def _ending(run_dir, message: str, details: dict) -> RunEnding:
+    """A finished training run, as the core reads one back."""
+    return RunEnding(run_dir, run_dir.name, "train", "finished", message, exit_code=0, seconds=1.0, metrics={},
+                     record={"details": details})
+
+
 async def test_kept_epoch_marked_on_the_curves(in_tmp, tmp_path):
     app = make_app()
     history = {"loss": [1.0, 0.5, 0.6, 0.7], "accuracy": [0.5, 0.8, 0.7, 0.7],
                "val_loss": [1.1, 0.4, 0.6, 0.8], "val_accuracy": [0.5, 0.9, 0.8, 0.7]}
-    end = RunEnd(tmp_path, "train", "finished", "early stopping after 4 epochs",
-                 {"details": {"epochs_done": 4, "best_epoch": 2, "epochs": 10, "samples": 10, "batch_size": 5}},
-                 history=history)
+    end = RunResults(_ending(tmp_path, "early stopping after 4 epochs",
+                             {"epochs_done": 4, "best_epoch": 2, "epochs": 10, "samples": 10, "batch_size": 5}),
+                     history=history)
     async with app.run_test(size=(100, 30)) as pilot:
         await app.main.mount_views()
         app.main.task_controller.display.show_run(end, live=False)
@@ -245,7 +252,7 @@ async def test_kept_epoch_marked_on_the_curves(in_tmp, tmp_path):
         title = text_of(app, "#training-title")
         assert "val_accuracy 0.9000 · val_loss 0.4000 (epoch 2, kept)" in title  # the model's figures
         # a run without early stopping marks nothing
-        plain_end = RunEnd(tmp_path, "train", "finished", "done", {"details": {"epochs_done": 4}}, history=history)
+        plain_end = RunResults(_ending(tmp_path, "done", {"epochs_done": 4}), history=history)
         app.main.task_controller.display.show_run(plain_end, live=False)
         await pilot.pause()
         assert "kept" not in text_of(app, "#chart-legend")

@@ -1,6 +1,7 @@
-"""Ended runs in the TUI: what a run produced, read back from its folder (``RunEnd``), and how it is
-shown — curves and epoch table, evaluation, search, model — in the views and the session
-(``RunDisplay``), whether the TUI followed the run to its end or opens it from the Runs view."""
+"""Ended runs in the TUI: what a run produced, read back from its folder beside how it ended
+(``RunResults``), and how it is shown — curves and epoch table, evaluation, search, model — in the
+views and the session (``RunDisplay``), whether the TUI followed the run to its end or opens it from
+the Runs view. How a run ended is the core's to say (``read_ending``); the TUI only shows it."""
 
 from __future__ import annotations
 
@@ -9,27 +10,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cnn_tui.core.errors import UserError
+from cnn_tui.core.errors import ResultsError, UserError
 from cnn_tui.core.events import EpochEnd, TaskFinished, TrainingStarted
+from cnn_tui.core.params.files import HyperParams
+from cnn_tui.core.runs.events_file import read_events
+from cnn_tui.core.runs.lifecycle import EXIT_FAILED
+from cnn_tui.core.runs.results import RunEnding, load_evaluation, load_history, load_tuning, read_ending
 from cnn_tui.tui.parts.screen_part import ScreenPart
 from cnn_tui.tui.widgets.tables import display_path
 
-# what a run's task is called, and the view that shows it
-RUN_LABELS = {"train": "training", "pipeline": "pipeline", "tune": "tuning", "evaluate": "evaluation",
-              "predict": "prediction"}
+# the view that shows a run's task
 RUN_VIEWS = {"train": "training", "pipeline": "training", "tune": "tuning", "evaluate": "evaluation",
              "predict": "evaluation"}
 
 
 @dataclass
-class RunEnd:
-    """An ended run as read back from its folder (in a worker: loading a model imports Keras)."""
+class RunResults:
+    """An ended run as the TUI shows it: how it ended, and what it produced, read back from its folder
+    (in a worker: loading a model imports Keras)."""
 
-    run_dir: Path
-    task: str
-    status: str  # finished | stopped | failed | interrupted; "detached" when we stopped following
-    message: str
-    record: dict[str, Any] = field(default_factory=dict)
+    ending: RunEnding
     history: dict[str, list[float]] = field(default_factory=dict)
     started: TrainingStarted | None = None  # the last one in its events, for a view that was not following
     evaluation: Any = None
@@ -37,63 +37,49 @@ class RunEnd:
     best_hyper: Any = None
     net: Any = None
     notes: list[str] = field(default_factory=list)  # what could not be read back
+    detached: bool = False  # we stopped following: the run goes on, nothing was read back
 
-    @property
-    def label(self) -> str:
-        return RUN_LABELS.get(self.task, self.task)
-
-    @property
-    def details(self) -> dict[str, Any]:
-        return self.record.get("details") or {}
+    @classmethod
+    def detached_from(cls, run_dir: Path) -> RunResults:
+        """A run we stopped following: how it stands now, and nothing of what it produces."""
+        return cls(read_ending(run_dir), detached=True)
 
     def file(self, name: str) -> Path | None:
-        path = self.run_dir / name
+        path = self.ending.run_dir / name
         return path if path.is_file() else None
 
 
-def read_run_end(run_dir: Path, task: str | None = None, *, finished: TaskFinished | None = None) -> RunEnd:
-    """What the run in ``run_dir`` produced: its ending, history, evaluation, search, best params, model."""
-    from cnn_tui.core.params.files import HyperParams
-    from cnn_tui.core.runs import results as run_results
-    from cnn_tui.core.runs.events_file import read_events
-    from cnn_tui.core.runs.folder import INTERRUPTED_MESSAGE, effective_status, read_run
-
-    record = read_run(run_dir) or {}
-    status = effective_status(record) if record else "failed"
-    message = str(record.get("message") or "")
-    if finished is not None and status == "running":  # its event came, run.json not yet: the event says it
-        status, message = finished.status, finished.message
-    if status == "interrupted" and not message:
-        message = INTERRUPTED_MESSAGE
-    end = RunEnd(run_dir, task or str(record.get("task") or "train"), status, message, record)
-    end.history = run_results.load_history(run_dir)
+def read_run_results(run_dir: Path, *, finished: TaskFinished | None = None) -> RunResults:
+    """How the run in ``run_dir`` ended (``finished``: its event, when we followed it) and what it
+    produced: history, evaluation, search, best params, model."""
+    ending = read_ending(run_dir, finished=finished)
+    results = RunResults(ending, history=load_history(run_dir))
     started = [e for e in read_events(run_dir) if isinstance(e, TrainingStarted)]
-    end.started = started[-1] if started else None
-    if end.file("predictions.npz"):
-        end.evaluation = run_results.load_evaluation(run_dir)
-    if end.task == "tune":
-        end.tuning = run_results.load_tuning(run_dir)
-    if best := end.file("best_hyper_params.json"):
+    results.started = started[-1] if started else None
+    if results.file("predictions.npz"):
+        results.evaluation = load_evaluation(run_dir)
+    if ending.task == "tune":
+        results.tuning = load_tuning(run_dir)
+    if best := results.file("best_hyper_params.json"):
         try:
-            end.best_hyper = HyperParams.load(best)
+            results.best_hyper = HyperParams.load(best)
         except UserError as exc:
-            end.notes.append(f"the best params could not be read: {exc}")
-    model = end.file("model.keras")
-    if model is None and end.task in ("evaluate", "predict"):  # the model it evaluated, if still there
+            results.notes.append(f"the best params could not be read: {exc}")
+    model = results.file("model.keras")
+    if model is None and ending.task in ("evaluate", "predict"):  # the model it evaluated, if still there
         model = _task_model(run_dir)
     if model is not None:
-        from cnn_tui.core.models.model import NetModel
+        from cnn_tui.core.models.model import NetModel  # noqa: PLC0415 — numpy at import, Keras to load: not before the first frame
 
         try:
-            end.net = NetModel.load(model)
+            results.net = NetModel.load(model)
         except UserError as exc:
-            end.notes.append(f"the model could not be loaded: {exc}")
-    return end
+            results.notes.append(f"the model could not be loaded: {exc}")
+    return results
 
 
 def _task_model(run_dir: Path) -> Path | None:
-    from cnn_tui.core.errors import ResultsError
-    from cnn_tui.core.runs.execute import TaskSpec
+    from cnn_tui.core.runs.execute import TaskSpec  # noqa: PLC0415 — imports the steps (numpy): not before the first frame
 
     try:
         named = TaskSpec.load(run_dir).model
@@ -106,93 +92,95 @@ class RunDisplay(ScreenPart):
     """Shows ended runs and evaluations in the screen's views; holds no state of its own."""
 
     @staticmethod
-    def view_of(end: RunEnd) -> str:
-        if end.task == "pipeline" and end.evaluation is not None:
+    def view_of(results: RunResults) -> str:
+        if results.ending.task == "pipeline" and results.evaluation is not None:
             return "evaluation"
-        return RUN_VIEWS.get(end.task, "training")
+        return RUN_VIEWS.get(results.ending.task, "training")
 
-    def show_run(self, end: RunEnd, *, live: bool, followed: bool = False) -> None:
+    def show_run(self, results: RunResults, *, live: bool, followed: bool = False) -> None:
         """Everything an ended run produced, into the views and the session, and one line saying how it ended."""
-        session, where = self.session, display_path(end.run_dir)
-        level = {"finished": "success", "stopped": "warning"}.get(end.status, "error")
-        message = end.message or end.status
-        if end.status == "failed" and end.record.get("exit_code") == 1:  # a bug: the traceback is in run.log
-            message += f" (details in {display_path(end.run_dir / 'run.log')})"
-        trained = end.task in ("train", "pipeline") and (end.history or end.started is not None)
+        session, ending = self.session, results.ending
+        where = display_path(ending.run_dir)
+        level = {"finished": "success", "stopped": "warning"}.get(ending.status, "error")
+        message = ending.message or ending.status
+        if ending.status == "failed" and ending.exit_code == EXIT_FAILED:  # a bug: the traceback is in run.log
+            message += f" (details in {display_path(ending.run_dir / 'run.log')})"
+        trained = ending.task in ("train", "pipeline") and (results.history or results.started is not None)
         if trained:
-            self.show_training(end, message, live=live, followed=followed)
-        if end.net is not None:
-            session.model = end.net
-            session.model_note = self.model_note(end)
-            self.screen.view("model").show(end.net, f"from run {end.run_dir.name}: {session.model_note}")
-            self.check_model_fits_data(end.net)
-        if end.evaluation is not None:
-            session.evaluation = end.evaluation
-            self.show_evaluation(end.evaluation, confusion=end.task in ("predict", "pipeline"),
-                                 files=self.evaluation_files(end), title_model=session.model_label())
-        if end.tuning is not None:
-            session.tuning = end.tuning
-            session.best_hyper = end.best_hyper
-            self.screen.view("tuning").show_result(end.tuning, stopped=end.tuning.status != "finished",
-                                                   best_path=end.file("best_hyper_params.json"))
-        for note in end.notes:
+            self.show_training(results, message, live=live, followed=followed)
+        if results.net is not None:
+            session.model = results.net
+            session.model_note = self.model_note(results)
+            self.screen.view("model").show(results.net, f"from run {ending.run_dir.name}: {session.model_note}")
+            self.check_model_fits_data(results.net)
+        if results.evaluation is not None:
+            session.evaluation = results.evaluation
+            self.show_evaluation(results.evaluation, confusion=ending.task in ("predict", "pipeline"),
+                                 files=self.evaluation_files(results), title_model=session.model_label())
+        if results.tuning is not None:
+            session.tuning = results.tuning
+            session.best_hyper = results.best_hyper
+            self.screen.view("tuning").show_result(results.tuning, stopped=results.tuning.status != "finished",
+                                                   best_path=results.file("best_hyper_params.json"))
+        for note in results.notes:
             self.say(note, "warning")
-        done = int(end.details.get("epochs_done") or len(end.history.get("loss", [])))
+        done = int(ending.details.get("epochs_done") or len(results.history.get("loss", [])))
         if not live:
-            self.say(f"run {end.run_dir.name} ({end.label}, {end.status}): {message}", level)
-        elif end.task in ("train", "pipeline") and end.details.get("save_error") and end.net is None:
+            self.say(f"run {ending.run_dir.name} ({ending.label}, {ending.status}): {message}", level)
+        elif ending.task in ("train", "pipeline") and ending.details.get("save_error") and results.net is None:
             self.say(f"{message}; the run could not save its model, so the model here is the one it started from",
                      "error")
-        elif end.task == "train" and done:
+        elif ending.task == "train" and done:
             self.say(f"{message}; model and curves in {where}", level)
-        elif end.tuning is not None:
+        elif results.tuning is not None:
             self.say(f"{message}; results in {where}", level)
         else:
-            self.say(f"{end.label} {end.status}: {message}; results in {where}", level)
+            self.say(f"{ending.label} {ending.status}: {message}; results in {where}", level)
 
-    def model_note(self, end: RunEnd) -> str:
-        done = int(end.details.get("epochs_done") or len(end.history.get("loss", [])))
-        if end.task in ("train", "pipeline") and done:
-            epochs = int(end.details.get("epochs") or done)
+    def model_note(self, results: RunResults) -> str:
+        ending = results.ending
+        done = int(ending.details.get("epochs_done") or len(results.history.get("loss", [])))
+        if ending.task in ("train", "pipeline") and done:
+            epochs = int(ending.details.get("epochs") or done)
             note = f"trained {done} epoch{'s' if done > 1 else ''}"
-            return note if end.status == "finished" else f"{note} of {epochs} ({end.status})"
-        return f"from run {end.run_dir.name}"
+            return note if ending.status == "finished" else f"{note} of {epochs} ({ending.status})"
+        return f"from run {ending.run_dir.name}"
 
-    def show_training(self, end: RunEnd, message: str, *, live: bool, followed: bool) -> None:
+    def show_training(self, results: RunResults, message: str, *, live: bool, followed: bool) -> None:
         """The curves and the epoch table: already there when we followed the run, else from history.csv."""
-        training = self.screen.view("training")
-        history = end.history
+        training, ending = self.screen.view("training"), results.ending
+        history = results.history
         self.session.history = history
         if not (live and followed):
-            details, started = end.details, end.started
+            details, started = ending.details, results.started
             epochs = started.epochs if started else int(details.get("epochs") or len(history.get("loss", [])))
             samples = started.samples if started else int(details.get("samples") or 0)
             batch = started.batch_size if started else int(details.get("batch_size") or 1)
             batches = started.batches if started else max(1, math.ceil(samples / max(1, batch)))
             validation = (started.validation_samples if started else int(details.get("validation_samples") or 0))
-            training.start(f"Run {end.run_dir.name}: {end.label}, {epochs} epochs, batch {batch}, {samples:,} images",
-                           epochs, batches, validation=bool(validation) or "val_loss" in history)
+            training.start(f"Run {ending.run_dir.name}: {ending.label}, {epochs} epochs, batch {batch}, "
+                           f"{samples:,} images", epochs, batches, validation=bool(validation) or "val_loss" in history)
             seconds = history.get("seconds", [])
             for i in range(len(history.get("loss", []))):
                 logs = {k: v[i] for k, v in history.items() if k != "seconds" and i < len(v)}
                 training.show_epoch(EpochEnd(i + 1, epochs, logs, seconds[i] if i < len(seconds) else 0.0))
-        kept = end.details.get("best_epoch")  # early stopping restored this epoch: its figures are the model's
+        kept = ending.details.get("best_epoch")  # early stopping restored this epoch: its figures are the model's
         kept = int(kept) if isinstance(kept, (int, float)) and kept >= 1 else None
         final = {k: v[min(kept or len(v), len(v)) - 1] for k, v in history.items() if v and k != "seconds"}
         shown = ("val_accuracy", "val_loss") if "val_accuracy" in final else ("accuracy", "loss")
         figures = " · ".join(f"{k} {final[k]:.4f}" for k in shown if k in final)
         if kept is not None and figures:
             figures += f" (epoch {kept}, kept)"
-        files = {name: path for name, path in (("plots", end.file("train_val_plots.png")),
-                                               ("model", end.file("model.keras"))) if path is not None}
-        training.finish(message + (f" · {figures}" if figures else ""), files, end.status == "finished",
+        files = {name: path for name, path in (("plots", results.file("train_val_plots.png")),
+                                               ("model", results.file("model.keras"))) if path is not None}
+        training.finish(message + (f" · {figures}" if figures else ""), files, ending.status == "finished",
                         kept_epoch=kept)
 
     @staticmethod
-    def evaluation_files(end: RunEnd) -> dict[str, Path]:
+    def evaluation_files(results: RunResults) -> dict[str, Path]:
         names = {"evaluation": "evaluation.json", "confusion_png": "confusion_matrix.png",
                  "report": "classification_report.csv"}
-        return {key: path for key, name in names.items() if (path := end.file(name)) is not None}
+        return {key: path for key, name in names.items() if (path := results.file(name)) is not None}
 
     def show_evaluation(self, ev: Any, *, confusion: bool, files: dict[str, Any], title_model: str) -> None:
         title = (f"{'Prediction' if confusion else 'Evaluation'} on {ev.samples:,} test images · "
