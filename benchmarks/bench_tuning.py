@@ -19,6 +19,7 @@ import math
 import os
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,11 @@ import numpy as np
 from benchmarks import common
 from cnn_tui.core import backend
 from cnn_tui.core.events import FoldEnd
-from cnn_tui.core.params.files import HyperParams
+from cnn_tui.core.params.files import DataParams, HyperParams
+from cnn_tui.core.runs import steps
 from cnn_tui.core.tuning import search as tuning
+from cnn_tui.core.tuning.classifier import build_network, classifier_class
+from cnn_tui.core.tuning.options import SearchOptions
 
 # The seed's ten fields; the default architecture (seed_cnn: the seed's two convolutions).
 BASE = {"init_rate": 0.02, "decay_steps": 400, "decay_rate": 0.9, "kernel_size": 3, "num_filters": 32,
@@ -156,9 +160,6 @@ def cluster_ready() -> str | None:
 
 def digits(quick: bool = False) -> Any:
     """The demo digits' training folder as ``cnn-tui tune`` loads it."""
-    from cnn_tui.core.params.files import DataParams
-    from cnn_tui.core.runs import steps
-
     root = common.demo_digits()
     data = DataParams.from_dict({"num_classes": 10, "train_dir": str(root / "training"),
                                  "test_dir": str(root / "testing"), "image_size": 16})
@@ -170,12 +171,7 @@ def larger_digits(copies: int = 3) -> Any:
     """The demo digits at MNIST's size: 28x28, each training image with ``copies`` shifted and
     rotated copies (1,437 x 4 = 5,748 images), where an epoch costs seconds on a CPU, as on the
     data sets people tune on; the fixed cost of a fit weighs less there than on the small digits."""
-    from dataclasses import replace
-
-    from scipy import ndimage
-
-    from cnn_tui.core.params.files import DataParams
-    from cnn_tui.core.runs import steps
+    from scipy import ndimage  # noqa: PLC0415 — SciPy: only this benchmark needs it
 
     root = common.demo_digits()
     data = DataParams.from_dict({"num_classes": 10, "train_dir": str(root / "training"),
@@ -195,9 +191,7 @@ def larger_digits(copies: int = 3) -> Any:
 def plain_search(images: Any, hyper: HyperParams) -> float:
     """The seed's way: scikit-learn's GridSearchCV over the scikeras classifier, fitted on the
     images themselves, same folds (stratified, shuffled, seed 42)."""
-    from sklearn.model_selection import GridSearchCV, StratifiedKFold
-
-    from cnn_tui.core.tuning.classifier import build_network, classifier_class
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold  # noqa: PLC0415 — scikit-learn: seconds to import
 
     config = hyper.first().as_dict()
     clf = classifier_class()(model=build_network, loss=None, verbose=0, image_size=images.image_size,
@@ -211,8 +205,8 @@ def plain_search(images: Any, hyper: HyperParams) -> float:
 
 def searcher(images: Any, hyper: HyperParams, memory: list[list[dict[int, float]]], **options: Any
              ) -> Callable[[], None]:
-    """A 12-fit grid search with ``options`` (jobs, cluster), noting the process tree's RSS
-    after every fit (a list of readings for each run)."""
+    """A 12-fit grid search with ``options`` (jobs, cluster: ``SearchOptions`` fields), noting the
+    process tree's RSS after every fit (a list of readings for each run)."""
     fits = hyper.combination_count() * 3
 
     def on_event(event: Any) -> None:
@@ -221,7 +215,7 @@ def searcher(images: Any, hyper: HyperParams, memory: list[list[dict[int, float]
 
     def search() -> None:
         memory.append([])  # one list of readings a run
-        result = tuning.tune(images, hyper, strategy="grid", cv=3, emit=on_event, **options)
+        result = tuning.tune(images, hyper, SearchOptions(strategy="grid", cv=3, **options), emit=on_event)
         ok = sum(1 for r in result.rows if r["status"] == "ok")
         if result.status != "finished" or ok != fits:
             raise RuntimeError(f"{result.status}: {result.message} ({ok} of {fits} fits finished)")
@@ -247,7 +241,7 @@ def executors(images: Any, repeats: int) -> list[common.Figure]:
                f"{BASE['epochs']} epochs; sides {', '.join(sides)}; {repeats} round(s)")
     # the worker sides once (each run starts its processes: ~70 s on the loaded 2-core machine)
     # one untimed fit first: this process's one-time TensorFlow costs go to no side
-    tuning.tune(images, HyperParams.from_dict({**BASE, "epochs": 1}), cv=2)
+    tuning.tune(images, HyperParams.from_dict({**BASE, "epochs": 1}), SearchOptions(cv=2))
     times, errors = rotate(sides, repeats, optional=(CLUSTER, "jobs=2"), once=("jobs=2", CLUSTER))
     figures = [common.overhead("tuning", "grid search, 12 fits: ours (in-process) vs scikeras+GridSearchCV",
                                times["in-process"], times["GridSearchCV"], target=1.05,
@@ -350,7 +344,7 @@ def hyperband_vs_grid(images: Any, quick: bool = False, search: Callable[..., tu
     for strategy in ("hyperband", "grid"):
         gc.collect()
         started = time.perf_counter()
-        results[strategy] = search(images, hyper, strategy=strategy, cv=3)
+        results[strategy] = search(images, hyper, SearchOptions(strategy=strategy, cv=3))
         seconds[strategy] = time.perf_counter() - started
         result = results[strategy]
         common.log(f"   {strategy}: {seconds[strategy]:.0f} s, {len(result.rows)} fits, {result.status}: {result.message}")
@@ -370,7 +364,7 @@ def hyperband_vs_grid(images: Any, quick: bool = False, search: Callable[..., tu
                  + standing(grid, band, best, pick))
     figures = []
     if fold_noise:  # what the grid's own pick gives up when its folds and initial weights are drawn again
-        other = search(images, hyper, strategy="grid", cv=3, seed=43)
+        other = search(images, hyper, SearchOptions(strategy="grid", cv=3, seed=43))
         noise, _, moved, _, moved_score = pick_gap(grid, other)
         figures.append(common.single(
             "tuning", f"accuracy given up by the grid's own pick with another seed, {label}", noise, "points",
@@ -401,7 +395,7 @@ def gpu_fits_per_minute(images: Any) -> list[common.Figure]:
     seconds = {}
     for jobs in (1, 2):
         started = time.perf_counter()
-        result = tuning.tune(images, hyper, strategy="grid", cv=3, jobs=jobs, gpus=["0"])
+        result = tuning.tune(images, hyper, SearchOptions(strategy="grid", cv=3, jobs=jobs, gpus=("0",)))
         seconds[jobs] = time.perf_counter() - started
         assert result.status == "finished", result.message
     rate = {jobs: 12 / s * 60 for jobs, s in seconds.items()}

@@ -192,11 +192,12 @@ def test_an_unknown_architecture_names_the_choices():
 
 
 def test_a_grid_over_architectures_runs_every_one():
+    from cnn_tui.core.tuning.options import SearchOptions
     from cnn_tui.core.tuning.search import tune
 
     images = class_ordered_set(classes=2, per_class=9, size=12)
     hyper = HyperParams.from_dict({**SMALL, "architecture": ["seed_cnn", "cnn"], "batch_size": 6})
-    result = tune(images, hyper, cv=2)
+    result = tune(images, hyper, SearchOptions(cv=2))
     assert result.status == "finished", result.message
     assert sorted({row["architecture"] for row in result.rows}) == ["cnn", "seed_cnn"]
     assert all(row["status"] == "ok" for row in result.rows)

@@ -10,6 +10,7 @@ import pytest
 
 from cnn_tui.core.errors import ParamsError, UserError
 from cnn_tui.core.params.files import HyperParams
+from cnn_tui.core.tuning.options import SearchOptions
 from cnn_tui.core.tuning.search import tune
 from tests.tests_support import check_hyperband_of_three, class_ordered_set, in_run_processes
 
@@ -27,8 +28,8 @@ def trials(result):
 def test_a_local_cluster_runs_the_same_trials_as_one_process(tmp_path):
     images = class_ordered_set(classes=2, per_class=6, size=8)
     hyper = HyperParams.from_dict({**TINY, "num_units": [2, 4]})
-    here = tune(images, hyper, cv=2)
-    there = tune(images, hyper, cv=2, cluster="local:2", work_dir=tmp_path)
+    here = tune(images, hyper, SearchOptions(cv=2))
+    there = tune(images, hyper, SearchOptions(cv=2, cluster="local:2"), work_dir=tmp_path)
     assert there.status == "finished", there.message
     assert trials(there) == trials(here) and len(there.rows) == 4
     assert all(r["retries"] == 0 for r in there.rows)
@@ -41,7 +42,7 @@ def test_a_fit_whose_dask_worker_dies_runs_again_then_counts_as_failed(monkeypat
     in_run_processes(monkeypatch, "die_in_fits_in_child", CNN_TUI_TEST_DIE_UNITS="4")
     images = class_ordered_set(classes=2, per_class=6, size=8)
     hyper = HyperParams.from_dict({**TINY, "num_units": [2, 4, 6]})
-    result = tune(images, hyper, cv=2, cluster="local:2", work_dir=tmp_path)
+    result = tune(images, hyper, SearchOptions(cv=2, cluster="local:2"), work_dir=tmp_path)
     assert result.status == "finished", result.message
     died = [r for r in result.rows if r["num_units"] == 4]
     assert len(died) == 2 and all(r["status"] == "failed" and r["retries"] == 1 for r in died), died
@@ -76,7 +77,7 @@ def test_a_stopped_search_on_a_cluster_cancels_the_fits_not_started(monkeypatch,
             folds.append(event.row)
             stop.set()  # after the first fit: the worker holds one or two more (one running), the rest wait in the queue
 
-    result = tune(images, hyper, cv=2, cluster="local:1", stop=stop, work_dir=tmp_path, emit=emit)
+    result = tune(images, hyper, SearchOptions(cv=2, cluster="local:1"), stop=stop, work_dir=tmp_path, emit=emit)
     assert result.status == "stopped"
     assert len(folds) == 1 and [row["status"] for row in result.rows] == ["ok"]  # a fit the stop ended is no result
     # the fits on the worker ended as stopped (within a batch), the queued ones never ran
@@ -85,8 +86,8 @@ def test_a_stopped_search_on_a_cluster_cancels_the_fits_not_started(monkeypatch,
 
 def test_hyperband_on_a_cluster_goes_on_from_the_models_the_workers_sent_back(tmp_path):
     hyper = HyperParams.from_dict({**TINY, "num_units": [2, 4, 6], "epochs": 3})
-    result = tune(class_ordered_set(classes=2, per_class=6, size=8), hyper, strategy="hyperband", cv=2,
-                  cluster="local:2", work_dir=tmp_path)
+    result = tune(class_ordered_set(classes=2, per_class=6, size=8), hyper,
+                  SearchOptions(strategy="hyperband", cv=2, cluster="local:2"), work_dir=tmp_path)
     check_hyperband_of_three(result, tmp_path / "models")  # the states written here, from the workers' bytes
 
 
@@ -165,7 +166,7 @@ def test_an_unreachable_scheduler_is_one_line(monkeypatch, tmp_path):
     hyper = HyperParams.from_dict({**TINY, "num_units": [2, 4]})
     monkeypatch.setattr("cnn_tui.core.tuning.dask_executor.CONNECT_TIMEOUT", 2.0)
     with pytest.raises(UserError) as error:
-        tune(images, hyper, cv=2, cluster=f"tcp://127.0.0.1:{port}", work_dir=tmp_path)
+        tune(images, hyper, SearchOptions(cv=2, cluster=f"tcp://127.0.0.1:{port}"), work_dir=tmp_path)
     assert f"cannot reach the Dask scheduler tcp://127.0.0.1:{port}" in str(error.value)
     assert "\n" not in str(error.value)
 
@@ -194,8 +195,9 @@ def test_a_search_on_an_existing_tls_scheduler_with_gpu_workers(tmp_path):
         assert cluster.scheduler_address.startswith("tls://127.0.0.1:")
         images = class_ordered_set(classes=2, per_class=6, size=8)
         hyper = HyperParams.from_dict({**TINY, "num_units": [2, 4]})
-        result = tune(images, hyper, cv=2, cluster=cluster.scheduler_address, security=str(tmp_path / "sec.yaml"),
-                      work_dir=tmp_path / "work", emit=lambda e: isinstance(e, Notice) and notices.append(e.text))
+        options = SearchOptions(cv=2, cluster=cluster.scheduler_address, security=str(tmp_path / "sec.yaml"))
+        result = tune(images, hyper, options, work_dir=tmp_path / "work",
+                      emit=lambda e: isinstance(e, Notice) and notices.append(e.text))
     assert result.status == "finished", result.message
     assert sorted((r["num_units"], r["status"]) for r in result.rows) == [(2, "ok"), (2, "ok"), (4, "ok"), (4, "ok")]
     assert f"Dask: {cluster.scheduler_address}, 1 fit(s) at once (one per GPU)" in notices
@@ -269,7 +271,7 @@ def test_a_fit_the_scheduler_reran_by_itself_counts_as_retried(monkeypatch, tmp_
                       silence_logs=logging.CRITICAL) as cluster:
         images = class_ordered_set(classes=2, per_class=6, size=8)
         hyper = HyperParams.from_dict({**TINY, "num_units": [2, 4]})
-        result = tune(images, hyper, cv=2, cluster=cluster.scheduler_address, work_dir=tmp_path / "work")
+        result = tune(images, hyper, SearchOptions(cv=2, cluster=cluster.scheduler_address), work_dir=tmp_path / "work")
     assert result.status == "finished", result.message
     assert (tmp_path / "died").exists()
     assert [r["status"] for r in result.rows] == ["ok"] * 4

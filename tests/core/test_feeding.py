@@ -69,6 +69,7 @@ def test_a_folder_over_the_limit_loads_streamed_and_says_so(tmp_path, monkeypatc
     from cnn_tui.core.data.dataset import load_images
     from cnn_tui.core.events import Notice
     from cnn_tui.core.training.evaluation import evaluate
+    from cnn_tui.core.tuning.options import SearchOptions
     from cnn_tui.core.tuning.search import tune
 
     from tests_support import write_image_folder
@@ -87,5 +88,5 @@ def test_a_folder_over_the_limit_loads_streamed_and_says_so(tmp_path, monkeypatc
     assert train(net, streamed, config).status == "finished"
     scores = evaluate(net, streamed)
     assert scores.samples == len(whole) and scores.accuracy > 0.6
-    result = tune(streamed, HyperParams.from_dict({**TINY_HYPER, "num_units": [8, 16]}), cv=2)
+    result = tune(streamed, HyperParams.from_dict({**TINY_HYPER, "num_units": [8, 16]}), SearchOptions(cv=2))
     assert result.status == "finished" and len(result.rows) == 4

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from cnn_tui.core.params.files import HyperParams
+from cnn_tui.core.tuning.options import SearchOptions
 from cnn_tui.core.tuning.search import tune
 from cnn_tui.core.tuning.strategies import hyperband_plan
 from cnn_tui.core.tuning.trials import Pruning, Trial, run_trial
@@ -48,7 +49,7 @@ def test_hyperband_plans_rungs_of_a_third():
 def test_hyperband_promotes_the_best_third_and_trains_them_on():
     hyper = HyperParams.from_dict({**TINY, "num_units": list(range(1, 17)), "epochs": 9})
     executor = ScriptedExecutor(lambda params, epochs: params["num_units"] / 100)  # more units score better
-    result = tune(class_ordered_set(classes=2, per_class=9, size=8), hyper, strategy="hyperband", cv=3,
+    result = tune(class_ordered_set(classes=2, per_class=9, size=8), hyper, SearchOptions(strategy="hyperband", cv=3),
                   executor=executor)
     assert result.status == "finished", result.message
     by_rung = {}
@@ -67,14 +68,14 @@ def test_hyperband_is_a_third_of_the_grids_work_on_16_combinations():
     from cnn_tui.core.tuning.search import plan_search
 
     hyper = HyperParams.from_dict({**TINY, "num_units": list(range(1, 17)), "epochs": 9})
-    grid = plan_search(hyper, samples=300, strategy="grid", cv=3)
-    band = plan_search(hyper, samples=300, strategy="hyperband", cv=3)
+    grid = plan_search(hyper, SearchOptions(strategy="grid", cv=3), samples=300)
+    band = plan_search(hyper, SearchOptions(strategy="hyperband", cv=3), samples=300)
     assert grid.batches / band.batches >= 3
 
 
 def test_hyperband_with_real_fits_goes_on_from_the_saved_models(tmp_path):
     hyper = HyperParams.from_dict({**TINY, "num_units": [2, 4, 6], "epochs": 3})
-    result = tune(class_ordered_set(classes=2, per_class=6, size=8), hyper, strategy="hyperband", cv=2,
+    result = tune(class_ordered_set(classes=2, per_class=6, size=8), hyper, SearchOptions(strategy="hyperband", cv=2),
                   work_dir=tmp_path)
     check_hyperband_of_three(result, tmp_path / "models")  # the networks' states (core.tuning.fit_pool)
 
@@ -107,7 +108,7 @@ def test_a_pruned_fit_stops_at_that_epoch_and_says_so():
 def test_pruning_in_a_search_records_pruned_fits():
     images = class_ordered_set(classes=2, per_class=6, size=8)
     hyper = HyperParams.from_dict({**TINY, "num_units": [2, 4, 6, 8], "epochs": 3, "batch_size": 4})
-    result = tune(images, hyper, cv=2, prune="median", min_epochs=1)
+    result = tune(images, hyper, SearchOptions(cv=2, prune="median", min_epochs=1))
     assert result.status == "finished", result.message
     statuses = [row["status"] for row in result.rows]
     assert set(statuses) <= {"ok", "pruned"} and len(statuses) == 8
@@ -118,8 +119,8 @@ def test_pruning_in_a_search_records_pruned_fits():
 def test_two_worker_processes_run_the_same_trials_as_one_process(tmp_path):
     images = class_ordered_set(classes=2, per_class=6, size=8)
     hyper = HyperParams.from_dict({**TINY, "num_units": [2, 4]})
-    here = tune(images, hyper, cv=2)
-    there = tune(images, hyper, cv=2, jobs=2, work_dir=tmp_path)
+    here = tune(images, hyper, SearchOptions(cv=2))
+    there = tune(images, hyper, SearchOptions(cv=2, jobs=2), work_dir=tmp_path)
     assert there.status == "finished", there.message
 
     def trials(result):
@@ -137,8 +138,8 @@ def test_a_worker_grown_past_its_first_fits_memory_is_replaced_by_a_fresh_one(mo
     stop = threading.Event()
     executor = executors.ProcessExecutor(2, stop)
     images = class_ordered_set(classes=2, per_class=6, size=8)
-    result = tune(images, HyperParams.from_dict({**TINY, "num_units": [2, 4]}), cv=2, stop=stop, executor=executor,
-                  work_dir=tmp_path)
+    result = tune(images, HyperParams.from_dict({**TINY, "num_units": [2, 4]}), SearchOptions(cv=2), stop=stop,
+                  executor=executor, work_dir=tmp_path)
     assert result.status == "finished" and [r["status"] for r in result.rows] == ["ok"] * 4
     assert executor.recycled == 2  # each worker's second fit was its last
     assert all(r.get("worker_mib", 0) == 0 for r in result.rows)  # not a column of the table
@@ -148,7 +149,7 @@ def test_a_fit_whose_worker_dies_runs_again_then_counts_as_failed(monkeypatch, t
     in_run_processes(monkeypatch, "die_in_fits_in_child", CNN_TUI_TEST_DIE_UNITS="4")
     images = class_ordered_set(classes=2, per_class=6, size=8)
     hyper = HyperParams.from_dict({**TINY, "num_units": [2, 4]})
-    result = tune(images, hyper, cv=2, jobs=2, work_dir=tmp_path)
+    result = tune(images, hyper, SearchOptions(cv=2, jobs=2), work_dir=tmp_path)
     assert result.status == "finished", result.message
     died = [r for r in result.rows if r["num_units"] == 4]
     assert len(died) == 2 and all(r["status"] == "failed" and r["retries"] == 1 for r in died)
@@ -166,7 +167,7 @@ def test_a_stopped_search_in_worker_processes_ends_its_running_fits(tmp_path):
     timer = threading.Timer(25, stop.set)  # well after the workers have started their first fits
     timer.start()
     try:
-        result = tune(images, hyper, cv=2, jobs=2, stop=stop, work_dir=tmp_path,
+        result = tune(images, hyper, SearchOptions(cv=2, jobs=2), stop=stop, work_dir=tmp_path,
                       emit=lambda e: isinstance(e, FoldEnd) and stop.set())
     finally:
         timer.cancel()
@@ -178,9 +179,9 @@ def test_a_stopped_search_in_worker_processes_ends_its_running_fits(tmp_path):
 def test_random_and_halving_still_search(tmp_path):
     images = class_ordered_set(classes=2, per_class=9, size=8)
     hyper = HyperParams.from_dict({**TINY, "num_units": [2, 4, 6]})
-    sampled = tune(images, hyper, strategy="random", n_iter=2, cv=2)
+    sampled = tune(images, hyper, SearchOptions(strategy="random", n_iter=2, cv=2))
     assert sampled.status == "finished" and len(sampled.rows) == 4
-    halved = tune(images, hyper, strategy="halving", cv=2)
+    halved = tune(images, hyper, SearchOptions(strategy="halving", cv=2))
     assert halved.status == "finished" and np.all([r["status"] == "ok" for r in halved.rows])
 
 
@@ -188,7 +189,7 @@ def test_a_tuned_epochs_field_keeps_its_values_in_every_row():
     """A row's own count of epochs trained is epochs_done: it never overwrites the tuned field."""
     hyper = HyperParams.from_dict({**TINY, "num_units": [1, 2, 3, 4, 5, 6, 7, 8, 9], "epochs": [9, 3]})
     executor = ScriptedExecutor(lambda params, epochs: params["num_units"] / 100 + params["epochs"] / 1000)
-    result = tune(class_ordered_set(classes=2, per_class=9, size=8), hyper, strategy="hyperband", cv=3,
+    result = tune(class_ordered_set(classes=2, per_class=9, size=8), hyper, SearchOptions(strategy="hyperband", cv=3),
                   executor=executor)
     assert {row["epochs"] for row in result.rows} == {3, 9}
     assert result.best() == {"epochs": 9, "num_units": 9}
@@ -210,9 +211,9 @@ def test_a_partly_scored_combination_of_a_stopped_round_is_not_the_best():
 def test_gpus_alone_start_a_worker_for_each_gpu():
     from cnn_tui.core.tuning.executors import ProcessExecutor, make_executor
 
-    executor = make_executor(jobs=1, stop=threading.Event(), gpus=["0", "1"])
-    assert isinstance(executor, ProcessExecutor) and executor.jobs == 2
-    assert make_executor(jobs=4, stop=threading.Event(), gpus=["0", "1"]).jobs == 4
+    executor = make_executor(SearchOptions(gpus=("0", "1")), stop=threading.Event())
+    assert isinstance(executor, ProcessExecutor) and executor.jobs == 2 and executor.gpus == ["0", "1"]
+    assert make_executor(SearchOptions(jobs=4, gpus=("0", "1")), stop=threading.Event()).jobs == 4
 
 
 def test_a_free_worker_runs_the_next_fold_of_its_own_combination_then_one_no_other_worker_is_on():

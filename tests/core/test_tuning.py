@@ -7,6 +7,7 @@ from cnn_tui.core.errors import DatasetError
 from cnn_tui.core.events import FoldEnd, TuningProgress
 from cnn_tui.core.params.files import HyperParams
 from cnn_tui.core.tuning import search
+from cnn_tui.core.tuning.options import SearchOptions
 from cnn_tui.core.tuning.search import best_hyper_params, plan_search, tune
 
 from tests_support import TINY_HYPER, class_ordered_set, fail_fits_with
@@ -16,7 +17,7 @@ GRID = HyperParams.from_dict({**TINY_HYPER, "epochs": 3, "num_units": [16, 32]})
 
 def test_grid_search_records_every_fold_and_folds_are_stratified():
     events = []
-    result = tune(class_ordered_set(), GRID, cv=3, emit=events.append)
+    result = tune(class_ordered_set(), GRID, SearchOptions(cv=3), emit=events.append)
     assert result.status == "finished"
     assert len(result.rows) == 6
     assert [(r["num_units"], r["fold"]) for r in result.rows] == [(16, 1), (16, 2), (16, 3), (32, 1), (32, 2), (32, 3)]
@@ -45,7 +46,7 @@ def test_stop_returns_the_folds_done_so_far():
         if isinstance(event, FoldEnd):
             stop.set()
 
-    result = tune(class_ordered_set(), GRID, cv=3, emit=emit, stop=stop)
+    result = tune(class_ordered_set(), GRID, SearchOptions(cv=3), emit=emit, stop=stop)
     assert result.status == "stopped"
     assert len(result.rows) == 1 and result.message == "stopped by the user after 1 of 6 fits"
     assert result.table()[0]["folds"] == 1
@@ -61,14 +62,14 @@ def test_stop_inside_a_fit_ends_it_within_a_batch():
             stop.set()
 
     slow = HyperParams.from_dict({**TINY_HYPER, "epochs": 50, "batch_size": 2, "num_units": [16, 32]})
-    result = tune(class_ordered_set(), slow, cv=3, emit=emit, stop=stop)
+    result = tune(class_ordered_set(), slow, SearchOptions(cv=3), emit=emit, stop=stop)
     assert result.status == "stopped" and result.rows == []
     assert len(seen) == 1  # no further progress: the fit ended at the batch after the stop
 
 
 def test_a_failing_fit_is_recorded_and_the_search_goes_on(monkeypatch):
     fail_fits_with(monkeypatch, num_units=16)
-    result = tune(class_ordered_set(), GRID, cv=3)
+    result = tune(class_ordered_set(), GRID, SearchOptions(cv=3))
     assert result.status == "finished" and "3 fit(s) failed" in result.message
     failed = [r for r in result.rows if r["status"] == "failed"]
     assert len(failed) == 3 and {r["num_units"] for r in failed} == {16}
@@ -80,7 +81,7 @@ def test_a_failing_fit_is_recorded_and_the_search_goes_on(monkeypatch):
 
 def test_random_search_samples_n_iter_combinations():
     hyper = HyperParams.from_dict({**TINY_HYPER, "epochs": 1, "num_units": [8, 16, 32], "num_filters": [4, 8]})
-    result = tune(class_ordered_set(), hyper, strategy="random", n_iter=2, cv=2)
+    result = tune(class_ordered_set(), hyper, SearchOptions(strategy="random", n_iter=2, cv=2))
     combos = {(r["num_units"], r["num_filters"]) for r in result.rows}
     assert len(result.rows) == 4 and len(combos) == 2
     assert [dict(c) for c in result.plan.candidates] == [
@@ -90,7 +91,7 @@ def test_random_search_samples_n_iter_combinations():
 
 def test_halving_search_scores_survivors_on_more_data():
     hyper = HyperParams.from_dict({**TINY_HYPER, "epochs": 1, "num_units": [8, 16, 32]})
-    result = tune(class_ordered_set(per_class=24), hyper, strategy="halving", cv=2)
+    result = tune(class_ordered_set(per_class=24), hyper, SearchOptions(strategy="halving", cv=2))
     assert result.status == "finished"
     sizes = sorted({r["samples"] for r in result.rows})
     assert len(sizes) == 2 and sizes[0] < sizes[1]
@@ -99,13 +100,62 @@ def test_halving_search_scores_survivors_on_more_data():
 
 
 def test_plan_counts_fits_and_refuses_bad_settings():
-    plan = plan_search(GRID, samples=36, cv=3)
+    plan = plan_search(GRID, SearchOptions(cv=3), samples=36)
     assert plan.fits == 6 and plan.columns == ["num_units"]
     assert plan.batches == 2 * 3 * 3 * math.ceil(24 / 8)
     with pytest.raises(Exception, match="at least 2 folds"):
-        plan_search(GRID, samples=36, cv=1)
+        plan_search(GRID, SearchOptions(cv=1), samples=36)
     with pytest.raises(DatasetError, match="5-fold cross-validation needs at least 5 images in every class"):
-        tune(class_ordered_set(per_class=4), GRID, cv=5)
+        tune(class_ordered_set(per_class=4), GRID, SearchOptions(cv=5))
+
+
+def test_a_plan_made_for_other_options_is_refused():
+    plan = plan_search(GRID, SearchOptions(cv=2), samples=36)
+    with pytest.raises(ValueError, match="not of this search"):
+        tune(class_ordered_set(), GRID, SearchOptions(cv=3), plan=plan)
+
+
+def test_a_tune_task_gives_its_search_options_with_the_data_seed():
+    from cnn_tui.core.runs.execute import TaskSpec
+
+    spec = TaskSpec("tune", strategy="hyperband", cv=4, n_iter=7, max_samples=500, jobs=2, gpus=["0", "1"],
+                    cluster="local:2", security="sec.yaml", prune="median")
+    assert spec.search_options(seed=7) == SearchOptions(
+        strategy="hyperband", cv=4, n_iter=7, max_samples=500, seed=7, prune="median", jobs=2, gpus=("0", "1"),
+        cluster="local:2", security="sec.yaml")
+    assert TaskSpec("tune").search_options(seed=42) == SearchOptions()  # the task's defaults are the search's
+
+
+def test_a_run_plans_its_search_once_and_runs_the_plan_it_announced(params_files, tmp_path, monkeypatch):
+    from cnn_tui.core.events import SearchPlanned
+    from cnn_tui.core.params.files import DataParams
+    from cnn_tui.core.runs import control, execute
+    from cnn_tui.core.runs.execute import TaskSpec
+
+    planned_with = []
+    real = search.plan_search
+
+    def counted(hyper, options, **kwargs):
+        planned_with.append(options)
+        return real(hyper, options, **kwargs)
+
+    monkeypatch.setattr(search, "plan_search", counted)  # tune's own planning, when it has no plan
+    monkeypatch.setattr(execute, "plan_search", counted)  # the run's
+    data_path, hyper_path = params_files(per_class=6, hyper={"epochs": 1, "num_units": [4, 8, 16],
+                                                             "num_filters": [2, 4]})
+    data, hyper = DataParams.load(data_path), HyperParams.load(hyper_path)
+    spec = TaskSpec("tune", strategy="random", n_iter=2, cv=2)
+    run = control.prepare(spec, data, hyper, parent=tmp_path / "runs")
+    events = []
+    outcome = control.run_here(run, TaskSpec.load(run.path), emit=events.append)
+    assert outcome.status == "finished", outcome.message
+    assert planned_with == [spec.search_options(data.seed)]  # once, with the task's options
+    [announced] = [e for e in events if isinstance(e, SearchPlanned)]
+    ran = [{name: e.row[name] for name in ("num_filters", "num_units")} for e in events if isinstance(e, FoldEnd)]
+    assert len(announced.candidates) == 2 and announced.fits == 4
+    # each announced combination on both folds, in order, and nothing else: 2 of the 6 drawn once
+    assert ran[0::2] == announced.candidates and ran[1::2] == announced.candidates
+    assert outcome.tuning.result.plan.candidates == announced.candidates
 
 
 def test_every_validation_fold_holds_every_class(monkeypatch):
@@ -120,7 +170,7 @@ def test_every_validation_fold_holds_every_class(monkeypatch):
 
     monkeypatch.setattr(executors, "run_trial", spy)
     hyper = HyperParams.from_dict({**TINY_HYPER, "epochs": 1})
-    tune(class_ordered_set(classes=4, per_class=9), hyper, cv=3)
+    tune(class_ordered_set(classes=4, per_class=9), hyper, SearchOptions(cv=3))
     assert seen == [[0, 1, 2, 3]] * 3
 
 
@@ -153,8 +203,8 @@ def test_halving_plans_the_fits_it_runs_on_little_data():
     hyper = HyperParams.from_dict({**TINY_HYPER, "num_filters": [2, 3, 4], "num_units": [4, 6, 8], "epochs": 1})
     images = class_ordered_set(per_class=4)
     assert halving_rounds(9, 12, 2, 3) == [(9, 12)]
-    assert plan_search(hyper, samples=12, strategy="halving", cv=2, classes=3).fits == 18
-    result = tune(images, hyper, strategy="halving", cv=2)
+    assert plan_search(hyper, SearchOptions(strategy="halving", cv=2), samples=12, classes=3).fits == 18
+    result = tune(images, hyper, SearchOptions(strategy="halving", cv=2))
     assert result.status == "finished" and len(result.rows) == 18
     assert result.message == "18 fits in 1 round(s) of halving over images, 9 combinations"
     # with more data, every round scikit-learn needs: 9 combinations on 18 images, 3 on 54, 1 on 162

@@ -124,27 +124,29 @@ def _huge_grid() -> HyperParams:
 
 
 def test_a_huge_grid_is_refused_before_it_is_listed_and_random_search_samples_it():
+    from cnn_tui.core.tuning.options import SearchOptions
     from cnn_tui.core.tuning.search import plan_search
 
     hyper = _huge_grid()
     assert hyper.combination_count() == 10**9
     with pytest.raises(ParamsError, match=r"1,000,000,000 combinations .* more than the limit of 1,000"):
-        plan_search(hyper, samples=100, strategy="grid")
+        plan_search(hyper, SearchOptions(strategy="grid"), samples=100)
     with pytest.raises(ParamsError, match="more than the limit"):
-        plan_search(hyper, samples=100, strategy="halving")
-    plan = plan_search(hyper, samples=100, strategy="random", n_iter=4)
+        plan_search(hyper, SearchOptions(strategy="halving"), samples=100)
+    plan = plan_search(hyper, SearchOptions(strategy="random", n_iter=4), samples=100)
     assert len(plan.candidates) == 4 and plan.fits == 12
 
 
 def test_the_combination_limit_can_be_raised(monkeypatch):
+    from cnn_tui.core.tuning.options import SearchOptions
     from cnn_tui.core.tuning.search import plan_search
 
     hyper = HyperParams.from_dict({**SEED_HYPER, "num_units": list(range(1, 41)), "num_filters": list(range(1, 41)),
                                    "init_rate": 0.02, "epochs": 5, "batch_size": 64})
     with pytest.raises(ParamsError, match="1,600 combinations"):
-        plan_search(hyper, samples=100)
+        plan_search(hyper, SearchOptions(), samples=100)
     monkeypatch.setenv("CNN_TUI_MAX_COMBINATIONS", "2000")
-    assert len(plan_search(hyper, samples=100).candidates) == 1600
+    assert len(plan_search(hyper, SearchOptions(), samples=100).candidates) == 1600
 
 
 def test_duplicate_values_in_a_hyper_list_are_tuned_once_and_said():

@@ -11,6 +11,7 @@ import pytest
 from cnn_tui.core.data.dataset import load_images
 from cnn_tui.core.events import FoldEnd
 from cnn_tui.core.params.files import HyperParams
+from cnn_tui.core.tuning.options import SearchOptions
 from cnn_tui.core.tuning.search import tune
 
 from tests_support import TINY_HYPER, class_ordered_set, write_image_folder
@@ -40,7 +41,7 @@ def test_a_twelve_fit_search_does_not_grow_memory(tmp_path):
         if isinstance(event, FoldEnd):
             rss.append(_rss_mib())
 
-    result = tune(class_ordered_set(per_class=15), hyper, cv=3, emit=emit)
+    result = tune(class_ordered_set(per_class=15), hyper, SearchOptions(cv=3), emit=emit)
     assert len(result.rows) == 12 and len(rss) == 12
     growth = (rss[-1] - rss[0]) / rss[0]
     assert growth <= 0.10, f"RSS {rss[0]:.0f} -> {rss[-1]:.0f} MiB ({growth:.1%})"

@@ -22,11 +22,13 @@ from typing import Any
 from cnn_tui.core import fileio
 from cnn_tui.core.errors import ResultsError
 from cnn_tui.core.events import Emit, Notice, SearchPlanned, ignore
-from cnn_tui.core.params.files import DataParams, HyperParams
+from cnn_tui.core.params.files import LARGE_GRID, DataParams, HyperParams
 from cnn_tui.core.runs import steps as jobs
 from cnn_tui.core.runs.folder import TASK_LABELS, Run
 from cnn_tui.core.runs.lifecycle import EXIT_OK, EXIT_USER, exit_code_of
 from cnn_tui.core.runs.results import load_history
+from cnn_tui.core.tuning.options import SearchOptions
+from cnn_tui.core.tuning.search import plan_search, search_subset
 
 TASK_FILE = "task.json"
 TASKS = ("train", "tune", "pipeline", "evaluate", "predict")
@@ -68,6 +70,12 @@ class TaskSpec:
         if self.task == "train" and self.validate:
             return "training with validation"
         return TASK_LABELS[self.task]
+
+    def search_options(self, seed: int) -> SearchOptions:
+        """A tune task's search settings, with the data params' ``seed`` (the subset, folds and draws)."""
+        return SearchOptions(strategy=self.strategy, cv=self.cv, n_iter=self.n_iter, max_samples=self.max_samples,
+                             seed=seed, prune=self.prune, jobs=self.jobs, gpus=tuple(self.gpus or ()),
+                             cluster=self.cluster, security=self.security)
 
 
 @dataclass
@@ -225,15 +233,13 @@ def _pipeline(run: Run, spec: TaskSpec, data: DataParams, hyper: HyperParams | N
 
 def _tune(run: Run, spec: TaskSpec, data: DataParams, hyper: HyperParams | None, emit: Emit, stop: threading.Event,
           inputs: Inputs) -> Outcome:
-    from cnn_tui.core.params.files import LARGE_GRID
-    from cnn_tui.core.tuning.search import plan_search
-
     if hyper is None:
         raise ResultsError("the run has no hyper_params.json", path=run.path)
     images = _training_set(data, emit, stop, inputs)
-    subset = images.subset(spec.max_samples, data.seed)
-    plan = plan_search(hyper, samples=len(subset), strategy=spec.strategy, cv=spec.cv, n_iter=spec.n_iter,
-                       seed=data.seed, classes=images.num_classes, labels=subset.y)
+    options = spec.search_options(data.seed)
+    subset = search_subset(images, options)
+    # planned once: the plan announced here is the one the search runs
+    plan = plan_search(hyper, options, samples=len(subset), classes=subset.num_classes, labels=subset.y)
     rounds = spec.strategy in ("halving", "hyperband")  # fewer fits than the product: rounds drop combinations
     fits = f": {plan.fits} fits planned in rounds" if rounds else f" = {plan.fits} fits"
     pruning = ", median pruning" if spec.prune == "median" else ""
@@ -248,9 +254,7 @@ def _tune(run: Run, spec: TaskSpec, data: DataParams, hyper: HyperParams | None,
     if done_rows:
         emit(Notice(f"resuming: {len(done_rows)} finished fit(s) kept, the rest run now"))
     emit(SearchPlanned(plan.strategy, plan.candidates, plan.cv, plan.samples, plan.fits, plan.batches))
-    tuned = jobs.tune_run(images, data, hyper, run=run, strategy=spec.strategy, cv=spec.cv, n_iter=spec.n_iter,
-                          max_samples=spec.max_samples, jobs=spec.jobs, gpus=spec.gpus, cluster=spec.cluster,
-                          security=spec.security, prune=spec.prune, emit=emit, stop=stop, done_rows=done_rows)
+    tuned = jobs.tune_run(images, hyper, options, plan=plan, run=run, emit=emit, stop=stop, done_rows=done_rows)
     return Outcome(spec.task, tuned.status, tuned.message, exit_code_of(tuned.status), run, tuning=tuned,
                    train_set=images, details=tuned.details)
 

@@ -22,11 +22,13 @@ from cnn_tui.core.errors import ResultsError, UserError
 from cnn_tui.core.events import Emit, Notice, ignore
 from cnn_tui.core.inspect import reports
 from cnn_tui.core.models.model import NetModel, build_model
-from cnn_tui.core.params.files import DataParams, HyperParams, check_fits, check_grid_fits
+from cnn_tui.core.params.files import DataParams, HyperParams, check_fits
 from cnn_tui.core.runs.folder import Run
+from cnn_tui.core.training import tensorboard_logs
 from cnn_tui.core.training.evaluation import Evaluation, evaluate
 from cnn_tui.core.training.fit import TrainResult, train
-from cnn_tui.core.tuning.search import TuningResult, best_hyper_params, tune
+from cnn_tui.core.tuning.options import SearchOptions
+from cnn_tui.core.tuning.search import TuningPlan, TuningResult, best_hyper_params, tune
 
 
 def load_training_set(
@@ -230,33 +232,22 @@ class TuningOutcome(EndsAsItsResult):
 
 def tune_run(
     images: ImageSet,
-    data: DataParams,
     hyper: HyperParams,
+    options: SearchOptions,
     *,
+    plan: TuningPlan,
     run: Run,
-    strategy: str = "grid",
-    cv: int = 3,
-    n_iter: int = 10,
-    max_samples: int = 10_000,
-    jobs: int = 1,
-    gpus: list[str] | None = None,
-    cluster: str | None = None,
-    security: str | None = None,
-    prune: str = "none",
     emit: Emit = ignore,
     stop: threading.Event | None = None,
     done_rows: list[dict[str, Any]] | None = None,
 ) -> TuningOutcome:
-    """Run a search and write every fold, the per-combination table and the best params.
-    ``done_rows`` are the folds a stopped search finished: a resumed search keeps them."""
-    check_grid_fits(data, hyper)
-    run.save_params(data, hyper)
+    """Run the search ``plan`` says (as announced) and write every fold, the per-combination table
+    and the best params. The params were checked and saved in the run folder when it was made
+    (``control.prepare``). ``done_rows`` are the folds a stopped search finished: a resumed search
+    keeps them."""
     work = run.file(".work")  # fold rows land here as they finish, so a killed search loses nothing
-    result = tune(
-        images, hyper, strategy=strategy, cv=cv, n_iter=n_iter, max_samples=max_samples, seed=data.seed,
-        jobs=jobs, gpus=gpus, cluster=cluster, security=security, prune=prune, emit=emit, stop=stop,
-        work_dir=work, done_rows=done_rows, log_dir=run.file("tensorboard") / "fits",
-    )
+    result = tune(images, hyper, options, plan=plan, emit=emit, stop=stop, work_dir=work, done_rows=done_rows,
+                  log_dir=run.file("tensorboard") / "fits")
     columns = result.columns
     fold_columns = [*columns, "fold", "rung", "epochs_done", "samples", "accuracy", "loss", "fit_seconds", "status",
                     "reason", "retries"]
@@ -265,8 +256,6 @@ def tune_run(
     summary_columns = [*columns, "mean_accuracy", "std_accuracy", "mean_loss", "folds", "failed", "pruned", "samples",
                        "epochs_done", "rung", "reason"]
     files["summary"] = reports.write_rows_csv(table, run.file("tuning_summary.csv"), summary_columns)
-    from cnn_tui.core.training import tensorboard_logs
-
     if table and tensorboard_logs.available():  # the search in TensorBoard's HParams view
         files["tensorboard"] = tensorboard_logs.write_search(run.file("tensorboard") / "search", table, columns)
     best = result.best()
@@ -278,7 +267,8 @@ def tune_run(
     if result.status == "stopped":
         emit(Notice(f"partial results: {len(result.rows)} of {result.plan.fits} fits", "warning"))
     details = dict(
-        strategy=strategy, cv=cv, prune=prune, jobs=jobs, cluster=cluster, fits=len(result.rows),
+        strategy=options.strategy, cv=options.cv, prune=options.prune, jobs=options.jobs, cluster=options.cluster,
+        fits=len(result.rows),
         fits_planned=result.plan.fits,
         combinations=len(result.plan.candidates), samples=result.plan.samples, best=best,
         best_accuracy=table[0]["mean_accuracy"] if table and not math.isnan(table[0]["mean_accuracy"]) else None,

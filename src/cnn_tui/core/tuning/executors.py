@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from cnn_tui.core.data.feeding import PixelView
+from cnn_tui.core.data.pool import fit_worker
 from cnn_tui.core.events import Emit, ignore
+from cnn_tui.core.tuning import fit_pool
+from cnn_tui.core.tuning.dask_executor import DaskExecutor
+from cnn_tui.core.tuning.options import SearchOptions
 from cnn_tui.core.tuning.trials import Trial, TrialSpec, run_trial
 
 OnTrial = Callable[[Trial], None]
@@ -84,8 +89,6 @@ class InProcessExecutor:
             on_trial(trial)
 
     def close(self) -> None:
-        from cnn_tui.core.tuning import fit_pool
-
         fit_pool.pool().clear()  # the last network built: not kept past its search
 
 
@@ -105,8 +108,6 @@ _IMAGES: dict[str, Any] = {}
 def _worker_trial(spec: TrialSpec, images: str, labels: np.ndarray, stop_file: str, work_dir: str) -> Trial:
     """A trial in a worker process. The images are a uint8 file the worker maps once and
     scales per batch, so N workers share one copy in the page cache."""
-    from cnn_tui.core.data.feeding import PixelView
-
     if images not in _IMAGES:
         _IMAGES.clear()
         pixels = np.load(images, mmap_mode="r")
@@ -139,10 +140,10 @@ class ProcessExecutor:
 
     name = "processes"
 
-    def __init__(self, jobs: int, stop: threading.Event, gpus: list[str] | None = None) -> None:
+    def __init__(self, jobs: int, stop: threading.Event, gpus: Sequence[str] = ()) -> None:
         self.jobs = jobs
         self.stop = stop
-        self.gpus = gpus or []
+        self.gpus = list(gpus)
         self.slots: list[Any] = [None] * jobs
         self.last: list[dict[str, Any] | None] = [None] * jobs  # the combination each worker ran last
         self.first_mib: list[float] = [0.0] * jobs  # each worker's memory after its first fit
@@ -157,8 +158,6 @@ class ProcessExecutor:
         Path(self.stop_file).unlink(missing_ok=True)
 
     def _slot(self, index: int) -> Any:
-        from cnn_tui.core.data.pool import fit_worker
-
         if self.slots[index] is None:
             env = {"CUDA_VISIBLE_DEVICES": self.gpus[index % len(self.gpus)]} if self.gpus else None
             self.slots[index] = fit_worker(env)
@@ -226,15 +225,13 @@ class ProcessExecutor:
             self._discard(index)
 
 
-def make_executor(*, jobs: int, stop: threading.Event, emit: Emit = ignore, gpus: list[str] | None = None,
-                  cluster: str | None = None, security: str | None = None) -> Any:
-    if cluster:
-        from cnn_tui.core.tuning.dask_executor import DaskExecutor
-
-        return DaskExecutor(cluster, stop=stop, security=security, emit=emit)  # emit: its notices
-    if jobs > 1 or gpus:
+def make_executor(options: SearchOptions, *, stop: threading.Event, emit: Emit = ignore) -> Any:
+    """Where ``options`` say the search's trials run: a Dask cluster, worker processes, or here."""
+    if options.cluster:
+        return DaskExecutor(options.cluster, stop=stop, security=options.security, emit=emit)  # emit: its notices
+    if options.jobs > 1 or options.gpus:
         # --gpus 0,1 alone means a fit on each GPU: one worker per GPU unless --jobs says otherwise
-        return ProcessExecutor(max(jobs, len(gpus or [])), stop, gpus)
+        return ProcessExecutor(max(options.jobs, len(options.gpus)), stop, options.gpus)
     return InProcessExecutor(stop, emit)
 
 

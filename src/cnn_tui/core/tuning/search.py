@@ -17,7 +17,9 @@ How the pieces fit (KerasTuner's oracle / tuner / trial):
 from __future__ import annotations
 
 import gc
+import json
 import math
+import shutil
 import tempfile
 import threading
 import time
@@ -28,10 +30,13 @@ from typing import Any
 import numpy as np
 
 from cnn_tui.core.data.dataset import ImageSet
+from cnn_tui.core.environment import env_int
 from cnn_tui.core.errors import DatasetError, ParamsError
 from cnn_tui.core.events import ROW_FIELDS, BatchProgress, Emit, FoldEnd, Notice, TuningProgress, ignore
 from cnn_tui.core.params.fields import HYPER_NAMES
 from cnn_tui.core.params.files import HyperParams
+from cnn_tui.core.tuning.executors import make_executor
+from cnn_tui.core.tuning.options import SearchOptions
 from cnn_tui.core.tuning.strategies import (
     STRATEGIES,
     SearchSpace,
@@ -69,8 +74,6 @@ class TuningPlan:
 
 def combination_limit() -> int:
     """The largest grid a grid or halving search lists (CNN_TUI_MAX_COMBINATIONS raises it)."""
-    from cnn_tui.core.environment import env_int
-
     return env_int("CNN_TUI_MAX_COMBINATIONS", MAX_COMBINATIONS, low=1) or MAX_COMBINATIONS
 
 
@@ -88,17 +91,19 @@ def check_grid_size(hyper: HyperParams, strategy: str, limit: int | None = None)
 
 
 def plan_search(
-    hyper: HyperParams, *, samples: int, strategy: str = "grid", cv: int = 3, n_iter: int = 10, seed: int = 42,
-    max_combinations: int | None = None, classes: int = 2, labels: np.ndarray | None = None,
+    hyper: HyperParams, options: SearchOptions, *, samples: int, classes: int = 2, labels: np.ndarray | None = None,
+    max_combinations: int | None = None,
 ) -> TuningPlan:
-    """What a search will do, before it starts. ``labels`` (the images' classes) make the
+    """What a search will do, before it starts: its candidates (a random search's drawn with the
+    options' seed) and the fits and batches they take. ``labels`` (the images' classes) make the
     estimate exact; without them a balanced set of ``samples`` images is assumed."""
+    strategy, cv, seed = options.strategy, options.cv, options.seed
     if strategy not in STRATEGIES:
         raise ParamsError(f"unknown tuning strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     if cv < 2:
         raise ParamsError(f"cross-validation needs at least 2 folds, got {cv}")
     check_grid_size(hyper, strategy, max_combinations)
-    candidates = candidates_for(hyper.grid(), strategy, n_iter, seed)
+    candidates = candidates_for(hyper.grid(), strategy, options.n_iter, seed)
     y = labels if labels is not None else np.arange(samples) % max(classes, 1)
     space = SearchSpace(candidates, hyper.first().as_dict(), y, cv, seed)
     fits, images = estimate(strategy, space)
@@ -199,21 +204,17 @@ def _same_round(samples: int, other: int) -> bool:
 # ---------------------------------------------------------------- running a search
 
 
+def search_subset(images: ImageSet, options: SearchOptions) -> ImageSet:
+    """The images a search runs on: at most ``max_samples``, every class kept in proportion."""
+    return images.subset(options.max_samples, options.seed)
+
+
 def tune(
     images: ImageSet,
     hyper: HyperParams,
+    options: SearchOptions,
     *,
-    strategy: str = "grid",
-    cv: int = 3,
-    n_iter: int = 10,
-    max_samples: int = 10_000,
-    seed: int = 42,
-    jobs: int = 1,
-    gpus: list[str] | None = None,
-    cluster: str | None = None,
-    security: str | None = None,
-    prune: str = "none",
-    min_epochs: int = 1,
+    plan: TuningPlan | None = None,
     emit: Emit = ignore,
     stop: threading.Event | None = None,
     work_dir: Path | None = None,
@@ -222,28 +223,32 @@ def tune(
     log_dir: Path | None = None,
 ) -> TuningResult:
     """Run the search; return every trial recorded, also when stopped (status ``stopped``).
-    ``done_rows`` (from a stopped search of the same plan) are recorded again, not refitted."""
-    from cnn_tui.core.tuning.executors import make_executor
-
-    if prune not in PRUNERS:
-        raise ParamsError(f"unknown pruning {prune!r}; choose one of {', '.join(PRUNERS)}")
-    subset = images.subset(max_samples, seed)
+    ``plan``: the search's plan as its caller announced it (``plan_search`` of ``search_subset``
+    with these options); without it the search is planned here. ``done_rows`` (from a stopped
+    search of the same plan) are recorded again, not refitted."""
+    strategy, cv, seed = options.strategy, options.cv, options.seed
+    if options.prune not in PRUNERS:
+        raise ParamsError(f"unknown pruning {options.prune!r}; choose one of {', '.join(PRUNERS)}")
+    subset = search_subset(images, options)
     smallest = min(subset.counts())
     if smallest < cv:
-        capped = (f" of the {len(subset):,} images the max-samples cap ({max_samples:,}) keeps; raise it"
+        capped = (f" of the {len(subset):,} images the max-samples cap ({options.max_samples:,}) keeps; raise it"
                   if len(subset) < len(images) else "")
         raise DatasetError(f"{cv}-fold cross-validation needs at least {cv} images in every class; the smallest class "
                            f"has {smallest}{capped}")
-    plan = plan_search(hyper, samples=len(subset), strategy=strategy, cv=cv, n_iter=n_iter, seed=seed,
-                       classes=subset.num_classes, labels=subset.y)
+    if plan is None:
+        plan = plan_search(hyper, options, samples=len(subset), classes=subset.num_classes, labels=subset.y)
+    elif (plan.strategy, plan.cv, plan.samples) != (strategy, cv, len(subset)):
+        raise ValueError(f"the plan ({plan.strategy}, {plan.cv} folds, {plan.samples} images) is not of this search "
+                         f"({strategy}, {cv} folds, {len(subset)} images)")
     stop = stop or threading.Event()
     folder = work_dir or Path(tempfile.mkdtemp(prefix="cnn-tui-tune-"))
     folder.mkdir(parents=True, exist_ok=True)
-    space = SearchSpace(plan.candidates, hyper.first().as_dict(), subset.y, cv, seed, prune=prune == "median",
-                        min_epochs=min_epochs, log_dir=str(log_dir) if log_dir and not cluster else None)
+    space = SearchSpace(plan.candidates, hyper.first().as_dict(), subset.y, cv, seed,
+                        prune=options.prune == "median", min_epochs=options.min_epochs,
+                        log_dir=str(log_dir) if log_dir and not options.cluster else None)
     record = Recorder(plan, emit)
-    executor = executor or make_executor(jobs=jobs, stop=stop, emit=record.fit_event, gpus=gpus, cluster=cluster,
-                                         security=security)
+    executor = executor or make_executor(options, stop=stop, emit=record.fit_event)
     kept = {_done_key(row): row for row in done_rows or []}
     started = time.perf_counter()
     status, message = "finished", ""
@@ -295,8 +300,6 @@ def tune(
             gc.unfreeze()
         executor.close()
         if work_dir is None:
-            import shutil
-
             shutil.rmtree(folder, ignore_errors=True)
     rows = [r for r in record.rows if r["status"] != "stopped"]  # a stopped fit runs again on resume
     failed = sum(1 for r in rows if r["status"] == "failed")
@@ -314,8 +317,6 @@ class _Stopped(Exception):
 
 def _done_key(item: Any) -> tuple:
     """A trial's identity across a stop and a resume: its params, fold rows and round."""
-    import json
-
     if isinstance(item, TrialSpec):
         return json.dumps(item.params, sort_keys=True), item.split, item.rung
     params = {k: v for k, v in item.items() if k not in ROW_FIELDS}
