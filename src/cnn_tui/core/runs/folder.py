@@ -110,7 +110,7 @@ class Run:
 
     def claim(self) -> None:
         """Make this process the run's: take the folder's lock and record who runs it."""
-        import fcntl
+        import fcntl  # noqa: PLC0415 — Unix only: the module stays importable where there is none
 
         try:
             handle = open(self.path / LOCK_FILE, "a+")  # noqa: SIM115 - held for the run's lifetime

@@ -20,6 +20,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, Static, TabbedContent, TabPane
+from textual_plotext import PlotextPlot
 
 from cnn_tui.core.fileio import read_json_object
 from cnn_tui.core.params.fields import DATA_FIELDS, HYPER_FIELDS, HYPER_NAMES, format_text
@@ -239,8 +240,6 @@ class RunsCompareScreen(ModalScreen[None]):
         self.params: list[ParamRow] = []
 
     def compose(self) -> ComposeResult:
-        from textual_plotext import PlotextPlot
-
         with Vertical(id="compare-dialog"):
             yield Label(f"Compare {len(self.run_dirs)} runs · 1 curves · 2 params · 3 results · esc closes",
                         id="compare-title")
@@ -328,8 +327,6 @@ class RunsCompareScreen(ModalScreen[None]):
             table.add_row(Text("★" if best is not None else "", style="bold green"), Text(label), *cells, key=label)
 
     def draw_curves(self) -> None:
-        from textual_plotext import PlotextPlot
-
         has_val = any(r.history.get(k) for r in self.runs for k in ("val_accuracy", "val_loss"))
         for name in ("chart-val_accuracy", "chart-val_loss"):
             self.query_one(f"#{name}").display = has_val
