@@ -91,7 +91,7 @@ def test_a_cosine_schedule_spans_the_whole_training():
 def test_early_stopping_keeps_and_saves_the_best_epoch(tmp_path):
     from dataclasses import replace
 
-    from cnn_tui.core.runs import steps as jobs
+    from cnn_tui.core.runs import steps
     from cnn_tui.core.runs.folder import Run
     from cnn_tui.core.training.callbacks import MIN_DELTA
 
@@ -103,7 +103,7 @@ def test_early_stopping_keeps_and_saves_the_best_epoch(tmp_path):
                                    "batch_size": 4})
     net = build_model(hyper.first(), image_size=12, channels=1, class_names=images.class_names)
     run = Run.create(tmp_path / "results", "train")
-    outcome = jobs.train_run(net, images, data, hyper, validate=0.25, run=run)
+    outcome = steps.train_run(net, images, data, hyper, validate=0.25, run=run)
     result = outcome.result
     losses = result.history["val_loss"]
     assert result.best_epoch < result.epochs_done, losses  # the case under test: a later epoch was worse

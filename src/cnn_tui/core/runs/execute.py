@@ -21,9 +21,11 @@ from typing import Any
 
 from cnn_tui.core import fileio
 from cnn_tui.core.errors import ResultsError
-from cnn_tui.core.events import Emit, Notice, SearchPlanned, ignore
+from cnn_tui.core.events import Emit, FoldEnd, Notice, SearchPlanned, ignore
+from cnn_tui.core.models.model import NetModel
 from cnn_tui.core.params.files import LARGE_GRID, DataParams, HyperParams
-from cnn_tui.core.runs import steps as jobs
+from cnn_tui.core.runs import steps
+from cnn_tui.core.runs.events_file import read_events
 from cnn_tui.core.runs.folder import TASK_LABELS, Run
 from cnn_tui.core.runs.lifecycle import EXIT_OK, EXIT_USER, exit_code_of
 from cnn_tui.core.runs.results import load_history
@@ -96,11 +98,30 @@ class Outcome:
     message: str
     exit_code: int
     run: Run
-    train: jobs.TrainOutcome | None = None
-    evaluation: jobs.EvaluationOutcome | None = None
-    tuning: jobs.TuningOutcome | None = None
+    train: steps.TrainOutcome | None = None
+    evaluation: steps.EvaluationOutcome | None = None
+    tuning: steps.TuningOutcome | None = None
     train_set: Any = None
     details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """What every task's steps take: the run folder, the task, its params, where events go, the stop
+    event and what the caller already holds in memory."""
+
+    run: Run
+    spec: TaskSpec
+    data: DataParams
+    hyper: HyperParams | None
+    emit: Emit
+    stop: threading.Event
+    inputs: Inputs
+
+    def needs_hyper(self) -> HyperParams:
+        if self.hyper is None:
+            raise ResultsError("the run has no hyper_params.json", path=self.run.path)
+        return self.hyper
 
 
 def load_params(run: Run) -> tuple[DataParams, HyperParams | None]:
@@ -113,10 +134,9 @@ def execute(run: Run, spec: TaskSpec, *, emit: Emit = ignore, stop: threading.Ev
             inputs: Inputs | None = None) -> Outcome:
     """Run ``spec`` in this process, in ``run``'s folder: its outcome, or the exception the task ended
     with. Ending the run is its session's (``RunSession``)."""
-    stop = stop or threading.Event()
-    inputs = inputs or Inputs()
     data, hyper = load_params(run)
-    return _STEPS[spec.task](run, spec, data, hyper, emit, stop, inputs)
+    task = TaskContext(run, spec, data, hyper, emit, stop or threading.Event(), inputs or Inputs())
+    return _TASK_RUNNERS[spec.task](task)
 
 
 # ---------------------------------------------------------------- the tasks
@@ -129,19 +149,17 @@ def _loaded(images: Any, what: str, emit: Emit) -> Any:
     return images
 
 
-def _training_set(data: DataParams, emit: Emit, stop: threading.Event, inputs: Inputs, channels: int | None = None) -> Any:
-    if inputs.train_set is not None:
-        return inputs.train_set
-    return _loaded(jobs.load_training_set(data, channels=channels, emit=emit, stop=stop), "training set", emit)
+def _training_set(task: TaskContext, channels: int | None = None) -> Any:
+    if task.inputs.train_set is not None:
+        return task.inputs.train_set
+    loaded = steps.load_training_set(task.data, channels=channels, emit=task.emit, stop=task.stop)
+    return _loaded(loaded, "training set", task.emit)
 
 
-def _train_step(run: Run, spec: TaskSpec, data: DataParams, hyper: HyperParams | None, emit: Emit,
-                stop: threading.Event, inputs: Inputs) -> tuple[Any, Any, jobs.TrainOutcome | None]:
-    """Train (or go on training) in ``run``; returns the model, the training set and the training outcome."""
-    from cnn_tui.core.models.model import NetModel
-
-    if hyper is None:
-        raise ResultsError("the run has no hyper_params.json", path=run.path)
+def _train_step(task: TaskContext) -> tuple[Any, Any, steps.TrainOutcome | None]:
+    """Train (or go on training) in the run; returns the model, the training set and the training outcome."""
+    run, spec, data, emit, inputs = task.run, task.spec, task.data, task.emit, task.inputs
+    hyper = task.needs_hyper()
     config = hyper.first()
     initial_epoch, history, net = 0, None, None
     if spec.resume and run.file("model.keras").exists():
@@ -157,55 +175,52 @@ def _train_step(run: Run, spec: TaskSpec, data: DataParams, hyper: HyperParams |
         net = inputs.net
     elif net is None and spec.model:
         net = NetModel.load(spec.model, with_optimizer=True)
-    images = _training_set(data, emit, stop, inputs, channels=net.channels if net is not None else None)
+    images = _training_set(task, channels=net.channels if net is not None else None)
     if net is None:
-        net = jobs.new_model(data, hyper, images)
+        net = steps.new_model(data, hyper, images)
     if spec.resume and spec.task == "pipeline" and initial_epoch >= config.epochs:
         return net, images, None  # training was done: the evaluation is what is left
     emit(Notice(f"training: {config.epochs} epochs, batch {config.batch_size}, init_rate {config.init_rate:g}"
                 + (f", {spec.validate:.0%} held out for validation" if spec.validate else "")))
-    outcome = jobs.train_run(net, images, data, hyper, validate=spec.validate, run=run, emit=emit, stop=stop,
-                             initial_epoch=initial_epoch, history=history)
+    outcome = steps.train_run(net, images, data, hyper, validate=spec.validate, run=run, emit=emit, stop=task.stop,
+                              initial_epoch=initial_epoch, history=history)
     return net, images, outcome
 
 
-def _train(run: Run, spec: TaskSpec, data: DataParams, hyper: HyperParams | None, emit: Emit, stop: threading.Event,
-           inputs: Inputs) -> Outcome:
-    _, images, trained = _train_step(run, spec, data, hyper, emit, stop, inputs)
-    return _training_outcome(run, spec, trained, images)
+def _train(task: TaskContext) -> Outcome:
+    _, images, trained = _train_step(task)
+    return _training_outcome(task, trained, images)
 
 
-def _training_outcome(run: Run, spec: TaskSpec, trained: jobs.TrainOutcome, images: Any) -> Outcome:
+def _training_outcome(task: TaskContext, trained: steps.TrainOutcome, images: Any) -> Outcome:
     status, message = trained.status, trained.message
     code = exit_code_of(status)
     if trained.save_error:
         message = f"training ended ({status}) but its results could not all be saved: {trained.save_error}"
         code = EXIT_USER
-    return Outcome(spec.task, status, message, code, run, train=trained, train_set=images, details=trained.details)
+    return Outcome(task.spec.task, status, message, code, task.run, train=trained, train_set=images,
+                   details=trained.details)
 
 
-def _evaluate(run: Run, spec: TaskSpec, data: DataParams, hyper: HyperParams | None, emit: Emit, stop: threading.Event,
-              inputs: Inputs) -> Outcome:
-    from cnn_tui.core.models.model import NetModel
-
-    net = inputs.net or NetModel.load(spec.model or "")
-    evaluated = _evaluation_step(run, spec, data, net, emit, stop, inputs, confusion=spec.task == "predict")
-    return Outcome(spec.task, "finished", evaluated.message, EXIT_OK, run, evaluation=evaluated,
+def _evaluate(task: TaskContext) -> Outcome:
+    net = task.inputs.net or NetModel.load(task.spec.model or "")
+    evaluated = _evaluation_step(task, net, test=task.inputs.test_set, confusion=task.spec.task == "predict")
+    return Outcome(task.spec.task, "finished", evaluated.message, EXIT_OK, task.run, evaluation=evaluated,
                    details=evaluated.details)
 
 
-def _evaluation_step(run: Run, spec: TaskSpec, data: DataParams, net: Any, emit: Emit, stop: threading.Event,
-                     inputs: Inputs, *, confusion: bool, class_names: list[str] | None = None) -> jobs.EvaluationOutcome:
-    test = inputs.test_set
+def _evaluation_step(task: TaskContext, net: Any, *, test: Any, confusion: bool,
+                     class_names: list[str] | None = None) -> steps.EvaluationOutcome:
+    data, emit, stop = task.data, task.emit, task.stop
     if test is None:
         net.check_fits(num_classes=data.num_classes, image_size=data.image_size, what="data params")
         names = class_names or (net.class_names if net.names_known else None)
-        test = _loaded(jobs.load_test_set(data, class_names=names, channels=net.channels, emit=emit, stop=stop),
+        test = _loaded(steps.load_test_set(data, class_names=names, channels=net.channels, emit=emit, stop=stop),
                        "test set", emit)
     net.check_fits(num_classes=test.num_classes, image_size=test.image_size, class_names=test.class_names,
                    what="test set", channels=test.channels)
     adopt_folder_names(net, test.class_names, emit)
-    return jobs.evaluate_run(net, test, run=run, data=data, confusion=confusion, emit=emit, stop=stop)
+    return steps.evaluate_run(net, test, run=task.run, data=data, confusion=confusion, emit=emit, stop=stop)
 
 
 def adopt_folder_names(net: Any, names: list[str], emit: Emit) -> None:
@@ -218,24 +233,21 @@ def adopt_folder_names(net: Any, names: list[str], emit: Emit) -> None:
                     f"({', '.join(names)})", "warning"))
 
 
-def _pipeline(run: Run, spec: TaskSpec, data: DataParams, hyper: HyperParams | None, emit: Emit,
-              stop: threading.Event, inputs: Inputs) -> Outcome:
-    net, images, trained = _train_step(run, spec, data, hyper, emit, stop, inputs)
+def _pipeline(task: TaskContext) -> Outcome:
+    net, images, trained = _train_step(task)
     if trained is not None and trained.status != "finished":
-        return _training_outcome(run, spec, trained, images)
-    evaluated = _evaluation_step(run, spec, data, net, emit, stop, Inputs(test_set=inputs.test_set), confusion=True,
-                                 class_names=images.class_names)
+        return _training_outcome(task, trained, images)
+    evaluated = _evaluation_step(task, net, test=task.inputs.test_set, confusion=True, class_names=images.class_names)
     details = {**(trained.details if trained else {}), **evaluated.details}
     message = f"test accuracy {evaluated.evaluation.accuracy:.2%}"
-    return Outcome(spec.task, "finished", message, EXIT_OK, run, train=trained, evaluation=evaluated,
+    return Outcome(task.spec.task, "finished", message, EXIT_OK, task.run, train=trained, evaluation=evaluated,
                    train_set=images, details=details)
 
 
-def _tune(run: Run, spec: TaskSpec, data: DataParams, hyper: HyperParams | None, emit: Emit, stop: threading.Event,
-          inputs: Inputs) -> Outcome:
-    if hyper is None:
-        raise ResultsError("the run has no hyper_params.json", path=run.path)
-    images = _training_set(data, emit, stop, inputs)
+def _tune(task: TaskContext) -> Outcome:
+    run, spec, data, emit = task.run, task.spec, task.data, task.emit
+    hyper = task.needs_hyper()
+    images = _training_set(task)
     options = spec.search_options(data.seed)
     subset = search_subset(images, options)
     # planned once: the plan announced here is the one the search runs
@@ -254,16 +266,13 @@ def _tune(run: Run, spec: TaskSpec, data: DataParams, hyper: HyperParams | None,
     if done_rows:
         emit(Notice(f"resuming: {len(done_rows)} finished fit(s) kept, the rest run now"))
     emit(SearchPlanned(plan.strategy, plan.candidates, plan.cv, plan.samples, plan.fits, plan.batches))
-    tuned = jobs.tune_run(images, hyper, options, plan=plan, run=run, emit=emit, stop=stop, done_rows=done_rows)
+    tuned = steps.tune_run(images, hyper, options, plan=plan, run=run, emit=emit, stop=task.stop, done_rows=done_rows)
     return Outcome(spec.task, tuned.status, tuned.message, exit_code_of(tuned.status), run, tuning=tuned,
                    train_set=images, details=tuned.details)
 
 
 def finished_folds(run: Run) -> list[dict[str, Any]]:
     """The fits a search in this run folder finished, from its event stream."""
-    from cnn_tui.core.events import FoldEnd
-    from cnn_tui.core.runs.events_file import read_events
-
     rows = {}
     for event in read_events(run.path):
         if isinstance(event, FoldEnd):
@@ -272,4 +281,4 @@ def finished_folds(run: Run) -> list[dict[str, Any]]:
     return list(rows.values())
 
 
-_STEPS = {"train": _train, "evaluate": _evaluate, "predict": _evaluate, "pipeline": _pipeline, "tune": _tune}
+_TASK_RUNNERS = {"train": _train, "evaluate": _evaluate, "predict": _evaluate, "pipeline": _pipeline, "tune": _tune}
