@@ -458,3 +458,24 @@ def test_a_stopped_hyperband_search_resumes_and_its_promoted_fits_go_on(params_f
     assert all(kept.get((r["num_filters"], r["split"]), r["accuracy"]) == r["accuracy"] for r in rows if r["rung"] == 0)
     assert {r["epochs_done"] for r in rows if r["rung"] == 1} == {3}
     assert not (run.path / ".work").exists()  # a finished search cleans its work folder
+
+
+def test_a_search_resumed_after_its_params_were_edited_checks_every_combination_still_fits(params_files, tmp_path):
+    """Resuming re-reads the folder's hyper_params.json; a combination that no longer fits the images is
+    refused in one line before anything runs, as a new search's would be."""
+    from cnn_tui.core.errors import ParamsError
+
+    data_path, hyper_path = params_files(per_class=4, hyper={"num_filters": [4, 6], "epochs": 1})
+    data, hyper = DataParams.load(data_path), HyperParams.load(hyper_path)
+    run = control.prepare(TaskSpec("tune", cv=2), data, hyper, parent=tmp_path / "runs")
+    stop = threading.Event()
+    stop.set()  # stopped while loading: a resumable search that trained nothing
+    with pytest.raises(TaskStopped):
+        control.run_here(run, TaskSpec.load(run.path), stop=stop)
+    assert read_run(run.path)["status"] == "stopped"
+    edited = json.loads(run.file("hyper_params.json").read_text())
+    edited.update(architecture="cnn", blocks=[2, 5])  # 12 px halved five times is nothing
+    run.file("hyper_params.json").write_text(json.dumps(edited))
+    with pytest.raises(ParamsError, match="blocks 5 is too many for image_size 12"):
+        control.prepare_resume(run.path)
+    assert TaskSpec.load(run.path).resume is False  # nothing was marked for a resume

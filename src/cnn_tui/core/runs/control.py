@@ -25,7 +25,7 @@ from cnn_tui.core.events import Emit, ignore
 from cnn_tui.core.params.files import DataParams, HyperParams, check_fits, check_grid_fits
 from cnn_tui.core.runs import processes
 from cnn_tui.core.runs.events_file import follow as follow_events
-from cnn_tui.core.runs.execute import RESUMABLE, TASKS, Inputs, Outcome, TaskSpec, execute
+from cnn_tui.core.runs.execute import RESUMABLE, TASKS, Inputs, Outcome, TaskSpec, execute, load_params
 from cnn_tui.core.runs.folder import Run, effective_status, read_run
 from cnn_tui.core.runs.lifecycle import RunSession
 from cnn_tui.core.tuning.dask_executor import check_search
@@ -168,6 +168,10 @@ def prepare_resume(folder: Path) -> tuple[Run, TaskSpec]:
     spec = TaskSpec.load(folder)
     if spec.task not in RESUMABLE:
         raise UserError(f"cannot resume run {folder.name}: a {spec.task} run is not resumable; run it again")
+    if spec.task == "tune":  # the folder's params may have been edited since: every combination must still fit
+        data, hyper = load_params(Run.open(folder))
+        if hyper is not None:
+            check_grid_fits(data, hyper)
     spec.resume = True
     spec.save(folder)
     return Run.open(folder), spec
