@@ -8,7 +8,9 @@ files (hidden files are skipped everywhere).
 
 from __future__ import annotations
 
+import csv
 import glob
+import io
 import json
 import math
 import os
@@ -116,9 +118,6 @@ def read_json_object(source: str | os.PathLike[str]) -> dict[str, Any] | None:
 
 
 def write_csv(target: str | os.PathLike[str], header: list[str], rows: list[list[Any]]) -> Path:
-    import csv
-    import io
-
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
