@@ -143,6 +143,7 @@ class TaskController(ScreenPart):
             self.screen.show_view(view)
         self.say(f"{task.label}…" + (" (x stops)" if task.stoppable else ""))
         self.screen.refresh_state()
+
         def emit(event: Any) -> None:
             self.emit(task.name, event)
 
@@ -430,11 +431,11 @@ class TaskController(ScreenPart):
             task.run_dir = run.path
             if stop.is_set():  # x (or quit and stop) came while the process was starting
                 self.stop_run(task)
-            return self.follow(run.path, spec.task, emit, task.detach)
+            return self.follow(run.path, emit, task.detach)
 
         self.begin(task, work, view=RUN_VIEWS[spec.task])
 
-    def follow(self, run_dir: Path, name: str, emit: Emit, detach: threading.Event) -> RunResults:
+    def follow(self, run_dir: Path, emit: Emit, detach: threading.Event) -> RunResults:
         """In the worker: every event of the run to the screen until it ends (or we detach), then its results."""
         from cnn_tui.core.runs import control  # noqa: PLC0415 — imports numpy: not before the first frame
 
@@ -471,7 +472,7 @@ class TaskController(ScreenPart):
         task = self.run_task(name, task_label(name), run_dir=run_dir)  # x stops it from the start
 
         def work(emit: Emit, stop: threading.Event) -> RunResults:
-            return self.follow(run_dir, name, emit, task.detach)
+            return self.follow(run_dir, emit, task.detach)
 
         self.begin(task, work, view=RUN_VIEWS.get(name, "training"))
         self.session.run_dir = run_dir
