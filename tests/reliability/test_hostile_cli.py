@@ -1,5 +1,5 @@
 """Hostile input through the real CLI, as a table: each row is a way to break a promise of the
-README's "When things go wrong", and every row is held to the same promise: the exit code it
+the guide's "When things go wrong" (docs/guide/troubleshooting.md), and every row is held to the same promise: the exit code it
 names, one line on stderr naming the file or field, no traceback, no file written outside the
 results folder, and no run left ``running``. Adding a case is one row.
 

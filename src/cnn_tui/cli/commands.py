@@ -10,14 +10,21 @@ it is only printed.
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
 from cnn_tui.cli.console import CliConsole, make_table
+from cnn_tui.cli.inspect_commands import cmd_explain as explain_command
+from cnn_tui.cli.inspect_commands import cmd_features as features_command
+from cnn_tui.cli.inspect_commands import print_mistakes
 from cnn_tui.cli.overrides import apply_sets
+from cnn_tui.core.backend import info
+from cnn_tui.core.data.demo import export_digits
 from cnn_tui.core.data.locations import list_location
 from cnn_tui.core.errors import UserError
 from cnn_tui.core.fileio import without_nan
@@ -26,8 +33,10 @@ from cnn_tui.core.params.files import DataParams, HyperParams
 from cnn_tui.core.runs import control, steps
 from cnn_tui.core.runs.execute import Inputs, Outcome, TaskSpec
 from cnn_tui.core.runs.folder import Run
+from cnn_tui.core.runs.index import find_run
 from cnn_tui.core.runs.lifecycle import EXIT_OK, EXIT_STOPPED, EXIT_USER, ending_of
 from cnn_tui.core.runs.results import load_history
+from cnn_tui.core.training.evaluation import classify_files
 
 RESULTS = "results"  # the default parent of run folders, relative to the working folder
 
@@ -86,8 +95,6 @@ def _skipped(images: Any) -> list[dict[str, str]]:
 
 def _skipped_in(folder: Path) -> list[dict[str, str]]:
     """The unreadable files a run listed in its skipped_files.csv."""
-    import csv
-
     try:
         with open(folder / "skipped_files.csv", encoding="utf-8", newline="") as handle:
             return [{"file": row.get("file", ""), "reason": row.get("reason", "")} for row in csv.DictReader(handle)]
@@ -99,8 +106,6 @@ def _skipped_in(folder: Path) -> list[dict[str, str]]:
 
 
 def cmd_demo(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
-    from cnn_tui.core.data.demo import export_digits
-
     files = export_digits(Path(args.dir), Path(args.app_input))
     console.line(f"digits: {files.train_count} training and {files.test_count} testing images "
                  f"({files.written} written, {files.unchanged} already there)")
@@ -112,8 +117,6 @@ def cmd_demo(args: Args, console: CliConsole, stop: threading.Event) -> dict[str
 
 
 def cmd_info(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
-    from cnn_tui.core.backend import info
-
     facts = info()
     rows = [
         ("cnn-tui", facts["cnn_tui"]), ("python", facts["python"]), ("keras", facts["keras"]),
@@ -206,7 +209,6 @@ def _run_foreground(run: Run, spec: TaskSpec, console: CliConsole, stop: threadi
     except (Exception, KeyboardInterrupt) as exc:
         status, message, code = ending_of(exc)
         if code not in (EXIT_USER, EXIT_STOPPED):  # a bug, not the user's doing: keep its traceback
-            import traceback
 
             traceback.print_exc()
         result = {"run_id": run.path.name, "run_dir": str(run.path), "status": status, "message": message}
@@ -325,8 +327,6 @@ def cmd_evaluate(args: Args, console: CliConsole, stop: threading.Event, *, conf
     outcome = _run_foreground(run, spec, console, stop, Inputs(net=net))
     result = _evaluation_result(console, outcome, confusion=confusion)
     if getattr(args, "mistakes", None) and outcome.evaluation is not None:
-        from cnn_tui.cli.inspect_commands import print_mistakes
-
         result.update(print_mistakes(console, outcome.evaluation.evaluation, args.mistakes))
     return _ended(outcome, result, stopped=outcome.message, failed=outcome.message)
 
@@ -336,20 +336,14 @@ def cmd_predict(args: Args, console: CliConsole, stop: threading.Event) -> dict[
 
 
 def cmd_explain(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
-    from cnn_tui.cli.inspect_commands import cmd_explain as explain
-
-    return explain(args, console, stop)
+    return explain_command(args, console, stop)
 
 
 def cmd_features(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
-    from cnn_tui.cli.inspect_commands import cmd_features as features
-
-    return features(args, console, stop)
+    return features_command(args, console, stop)
 
 
 def cmd_classify(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
-    from cnn_tui.core.training.evaluation import classify_files
-
     net = _load_model(args.model)
     results = classify_files(net, args.images, top_k=args.top)
     rows = []
@@ -459,8 +453,6 @@ def cmd_pipeline(args: Args, console: CliConsole, stop: threading.Event) -> dict
 
 def cmd_resume(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
     """Go on with a stopped or interrupted train, pipeline or tune run, in its own folder."""
-    from cnn_tui.core.runs.index import find_run
-
     started = time.perf_counter()
     folder = find_run(args.run, results_folders(args))
     run, spec = control.prepare_resume(folder)
