@@ -15,7 +15,10 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from io import StringIO
 from pathlib import Path
+
+from rich.console import Console
 
 from cnn_tui.core.places import log_folder
 from cnn_tui.tui import terminal
@@ -108,9 +111,6 @@ def quiet_terminal(path: Path | None, terminal_gone: threading.Event | None = No
 
 
 def plain_text(renderable: object) -> str:
-    from io import StringIO
-
-    from rich.console import Console
 
     console = Console(file=StringIO(), width=100, color_system=None)
     console.print(renderable)

@@ -8,14 +8,15 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from cnn_tui.core import fileio
+from cnn_tui.core.errors import UserError
 from cnn_tui.core.fileio import read_json_object
+from cnn_tui.core.places import config_folder
 
 FILE = "settings.json"
 
 
 def settings_path() -> Path:
-    from cnn_tui.core.places import config_folder
-
     return config_folder() / FILE
 
 
@@ -25,9 +26,6 @@ def read_settings() -> dict[str, Any]:
 
 def remember(**values: Any) -> None:
     """Merge ``values`` into the settings file (written atomically)."""
-    from cnn_tui.core import fileio
-    from cnn_tui.core.errors import UserError
-
     settings = read_settings()
     if all(settings.get(k) == v for k, v in values.items()):
         return

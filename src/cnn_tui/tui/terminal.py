@@ -12,12 +12,16 @@ asking again.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import select
+import struct
 import sys
+import termios
 import threading
 import time
+import tty
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,10 +79,6 @@ class Probe:
         try:
             if not (stdin and stdout and stdin.isatty() and stdout.isatty()):
                 return probe
-            import fcntl
-            import struct
-            import termios
-            import tty
 
             rows, columns, width, height = struct.unpack(
                 "HHHH", fcntl.ioctl(stdout.fileno(), termios.TIOCGWINSZ, b"\0" * 8))
@@ -125,8 +125,6 @@ class Probe:
 
     def close(self) -> None:
         if self.fd is not None and self.saved is not None:
-            import termios
-
             try:
                 termios.tcsetattr(self.fd, termios.TCSANOW, self.saved)
             except (OSError, termios.error):
@@ -152,15 +150,15 @@ def image_module() -> Any:
     given the cell size and imported as if there were no terminal, so it asks nothing."""
     with _import_lock:
         if "textual_image.widget" not in sys.modules and GRAPHICS is not None:
-            from textual_image import _terminal
+            from textual_image import _terminal  # noqa: PLC0415 — a widget library loaded when its view first opens, not for the first frame
 
             _terminal.get_cell_size._result = _terminal.CellSize(*GRAPHICS.cell_size)  # type: ignore[attr-defined]
             saved = sys.__stdout__
             sys.__stdout__ = _NotATerminal(saved)  # type: ignore[misc]
             try:
-                import textual_image.widget  # noqa: F401
+                import textual_image.widget  # noqa: F401, PLC0415 — imported (never used here) while stdout is no terminal, so it probes nothing
             finally:
                 sys.__stdout__ = saved  # type: ignore[misc]
-        import textual_image.widget as widget
+        import textual_image.widget as widget  # noqa: PLC0415 — a widget library loaded when its view first opens, not for the first frame
 
         return widget

@@ -11,6 +11,7 @@ out of later collections (which also shortens the pauses while training).
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import importlib.util
 import logging
@@ -39,8 +40,6 @@ def preload_tensorflow() -> None:
     if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
         return
     try:
-        import ctypes
-
         spec = importlib.util.find_spec("tensorflow")
         if spec is None or not spec.submodule_search_locations:
             return

@@ -24,7 +24,7 @@ def start_folder(preferred: Path | None = None) -> Path:
 
 
 def _filters(kind: str) -> Any:
-    from textual_fspicker import Filters
+    from textual_fspicker import Filters  # noqa: PLC0415 — a widget library loaded when its view first opens, not for the first frame
 
     _, suffix = KINDS[kind]
     if kind == "image":
@@ -36,14 +36,14 @@ def _filters(kind: str) -> Any:
 
 
 def open_dialog(kind: str, folder: Path | None = None) -> Any:
-    from textual_fspicker import FileOpen
+    from textual_fspicker import FileOpen  # noqa: PLC0415 — a widget library loaded when its view first opens, not for the first frame
 
     name, _ = KINDS[kind]
     return FileOpen(start_folder(folder), title=f"Load {name.lower()}", filters=_filters(kind))
 
 
 def save_dialog(kind: str, folder: Path | None = None, default: str | None = None) -> Any:
-    from textual_fspicker import FileSave
+    from textual_fspicker import FileSave  # noqa: PLC0415 — a widget library loaded when its view first opens, not for the first frame
 
     name, _ = KINDS[kind]
     return FileSave(start_folder(folder), title=f"Save {name.lower()}", filters=_filters(kind), default_file=default)

@@ -58,7 +58,7 @@ class KeysScreen(InfoDialog):
 
 def about_body(device: str, log_path: Path | None) -> object:
     def version(name: str) -> str:
-        from importlib import metadata  # only when About opens
+        from importlib import metadata  # noqa: PLC0415 — only when About opens
 
         try:
             return metadata.version(name)

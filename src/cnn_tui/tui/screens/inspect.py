@@ -59,8 +59,8 @@ DIALOG_CSS = """
 
 def _pil(pixels: Any) -> Any:
     """A float [0, 1] image (h, w), (h, w, 1) or (h, w, 3) as a PIL image; NaN (grid gaps) dark grey."""
-    import numpy as np
-    from PIL import Image
+    import numpy as np  # noqa: PLC0415 — numpy is not loaded before a task needs it (the first frame, --help)
+    from PIL import Image  # noqa: PLC0415 — Pillow is not loaded before an image is read (the first frame, --help)
 
     data = np.nan_to_num(np.asarray(pixels, dtype=np.float32), nan=0.15)
     data = (np.clip(data, 0, 1) * 255).astype(np.uint8)
@@ -84,7 +84,7 @@ def _picture(image: Any, width: int, widget: Any, note: str = "") -> Any:
 
 def _open_file(path: str) -> Any:
     """The test image as the person has it (not resized); None when it cannot be read any more."""
-    from PIL import Image
+    from PIL import Image  # noqa: PLC0415 — Pillow is not loaded before an image is read (the first frame, --help)
 
     try:
         with Image.open(path) as image:

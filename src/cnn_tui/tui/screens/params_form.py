@@ -159,7 +159,7 @@ class ParamsScreen(ValuesDialog):
         if self.kind != "data" or name not in FOLDER_FIELDS:
             self.notify("ctrl+o browses for a folder: move to a folder field first (Tab)", severity="warning")
             return
-        from textual_fspicker import SelectDirectory
+        from textual_fspicker import SelectDirectory  # noqa: PLC0415 — a widget library loaded when its view first opens, not for the first frame
 
         base = self.params.base_dir if self.params is not None else Path.cwd()
         current = focused.value.strip() if isinstance(focused, Input) else ""

@@ -113,7 +113,7 @@ class SplitScreen(ValuesDialog):
         if name not in FOLDER_FIELDS:
             self.notify("ctrl+o browses for a folder: move to a folder field first (Tab)", severity="warning")
             return
-        from textual_fspicker import SelectDirectory
+        from textual_fspicker import SelectDirectory  # noqa: PLC0415 — a widget library loaded when its view first opens, not for the first frame
 
         current = focused.value.strip() if isinstance(focused, Input) else ""
         start = self.resolve(current) if current and self.resolve(current).is_dir() else self.base

@@ -50,8 +50,8 @@ def image_class() -> Any:
 
 def to_pil(pixels: Any) -> Any:
     """A float [0, 1] (h, w, 1 or 3) array as a PIL image."""
-    import numpy as np
-    from PIL import Image
+    import numpy as np  # noqa: PLC0415 — numpy is not loaded before a task needs it (the first frame, --help)
+    from PIL import Image  # noqa: PLC0415 — Pillow is not loaded before an image is read (the first frame, --help)
 
     data = np.clip(np.asarray(pixels) * 255.0, 0, 255).astype(np.uint8)
     if data.shape[-1] == 1:
