@@ -1,1 +1,1 @@
-"""Models: the architectures registry, the network and its file, augmentation, optimizers, export."""
+"""Models: the network and its file (NetModel), augmentation layers, optimizers and schedules, export."""
