@@ -438,13 +438,16 @@ def test_stop_attach_resume_of_runs_they_cannot_use_exit_2_with_one_line(capsys,
 def test_another_users_run_is_refused_and_never_signalled(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    run = Run.create(tmp_path / "results", "train")
     try:
-        run = Run.create(tmp_path / "results", "train")
-        run.record.update(processes.identity(sleeper.pid), uid=os.getuid() + 1)
+        run.claim()  # live: its lock is held
+        run.record.update(processes.identity(sleeper.pid))
         run.write()
+        monkeypatch.setattr(os, "getuid", lambda: run.record["uid"] + 1)  # the folder is another user's
         assert "belongs to another user" in _mistake(capsys, "stop", run.path.name)
         assert sleeper.poll() is None
     finally:
+        run.release()
         sleeper.kill()
         sleeper.wait()
 

@@ -369,16 +369,21 @@ def test_a_stopped_search_resumes_without_training_its_finished_fits_again(param
     assert len((run.path / "tuning_results.csv").read_text().splitlines()) == 5
 
 
-def test_stop_refuses_a_run_that_is_not_running_and_another_users_run(tmp_path):
+def test_stop_refuses_a_run_that_is_not_running_and_another_users_run(tmp_path, monkeypatch):
     run = Run.create(tmp_path, "train")
     run.finish("finished", "done")
     with pytest.raises(UserError, match="not running"):
         control.stop(run.path)
     other = Run.create(tmp_path, "train")
-    other.record["uid"] = os.getuid() + 1
-    other.write()
-    with pytest.raises(UserError, match="another user"):
+    with pytest.raises(UserError, match="not running"):  # no process holds its lock: nothing to signal
         control.stop(other.path)
+    other.claim()
+    try:
+        monkeypatch.setattr(os, "getuid", lambda: other.record["uid"] + 1)  # the folder is another user's
+        with pytest.raises(UserError, match="another user"):
+            control.stop(other.path)
+    finally:
+        other.release()
 
 
 def test_a_run_stopped_before_its_first_epoch_saves_no_model(params_files, tmp_path):

@@ -10,7 +10,6 @@ caller's; ``follow`` replays a run's events and then follows them.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from cnn_tui.core.params.files import DataParams, HyperParams, check_fits, check
 from cnn_tui.core.runs import processes
 from cnn_tui.core.runs.events_file import follow as follow_events
 from cnn_tui.core.runs.execute import RESUMABLE, TASKS, Inputs, Outcome, TaskSpec, execute, load_params
-from cnn_tui.core.runs.folder import Run, effective_status, read_run
+from cnn_tui.core.runs.folder import Run, effective_status, lock_held, not_ours, read_run
 from cnn_tui.core.runs.lifecycle import RunSession
 from cnn_tui.core.tuning.dask_executor import check_search
 from cnn_tui.core.tuning.executors import SKIP_FILE
@@ -105,34 +104,40 @@ def _last_line(path: Path) -> str:
     return lines[-1][:200] if lines else "no output"
 
 
-def _check_owner(record: dict[str, Any], folder: Path, doing: str) -> None:
-    uid = record.get("uid")
-    if uid is None:
-        try:
-            uid = folder.stat().st_uid
-        except OSError:
-            return
-    if hasattr(os, "getuid") and uid != os.getuid():
-        raise UserError(f"cannot {doing} run {folder.name}: it belongs to another user (uid {uid})")
+def _check_owner(folder: Path, doing: str) -> None:
+    """Refuse a run folder that is not this user's: the folder, its run.json and its lock must be
+    ours (a shared results folder may hold another user's runs, or "runs" another user planted)."""
+    owner = not_ours(folder)
+    if owner is not None:
+        whose = f"uid {owner}" if owner >= 0 else "its owner cannot be checked"
+        raise UserError(f"cannot {doing} run {folder.name}: it belongs to another user ({whose})")
 
 
 def stop(folder: Path, *, wait: bool = True, timeout: float | None = None) -> dict[str, Any]:
-    """Ask the run to stop (it saves within a batch); with ``wait``, until it has ended."""
+    """Ask the run to stop (it saves within a batch); with ``wait``, until it has ended.
+
+    Only a live run of ours is signalled: the folder and its record are this user's, a process
+    holds the run's lock, and run.json names that process fully (pid, start time, boot) and it is
+    still that process. Whatever else run.json says, nothing is signalled."""
     record = read_run(folder)
     if record is None:
         raise UserError(f"{folder} is not a run folder (no readable run.json)")
-    status = effective_status(record)
+    status = effective_status(record, folder)
     if status != "running":
         raise UserError(f"run {folder.name} is not running (it is {status})")
-    _check_owner(record, folder, "stop")
+    _check_owner(folder, "stop")
     if processes.is_same_process(record) is None:
         raise UserError(f"run {folder.name} runs on {record.get('host')}: stop it there")
+    if lock_held(folder) is not True:
+        raise UserError(f"run {folder.name} is not running (no process holds its lock)")
+    if not processes.full_identity(record):
+        raise UserError(f"run {folder.name} cannot be stopped: its run.json does not say which process runs it")
     if not processes.signal_process(record, signal.SIGTERM):
         raise UserError(f"run {folder.name} is not running (its process has ended)")
     deadline = None if timeout is None else time.monotonic() + timeout
     while wait and (deadline is None or time.monotonic() < deadline):
         record = read_run(folder) or record
-        if effective_status(record) != "running":
+        if effective_status(record, folder) != "running":
             break
         time.sleep(0.1)
     return read_run(folder) or record
@@ -142,7 +147,7 @@ def skip_fit(folder: Path) -> None:
     """Ask a running search to skip the fit it is training (recorded as pruned, by the user); the
     search goes on with the next. Searches with worker processes or a cluster have no such skip."""
     record = read_run(folder)
-    if record is None or effective_status(record) != "running":
+    if record is None or effective_status(record, folder) != "running":
         raise UserError(f"run {folder.name} is not running")
     spec = TaskSpec.load(folder)
     if spec.task != "tune":
@@ -159,12 +164,12 @@ def prepare_resume(folder: Path) -> tuple[Run, TaskSpec]:
     record = read_run(folder)
     if record is None:
         raise UserError(f"{folder} is not a run folder (no readable run.json)")
-    status = effective_status(record)
+    status = effective_status(record, folder)
     if status not in ("stopped", "interrupted"):
         why = {"running": "it is still running", "finished": "it finished",
                "failed": f"it failed ({record.get('message') or 'see run.json'}); start a new run instead"}[status]
         raise UserError(f"cannot resume run {folder.name}: {why}")
-    _check_owner(record, folder, "resume")
+    _check_owner(folder, "resume")
     spec = TaskSpec.load(folder)
     if spec.task not in RESUMABLE:
         raise UserError(f"cannot resume run {folder.name}: a {spec.task} run is not resumable; run it again")
@@ -179,7 +184,7 @@ def prepare_resume(folder: Path) -> tuple[Run, TaskSpec]:
 
 def is_running(folder: Path) -> bool:
     record = read_run(folder)
-    return record is not None and effective_status(record) == "running"
+    return record is not None and effective_status(record, folder) == "running"
 
 
 def follow(folder: Path, *, stop: threading.Event | None = None, interval: float = 0.05) -> Iterator[Any]:

@@ -26,7 +26,7 @@ from cnn_tui.core.models.model import NetModel
 from cnn_tui.core.params.files import LARGE_GRID, DataParams, HyperParams
 from cnn_tui.core.runs import steps
 from cnn_tui.core.runs.events_file import read_events
-from cnn_tui.core.runs.folder import TASK_LABELS, Run
+from cnn_tui.core.runs.folder import TASK_LABELS, Run, read_record
 from cnn_tui.core.runs.lifecycle import EXIT_OK, EXIT_USER, exit_code_of
 from cnn_tui.core.runs.results import load_history
 from cnn_tui.core.tuning.options import SearchOptions
@@ -35,6 +35,27 @@ from cnn_tui.core.tuning.search import plan_search, search_subset
 TASK_FILE = "task.json"
 TASKS = ("train", "tune", "pipeline", "evaluate", "predict")
 RESUMABLE = ("train", "pipeline", "tune")
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _text_or_none(value: Any) -> bool:
+    return value is None or isinstance(value, str)
+
+
+# what each field of a task.json may hold: a task.json is data (anyone may have edited it), checked
+# before anything runs with it
+_TASK_FIELD_CHECKS = {
+    "task": lambda v: v in TASKS,
+    "validate": lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1),
+    "model": _text_or_none, "cluster": _text_or_none, "security": _text_or_none,
+    "strategy": lambda v: isinstance(v, str), "prune": lambda v: isinstance(v, str),
+    "cv": _whole, "n_iter": _whole, "max_samples": _whole, "jobs": _whole,
+    "gpus": lambda v: v is None or (isinstance(v, list) and all(isinstance(g, (str, int)) and not isinstance(g, bool) for g in v)),
+    "resume": lambda v: isinstance(v, bool),
+}
 
 
 @dataclass
@@ -60,11 +81,19 @@ class TaskSpec:
 
     @classmethod
     def load(cls, folder: Path) -> TaskSpec:
-        body = fileio.read_json_object(folder / TASK_FILE)
+        body = read_record(folder / TASK_FILE)
         if body is None:
             raise ResultsError("the run folder has no readable task.json (not started by this version?)", path=folder)
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in body.items() if k in names})
+        values = {k: v for k, v in body.items() if k in names}
+        for name, value in values.items():
+            if not _TASK_FIELD_CHECKS[name](value):
+                shown = json.dumps(value)
+                shown = shown if len(shown) <= 40 else shown[:37] + "..."
+                raise ResultsError(f"task.json is damaged: {name} is {shown}", path=folder)
+        if "task" not in values:
+            raise ResultsError("task.json is damaged: it names no task", path=folder)
+        return cls(**values)
 
     @property
     def label(self) -> str:

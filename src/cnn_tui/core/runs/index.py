@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from cnn_tui.core.errors import UserError
-from cnn_tui.core.fileio import read_json_object
 from cnn_tui.core.params.fields import HYPER_FIELDS
-from cnn_tui.core.runs.folder import RUN_FILE, read_run
+from cnn_tui.core.runs.folder import RUN_FILE, read_record, read_run
 from cnn_tui.core.runs.results import read_ending
 
 
@@ -54,9 +53,10 @@ def summarize(folder: Path, record: dict[str, Any] | None = None) -> RunSummary 
     if record is None:
         return None
     ending = read_ending(folder, record=record)
-    data = read_json_object(folder / "data_params.json") or {}
-    hyper = read_json_object(folder / "hyper_params.json") or {}
-    source = (data.get("test_dir") if ending.task in ("evaluate", "predict") else data.get("train_dir")) or ""
+    data = read_record(folder / "data_params.json") or {}
+    hyper = read_record(folder / "hyper_params.json") or {}
+    source = data.get("test_dir") if ending.task in ("evaluate", "predict") else data.get("train_dir")
+    source = source if isinstance(source, str) else ""
     return RunSummary(
         run_id=ending.run_id, run_dir=str(folder), task=ending.task, status=ending.status,
         started=str(record.get("started") or ""), seconds=ending.seconds, message=ending.message,
@@ -64,6 +64,24 @@ def summarize(folder: Path, record: dict[str, Any] | None = None) -> RunSummary 
         metrics=dict(ending.metrics),  # the Runs view adds a running run's progress to its copy
         pid=record.get("pid"), exit_code=record.get("exit_code"),  # as recorded: None for a killed run
     )
+
+
+# what reading a folder someone else wrote can raise, past the checks of its records
+_UNREADABLE = (OSError, ValueError, TypeError, AttributeError, KeyError, OverflowError, RecursionError)
+
+
+def _summary_or_line(folder: Path) -> RunSummary | None:
+    """The folder's summary; a folder whose files defeat the reader is still one line, failed,
+    saying why, and never costs the listing."""
+    try:
+        summary = summarize(folder)
+        why = "its run.json cannot be read (not a JSON object, or over 1 MiB)"
+    except _UNREADABLE as exc:
+        summary, why = None, f"cannot read this run ({type(exc).__name__}: {exc})"[:200]
+    if summary is not None:
+        return summary
+    return RunSummary(run_id=folder.name, run_dir=str(folder), task="?", status="failed", started="", seconds=None,
+                      message=why)
 
 
 def run_folders(parents: Iterable[Path]) -> list[Path]:
@@ -81,7 +99,7 @@ def run_folders(parents: Iterable[Path]) -> list[Path]:
 
 def list_runs(parents: Iterable[Path]) -> list[RunSummary]:
     """Every run under ``parents``, newest first."""
-    summaries = [s for folder in run_folders(parents) if (s := summarize(folder)) is not None]
+    summaries = [s for folder in run_folders(parents) if (s := _summary_or_line(folder)) is not None]
     summaries.sort(key=lambda s: (s.started, s.run_id), reverse=True)
     return summaries
 

@@ -48,6 +48,31 @@ def identity(pid: int | None = None) -> dict[str, Any]:
             "uid": os.getuid() if hasattr(os, "getuid") else None}
 
 
+PID_MAX = 4_194_304  # the kernel's largest (pid_max's ceiling): a bigger "pid" is no process
+
+
+def _int(value: Any) -> int | None:
+    """``value`` when it is a whole number (JSON's ``true`` is not one), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def recorded_pid(record: dict[str, Any]) -> int | None:
+    """The record's pid when it can be a process's: a whole number above 1 (never init) and within
+    the kernel's range; None for anything else (``"abc"``, ``true``, ``1e400``, a list)."""
+    pid = _int(record.get("pid"))
+    return pid if pid is not None and 1 < pid <= PID_MAX else None
+
+
+def full_identity(record: dict[str, Any]) -> bool:
+    """Whether the record names one process without doubt: a valid pid, its start ticks and the boot
+    it ran in (each where this machine can check it). A record lacking any of them is never signalled."""
+    if recorded_pid(record) is None:
+        return False
+    if PROC.is_dir() and (_int(record.get("pid_start")) is None or not isinstance(record.get("boot_id"), str)):
+        return False
+    return True
+
+
 def _exists(pid: int) -> bool:
     if pid <= 0:
         return False
@@ -62,17 +87,24 @@ def _exists(pid: int) -> bool:
 
 
 def is_same_process(record: dict[str, Any]) -> bool | None:
-    """True when the process ``record`` describes is alive; False when it is gone; None when
+    """True when the process ``record`` describes is alive; False when it is gone (or the record's
+    identity is no identity: a pid that is not one, a start time that is not a number); None when
     this machine cannot tell (the run was started on another host)."""
-    if record.get("host") not in (None, socket.gethostname()):
+    host = record.get("host")
+    if host is not None and host != socket.gethostname():
         return None
-    pid = int(record.get("pid") or 0)
-    if record.get("boot_id") and boot_id() and record["boot_id"] != boot_id():
+    pid = recorded_pid(record)
+    if pid is None:
+        return False
+    recorded_boot = record.get("boot_id")
+    if recorded_boot is not None and (not isinstance(recorded_boot, str) or (boot_id() and recorded_boot != boot_id())):
         return False  # the machine restarted since
     if not _exists(pid):
         return False
     recorded = record.get("pid_start")
     if recorded is not None:
+        if _int(recorded) is None:
+            return False
         now = start_ticks(pid)
         if now is not None and now != recorded:
             return False  # the pid was reused by another program
@@ -80,11 +112,13 @@ def is_same_process(record: dict[str, Any]) -> bool | None:
 
 
 def signal_process(record: dict[str, Any], sig: int = signal.SIGTERM) -> bool:
-    """Signal the recorded process only if it is still that process. False if it is gone."""
-    if not is_same_process(record):
+    """Signal the recorded process only if the record names it fully (pid, start ticks, boot) and it
+    is still that process. False if it is gone or the record cannot say."""
+    pid = recorded_pid(record)
+    if pid is None or not full_identity(record) or not is_same_process(record):
         return False
     try:
-        os.kill(int(record["pid"]), sig)
+        os.kill(pid, sig)
     except ProcessLookupError:
         return False
     return True

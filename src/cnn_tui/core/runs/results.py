@@ -50,7 +50,7 @@ def read_ending(run_dir: Path, *, record: dict[str, Any] | None = None,
     ``finished``: its ``TaskFinished`` event when the caller followed its events (the event comes
     before run.json says the run ended)."""
     record = record if record is not None else read_run(run_dir) or {}
-    status = effective_status(record)
+    status = effective_status(record, run_dir)
     message = str(record.get("message") or "")
     exit_code = record.get("exit_code")
     if finished is not None and status == "running":
