@@ -141,7 +141,9 @@ def test_a_worker_grown_past_its_first_fits_memory_is_replaced_by_a_fresh_one(mo
     result = tune(images, HyperParams.from_dict({**TINY, "num_units": [2, 4]}), SearchOptions(cv=2), stop=stop,
                   executor=executor, work_dir=tmp_path)
     assert result.status == "finished" and [r["status"] for r in result.rows] == ["ok"] * 4
-    assert executor.recycled == 2  # each worker's second fit was its last
+    # A worker is replaced after its second fit. How the 4 fits fall on the 2 slots depends on timing
+    # (2+2 or 4+0: two replacements; 3+1: one), so at least one and at most two, never none.
+    assert 1 <= executor.recycled <= 2
     assert all(r.get("worker_mib", 0) == 0 for r in result.rows)  # not a column of the table
 
 
