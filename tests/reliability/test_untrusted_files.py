@@ -1,13 +1,16 @@
-"""Model files from strangers are refused without running their code; user files are never touched."""
+"""Files from strangers: model files are refused without running their code, and before they are
+unpacked when they claim more than they can hold; user files are never touched."""
 
 import hashlib
 import json
+import time
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from cnn_tui.cli import main
+from cnn_tui.core.models import model as model_module
 
 
 def cli(capsys, *argv):
@@ -84,3 +87,72 @@ def test_commands_change_nothing_outside_results(capsys, params_files, tmp_path,
         assert cli(capsys, *argv)[0] == 0
     assert _fingerprint(tmp_path, skip={"results", _isolated_cache.name}) == before
     assert len(list((tmp_path / "results").iterdir())) == 4  # train, evaluate, predict, tune
+
+
+# ---------------------------------------------------------------- the size family: files that claim or hold too much
+
+GIB = 2**30
+
+
+def _keras_like(path: Path, members: dict[str, bytes], declared: dict[str, int] | None = None) -> Path:
+    """A zip with ``members``; ``declared`` overrides what the central directory says a member holds
+    uncompressed (a lie Python's zipfile believes: it stops there, and the CRC fails)."""
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+        for info in archive.filelist:
+            if declared and info.filename in declared:
+                info.file_size = declared[info.filename]
+    return path
+
+
+CONFIG = json.dumps({"class_name": "Sequential", "config": {"layers": []}}).encode()
+
+
+def _zeros_bomb(path: Path) -> Path:
+    """128 MiB of zeros deflated into 0.6 MB: what the member really holds, not a lie."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        archive.writestr("config.json", CONFIG)
+        with archive.open("model.weights.h5", "w", force_zip64=True) as member:
+            block = bytes(2**20)
+            for _ in range(128):
+                member.write(block)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "fragment"),
+    [
+        (lambda p: _keras_like(p, {"config.json": CONFIG, "model.weights.h5": b"\0" * 1000},
+                               {"model.weights.h5": 2 * GIB}),
+         "its member 'model.weights.h5' would unpack to 2.00 GB"),
+        (lambda p: _keras_like(p, {"config.json": CONFIG}, {"config.json": 2 * GIB}),
+         "its member 'config.json' would unpack to 2.00 GB"),
+        (lambda p: _keras_like(p, {"config.json": CONFIG, "cnn_tui.json": b"{}"}, {"cnn_tui.json": 3 * GIB}),
+         "its member 'cnn_tui.json' would unpack to 3.00 GB"),
+        (lambda p: _keras_like(p, {"config.json": CONFIG, **{f"assets/{i}": b"x" for i in range(80)}},
+                               {f"assets/{i}": 50 * 2**20 for i in range(80)}),
+         "its members would unpack to 3.91 GB"),
+        (lambda p: _keras_like(p, {"config.json": CONFIG, "model.weights.h5": b"\0" * 1000},
+                               {"model.weights.h5": 2**62}),
+         "its member 'model.weights.h5' would unpack to 4294967296.00 GB, more than a "),
+        (_zeros_bomb, "its member 'model.weights.h5' would unpack to 128.00 MB"),
+    ],
+    ids=["weights-declare-2GiB", "config-declares-2GiB", "metadata-declares-3GiB", "many-members",
+         "declares-4-EiB", "zeros-bomb"],
+)
+def test_a_model_archive_that_unpacks_to_too_much_is_refused_before_keras_reads_it(capsys, tmp_path, make, fragment):
+    path = make(tmp_path / "gift.keras")
+    started = time.perf_counter()
+    code, out, err = cli(capsys, "classify", "--model", str(path), str(tmp_path / "nothing.png"))
+    assert time.perf_counter() - started < 3
+    assert code == 2 and len(err) < 400 and err.count("\n") == 1, err[:400]
+    assert err.startswith(f"error: {path}: refused: {fragment}"), err
+
+
+def test_a_model_archive_bigger_than_the_free_memory_is_refused(capsys, tmp_path, monkeypatch):
+    path = _keras_like(tmp_path / "big.keras", {"config.json": CONFIG, "model.weights.h5": bytes(3 * 2**20)})
+    monkeypatch.setattr(model_module, "available_memory_bytes", lambda: 2**20)
+    code, out, err = cli(capsys, "classify", "--model", str(path), str(tmp_path / "nothing.png"))
+    assert code == 2 and err.strip() == (f"error: {path}: refused: its members would unpack to 3.00 MB, more than "
+                                         "the free memory (1.00 MB)")

@@ -14,6 +14,7 @@ import io
 import json
 import math
 import os
+import re
 import stat
 import tempfile
 import time
@@ -90,10 +91,54 @@ def _fsync(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
+# What a terminal would act on rather than show: C0 controls but tab and newline (ESC begins every
+# escape sequence; BEL ends an OSC title; backspace and carriage return overwrite), DEL, the C1
+# controls (U+009B is a CSI on its own), the bidirectional overrides and isolates that reorder what
+# is shown ("abc\u202etxt.exe"), and the surrogates of bytes that are not UTF-8.
+_UNSHOWABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_ONE_LINE = {"\n": "\\n", "\t": "\\t"}
+EXCERPT = 60  # characters of a value from a file that a message quotes
+
+
+def _escaped(char: str) -> str:
+    if char == "\r":
+        return "\\r"
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that is not UTF-8, as surrogateescape holds it
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
 def readable(text: str) -> str:
-    """``text`` as valid UTF-8: a byte of a file or folder name that is not UTF-8 (Python holds
-    it as a surrogate, e.g. Latin-1's ``caf\xe9.png``) shows as ``\xe9``."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    """``text`` as valid UTF-8 that shows as itself: a byte of a file or folder name that is not
+    UTF-8 (Python holds it as a surrogate, e.g. Latin-1's ``caf\\xe9.png``) shows as ``\\xe9``, and
+    a control character a terminal would obey (``\\x1b[2J`` clears the screen) as its escape.
+    Newlines and tabs stay: this is also what written files hold."""
+    if _UNSHOWABLE.search(text) is None:
+        return text
+    try:  # bytes that are not UTF-8 one at a time, as Python's backslashreplace writes them
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that no byte makes (from JSON's "\ud800")
+        pass
+    return _UNSHOWABLE.sub(lambda found: _escaped(found.group()), text)
+
+
+def excerpt(text: str, limit: int | None = EXCERPT) -> str:
+    """Text from a file (a CSV header, a label, a class or file name, a value) for a one-line
+    message: escaped as ``readable`` does, newlines and tabs too, and cut after ``limit`` characters
+    with "..." (None: whole). Only the first ``limit`` characters are looked at, so a value of a
+    gigabyte costs what a short one does; an escape is never cut in two."""
+    if limit is None:
+        return readable(text).replace("\n", "\\n").replace("\t", "\\t")
+    pieces: list[str] = []
+    used = 0
+    for char in text[: limit + 1]:
+        shown = _ONE_LINE.get(char) or readable(char)
+        used += len(shown)
+        if used > limit:
+            return "".join(pieces) + "..."
+        pieces.append(shown)
+    return "".join(pieces)
 
 
 def write_text(target: str | os.PathLike[str], text: str) -> Path:

@@ -22,12 +22,20 @@ from cnn_tui.core import fileio
 from cnn_tui.core.architectures import architecture
 from cnn_tui.core.backend import accelerators, load_keras
 from cnn_tui.core.errors import ModelError, UserError
+from cnn_tui.core.fileio import excerpt
 from cnn_tui.core.memory import available_memory_bytes
 from cnn_tui.core.models.augmentation import augmentation_layers
 from cnn_tui.core.models.optimizers import compile_model
 from cnn_tui.core.params.files import HyperParams, ModelConfig
 
 METADATA_MEMBER = "cnn_tui.json"
+# What a member may unpack to is judged from the archive's own directory before anything is read:
+# Keras's archives store their members as they are (a member holds what it takes on disk), and even
+# a deflated one of float weights shrinks little. A member that claims more than this many times the
+# whole archive, plus a margin for small files, is damage or a zip bomb (2 GiB of zeros in 2 MB);
+# and all of them together must fit in the free memory, which is where Keras unpacks them.
+UNPACKED_PER_ARCHIVE_BYTE = 8
+UNPACKED_MARGIN = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -168,7 +176,7 @@ class NetModel:
             model = keras.models.load_model(path, safe_mode=True, compile=with_optimizer)
         except Exception as exc:  # Keras raises many types for a bad archive  # noqa: BLE001
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"cannot load the model ({first_line[:200]})", path=path) from None
+            raise ModelError(f"cannot load the model ({excerpt(first_line, 200)})", path=path) from None
         shape = getattr(model, "input_shape", None)
         if not (isinstance(shape, tuple) and len(shape) == 4 and shape[1] == shape[2] and shape[3] in (1, 3)):
             raise ModelError(f"not an image classifier cnn-tui can use (input shape {shape})", path=path)
@@ -205,6 +213,7 @@ def inspect_archive(path: Path) -> dict[str, Any]:
         raise ModelError("not a .keras model file (Keras 3 saves models as .keras)", path=path)
     try:
         with zipfile.ZipFile(path) as archive:
+            _check_unpacked_sizes(archive, path)
             names = set(archive.namelist())
             if "config.json" not in names:
                 raise ModelError("not a Keras model archive (no config.json inside)", path=path)
@@ -226,6 +235,27 @@ def inspect_archive(path: Path) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
+def _check_unpacked_sizes(archive: zipfile.ZipFile, path: Path) -> None:
+    """Refuse an archive whose members claim to unpack to more than it can honestly hold, or to more
+    than the free memory. Python's zipfile stops a member at the size the directory declares (and a
+    member that lies fails its CRC there), so the declared sizes bound everything read later."""
+    members = archive.infolist()
+    packed = path.stat().st_size
+    limit = UNPACKED_PER_ARCHIVE_BYTE * packed + UNPACKED_MARGIN
+    holds = f"more than a {readable_size(packed)} archive honestly holds (a damaged file or a zip bomb)"
+    for member in members:
+        if member.file_size > limit:
+            raise ModelError(f"refused: its member '{excerpt(member.filename)}' would unpack to "
+                             f"{readable_size(member.file_size)}, {holds}", path=path)
+    total = sum(member.file_size for member in members)
+    if total > limit:
+        raise ModelError(f"refused: its members would unpack to {readable_size(total)}, {holds}", path=path)
+    free = available_memory_bytes()
+    if free is not None and total > free:
+        raise ModelError(f"refused: its members would unpack to {readable_size(total)}, more than the free memory "
+                         f"({readable_size(free)})", path=path)
+
+
 def _unsafe_objects(node: Any) -> list[str]:
     """Lambda layers and objects from outside Keras anywhere in a model config."""
     found: list[str] = []
@@ -234,7 +264,7 @@ def _unsafe_objects(node: Any) -> list[str]:
         if name == "Lambda":
             found.append("a Lambda layer")
         elif isinstance(name, str) and isinstance(module, str) and not module.startswith("keras"):
-            found.append(f"a custom object {name!r} from {module!r}")
+            found.append(f"a custom object '{excerpt(name)}' from '{excerpt(module)}'")
         for value in node.values():
             found += _unsafe_objects(value)
     elif isinstance(node, list):
