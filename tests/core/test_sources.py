@@ -121,6 +121,30 @@ def test_a_malformed_csv_file_is_one_line_naming_the_file_and_place(tmp_path, co
     assert str(caught.value) == f"{csv}: {message}"
 
 
+def test_a_csv_with_a_byte_order_mark_crlf_ends_and_blank_lines_loads_as_the_plain_one(tmp_path):
+    """Rows are read again where the listing found them: every way a line may begin and end counts."""
+    images = gray_images()
+    plain = write_csv(tmp_path / "plain.csv", images)
+    lines = plain.read_text().splitlines()
+    windows = tmp_path / "excel.csv"
+    windows.write_bytes(b"\xef\xbb\xbf" + b"\r\n".join(line.encode() for line in [lines[0], "", *lines[1:], ""]))
+    for header in (True, False):
+        if not header:  # a file without a header begins with its first row (and the mark)
+            plain.write_text("\n".join(lines[1:]) + "\n")
+            windows.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines[1:]).encode())
+        a, b = (load_images(p, image_size=10, num_classes=3, cache=False) for p in (plain, windows))
+        assert a.class_names == b.class_names == LABELS and not a.skipped and not b.skipped
+        np.testing.assert_array_equal(sorted_pixels(a)[0], sorted_pixels(b)[0])
+
+
+def test_a_csv_changed_between_listing_and_decoding_skips_what_moved(tmp_path):
+    csv = write_csv(tmp_path / "t.csv", gray_images(per_class=2))
+    listing = list_location(csv)
+    csv.write_text(csv.read_text()[:-200])  # the last row cut short
+    decoded = listing.decode((len(listing.files), 10, 10, 1), temp=None, emit=lambda e: None, stop=None)
+    assert [reason for _, reason in decoded.failures] == ["the row changed after the file was listed"]
+
+
 def test_a_csv_with_the_wrong_number_of_classes_says_so(tmp_path):
     csv = write_csv(tmp_path / "t.csv", gray_images())
     with pytest.raises(DatasetError, match=r"training set has 3 classes \(0, 1, 2\) but num_classes is 10"):

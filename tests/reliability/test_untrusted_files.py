@@ -1,15 +1,19 @@
 """Files from strangers: model files are refused without running their code, and before they are
-unpacked when they claim more than they can hold; user files are never touched."""
+unpacked when they claim more than they can hold; data files that hold too much, or rows that are
+not numbers, end in one short line or a listed skip; user files are never touched."""
 
 import hashlib
 import json
+import os
 import time
+import tracemalloc
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from cnn_tui.cli import main
+from cnn_tui.core.data.dataset import load_images
 from cnn_tui.core.models import model as model_module
 
 
@@ -92,6 +96,56 @@ def test_commands_change_nothing_outside_results(capsys, params_files, tmp_path,
 # ---------------------------------------------------------------- the size family: files that claim or hold too much
 
 GIB = 2**30
+PIXELS_HEADER = b"label,p0,p1,p2,p3\n"
+
+
+def _sparse(path: Path, head: bytes, size: int = GIB) -> Path:
+    """``head``, then NUL bytes up to ``size``: a hole the file system does not store (no disk, instant)."""
+    path.write_bytes(head)
+    os.truncate(path, size)
+    return path
+
+
+def _huge_header(path: Path) -> Path:
+    path.write_bytes(b"label," + b"pixel_with_a_long_name," * 400_000 + b"\n1,0\n")  # a 9 MB header
+    return path
+
+
+def _one_enormous_line(path: Path) -> Path:
+    path.write_bytes(PIXELS_HEADER + b"1," + b"0," * 3_000_000 + b"0\n")  # 6 MB in one row
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: _sparse(p, b""), "line 1: longer than 4,194,304 bytes without a line break"),
+        (lambda p: _sparse(p, b"label,pixel0"), "line 1: longer than 4,194,304 bytes without a line break"),
+        (lambda p: _sparse(p, PIXELS_HEADER), "line 2: longer than 416 bytes, more than a row of 5 values holds"),
+        (lambda p: _sparse(p, PIXELS_HEADER + b"1,0,0,0,0\n2,0,"), "line 3: longer than 416 bytes"),
+        (lambda p: _sparse(p, b"1,0,0,0,0\n" * 3, 64 * 2**20), "line 4: longer than 416 bytes"),
+        (_huge_header, "line 1: longer than 4,194,304 bytes without a line break"),
+        (_one_enormous_line, "line 2: longer than 416 bytes, more than a row of 5 values holds"),
+    ],
+    ids=["sparse-1GB", "sparse-after-a-word", "sparse-after-a-header", "sparse-mid-row", "sparse-after-rows",
+         "huge-header", "enormous-row"],
+)
+def test_an_oversized_csv_fails_fast_in_one_short_line_and_little_memory(capsys, tmp_path, make, message):
+    csv = make(tmp_path / "train.csv")
+    data = tmp_path / "d.json"
+    data.write_text(json.dumps({"num_classes": 2, "train_dir": "train.csv", "test_dir": "train.csv", "image_size": 4}))
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        code, out, err = cli(capsys, "check", "--data", str(data))
+        seconds = time.perf_counter() - started
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert code == 2 and out == ""
+    assert len(err) < 400 and err.count("\n") == 1 and "\x00" not in err, err[:400]
+    assert err.startswith(f"error: {csv}: {message}")
+    assert seconds < 3 and peak < 32 * 2**20, (seconds, peak)
 
 
 def _keras_like(path: Path, members: dict[str, bytes], declared: dict[str, int] | None = None) -> Path:
@@ -156,3 +210,38 @@ def test_a_model_archive_bigger_than_the_free_memory_is_refused(capsys, tmp_path
     code, out, err = cli(capsys, "classify", "--model", str(path), str(tmp_path / "nothing.png"))
     assert code == 2 and err.strip() == (f"error: {path}: refused: its members would unpack to 3.00 MB, more than "
                                          "the free memory (1.00 MB)")
+
+
+# ---------------------------------------------------------------- rows that are not numbers: skipped and listed
+
+SIDE2 = "label,p0,p1,p2,p3"
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        ("x,x,x,x,x", "pixel 1 is not a number ('x')"),
+        ("y,1,2,z,4", "pixel 3 is not a number ('z')"),
+        ("e,e,e,e,e", "pixel 1 is not a number ('e')"),
+        ("q,nan,nan,nan,nan", "pixel 1 is empty or not a number"),
+        ("q,inf,1,2,3", "pixel 1 is empty or not a number"),
+        ("w,,,,", "pixel 1 is empty or not a number"),
+        ("w, , , , ", "pixel 1 is empty or not a number"),
+        ('"w","","","",""', "pixel 1 is empty or not a number"),
+        ("v,-,.,+,1", "pixel 1 is not a number ('-')"),
+        ("v,300,0,0,0", "pixel 1 is 300, outside 0-255"),
+        ("v,-1,0,0,0", "pixel 1 is -1, outside 0-255"),
+        (",,,,", "no label"),
+        ("\x1b[2J,x,x,x,x", "pixel 1 is not a number ('x')"),
+        ("L" * 300 + ",1,2,3,4", "a label of 300 characters (a class name holds at most 255, as a folder name)"),
+    ],
+    ids=["all-x", "one-non-number", "exponent-letters", "nan", "inf", "empty", "blank-fields", "quoted-empty",
+         "signs-and-dots", "too-bright", "negative", "empty-row", "escape-label", "label-too-long"],
+)
+def test_a_csv_row_that_is_not_numbers_is_skipped_and_listed_not_made_a_class(tmp_path, row, reason):
+    good = ["0,1,2,3,4", "1,5,6,7,8", "0,9,9,9,9", "1,4,4,4,4"]
+    csv = tmp_path / "train.csv"
+    csv.write_text("\n".join([SIDE2, good[0], row, *good[1:]]) + "\n")
+    images = load_images(csv, image_size=4, num_classes=2, cache=False)
+    assert images.class_names == ["0", "1"] and len(images) == 4
+    assert [(s.path, s.reason) for s in images.skipped] == [(f"{csv}:3", reason)]
