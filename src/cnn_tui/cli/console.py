@@ -33,7 +33,7 @@ from cnn_tui.core.events import (
     TrainingStarted,
     TuningProgress,
 )
-from cnn_tui.core.fileio import readable
+from cnn_tui.core.fileio import excerpt, readable
 
 
 class CliConsole:
@@ -56,13 +56,13 @@ class CliConsole:
 
     def info(self, text: str) -> None:
         if not self.quiet:
-            self._say(safe(text))
+            self._say(one_line(text))
 
     def warn(self, text: str) -> None:
-        self._say(f"[yellow]warning:[/] {safe(text)}")
+        self._say(f"[yellow]warning:[/] {one_line(text)}")
 
     def error(self, text: str) -> None:
-        self._say(f"[bold red]error:[/] {safe(text)}")
+        self._say(f"[bold red]error:[/] {one_line(text)}")
 
     def _say(self, markup: str) -> None:
         if self.gone:
@@ -158,7 +158,7 @@ class CliConsole:
         if self.json_mode:
             return
         if table.title:  # Rich wraps a title to the table's width; a narrow table would mangle it
-            self.out.print(f"[bold]{safe(str(table.title))}[/]", soft_wrap=True)
+            self.out.print(f"[bold]{one_line(str(table.title))}[/]", soft_wrap=True)
             table.title = None
         self.out.print(table)
 
@@ -226,13 +226,20 @@ def number(value: Any, digits: int = 4) -> str:
 def make_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, right: Sequence[int] = ()) -> Table:
     table = Table(title=title, title_justify="left", show_lines=False)
     for i, column in enumerate(columns):
-        table.add_column(safe(column), justify="right" if i in right else "left")
-    for row in rows:  # cells are values, not markup
-        table.add_row(*(safe(number(v) if not isinstance(v, str) else v) for v in row))
+        table.add_column(one_line(column), justify="right" if i in right else "left")
+    for row in rows:  # cells are values (class and file names among them), not markup; one line each
+        table.add_row(*(one_line(number(v) if not isinstance(v, str) else v) for v in row))
     return table
 
 
 def safe(text: str) -> str:
-    """User text for Rich: never markup, and bytes of names that are not UTF-8 shown as \\xNN (the
-    terminal's encoding could not print them)."""
+    """User text for Rich: never markup; bytes of names that are not UTF-8 shown as \\xNN (the
+    terminal's encoding could not print them) and control characters as their escapes (\\x1b: text
+    from a file never drives the terminal)."""
     return escape(readable(str(text)))
+
+
+def one_line(text: str) -> str:
+    """``safe``, and newlines and tabs escaped too: a message, a title or a table cell stays one line
+    whatever a file or folder name holds."""
+    return escape(excerpt(str(text), limit=None))

@@ -5,7 +5,9 @@ exact duplicates (by a hash of the file's bytes, so a renamed copy is found; for
 CIFAR batches, of the pixels), images far from the usual size or in the unusual colour
 mode, and unreadable files (the loader's own reasons). Across the two sets: test images
 that are also training images (leakage: the test accuracy would count images the model
-has seen). Each finding is one line; ``HealthReport.ok`` when there is none.
+has seen). Each finding is one line; ``HealthReport.ok`` when there is none. A class or file
+name in a finding's message is escaped (``fileio.excerpt``): whatever bytes a folder, a file or a
+CSV label holds, the line shows them and never sends them to the terminal.
 
 Nothing here changes a file. Listing mistakes (no such folder, a wrong class count) raise
 ``DatasetError`` as they do when loading.
@@ -32,6 +34,7 @@ from cnn_tui.core.data.listing import Listing
 from cnn_tui.core.data.locations import list_location
 from cnn_tui.core.errors import TaskStopped
 from cnn_tui.core.events import Emit, LoadProgress, ignore
+from cnn_tui.core.fileio import excerpt
 
 IMBALANCE_RATIO = 3.0  # largest class / smallest class above which training should weight classes
 SIZE_FACTOR = 2.0  # an image whose width or height is this many times off the median is unusual
@@ -206,6 +209,12 @@ def _stop_check(stop: threading.Event | None, done: int, total: int) -> None:
 # ---------------------------------------------------------------- judging
 
 
+def _shown(name: str) -> str:
+    """A file's name in a finding: whole (the user needs all of it to find the file), but escaped
+    and on one line whatever bytes the name holds. ``Finding.files`` keeps the name as it is."""
+    return excerpt(name, limit=None)
+
+
 def _judge(listing: Listing, facts: _Facts, what: str) -> tuple[SetHealth, list[Finding]]:
     names = listing.class_names
     counts = np.bincount(facts.labels, minlength=len(names)).tolist()
@@ -220,11 +229,11 @@ def _judge(listing: Listing, facts: _Facts, what: str) -> tuple[SetHealth, list[
         big, small = int(np.argmax(counts)), int(np.argmin(counts))
         findings.append(Finding(
             "imbalance", what,
-            f"{what}: classes are imbalanced: '{names[big]}' has {counts[big]} images, '{names[small]}' "
+            f"{what}: classes are imbalanced: '{excerpt(names[big])}' has {counts[big]} images, '{excerpt(names[small])}' "
             f"{counts[small]} (ratio {health.imbalance:.1f}); set class_weight: balanced in the hyper params",
         ))
     for name, reason in facts.problems:
-        findings.append(Finding("unreadable", what, f"{what}: {name}: {reason}", (name,)))
+        findings.append(Finding("unreadable", what, f"{what}: {_shown(name)}: {reason}", (name,)))
     findings += _duplicates(facts, names, what)
     if usual:
         findings += _odd_sizes(facts, readable, usual, what)
@@ -247,9 +256,9 @@ def _duplicates(facts: _Facts, class_names: list[str], what: str) -> list[Findin
             continue
         files = tuple(facts.names[i] for i in members)
         classes = sorted({class_names[facts.labels[i]] for i in members})
-        labels = f", labelled differently ({', '.join(classes)})" if len(classes) > 1 else ""
+        labels = f", labelled differently ({', '.join(map(excerpt, classes))})" if len(classes) > 1 else ""
         findings.append(Finding("duplicate", what, f"{what}: {len(files)} identical images{labels}: "
-                                f"{', '.join(files)}", files))
+                                f"{', '.join(map(_shown, files))}", files))
     return findings
 
 
@@ -262,7 +271,7 @@ def _leaks(train: _Facts, test: _Facts) -> list[Finding]:
         copies = [train.names[j] for j in seen[digest]]
         findings.append(Finding(
             "leak", "training+test",
-            f"leak: test image {test.names[i]} is also in the training set ({', '.join(copies)})",
+            f"leak: test image {_shown(test.names[i])} is also in the training set ({', '.join(map(_shown, copies))})",
             (test.names[i], *copies),
         ))
     return findings
@@ -274,7 +283,7 @@ def _odd_sizes(facts: _Facts, readable: list[int], usual: tuple[int, int], what:
     for i in readable:
         w, h = facts.sizes[i]  # type: ignore[misc]
         if max(w / width, width / w, h / height, height / h) >= SIZE_FACTOR:
-            findings.append(Finding("size", what, f"{what}: {facts.names[i]} is {w}x{h}, far from the usual "
+            findings.append(Finding("size", what, f"{what}: {_shown(facts.names[i])} is {w}x{h}, far from the usual "
                                     f"{width}x{height}", (facts.names[i],)))
     return findings
 
@@ -288,5 +297,5 @@ def _odd_colour(facts: _Facts, readable: list[int], what: str) -> list[Finding]:
     if not few or len(few) >= COLOUR_MINORITY * len(readable):
         return []  # all alike, or a mixed set (color_mode converts them all): nothing stands out
     share = 100 * (len(readable) - len(few)) / len(readable)
-    return [Finding("colour", what, f"{what}: {facts.names[i]} is {mode}; {share:.0f}% of the images are {usual}",
+    return [Finding("colour", what, f"{what}: {_shown(facts.names[i])} is {mode}; {share:.0f}% of the images are {usual}",
                     (facts.names[i],)) for i in few]

@@ -19,6 +19,7 @@ import numpy as np
 
 from cnn_tui.core.errors import DatasetError
 from cnn_tui.core.events import Emit
+from cnn_tui.core.fileio import excerpt
 
 # The word for one image: a file of a class folder, a row of a CSV, a record of a CIFAR batch.
 Unit = Literal["file", "row", "record"]
@@ -105,8 +106,10 @@ class Listing(ABC):
 
 
 def name_list(names: list[str], limit: int = 6) -> str:
-    """Names for a message: the first ``limit`` and how many more."""
-    return ", ".join(names) if len(names) <= limit else ", ".join(names[:limit]) + f", ... {len(names) - limit} more"
+    """Names for a message: the first ``limit``, each a short escaped excerpt (a name comes from a
+    file or a folder: it may be a megabyte long or hold terminal escapes), and how many more."""
+    shown = ", ".join(excerpt(name) for name in names[:limit])
+    return shown if len(names) <= limit else f"{shown}, ... {len(names) - limit} more"
 
 
 def difference(expected: list[str], found: list[str]) -> str:
