@@ -123,21 +123,20 @@ def _check(capsys, tmp_path, train: str, test: str, classes: int = 2) -> tuple[i
     return code, out, err
 
 
-@pytest.mark.parametrize("name", list(HOSTILE), ids=list(HOSTILE))
+IN_A_LINE = [name for name, (text, _) in HOSTILE.items() if "\n" not in text]  # a CSV value holds no line break
+
+
+@pytest.mark.parametrize("name", IN_A_LINE, ids=IN_A_LINE)
 def test_check_shows_a_csv_header_from_the_file_escaped(capsys, tmp_path, name):
     text, shown = HOSTILE[name]
-    if "\n" in text:
-        pytest.skip("a CSV value holds no line break")
     (tmp_path / "t.csv").write_text(f"{text},p0,p1,p2,p3\n1,0,0,0,0\n", encoding="utf-8", errors="surrogateescape")
     code, out, err = _check(capsys, tmp_path, "t.csv", "t.csv")
     assert code == 2 and err.count("\n") == 1 and f"(it starts {shown}, p0, p1, p2, ... 1 more)" in err
 
 
-@pytest.mark.parametrize("name", list(HOSTILE), ids=list(HOSTILE))
+@pytest.mark.parametrize("name", IN_A_LINE, ids=IN_A_LINE)
 def test_check_shows_a_csv_label_from_the_file_escaped(capsys, tmp_path, name):
     text, shown = HOSTILE[name]
-    if "\n" in text:
-        pytest.skip("a CSV value holds no line break")
     rows = [f"{label},{k},{k},{k},{k}" for k in range(6) for label in ("0", text)]
     (tmp_path / "t.csv").write_text("label,p0,p1,p2,p3\n" + "\n".join(rows) + "\n", encoding="utf-8",
                                     errors="surrogateescape")
