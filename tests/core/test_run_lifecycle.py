@@ -5,6 +5,7 @@ resuming training and a search in this process (the detached process is tested v
 from __future__ import annotations
 
 import contextlib
+import csv
 import fcntl
 import json
 import os
@@ -14,10 +15,13 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from cnn_tui.core.errors import TaskStopped, UserError
 from cnn_tui.core.events import EpochEnd, FoldEnd, Notice, TaskFinished
+from cnn_tui.core.models.model import NetModel
 from cnn_tui.core.params.files import DataParams, HyperParams
 from cnn_tui.core.runs import control, events_file, index, processes
 from cnn_tui.core.runs.execute import TaskSpec
@@ -484,3 +488,32 @@ def test_a_search_resumed_after_its_params_were_edited_checks_every_combination_
     with pytest.raises(ParamsError, match="blocks 5 is too many for image_size 12"):
         control.prepare_resume(run.path)
     assert TaskSpec.load(run.path).resume is False  # nothing was marked for a resume
+
+
+def test_a_resumed_run_keeps_the_best_epoch_of_the_whole_training(params_files, tmp_path):
+    """Early stopping's best survives a stop and resume: the kept epoch is the best of every epoch
+    in history.csv, its weights are the model saved, and train_seconds counts both parts."""
+    data_path, hyper_path = params_files(per_class=16, hyper={"epochs": 5, "batch_size": 8, "patience": 10})
+    rng = np.random.default_rng(0)
+    for image in sorted((tmp_path / "data" / "training").rglob("*.png")):  # noise: it overfits, the best is early
+        Image.fromarray(rng.integers(0, 256, (12, 12), dtype=np.uint8), mode="L").save(image)
+    data, hyper = DataParams.load(data_path), HyperParams.load(hyper_path)
+    run = control.prepare(TaskSpec("train", validate=0.25), data, hyper, parent=tmp_path / "runs")
+    stop = threading.Event()
+    control.run_here(run, TaskSpec.load(run.path), stop=stop,
+                     emit=lambda e: stop.set() if isinstance(e, EpochEnd) and e.epoch == 2 else None)
+    first_seconds = read_run(run.path)["details"]["train_seconds"]
+    resumed, spec = control.prepare_resume(run.path)
+    outcome = control.run_here(resumed, spec)
+    assert outcome.status == "finished", outcome.message
+    with open(run.path / "history.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    val_loss = [float(row["val_loss"]) for row in rows]
+    best = int(np.argmin(val_loss)) + 1
+    details = read_run(run.path)["details"]
+    assert details["best_epoch"] == best, val_loss
+    assert details["train_seconds"] >= sum(float(row["seconds"]) for row in rows) - 0.01 > first_seconds
+    kept = NetModel.load(run.path / "model.keras").keras_model.get_weights()
+    best_file = NetModel.load(run.path / "model.keras")
+    best_file.keras_model.load_weights(run.path / "best.weights.h5")
+    assert all(np.array_equal(a, b) for a, b in zip(kept, best_file.keras_model.get_weights()))

@@ -69,6 +69,9 @@ def new_model(data: DataParams, hyper: HyperParams, train_set: ImageSet | None =
     return build_model(config, image_size=data.image_size, channels=channels, class_names=names)
 
 
+BEST_WEIGHTS = "best.weights.h5"  # early stopping's best epoch so far, for a resume
+
+
 class EndsAsItsResult:
     """An outcome whose status and message are its result's (training, a search)."""
 
@@ -144,7 +147,8 @@ def train_run(
     title = f"{run.record['run_id']}: {fit_set.num_classes} classes, {len(fit_set)} training images"
     try:
         result = train(net, fit_set, config, validation=validation, emit=emit, stop=stop, on_epoch_end=checkpoint,
-                       initial_epoch=initial_epoch, history=history, title=title, log_dir=run.file("tensorboard"))
+                       initial_epoch=initial_epoch, history=history, title=title, log_dir=run.file("tensorboard"),
+                       best_path=run.file(BEST_WEIGHTS))
     except Exception as exc:
         if backend.is_out_of_memory(exc):
             raise UserError(f"training failed: {backend.describe_failure(exc)}") from None
@@ -157,7 +161,10 @@ def train_run(
                                                   kept_epoch=result.best_epoch)
         # a diverged model must not replace the last good checkpoint, and a run stopped before its
         # first whole epoch has no model worth a file
-        if result.status != "failed" and result.epochs_done:
+        if result.status == "stopped" and model_path.exists() and not problems:
+            # the last whole epoch's checkpoint, where a resume goes on from (the best is in BEST_WEIGHTS)
+            files["model"] = model_path
+        elif result.status != "failed" and result.epochs_done:
             net.epochs_done = result.epochs_done
             files["model"] = net.save(model_path)
             net.source = model_path
@@ -168,7 +175,10 @@ def train_run(
     # the model saved is the kept epoch's (early stopping), so its figures are the ones to report
     kept = (result.best_epoch or result.epochs_done) - 1
     final = {k: v[min(kept, len(v) - 1)] for k, v in result.history.items() if v and k != "seconds"}
-    details = dict(epochs_done=result.epochs_done, best_epoch=result.best_epoch, final=final, train_seconds=round(result.seconds, 3),
+    # a resumed run's training time counts the epochs done before it too
+    before = sum((history or {}).get("seconds", [])[:initial_epoch])
+    details = dict(epochs_done=result.epochs_done, best_epoch=result.best_epoch, final=final,
+                   train_seconds=round(before + result.seconds, 3),
                    images_per_second=round(result.images_per_second, 1), save_error=problems[-1] if problems else None)
     return TrainOutcome(result, run, files, problems[-1] if problems else None, details)
 
