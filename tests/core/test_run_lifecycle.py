@@ -23,7 +23,7 @@ from cnn_tui.core.errors import TaskStopped, UserError
 from cnn_tui.core.events import EpochEnd, FoldEnd, Notice, TaskFinished
 from cnn_tui.core.models.model import NetModel
 from cnn_tui.core.params.files import DataParams, HyperParams
-from cnn_tui.core.runs import control, events_file, index, processes
+from cnn_tui.core.runs import control, events_file, index, processes, steps
 from cnn_tui.core.runs.execute import TaskSpec
 from cnn_tui.core.runs.folder import INTERRUPTED_MESSAGE, LOCK_FILE, Run, RunBusy, effective_status, read_run
 from cnn_tui.core.runs.lifecycle import NO_ENDING, RunSession, ending_of
@@ -517,3 +517,19 @@ def test_a_resumed_run_keeps_the_best_epoch_of_the_whole_training(params_files, 
     best_file = NetModel.load(run.path / "model.keras")
     best_file.keras_model.load_weights(run.path / "best.weights.h5")
     assert all(np.array_equal(a, b) for a, b in zip(kept, best_file.keras_model.get_weights()))
+
+
+def test_two_runs_from_one_start_model_train_alike(params_files, tmp_path):
+    """A run from a given start model (the TUI's) is seeded before its fit, as a run that builds
+    its model is: the same start model and params give the same history."""
+    data_path, hyper_path = params_files(hyper={"epochs": 2, "batch_size": 8})
+    data, hyper = DataParams.load(data_path), HyperParams.load(hyper_path)
+    start = steps.new_model(data, hyper, steps.load_training_set(data))
+    losses = []
+    for _ in range(2):
+        run = control.prepare(TaskSpec("train", validate=0.25), data, hyper, parent=tmp_path / "runs",
+                              start_model=start)
+        control.run_here(run, TaskSpec.load(run.path))
+        with open(run.path / "history.csv", newline="") as handle:
+            losses.append([(row["loss"], row["val_loss"]) for row in csv.DictReader(handle)])
+    assert losses[0] == losses[1]

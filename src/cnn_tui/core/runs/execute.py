@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cnn_tui.core import fileio
+from cnn_tui.core import backend, fileio
 from cnn_tui.core.errors import ResultsError
 from cnn_tui.core.events import Emit, FoldEnd, Notice, SearchPlanned, ignore
 from cnn_tui.core.models.model import NetModel
@@ -191,6 +191,10 @@ def _train_step(task: TaskContext) -> tuple[Any, Any, steps.TrainOutcome | None]
     hyper = task.needs_hyper()
     config = hyper.first()
     initial_epoch, history, net = 0, None, None
+    # seeded before a model is loaded (its layers draw their random seeds as they are made) and the
+    # fit, so a run from a given model (the TUI's start model) trains alike every time, as a run
+    # whose model ``new_model`` builds (seeded the same) does
+    backend.set_seed(data.seed)
     if spec.resume and run.file("model.keras").exists():
         net = NetModel.load(run.file("model.keras"), with_optimizer=True)
         history = load_history(run.path)
