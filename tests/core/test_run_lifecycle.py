@@ -503,6 +503,14 @@ def test_a_resumed_run_keeps_the_best_epoch_of_the_whole_training(params_files, 
     control.run_here(run, TaskSpec.load(run.path), stop=stop,
                      emit=lambda e: stop.set() if isinstance(e, EpochEnd) and e.epoch == 2 else None)
     first_seconds = read_run(run.path)["details"]["train_seconds"]
+    # stopped: model.keras is the kept epoch (what the run's figures describe), the last epoch waits apart
+    stopped = read_run(run.path)["details"]
+    assert NetModel.load(run.path / "resume.keras").epochs_done == stopped["epochs_done"] == 2
+    kept_when_stopped = NetModel.load(run.path / "model.keras")
+    best_when_stopped = NetModel.load(run.path / "model.keras")
+    best_when_stopped.keras_model.load_weights(run.path / "best.weights.h5")
+    assert all(np.array_equal(a, b) for a, b in zip(kept_when_stopped.keras_model.get_weights(),
+                                                    best_when_stopped.keras_model.get_weights()))
     resumed, spec = control.prepare_resume(run.path)
     outcome = control.run_here(resumed, spec)
     assert outcome.status == "finished", outcome.message
@@ -512,6 +520,7 @@ def test_a_resumed_run_keeps_the_best_epoch_of_the_whole_training(params_files, 
     best = int(np.argmin(val_loss)) + 1
     details = read_run(run.path)["details"]
     assert details["best_epoch"] == best, val_loss
+    assert not (run.path / "resume.keras").exists()  # the resumed epochs' checkpoints took over
     assert details["train_seconds"] >= sum(float(row["seconds"]) for row in rows) - 0.01 > first_seconds
     kept = NetModel.load(run.path / "model.keras").keras_model.get_weights()
     best_file = NetModel.load(run.path / "model.keras")

@@ -195,8 +195,10 @@ def _train_step(task: TaskContext) -> tuple[Any, Any, steps.TrainOutcome | None]
     # fit, so a run from a given model (the TUI's start model) trains alike every time, as a run
     # whose model ``new_model`` builds (seeded the same) does
     backend.set_seed(data.seed)
-    if spec.resume and run.file("model.keras").exists():
-        net = NetModel.load(run.file("model.keras"), with_optimizer=True)
+    # a stopped run keeps its last whole epoch apart (its model.keras is the kept, best epoch)
+    resume_from = run.file(steps.RESUME_MODEL) if run.file(steps.RESUME_MODEL).exists() else run.file("model.keras")
+    if spec.resume and resume_from.exists():
+        net = NetModel.load(resume_from, with_optimizer=True)
         history = load_history(run.path)
         # the model file records its epochs; history.csv may hold one more if a kill fell between the writes
         initial_epoch = net.epochs_done if net.epochs_done is not None else len(history.get("loss", []))

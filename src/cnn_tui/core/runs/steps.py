@@ -9,6 +9,7 @@ exceptions pass through to it.
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import threading
 from dataclasses import dataclass, field
@@ -70,6 +71,9 @@ def new_model(data: DataParams, hyper: HyperParams, train_set: ImageSet | None =
 
 
 BEST_WEIGHTS = "best.weights.h5"  # early stopping's best epoch so far, for a resume
+# A stopped run's last whole epoch (with its optimizer), where a resume goes on from; model.keras then
+# holds the kept (best) epoch, the model a user of the stopped run gets and its figures describe.
+RESUME_MODEL = "resume.keras"
 
 
 class EndsAsItsResult:
@@ -127,6 +131,7 @@ def train_run(
         batch_size=config.batch_size, class_names=train_set.class_names,
     )
     model_path = run.file("model.keras")
+    resume_path = run.file(RESUME_MODEL)
     history_path = run.file("history.csv")
     progress: dict[str, list[float]] = {}
     problems: list[str] = []
@@ -138,7 +143,8 @@ def train_run(
         try:
             reports.write_history_csv(progress, history_path)
             net.save(model_path)
-        except ResultsError as exc:
+            resume_path.unlink(missing_ok=True)  # model.keras is the newer resume point now
+        except (ResultsError, OSError) as exc:
             if not problems:
                 emit(Notice(f"could not save the epoch {epoch} checkpoint ({exc}); training goes on", "warning"))
             problems.append(str(exc))
@@ -161,10 +167,9 @@ def train_run(
                                                   kept_epoch=result.best_epoch)
         # a diverged model must not replace the last good checkpoint, and a run stopped before its
         # first whole epoch has no model worth a file
-        if result.status == "stopped" and model_path.exists() and not problems:
-            # the last whole epoch's checkpoint, where a resume goes on from (the best is in BEST_WEIGHTS)
-            files["model"] = model_path
-        elif result.status != "failed" and result.epochs_done:
+        if result.status == "stopped" and model_path.exists() and not problems and result.epochs_done:
+            os.replace(model_path, resume_path)  # the last whole epoch: a resume goes on from there
+        if result.status != "failed" and result.epochs_done:
             net.epochs_done = result.epochs_done
             files["model"] = net.save(model_path)
             net.source = model_path
