@@ -168,3 +168,11 @@ def test_sigint_stops_training_saves_and_exits_130(params_files):
     assert json.loads((run_dir / "run.json").read_text())["status"] == "stopped"
     assert (run_dir / "model.keras").stat().st_size > 0
     assert "SIGINT: stopping after the current batch" in err
+
+
+def test_info_prints_no_empty_header_row(capsys):
+    assert main(["info"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "cnn-tui info"
+    # the title, the top border, then the first row of facts: no row of empty header cells between
+    assert "cnn-tui" in lines[2] and lines[2].strip("│┃ ").startswith("cnn-tui"), lines[:4]

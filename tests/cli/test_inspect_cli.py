@@ -116,3 +116,20 @@ def test_half_blocks_draw_two_pixel_rows_a_line():
     lines = console.file.getvalue().splitlines()
     assert len(lines) == 2 and lines[0].count("▀") == 2
     assert "38;2;255;0;0" in lines[0] and "48;2;0;0;255" in lines[0]  # foreground red, background blue
+
+
+def test_predict_mistakes_of_a_perfect_model_says_there_are_none(capsys):
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from cnn_tui.cli.console import CliConsole
+    from cnn_tui.cli.inspect_commands import print_mistakes
+
+    perfect = SimpleNamespace(probabilities=np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.3]]), y_true=np.array([0, 1, 0]),
+                              y_pred=np.array([0, 1, 0]), class_names=["a", "b"], files=["t/a/1.png", "t/b/2.png",
+                                                                                           "t/a/3.png"])
+    result = print_mistakes(CliConsole(), perfect, 5)
+    out = capsys.readouterr().out
+    assert "no mistakes: all 3 test images are predicted right" in out
+    assert "0 of 0" not in out and "Most confident mistakes" not in out and result["mistakes"] == []

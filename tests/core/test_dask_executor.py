@@ -276,3 +276,45 @@ def test_a_fit_the_scheduler_reran_by_itself_counts_as_retried(monkeypatch, tmp_
     assert (tmp_path / "died").exists()
     assert [r["status"] for r in result.rows] == ["ok"] * 4
     assert sorted(r["retries"] for r in result.rows) == [0, 0, 0, 1]
+
+
+def test_a_stop_ends_the_wait_for_a_scheduler_that_does_not_answer():
+    """SIGTERM sets the run's stop event: a run waiting on a silent port ends stopped, at once."""
+    import socket
+    import time
+
+    from cnn_tui.core.errors import TaskStopped
+    from cnn_tui.core.tuning.dask_executor import reach_scheduler
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        target = check_cluster(f"tcp://127.0.0.1:{silent.getsockname()[1]}")
+        stop = threading.Event()
+        threading.Timer(0.5, stop.set).start()
+        started = time.monotonic()
+        with pytest.raises(TaskStopped):
+            reach_scheduler(target, timeout=60, stop=stop)
+        assert time.monotonic() - started < 3
+        with pytest.raises(UserError, match="does not answer as a Dask scheduler within 1 s"):
+            reach_scheduler(target, timeout=1)
+
+
+def test_a_real_scheduler_answers_the_probe():
+    import logging
+
+    from distributed import LocalCluster
+
+    from cnn_tui.core.tuning.dask_executor import reach_scheduler
+
+    with LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address=None, silence_logs=logging.CRITICAL) as cluster:
+        reach_scheduler(check_cluster(cluster.scheduler_address))  # no error
+
+
+def test_a_local_cluster_needs_cryptography(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "cryptography" else real(name, *a))
+    with pytest.raises(UserError, match="needs the cryptography package"):
+        check_cluster("local:2")

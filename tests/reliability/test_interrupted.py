@@ -198,7 +198,7 @@ def test_full_disk_keeps_training_and_says_what_was_not_saved(capsys, params_fil
     assert code == 2
     lines = [line for line in err.splitlines() if line.startswith("error")]
     assert lines == [lines[0]] and "could not all be saved" in lines[0] and "No space left on device" in lines[0]
-    assert "could not save the epoch 1 checkpoint" in err
+    assert "could not write model.keras after epoch 1: the disk is full" in err
     run_dir = next((Path(data).parent.parent / "results").glob("*-train"))
     assert len((run_dir / "history.csv").read_text().splitlines()) == 4  # all 3 epochs trained
 

@@ -87,7 +87,7 @@ async def test_full_disk_during_training_is_said_and_the_app_goes_on(params_file
         run = app.main.session.run_dir
         assert "could not all be saved" in status(app) and "No space left on device" in status(app)
         assert "the model here is the one it started from" in status(app)
-        assert any("could not save the epoch 1 checkpoint" in text for _, text in app.main.messages)
+        assert any("could not write model.keras after epoch 1: the disk is full" in text for _, text in app.main.messages)
         record = run_record(run)
         assert record["details"]["epochs_done"] == 2 and "No space left" in record["details"]["save_error"]
         assert not (run / "model.keras").exists() and (run / "history.csv").exists()

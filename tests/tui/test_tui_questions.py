@@ -13,8 +13,12 @@ def test_unsaved_params_are_named_in_order():
         " The data params and hyper params have changes not saved to a file.")
     dialog = questions.quit_with_unsaved_params(questions.unsaved_params_note({"hyper"}))
     assert isinstance(dialog, ConfirmScreen)
-    assert dialog.question == "The hyper params have changes not saved to a file (s / S save them). Quit anyway?"
+    assert dialog.question == "The hyper params have changes not saved to a file (S saves them). Quit anyway?"
     assert (dialog.yes, dialog.no) == ("Quit", "Stay")
+    # the keys named are those that save what is unsaved (s: data params, S: hyper params)
+    assert "(s saves them)" in questions.quit_with_unsaved_params(questions.unsaved_params_note({"data"})).question
+    both = questions.quit_with_unsaved_params(questions.unsaved_params_note({"data", "hyper"})).question
+    assert "(s / S save them)" in both
 
 
 def test_quitting_while_a_run_goes_offers_to_leave_it_running_first():

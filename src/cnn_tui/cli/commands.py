@@ -125,7 +125,9 @@ def cmd_info(args: Args, console: CliConsole, stop: threading.Event) -> dict[str
         ("gpus", ", ".join(facts["gpus"]) or "none visible to the backend"),
         *((name, version or "not installed") for name, version in facts["packages"].items()),
     ]
-    console.table(make_table("cnn-tui info", ["", ""], rows))
+    table = make_table("cnn-tui info", ["", ""], rows)
+    table.show_header = False  # its columns need no names: an empty header row only took a line
+    console.table(table)
     return facts
 
 

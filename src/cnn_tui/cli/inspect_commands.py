@@ -233,9 +233,12 @@ def print_mistakes(console: CliConsole, evaluation: Any, count: int) -> dict[str
     rows = [(_relative(e.file, root), e.true, e.predicted, f"{e.probability:.2%}", f"{e.loss:.3f}",
              ", ".join(f"{name} {p:.1%}" for name, p in e.top)) for e in top]
     wrong = int((evaluation.y_pred != evaluation.y_true).sum())
-    title = f"Most confident mistakes ({len(top)} of {wrong}" + (f", images in {root})" if root else ")")
-    console.table(make_table(title, ["image", "true", "predicted", "probability", "loss", "top 3"], rows,
-                             right=[3, 4]))
+    if not top:  # a perfect model: a sentence, not an empty table of "0 of 0"
+        console.line(f"no mistakes: all {len(evaluation.y_true)} test images are predicted right")
+    else:
+        title = f"Most confident mistakes ({len(top)} of {wrong}" + (f", images in {root})" if root else ")")
+        console.table(make_table(title, ["image", "true", "predicted", "probability", "loss", "top 3"], rows,
+                                 right=[3, 4]))
     pairs = mistakes.most_confused(evaluation, limit=min(count, 10))
     if pairs:
         console.table(make_table("Most confused (true → predicted)", ["true", "predicted", "images", "of the true class"],

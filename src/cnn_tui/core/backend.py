@@ -18,7 +18,7 @@ from importlib import metadata
 from typing import Any
 
 from cnn_tui import __version__
-from cnn_tui.core.errors import UserError
+from cnn_tui.core.errors import UserError, disk_problem
 
 _lock = threading.Lock()
 
@@ -182,7 +182,10 @@ def info() -> dict[str, Any]:
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
-    """Recognise out-of-memory errors by type (not by matching message text)."""
+    """Recognise out-of-memory errors by type (not by matching message text); a full disk is
+    never one, though TensorFlow reports a file written to a full disk as RESOURCE_EXHAUSTED."""
+    if disk_problem(exc):
+        return False
     if isinstance(exc, MemoryError):
         return True
     # getattr: TensorFlow may be half-imported (the TUI imports it in a background thread)
@@ -200,5 +203,9 @@ def describe_failure(exc: BaseException) -> str:
     """One line saying why a fit failed, with advice where there is some."""
     if is_out_of_memory(exc):
         return "out of memory: try a smaller batch_size, num_units, num_filters or image_size"
+    disk = disk_problem(exc)
+    if disk:
+        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        return f"{disk}: {detail}"
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__

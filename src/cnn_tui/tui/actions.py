@@ -37,7 +37,7 @@ ACTIONS: tuple[Action, ...] = (
     Action("edit_data", "App", "Edit data params", "d", "change classes, folders, image size, results folder",
            "params.edit_data"),
     Action("save_data", "App", "Save data params…", "s", "write the data params to a JSON file", "params.save_data"),
-    Action("new_hyper", "App", "New hyper params", "N", "start hyper params from the seed's defaults",
+    Action("new_hyper", "App", "New hyper params", "N", "start hyper params from the defaults of the original CNN App",
            "params.new_hyper"),
     Action("new_hyper_preset", "App", "New hyper params from preset…", "P",
            "start hyper params from a named preset (seed, fast, accurate, transfer) in the form",

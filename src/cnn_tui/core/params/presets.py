@@ -55,7 +55,7 @@ _TRANSFER: dict[str, Any] = {
 
 # name -> (one-line description, the fields it changes; None: the seed's defaults as they are)
 _PRESETS: dict[str, tuple[str, dict[str, Any] | None]] = {
-    "seed": ("the seed app's defaults: its two-convolution CNN with SGD, lists to tune", None),
+    "seed": ("the original CNN App's defaults: its two-convolution CNN with SGD, lists to tune", None),
     "fast": ("a small CNN (2 convolutions, Adam + cosine, 10 epochs): under a minute for a few thousand 28x28 "
              "images on 2 CPU cores, more accurate than seed", _FAST),
     "accurate": ("the best from-scratch CNN for 28-64 px images (3 batch-norm blocks, augmentation without flips, "

@@ -27,7 +27,7 @@ from cnn_tui.core.runs.events_file import follow as follow_events
 from cnn_tui.core.runs.execute import RESUMABLE, TASKS, Inputs, Outcome, TaskSpec, execute, load_params
 from cnn_tui.core.runs.folder import Run, effective_status, lock_held, not_ours, read_run
 from cnn_tui.core.runs.lifecycle import RunSession
-from cnn_tui.core.tuning.dask_executor import check_search
+from cnn_tui.core.tuning.dask_executor import check_cluster, check_search, reach_scheduler
 from cnn_tui.core.tuning.executors import SKIP_FILE
 from cnn_tui.core.tuning.search import check_grid_size
 
@@ -50,6 +50,7 @@ def prepare(spec: TaskSpec, data: DataParams, hyper: HyperParams | None, *, pare
         check_grid_fits(data, hyper)
         if spec.cluster or spec.security:
             spec.security = check_search(spec.cluster, spec.security, jobs=spec.jobs, gpus=spec.gpus)
+            reach_scheduler(check_cluster(spec.cluster, spec.security))  # a scheduler answers there, in seconds
     if spec.model:
         spec.model = str(Path(spec.model).expanduser().resolve())
     run = Run.create(parent or data.results_path, spec.task, command=command)

@@ -52,6 +52,7 @@ class EventWriter:
         self._lock = threading.Lock()
         self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - open for the run's lifetime
         self.failed = False
+        self.error: OSError | None = None  # why the file stopped being written
 
     def __call__(self, event: Any) -> None:
         line = encode(event) + "\n"
@@ -61,8 +62,8 @@ class EventWriter:
             try:
                 self._handle.write(line)
                 self._handle.flush()
-            except OSError:
-                self.failed = True  # a full disk must not end the run; run.json still says how it ends
+            except OSError as exc:
+                self.failed, self.error = True, exc  # a full disk must not end the run; run.json still says how it ends
 
     def close(self) -> None:
         with self._lock:

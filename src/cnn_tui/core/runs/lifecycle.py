@@ -22,8 +22,8 @@ from types import TracebackType
 from typing import Any
 
 from cnn_tui.core import backend
-from cnn_tui.core.errors import ResultsError, TaskStopped, UserError
-from cnn_tui.core.events import Emit, TaskFinished, ignore
+from cnn_tui.core.errors import ResultsError, TaskStopped, UserError, disk_problem
+from cnn_tui.core.events import Emit, Notice, TaskFinished, ignore
 from cnn_tui.core.runs.events_file import EventWriter
 from cnn_tui.core.runs.folder import HEARTBEAT_SECONDS, Run
 
@@ -37,7 +37,7 @@ def ending_of(exc: BaseException) -> tuple[str, str, int]:
         return "stopped", str(exc) or "interrupted", EXIT_STOPPED
     if isinstance(exc, UserError):
         return "failed", str(exc), EXIT_USER
-    if isinstance(exc, Exception) and backend.is_out_of_memory(exc):
+    if isinstance(exc, Exception) and (backend.is_out_of_memory(exc) or disk_problem(exc)):
         return "failed", backend.describe_failure(exc), EXIT_USER
     return "failed", backend.describe_failure(exc), EXIT_FAILED
 
@@ -76,7 +76,12 @@ class RunSession:
     def emit(self, event: Any) -> None:
         """Write ``event`` to the run's events file, then hand it to the caller."""
         if self._writer is not None:
+            failed = self._writer.failed
             self._writer(event)
+            if self._writer.failed and not failed:  # named once, to whoever follows this process
+                why = disk_problem(self._writer.error) or str(self._writer.error)
+                self._caller_emit(Notice(f"could not write {self._writer.path.name} ({why}); the run goes on, "
+                                         "followers see no more of it", "warning"))
         self._caller_emit(event)
 
     def end(self, status: str, message: str, exit_code: int, details: dict[str, Any] | None = None) -> None:
@@ -90,8 +95,10 @@ class RunSession:
         finally:
             try:
                 self.run.finish(status, message, exit_code=exit_code, **(details or {}))
-            except ResultsError:
-                pass  # even run.json cannot be written (disk full): the caller's result still stands
+            except ResultsError as exc:  # even run.json cannot be written (a full disk): said on the terminal
+                # (a detached run's is its run.log), and the caller's result still stands
+                print(f"cnn-tui: {exc}; run {self.run.path.name} ended {status}"
+                      f"{f': {message}' if message else ''}", file=sys.stderr, flush=True)
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  traceback: TracebackType | None) -> None:

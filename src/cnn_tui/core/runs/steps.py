@@ -19,7 +19,7 @@ from typing import Any
 from cnn_tui.core import backend, fileio
 from cnn_tui.core.data.dataset import ImageSet, load_images, resolve_channels
 from cnn_tui.core.data.locations import list_location
-from cnn_tui.core.errors import ResultsError, UserError
+from cnn_tui.core.errors import ResultsError, UserError, disk_problem
 from cnn_tui.core.events import Emit, Notice, ignore
 from cnn_tui.core.inspect import reports
 from cnn_tui.core.models.model import NetModel, build_model
@@ -99,6 +99,31 @@ class TrainOutcome(EndsAsItsResult):
     details: dict[str, Any] = field(default_factory=dict)  # for run.json
 
 
+class UnwrittenFiles:
+    """The files of a training that could not be written (a full disk, a folder gone): each is
+    named once, as a warning when it first fails, and all of them in the run's ``save_error``."""
+
+    def __init__(self, emit: Emit) -> None:
+        self.emit = emit
+        self.reasons: dict[str, str] = {}  # file name -> why, the first time it failed
+
+    def failed(self, name: str, exc: BaseException, epoch: int | None = None) -> None:
+        reason = disk_problem(exc) or (str(exc).strip().splitlines()[0][:200] if str(exc).strip()
+                                       else type(exc).__name__)
+        if name in self.reasons:
+            return
+        self.reasons[name] = reason
+        when = f" after epoch {epoch}" if epoch is not None else ""
+        self.emit(Notice(f"could not write {name}{when}: {reason}; training goes on", "warning"))
+
+    def summary(self) -> str | None:
+        """One line naming every file that could not be written (by reason), or None."""
+        by_reason: dict[str, list[str]] = {}
+        for name, why in self.reasons.items():
+            by_reason.setdefault(why, []).append(name)
+        return "; ".join(f"could not write {', '.join(names)}: {why}" for why, names in by_reason.items()) or None
+
+
 def train_run(
     net: NetModel,
     train_set: ImageSet,
@@ -134,7 +159,7 @@ def train_run(
     resume_path = run.file(RESUME_MODEL)
     history_path = run.file("history.csv")
     progress: dict[str, list[float]] = {}
-    problems: list[str] = []
+    unwritten = UnwrittenFiles(emit)
 
     def checkpoint(epoch: int, logs: dict[str, float]) -> None:
         for key, value in logs.items():
@@ -142,32 +167,40 @@ def train_run(
         net.epochs_done = epoch  # in the file: a kill between the two writes leaves the resume point clear
         try:
             reports.write_history_csv(progress, history_path)
+        except (ResultsError, OSError) as exc:
+            unwritten.failed(history_path.name, exc, epoch)
+        try:
             net.save(model_path)
             resume_path.unlink(missing_ok=True)  # model.keras is the newer resume point now
         except (ResultsError, OSError) as exc:
-            if not problems:
-                emit(Notice(f"could not save the epoch {epoch} checkpoint ({exc}); training goes on", "warning"))
-            problems.append(str(exc))
+            unwritten.failed(model_path.name, exc, epoch)
 
     progress.update({k: list(v) for k, v in (history or {}).items()})
     title = f"{run.record['run_id']}: {fit_set.num_classes} classes, {len(fit_set)} training images"
     try:
         result = train(net, fit_set, config, validation=validation, emit=emit, stop=stop, on_epoch_end=checkpoint,
                        initial_epoch=initial_epoch, history=history, title=title, log_dir=run.file("tensorboard"),
-                       best_path=run.file(BEST_WEIGHTS))
+                       best_path=run.file(BEST_WEIGHTS), on_write_error=unwritten.failed)
     except Exception as exc:
-        if backend.is_out_of_memory(exc):
+        if backend.is_out_of_memory(exc) or disk_problem(exc):
             raise UserError(f"training failed: {backend.describe_failure(exc)}") from None
         raise
     files: dict[str, Path] = {}
     try:
         files["history"] = reports.write_history_csv(result.history, history_path)
+    except (ResultsError, OSError) as exc:
+        unwritten.failed(history_path.name, exc)
+    try:
         if result.epochs_done:
             files["plots"] = reports.plot_history(result.history, run.file("train_val_plots.png"), title,
                                                   kept_epoch=result.best_epoch)
+    except (ResultsError, OSError) as exc:
+        unwritten.failed("train_val_plots.png", exc)
+    try:
         # a diverged model must not replace the last good checkpoint, and a run stopped before its
         # first whole epoch has no model worth a file
-        if result.status == "stopped" and model_path.exists() and not problems and result.epochs_done:
+        if result.status == "stopped" and model_path.exists() and model_path.name not in unwritten.reasons \
+                and result.epochs_done:
             os.replace(model_path, resume_path)  # the last whole epoch: a resume goes on from there
         if result.status != "failed" and result.epochs_done:
             net.epochs_done = result.epochs_done
@@ -175,8 +208,8 @@ def train_run(
             net.source = model_path
         elif model_path.exists():
             files["model"] = model_path  # the last good epoch, saved by the checkpoint
-    except ResultsError as exc:
-        problems.append(str(exc))
+    except (ResultsError, OSError) as exc:
+        unwritten.failed(model_path.name, exc)
     # the model saved is the kept epoch's (early stopping), so its figures are the ones to report
     kept = (result.best_epoch or result.epochs_done) - 1
     final = {k: v[min(kept, len(v) - 1)] for k, v in result.history.items() if v and k != "seconds"}
@@ -184,8 +217,8 @@ def train_run(
     before = sum((history or {}).get("seconds", [])[:initial_epoch])
     details = dict(epochs_done=result.epochs_done, best_epoch=result.best_epoch, final=final,
                    train_seconds=round(before + result.seconds, 3),
-                   images_per_second=round(result.images_per_second, 1), save_error=problems[-1] if problems else None)
-    return TrainOutcome(result, run, files, problems[-1] if problems else None, details)
+                   images_per_second=round(result.images_per_second, 1), save_error=unwritten.summary())
+    return TrainOutcome(result, run, files, unwritten.summary(), details)
 
 
 @dataclass

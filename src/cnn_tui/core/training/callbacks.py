@@ -8,6 +8,7 @@ validation loss when there is a validation set and the training loss otherwise.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,22 +26,24 @@ def monitor_for(validation: bool) -> str:
 
 
 def training_callbacks(config: Any, *, validation: bool, progress: Any = None, log_dir: Path | None = None,
-                       history: dict[str, list[float]] | None = None, best_path: Path | None = None) -> list[Any]:
+                       history: dict[str, list[float]] | None = None, best_path: Path | None = None,
+                       on_write_error: Callable[[str, BaseException], None] | None = None) -> list[Any]:
     """The callbacks of one fit, in the order they must run: progress (it counts the epoch and
     checkpoints it) before the callbacks that may stop training or restore weights. A resumed fit
     passes the ``history`` of the epochs done and ``best_path``, where early stopping keeps the
-    best epoch's weights, so the best of the whole training is kept."""
+    best epoch's weights, so the best of the whole training is kept. A file a callback cannot
+    write (TensorBoard's, the best weights) is told to ``on_write_error(name, error)``; training goes on."""
     keras = load_keras()
     monitor = monitor_for(validation)
     callbacks: list[Any] = [progress] if progress is not None else []
     if log_dir is not None and tensorboard_logs.available():  # the epoch figures as TensorBoard event files
-        callbacks.append(tensorboard_logs.epoch_callback(log_dir))
+        callbacks.append(tensorboard_logs.epoch_callback(log_dir, on_write_error))
     if config.reduce_on_plateau:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=PLATEAU_FACTOR,
                                                            patience=config.reduce_on_plateau, min_delta=MIN_DELTA))
     if config.patience:
         callbacks.append(best_epoch_callback(monitor, config.patience, history=(history or {}).get(monitor),
-                                             best_path=best_path))
+                                             best_path=best_path, on_write_error=on_write_error))
     return callbacks
 
 
@@ -67,7 +70,8 @@ def best_so_far(values: list[float] | None) -> tuple[float, int | None, int]:
 
 
 def best_epoch_callback(monitor: str, patience: int, *, history: list[float] | None = None,
-                        best_path: Path | None = None) -> Any:
+                        best_path: Path | None = None,
+                        on_write_error: Callable[[str, BaseException], None] | None = None) -> Any:
     """Early stopping that always ends with the best epoch's weights: Keras's own
     ``EarlyStopping(restore_best_weights=True)`` restores them only when it stops training
     early, so a run that used all its epochs would keep the last epoch's.
@@ -111,8 +115,9 @@ def best_epoch_callback(monitor: str, patience: int, *, history: list[float] | N
                     try:  # atomic: a kill mid-write leaves the previous best whole
                         with fileio.atomic_path(best_path, suffix=".weights.h5") as tmp:
                             self.model.save_weights(tmp)
-                    except ResultsError:
-                        pass  # the best stays in memory; only a resume would miss it
+                    except ResultsError as exc:  # the best stays in memory; only a resume would miss it
+                        if on_write_error is not None:
+                            on_write_error(best_path.name, exc)
                 return
             self.wait += 1
             if self.wait >= patience:

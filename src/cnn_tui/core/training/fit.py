@@ -243,6 +243,7 @@ def train(
     until: int | None = None,
     compiled: bool = False,
     best_path: Any = None,
+    on_write_error: Callable[[str, BaseException], None] | None = None,
 ) -> TrainResult:
     """Fit ``net`` in place. Returns how it ended; the model keeps whatever it learned (with
     early stopping, the best epoch's weights).
@@ -253,7 +254,8 @@ def train(
     (a hyperband round), the schedule still planned over all ``config.epochs``. ``compiled``: the
     model is compiled for ``config`` and these batches already (its traced steps are kept).
     ``best_path``: where early stopping keeps the best epoch's weights (``*.weights.h5``), so a
-    resumed run keeps the best of all its epochs, not only of the resumed ones.
+    resumed run keeps the best of all its epochs, not only of the resumed ones. ``on_write_error``
+    hears of a file a callback could not write (the TensorBoard logs, the best weights); training goes on.
     """
     batches = steps_per_epoch(len(train_set), config.batch_size)
     epochs = min(until or config.epochs, config.epochs)
@@ -270,7 +272,7 @@ def train(
     )
     callbacks = training_callbacks(config, validation=validation is not None, progress=callback, log_dir=log_dir,
                                    history={k: v[:initial_epoch] for k, v in (history or {}).items()},
-                                   best_path=best_path)
+                                   best_path=best_path, on_write_error=on_write_error)
     emit(TrainingStarted(epochs, batches, config.batch_size, len(train_set),
                          len(validation) if validation is not None else 0, initial_epoch, title))
     y = fit_targets(config, train_set.y, net.num_classes)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
@@ -112,9 +112,11 @@ class EpochWriter:
         self._writers.clear()
 
 
-def epoch_callback(log_dir: str | Path) -> Any:
+def epoch_callback(log_dir: str | Path, on_write_error: Callable[[str, BaseException], None] | None = None) -> Any:
     """A Keras callback writing loss, accuracy, their validation figures and the learning rate
-    of every epoch as TensorBoard scalars under ``log_dir``; any Keras backend.
+    of every epoch as TensorBoard scalars under ``log_dir``; any Keras backend. A write that fails
+    (a full disk: TensorFlow's file system calls it RESOURCE_EXHAUSTED) ends the logs, not the
+    training: ``on_write_error(name, error)`` hears of it once.
     Raises ``MissingTensorBoard`` now, not at the first epoch, when the package is not installed."""
     if not available():
         raise MissingTensorBoard("TensorBoard logs need the tensorboard package: pip install tensorboard")
@@ -127,10 +129,25 @@ def epoch_callback(log_dir: str | Path) -> Any:
             self.log_dir = self.writer.log_dir
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            self.writer.epoch(epoch + 1, logs or {}, learning_rate(self.model))
+            if self.writer is None:
+                return
+            try:
+                self.writer.epoch(epoch + 1, logs or {}, learning_rate(self.model))
+            except Exception as exc:  # noqa: BLE001 - OSError, or TensorFlow's own error for the same write
+                self._give_up(exc)
 
         def on_train_end(self, logs: dict | None = None) -> None:
-            self.writer.close()
+            if self.writer is None:
+                return
+            try:
+                self.writer.close()
+            except Exception as exc:  # noqa: BLE001 - as above: the last flush
+                self._give_up(exc)
+
+        def _give_up(self, exc: BaseException) -> None:
+            self.writer = None  # its writers' threads are left to end: closing would raise the same error again
+            if on_write_error is not None:
+                on_write_error(f"{Path(log_dir).name}/", exc)
 
     return TensorBoardEpochs()
 

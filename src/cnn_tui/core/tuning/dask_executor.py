@@ -28,10 +28,14 @@ A Dask scheduler runs whatever code a client sends it, and so do its workers: a 
 must never be reachable unencrypted by anyone but its owner (README, "Tuning across several
 servers"). ``check_search`` (``run_control.prepare``) validates ``--cluster`` and ``--cluster-security``
 before a run folder exists; it contacts nothing and imports no more of Dask than its configuration.
+``reach_scheduler`` (also before the run folder) then asks the address, within ``PROBE_TIMEOUT``,
+whether a Dask scheduler answers there: a closed port, a silent listener or a web server is one
+line, not a hang (Dask's handshake waits for an answer without a deadline) nor a ``failed`` run.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import ipaddress
 import logging
@@ -40,6 +44,7 @@ import random
 import re
 import shutil
 import signal
+import socket
 import ssl
 import tempfile
 import threading
@@ -54,7 +59,7 @@ import numpy as np
 import cnn_tui
 from cnn_tui.core.data.feeding import PixelView
 from cnn_tui.core.data.pool import interrupts_held
-from cnn_tui.core.errors import ParamsError, UserError
+from cnn_tui.core.errors import ParamsError, TaskStopped, UserError
 from cnn_tui.core.events import Emit, Notice, ignore
 from cnn_tui.core.tuning import fit_pool
 from cnn_tui.core.tuning.trials import Trial, TrialSpec, run_trial
@@ -63,6 +68,7 @@ INSTALL = "pip install 'cnn-tui[dask]'"
 DEFAULT_PORT = 8786
 MAX_LOCAL_WORKERS = 256
 CONNECT_TIMEOUT = 30.0  # seconds to reach a scheduler
+PROBE_TIMEOUT = 5.0  # seconds a scheduler may take to answer who it is (reach_scheduler)
 WORKERS_TIMEOUT = 120.0  # seconds a scheduler may take to have a first worker
 STOP_POLL = 0.5  # a running fit asks the scheduler whether the search stopped at most this often
 STOP_GRACE = 120.0  # after a stop, how long running fits may take to end (within a batch) before they are cancelled
@@ -149,6 +155,9 @@ def check_cluster(text: str, security: str | None = None) -> ClusterTarget:
             raise ParamsError("--cluster-security is for a remote scheduler (tcp:// or tls://); a local cluster "
                               "listens on 127.0.0.1 only")
         _require_dask()
+        if importlib.util.find_spec("cryptography") is None:  # no TLS: any user of this machine could connect
+            raise UserError(f"--cluster {text}: a local cluster runs over TLS, which needs the cryptography "
+                            f"package: {INSTALL} (or pip install cryptography)")
         return ClusterTarget(value, workers=workers)
     scheme, host, port = _split(value)
     if not scheme:
@@ -186,6 +195,63 @@ def check_search(cluster: str | None, security: str | None, *, jobs: int = 1,
         raise ParamsError("--gpus is for --jobs worker processes; on a Dask cluster each worker declares its GPU "
                           "(dask worker ... --resources GPU=1, one worker per GPU with CUDA_VISIBLE_DEVICES)")
     return check_cluster(cluster, security).security_file
+
+
+def reach_scheduler(target: ClusterTarget, *, timeout: float = PROBE_TIMEOUT,
+                    stop: threading.Event | None = None) -> None:
+    """That a Dask scheduler answers at ``target``'s address within ``timeout`` seconds, or one
+    ``UserError`` line: nothing listens there, something that is not a scheduler does (a web
+    server, a silent port), or it does not answer in time. A set ``stop`` ends the wait with
+    ``TaskStopped``. Nothing to do for a local cluster (it is started for the search)."""
+    if target.local:
+        return
+    _, host, port = _split(target.address)
+    try:  # a closed port at once (Dask's own connect retries a refusal until its timeout)
+        socket.create_connection((host.strip("[]"), port), timeout=timeout).close()
+    except OSError as exc:
+        reason = "nothing listens on that port" if isinstance(exc, ConnectionRefusedError) else \
+            f"no answer within {timeout:g} s" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        raise UserError(f"cannot reach the Dask scheduler {target.address}: {reason}") from None
+    outcome: dict[str, Any] = {}
+
+    def ask() -> None:
+        try:
+            outcome["who"] = asyncio.run(asyncio.wait_for(_identity(target), timeout))
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            outcome["error"] = exc
+
+    asker = threading.Thread(target=ask, name="cnn-tui-dask-probe", daemon=True)
+    asker.start()
+    deadline = time.monotonic() + timeout + 1.0
+    while asker.is_alive() and time.monotonic() < deadline:
+        if stop is not None and stop.is_set():
+            raise TaskStopped("stopped while waiting for the Dask scheduler")
+        asker.join(WAIT)
+    error = outcome.get("error")
+    who = outcome.get("who")
+    if asker.is_alive() or isinstance(error, (TimeoutError, asyncio.TimeoutError)):
+        raise UserError(f"{target.address} does not answer as a Dask scheduler within {timeout:g} s (is something "
+                        "else listening on that port?)")
+    if error is not None:
+        first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        raise UserError(f"{target.address} is not a Dask scheduler, or refused this connection ({first})")
+    if not isinstance(who, dict) or who.get("type") != "Scheduler":
+        kind = who.get("type") if isinstance(who, dict) else type(who).__name__
+        raise UserError(f"{target.address} is not a Dask scheduler (it answers as {str(kind)[:40]!r})")
+
+
+async def _identity(target: ClusterTarget) -> Any:
+    """Dask's handshake and an ``identity`` call to ``target`` (a scheduler answers its type)."""
+    from distributed.comm import connect  # noqa: PLC0415 — Dask: optional, and slow to import
+    from distributed.security import Security  # noqa: PLC0415 — Dask: optional, and slow to import
+
+    security = Security(**_security_arguments(target.security)) if target.security is not None else Security()
+    comm = await connect(target.address, timeout=PROBE_TIMEOUT, **security.get_connection_args("client"))
+    try:
+        await comm.write({"op": "identity", "reply": True})
+        return await comm.read()
+    finally:
+        comm.abort()
 
 
 def _configured_ca_file() -> str | None:
@@ -351,9 +417,10 @@ def dask_setup(worker: Any) -> None:
 def _local_security() -> dict[str, Any]:
     """TLS with a certificate made for this cluster and held in memory (``Security.temporary``):
     127.0.0.1 keeps other machines out, not the other users of this one, and whoever can connect
-    can run code as this user. Needs ``cryptography`` (in the dask extra); without it, plain TCP."""
+    can run code as this user. Needs ``cryptography`` (in the dask extra); without it, no cluster
+    (``check_cluster`` refused it before the run began: a local cluster is never plain TCP)."""
     if importlib.util.find_spec("cryptography") is None:
-        return {}
+        raise UserError(f"a local Dask cluster runs over TLS, which needs the cryptography package: {INSTALL}")
     from distributed.security import Security  # noqa: PLC0415 — Dask: optional, and slow to import
 
     return {"security": Security.temporary(), "protocol": "tls://"}
@@ -401,12 +468,20 @@ class DaskExecutor:
 
     def start(self, x: Any, y: np.ndarray, work_dir: Path) -> None:
         self.work_dir = work_dir
+        reach_scheduler(self.target, stop=self.stop)
         self.client = self._connect()
-        try:
-            self.client.wait_for_workers(1, timeout=WORKERS_TIMEOUT)
-        except (TimeoutError, OSError):
-            raise UserError(f"the Dask scheduler {self.target.address} has no workers (waited {WORKERS_TIMEOUT:.0f} s):"
-                            f" start some with `dask worker {self.target.address} --nthreads 1`") from None
+        waiting_since = time.monotonic()
+        while True:  # a second at a time: a stop (SIGTERM) ends a run that waits for a worker
+            if self.stop.is_set():
+                raise TaskStopped("stopped while waiting for the Dask scheduler's workers")
+            try:
+                self.client.wait_for_workers(1, timeout=1.0)
+                break
+            except (TimeoutError, OSError):
+                if time.monotonic() - waiting_since >= WORKERS_TIMEOUT:
+                    raise UserError(f"the Dask scheduler {self.target.address} has no workers (waited "
+                                    f"{WORKERS_TIMEOUT:.0f} s): start some with `dask worker {self.target.address} "
+                                    "--nthreads 1`") from None
         self._check_workers()
         from distributed import Event  # noqa: PLC0415 — Dask: optional, and slow to import
 

@@ -46,7 +46,7 @@ class ParamsActions(ScreenPart):
             self.edit_params("data", self.session.data, "Data params")
 
     def new_hyper(self) -> None:
-        self.edit_params("hyper", HyperParams.defaults(), "New hyper params (the seed's defaults)", new=True)
+        self.edit_params("hyper", HyperParams.defaults(), "New hyper params (the original CNN App's defaults)", new=True)
 
     def edit_hyper(self) -> None:
         hyper = self.session.hyper

@@ -51,7 +51,10 @@ def quit_while_task_runs(busy: str, unsaved: str) -> ConfirmScreen:
 
 def quit_with_unsaved_params(unsaved: str) -> ConfirmScreen:
     """q with params edited and not saved (``unsaved``: from ``unsaved_params_note``): yes quits."""
-    return ConfirmScreen("Quit cnn-tui?", f"{unsaved.strip().removesuffix('.')} (s / S save them). Quit anyway?",
+    # the keys that save what is unsaved: s the data params, S the hyper params
+    keys = " / ".join(key for key, kind in (("s", "data params"), ("S", "hyper params")) if kind in unsaved)
+    saves = f"{keys} save{'' if ' / ' in keys else 's'} them" if keys else "save them first"
+    return ConfirmScreen("Quit cnn-tui?", f"{unsaved.strip().removesuffix('.')} ({saves}). Quit anyway?",
                          yes="Quit", no="Stay")
 
 
