@@ -126,6 +126,16 @@ def make_progress_callback(
             self.batch = 0
             self.epoch_started = time.perf_counter()
 
+        def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+            # Keras calls this on the training loop's thread, before the step: a stop set by now
+            # ends the fit after this batch on every backend. The end hook alone would be late
+            # where it is dispatched to a thread (JAX): the loop may run an epoch's few batches
+            # before the thread gets to it, and a stop asked at the start would keep an epoch.
+            if stop is not None and stop.is_set():
+                with self.lock:
+                    self.stopped = True
+                self._model.stop_training = True
+
         def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
             with self.lock:
                 self.batch = max(self.batch, batch + 1)
