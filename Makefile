@@ -37,7 +37,7 @@ demo: $(VENV)/.installed-$(EXTRAS)
 # The backend-neutral tests run a second time on JAX (CPU; the test extra installs jax): training, stop
 # and resume, the fit pool, models, evaluation, explain, tuning, export's refusals, `info`.
 JAX_TESTS := tests/core/test_training.py tests/core/test_fit_pool.py tests/core/test_run_lifecycle.py \
-	tests/core/test_model.py tests/core/test_architectures.py tests/core/test_evaluation.py \
+	tests/core/test_model.py tests/core/test_evaluation.py \
 	tests/core/test_explain.py tests/core/test_tuning.py tests/core/test_export.py tests/core/test_backend.py
 
 # Lint and the import contracts first (seconds), then the user guide and the wheel, then the suite on
