@@ -34,9 +34,17 @@ demo: $(VENV)/.installed-$(EXTRAS)
 	$(BIN)/cnn-tui demo
 	$(BIN)/cnn-tui pipeline --data $(DATA) --hyper $(HYPER)
 
-# Lint and the import contracts first (seconds), then the user guide and the wheel, then the suite.
+# The backend-neutral tests run a second time on JAX (CPU; the test extra installs jax): training, stop
+# and resume, the fit pool, models, evaluation, explain, tuning, export's refusals, `info`.
+JAX_TESTS := tests/core/test_training.py tests/core/test_fit_pool.py tests/core/test_run_lifecycle.py \
+	tests/core/test_model.py tests/core/test_evaluation.py \
+	tests/core/test_explain.py tests/core/test_tuning.py tests/core/test_export.py tests/core/test_backend.py
+
+# Lint and the import contracts first (seconds), then the user guide and the wheel, then the suite on
+# TensorFlow, then its backend-neutral part on JAX (tests marked tensorflow_only left out).
 test: $(VENV)/.installed-$(EXTRAS)-test lint docs package-check
 	$(BIN)/python -m pytest
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -m "not tensorflow_only and not slow" $(JAX_TESTS)
 
 # ruff (rules in pyproject.toml) and import-linter's contracts: core imports neither tui nor cli
 # (nor textual), tui does not import cli, nothing the app imports reaches back for the launcher.

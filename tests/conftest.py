@@ -118,3 +118,15 @@ def _no_runs_in_the_checkout() -> Iterator[None]:
     yield
     after = set(os.listdir(results)) if results.is_dir() else set()
     assert after <= before, f"tests wrote run folders into {results}: {sorted(after - before)}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A ``tensorflow_only`` test is skipped, saying why, on another backend (``make test`` runs
+    the backend-neutral tests on JAX too), rather than failing there."""
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if backend == "tensorflow":
+        return
+    skip = pytest.mark.skip(reason=f"needs the TensorFlow backend (this run: KERAS_BACKEND={backend})")
+    for item in items:
+        if "tensorflow_only" in item.keywords:
+            item.add_marker(skip)

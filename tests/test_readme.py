@@ -75,6 +75,14 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     assert commands == [setup_commands()["test"]], f".ci/run runs {commands}, the README's test command is make test"
 
 
+def test_make_test_runs_the_backend_neutral_tests_on_jax_too() -> None:
+    text = MAKEFILE.read_text(encoding="utf-8")
+    recipe = text[text.index("\ntest:"):].split("\n\n", 1)[0]
+    assert 'KERAS_BACKEND=jax $(BIN)/python -m pytest -m "not tensorflow_only and not slow" $(JAX_TESTS)' in recipe
+    files = re.search(r"^JAX_TESTS := (.*?)(?<!\\)$", text, re.MULTILINE | re.DOTALL).group(1).replace("\\", " ").split()
+    assert files and [f for f in files if not (ROOT / f).is_file()] == [], "JAX_TESTS names a test file that is gone"
+
+
 def test_readme_is_small() -> None:
     size = len(README.read_bytes())
     assert size <= MAX_README_BYTES, f"README.md is {size:,} bytes (at most {MAX_README_BYTES:,}): move detail into docs/"

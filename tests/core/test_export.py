@@ -38,7 +38,8 @@ def _skip_without(fmt: str) -> None:
         pytest.skip(f"{fmt} export needs {', '.join(missing)}, not installed here")
 
 
-@pytest.mark.parametrize("fmt", list(export.FORMATS))
+@pytest.mark.parametrize("fmt", [pytest.param(f, marks=pytest.mark.tensorflow_only) if f == "litert" else f
+                                 for f in export.FORMATS])
 def test_each_format_round_trips(net, tmp_path, fmt):
     _skip_without(fmt)
     out = export.default_path(tmp_path / "tiny.keras", fmt)
@@ -99,6 +100,7 @@ def test_a_missing_package_names_the_extra(monkeypatch):
 # ---------------------------------------------------------------- the command
 
 
+@pytest.mark.tensorflow_only
 def test_cli_export_checks_on_the_test_folder(net, params_files, tmp_path, capsys):
     _skip_without("litert")
     data, _ = params_files(size=12)
@@ -129,3 +131,10 @@ def test_cli_export_without_the_onnx_packages_is_one_line(net, tmp_path, capsys,
     out, err = capsys.readouterr()
     assert code == 2 and out == ""
     assert err.strip().splitlines() == ["error: exporting to onnx needs onnx: pip install 'cnn-tui[onnx]'"]
+
+
+def test_litert_on_another_backend_is_one_line_naming_what_to_use(net, tmp_path, monkeypatch):
+    monkeypatch.setattr(export, "backend_name", lambda: "jax")
+    with pytest.raises(UserError, match="exporting to litert needs the TensorFlow backend .this is jax.: run the export "
+                                        "with KERAS_BACKEND=tensorflow"):
+        export.export(net, "litert", tmp_path / "tiny.tflite")

@@ -1,3 +1,4 @@
+import math
 import threading
 
 import numpy as np
@@ -51,6 +52,18 @@ def test_stop_ends_training_within_a_batch_and_keeps_the_model(tmp_path):
     assert len(result.history["loss"]) == 1
     after = net.keras_model.get_weights()
     assert any(not np.array_equal(a, b) for a, b in zip(before, after))  # weights as trained so far
+
+
+def test_a_saturated_loss_at_the_clipping_ceiling_counts_as_diverged():
+    from cnn_tui.core.training.fit import divergence
+
+    # JAX and torch: Keras clips the probabilities to [1e-7, 1 - 1e-7], so a blown-up 3-class network
+    # that always answers one class sits at 2/3 * -ln(1e-7) = 10.7 and never reaches 100 x chance
+    assert divergence(2 / 3 * -math.log(1e-7), 3) == "loss reached 10.7 (chance level is 1.10)"
+    assert divergence(0.99 * -math.log(1e-7), 100) is not None and divergence(1e4, 10) is not None
+    assert divergence(float("nan"), 3) == "loss became nan"
+    for plausible, classes in [(1.2, 3), (2.5, 2), (5.0, 10), (12.0, 1000)]:  # chance 1.10, 0.69, 2.30, 6.91
+        assert divergence(plausible, classes) is None
 
 
 def test_diverging_loss_ends_the_run_with_a_message(tmp_path):

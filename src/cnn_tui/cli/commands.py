@@ -123,6 +123,7 @@ def cmd_info(args: Args, console: CliConsole, stop: threading.Event) -> dict[str
         ("backend", f"{facts['backend']} {facts['backend_version'] or ''}".strip()),
         ("device", facts["device"]), ("cpu", f"{facts['cpu']} ({facts['cpu_count']} cores)"),
         ("gpus", ", ".join(facts["gpus"]) or "none visible to the backend"),
+        ("devices", ", ".join(facts["devices"]) or "none visible to the backend"),
         *((name, version or "not installed") for name, version in facts["packages"].items()),
     ]
     table = make_table("cnn-tui info", ["", ""], rows)

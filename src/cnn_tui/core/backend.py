@@ -149,6 +149,40 @@ def accelerators() -> tuple[str, ...]:
     return ()
 
 
+@lru_cache(maxsize=1)
+def devices() -> tuple[str, ...]:
+    """Every device the active backend sees, CPUs included, as ``KIND:index`` and the GPU's name
+    where there is one: ('CPU:0', 'GPU:0 NVIDIA H100 80GB HBM3'). JAX's virtual CPU devices
+    (``--xla_force_host_platform_device_count``) and TensorFlow's logical ones show too."""
+    name = load_keras().backend.backend()
+    try:
+        if name == "tensorflow":
+            import tensorflow as tf  # noqa: PLC0415 — Keras and its backend load lazily (seconds): not at start-up
+
+            found = []
+            for kind in ("CPU", "GPU"):
+                physical = tf.config.list_physical_devices(kind)
+                for i, device in enumerate(tf.config.list_logical_devices(kind) or physical):
+                    label = f"{kind}:{device.name.rsplit(':', 1)[-1] if ':' in device.name else i}"
+                    if kind == "GPU" and i < len(physical):
+                        label += f" {tf.config.experimental.get_device_details(physical[i]).get('device_name', '')}"
+                    found.append(label.strip())
+            return tuple(found)
+        if name == "jax":
+            import jax  # noqa: PLC0415 — Keras and its backend load lazily (seconds): not at start-up
+
+            return tuple(f"{d.platform.upper()}:{d.id}" + (f" {d.device_kind}" if d.platform != "cpu" else "")
+                         for d in jax.devices())
+        if name == "torch":
+            import torch  # noqa: PLC0415 — Keras and its backend load lazily (seconds): not at start-up
+
+            gpus = range(torch.cuda.device_count()) if torch.cuda.is_available() else ()
+            return ("CPU:0", *(f"GPU:{i} {torch.cuda.get_device_name(i)}" for i in gpus))
+    except Exception:  # a broken driver must not stop `info`  # noqa: BLE001
+        return ()
+    return ("CPU:0",)
+
+
 def device_label() -> str:
     """A short label for headers: 'TensorFlow · CPU' or 'JAX · NVIDIA H100'."""
     pretty = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch", "numpy": "NumPy"}
@@ -173,6 +207,7 @@ def info() -> dict[str, Any]:
         "cpu": cpu_name(),
         "cpu_count": os.cpu_count(),
         "gpus": list(accelerators()),
+        "devices": list(devices()),
         "device": device_label(),
         "packages": {
             pkg: _version(pkg)

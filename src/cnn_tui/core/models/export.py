@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from cnn_tui.core.backend import backend_name
 from cnn_tui.core.errors import UserError
 
 # our name -> (Keras's name, what the artifact is, the file suffix it needs ("" for a folder))
@@ -38,6 +39,8 @@ NEEDS: dict[str, tuple[tuple[str, ...], str]] = {
     "onnx": (("tensorflow", "tf2onnx", "onnx", "onnxruntime"), "onnx"),
     "litert": (("tensorflow",), "cpu"),
 }
+# the Keras backends a format's exporter works on (Keras builds LiteRT from a TensorFlow or torch graph)
+BACKENDS: dict[str, tuple[str, ...]] = {"litert": ("tensorflow", "torch")}
 AGREEMENT_FLOOR = 0.999  # below this share of equal top-1 classes the export is not the same model
 SAMPLE_SIZE = 256  # images in the built-in sample when no test folder is given
 CHUNK = 256
@@ -81,6 +84,14 @@ def check_available(fmt: str) -> None:
         raise MissingPackage(f"exporting to {fmt} needs {', '.join(missing)}: pip install 'cnn-tui[{extra}]'")
 
 
+def check_backend(fmt: str) -> None:
+    """One line where the running Keras backend cannot write ``fmt``, saying what to do instead."""
+    name = backend_name()
+    if name not in BACKENDS.get(fmt, (name,)):
+        raise UserError(f"exporting to {fmt} needs the TensorFlow backend (this is {name}): run the export "
+                        f"with KERAS_BACKEND=tensorflow (the .keras file is the same), or export to saved_model")
+
+
 def default_path(model_path: str | Path, fmt: str) -> Path:
     """Beside the model: ``model_saved_model/``, ``model.onnx``, ``model.tflite``."""
     model_path = Path(model_path)
@@ -104,6 +115,7 @@ def export(net: Any, fmt: str, out: str | Path) -> Path:
     """Write ``net`` (a ``NetModel``) as ``fmt`` to ``out``; an existing artifact there is replaced
     only once the new one is whole."""
     check_available(fmt)
+    check_backend(fmt)
     out = Path(out)
     check_out(out, fmt)
     keras_format = FORMATS[fmt][0]

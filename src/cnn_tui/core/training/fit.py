@@ -31,17 +31,26 @@ from cnn_tui.core.training.callbacks import best_epoch, training_callbacks
 PROGRESS_INTERVAL = 0.1  # seconds between BatchProgress events (<= 10 UI updates a second)
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 # An epoch's cross-entropy this many times the chance level (ln of the class count) means the
-# weights blew up: Keras computes it from the softmax's logits, so it can grow huge without
-# ever becoming NaN, and training would "finish" at chance accuracy.
+# weights blew up: on TensorFlow Keras computes it from the softmax's logits, so it can grow huge
+# without ever becoming NaN, and training would "finish" at chance accuracy.
 DIVERGED_FACTOR = 100
+# On JAX and torch Keras computes it from the softmax's probabilities clipped to [eps, 1 - eps], so
+# one sample's loss is at most -ln(eps) (16.1 at Keras's eps 1e-7) and a blown-up, saturated network
+# sits near (1 - accuracy) * 16.1 for good, never at 100 x chance. A mean loss above this share of
+# that ceiling (and 3 x chance) means the true class gets a probability of about eps ** 0.4: diverged.
+CEILING_SHARE = 0.4
+CHANCE_MARGIN = 3
 
 
-def divergence(loss: float, num_classes: int) -> str | None:
-    """Why a loss value means training diverged, or None if it is plausible."""
+def divergence(loss: float, num_classes: int, epsilon: float = 1e-7) -> str | None:
+    """Why a loss value means training diverged, or None if it is plausible. ``epsilon``: the
+    clipping of the probabilities in Keras's cross-entropy (``keras.config.epsilon()``)."""
     if not math.isfinite(loss):
         return f"loss became {loss}"
     chance = math.log(max(num_classes, 2))
-    if loss > DIVERGED_FACTOR * chance:
+    ceiling = -math.log(epsilon)
+    limit = min(DIVERGED_FACTOR * chance, max(CEILING_SHARE * ceiling, CHANCE_MARGIN * chance))
+    if loss > limit:
         return f"loss reached {loss:.3g} (chance level is {chance:.2f})"
     return None
 
@@ -91,7 +100,10 @@ def make_progress_callback(
 
     class ProgressCallback(keras.callbacks.Callback):
         # Batch hooks may run on Keras's dispatch threads (JAX, torch), so the training
-        # loop never waits for them; the lock keeps the counters right when they do.
+        # loop never waits for them; the lock keeps the counters right when they do. They reach
+        # the model through ``_model``, never ``self.model``: on JAX that property writes the
+        # loop's state back into the variables, and from a dispatch thread it can write buffers
+        # the next step has already donated (``Array has been deleted`` out of ``fit``).
         async_safe = True
 
         def __init__(self) -> None:
@@ -114,13 +126,23 @@ def make_progress_callback(
             self.batch = 0
             self.epoch_started = time.perf_counter()
 
+        def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+            # Keras calls this on the training loop's thread, before the step: a stop set by now
+            # ends the fit after this batch on every backend. The end hook alone would be late
+            # where it is dispatched to a thread (JAX): the loop may run an epoch's few batches
+            # before the thread gets to it, and a stop asked at the start would keep an epoch.
+            if stop is not None and stop.is_set():
+                with self.lock:
+                    self.stopped = True
+                self._model.stop_training = True
+
         def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
             with self.lock:
                 self.batch = max(self.batch, batch + 1)
                 self.batches_total += 1
                 if stop is not None and stop.is_set():
                     self.stopped = True
-                    self.model.stop_training = True
+                    self._model.stop_training = True
                 now = time.perf_counter()
                 if now - self.last_emit < PROGRESS_INTERVAL:
                     return
@@ -146,7 +168,7 @@ def make_progress_callback(
 
         def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
             if stop is not None and stop.is_set():
-                self.model.stop_evaluating = True  # skip the rest of a stopped epoch's validation
+                self._model.stop_evaluating = True  # skip the rest of a stopped epoch's validation
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             seconds = time.perf_counter() - self.epoch_started
@@ -156,7 +178,7 @@ def make_progress_callback(
             for key, value in values.items():
                 self.history.setdefault(key, []).append(value)
             self.history["seconds"].append(seconds)
-            if problem := divergence(values.get("loss", 0.0), num_classes):
+            if problem := divergence(values.get("loss", 0.0), num_classes, keras.config.epsilon()):
                 self._bad(problem)
             emit(EpochEnd(epoch + 1, epochs, values, seconds))
             if on_epoch_end is not None and self.bad_loss is None:
@@ -165,7 +187,7 @@ def make_progress_callback(
         def _bad(self, problem: str) -> None:
             if self.bad_loss is None:
                 self.bad_loss = f"{problem} in epoch {self.epoch + 1}: training diverged; try a lower init_rate"
-            self.model.stop_training = True
+            self._model.stop_training = True  # called from a batch hook too: no state sync (see above)
 
     return ProgressCallback()
 

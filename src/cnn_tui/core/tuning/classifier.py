@@ -27,7 +27,7 @@ from cnn_tui.core import backend
 from cnn_tui.core.data.dataset import ImageSet
 from cnn_tui.core.events import Emit, ignore
 from cnn_tui.core.models.model import NetModel, build_model
-from cnn_tui.core.models.optimizers import compile_model
+from cnn_tui.core.models.optimizers import compile_model, one_hot_targets
 from cnn_tui.core.params.files import ModelConfig
 from cnn_tui.core.training import fit as training  # as a module: tests wrap training.train
 from cnn_tui.core.tuning import fit_pool
@@ -121,7 +121,9 @@ def classifier_class() -> type:
         def _pooled_model(self, control: TrialControl) -> Any:
             def build() -> Any:
                 model = KerasClassifier._build_keras_model(self)
-                compile_model(model, fit_config(self.get_params()), control.batches)
+                config = fit_config(self.get_params())
+                compile_model(model, config, control.batches)
+                fit_pool.build_compiled_state(model, one_hot=one_hot_targets(config))
                 return model
 
             model = fit_pool.pool().take(control.network_key, build, control.seed, keep=control.keep_network)

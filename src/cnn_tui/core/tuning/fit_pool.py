@@ -52,6 +52,18 @@ def restore(model: Any, state: list[np.ndarray]) -> None:
         variable.assign(value)
 
 
+def build_compiled_state(model: Any, *, one_hot: bool) -> None:
+    """Build the compiled loss and metrics of a freshly compiled ``model`` from a batch of zeros.
+    Otherwise Keras builds them in the model's first ``fit`` from a batch it draws from the shuffled
+    data, and on JAX that draw takes a numpy permutation: a new network's fit would train on the
+    second shuffle and a reused one's (built already) on the first, and the two fits would differ.
+    ``one_hot``: the targets are one-hot rows (label smoothing), not class indices."""
+    classes = int(model.output_shape[-1])
+    x = np.zeros((1, *model.input_shape[1:]), dtype="float32")
+    y = np.zeros((1, classes), dtype="float32") if one_hot else np.zeros((1,), dtype="int32")
+    model._symbolic_build(data_batch=(x, y))  # Keras's own step (what fit would run), with no draw
+
+
 def save_state(model: Any, path: Path) -> Path:
     path = Path(path).with_suffix(STATE_SUFFIX)
     path.parent.mkdir(parents=True, exist_ok=True)
