@@ -21,13 +21,17 @@ Args = argparse.Namespace
 
 def cmd_split(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
     result = split_folder(args.folder, args.out, test=args.test, val=args.val, seed=args.seed, copy=args.copy,
-                          image_size=args.image_size, stop=stop)
+                          image_size=args.image_size, stop=stop, group_pattern=args.group_pattern)
     parts = result.parts
     rows = [(name, *(result.counts[p][k] for p in parts)) for k, name in enumerate(result.class_names)]
     rows.append(("total", *(sum(result.counts[p]) for p in parts)))
     console.table(make_table(f"split of {result.source}", ["class", *parts], rows, right=range(1, len(parts) + 1)))
     how = f"{result.linked} hard links, {result.copied} copies" if result.linked else f"{result.copied} copies"
     console.line(f"wrote {result.out} ({how}; the originals are untouched)")
+    if result.fixed:
+        console.line("  parts        as the CSV's split column says (--test and --val are not used)")
+    if result.groups:
+        console.line(f"  groups       {result.groups}, each in one part only")
     console.line(f"  data params  {result.data_params}  (image_size {result.image_size})")
     if result.skipped:
         console.warn(f"{len(result.skipped)} file(s) that are not images were left out, e.g. "
