@@ -30,11 +30,14 @@ def cmd_split(args: Args, console: CliConsole, stop: threading.Event) -> dict[st
     console.line(f"wrote {result.out} ({how}; the originals are untouched)")
     if result.fixed:
         console.line("  parts        as the CSV's split column says (--test and --val are not used)")
-    if result.groups:
+    if result.groups and not result.straddling:
         console.line(f"  groups       {result.groups}, each in one part only")
+    elif result.groups:
+        console.warn(f"the CSV's split column puts {len(result.straddling)} of {result.groups} groups in two parts "
+                     f"(leakage), e.g. {result.straddling[0]}; `check` lists their files")
     console.line(f"  data params  {result.data_params}  (image_size {result.image_size})")
     if result.skipped:
-        console.warn(f"{len(result.skipped)} file(s) that are not images were left out, e.g. "
+        console.warn(f"{len(result.skipped)} file(s) or CSV row(s) that are not usable images were left out, e.g. "
                      f"{result.skipped[0].path}: {result.skipped[0].reason}")
     console.line(f"  next         cnn-tui check --data {result.data_params}")
     return result.as_dict()

@@ -57,6 +57,7 @@ class SplitResult:
     skipped: list[SkippedFile] = field(default_factory=list)
     groups: int = 0  # distinct groups the split kept together (0: no groups)
     fixed: bool = False  # the labels CSV's split column said each image's part
+    straddling: list[str] = field(default_factory=list)  # groups a fixed split put in two parts
 
 
     @property
@@ -70,7 +71,7 @@ class SplitResult:
             "classes": self.class_names,
             "counts": {part: dict(zip(self.class_names, self.counts[part])) for part in self.parts},
             "skipped": [{"file": s.path, "reason": s.reason} for s in self.skipped],
-            "groups": self.groups, "fixed_split": self.fixed,
+            "groups": self.groups, "fixed_split": self.fixed, "groups_in_two_parts": self.straddling,
         }
 
 
@@ -163,8 +164,18 @@ def split_folder(
     data = DataParams.from_dict(written, base_dir=out)
     params_path = data.save(out / DATA_PARAMS_NAME)
     groups = len(set(listing.groups.tolist())) if listing.groups is not None else 0
+    straddling = _straddling(listing.groups, parts) if listing.groups is not None else []
     return SplitResult(source, out, listing.class_names, counts, linked, copied, params_path, size, listing.skipped,
-                       groups, parts_of is not None)
+                       groups, parts_of is not None, straddling)
+
+
+def _straddling(groups: np.ndarray, parts: dict[str, np.ndarray]) -> list[str]:
+    """The groups found in more than one part (only a CSV's own split column can do that)."""
+    seen: dict[str, set[str]] = {}
+    for part, members in parts.items():
+        for group in groups[members].tolist():
+            seen.setdefault(str(group), set()).add(part)
+    return sorted(g for g, where in seen.items() if len(where) > 1)
 
 
 def _targets(listing: Listing) -> list[str]:
