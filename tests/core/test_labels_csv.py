@@ -245,3 +245,21 @@ def test_val_dir_is_used_instead_of_validation_split(tmp_path):
     assert "val_dir" in record["validation_from"]
     assert any("validation: the 6 images of val_dir" in getattr(e, "text", "") for e in said)
     assert "val_accuracy" in outcome.result.history
+
+
+def test_training_on_a_csv_validates_on_its_val_rows_and_records_its_groups(tmp_path):
+    from cnn_tui.core.models.model import build_model
+    from cnn_tui.core.runs import steps
+    from cnn_tui.core.runs.folder import Run
+
+    patient_set(tmp_path, patients=8, per_patient=2, split=lambda k: "val" if k in (2, 3) else "train")
+    data = csv_params(tmp_path)
+    images = steps.load_training_set(data)
+    hyper = HyperParams.from_dict(TINY)
+    net = build_model(hyper.first(), image_size=8, channels=1, class_names=images.class_names)
+    run = Run.create(tmp_path / "results", "train")
+    outcome = steps.train_run(net, images, data, hyper, validate=0.5, run=run)
+    record = json.loads((run.path / "run.json").read_text())["details"]
+    assert (record["samples"], record["validation_samples"], record["groups"]) == (12, 4, 6)
+    assert "validation rows" in record["validation_from"]
+    assert outcome.status == "finished", outcome.message
