@@ -263,3 +263,20 @@ def test_training_on_a_csv_validates_on_its_val_rows_and_records_its_groups(tmp_
     assert (record["samples"], record["validation_samples"], record["groups"]) == (12, 4, 6)
     assert "validation rows" in record["validation_from"]
     assert outcome.status == "finished", outcome.message
+
+
+def test_data_params_with_a_labels_csv_need_no_folders_and_refuse_a_bad_group_pattern(tmp_path):
+    from cnn_tui.core.errors import ParamsError
+
+    data = DataParams.from_dict({"num_classes": 2, "image_size": 8, "labels_csv": "labels.csv"}, base_dir=tmp_path)
+    assert data.labels_csv_path == tmp_path / "labels.csv" and data.images_path == tmp_path
+    again = DataParams.from_dict(data.to_dict(), base_dir=tmp_path)
+    assert again.labels_csv == "labels.csv" and again.train_dir == ""
+    with pytest.raises(ParamsError, match="train_dir is empty"):
+        DataParams.from_dict({"num_classes": 2, "image_size": 8, "train_dir": "", "test_dir": "t"})
+    with pytest.raises(ParamsError, match="group_pattern needs a group"):
+        DataParams.from_dict({"num_classes": 2, "image_size": 8, "train_dir": "t", "test_dir": "t",
+                              "group_pattern": "P\\d+"})
+    with pytest.raises(ParamsError, match="group_pattern is not a regular expression"):
+        DataParams.from_dict({"num_classes": 2, "image_size": 8, "train_dir": "t", "test_dir": "t",
+                              "group_pattern": "(P"})

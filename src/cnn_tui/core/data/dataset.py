@@ -100,6 +100,9 @@ def group_split(y: np.ndarray, groups: np.ndarray, fraction: float, seed: int, *
     one fold of scikit-learn's ``StratifiedGroupKFold`` with about 1 / ``fraction`` folds."""
     from sklearn.model_selection import StratifiedGroupKFold  # noqa: PLC0415 — scikit-learn is slow to import
 
+    if fraction > 0.5:  # one fold of 1 / fraction folds holds out at most half: hold out the rest of one
+        held, kept = group_split(y, groups, 1 - fraction, seed, what=what)
+        return kept, held
     distinct = len(set(groups.tolist()))
     folds = min(max(2, round(1 / fraction)), distinct)
     if distinct < 2:

@@ -379,9 +379,10 @@ class DataParams:
         """Build from form text fields; raise ``ParamsError`` naming every bad field."""
         data: dict[str, Any] = {}
         problems = []
+        labelled = bool(texts.get("labels_csv", "").strip())  # the folders may then be left empty
         for spec in DATA_FIELDS:
             text = texts.get(spec.name, "")
-            if not spec.required and text.strip() == "":
+            if (not spec.required or (labelled and spec.name in ("train_dir", "test_dir"))) and text.strip() == "":
                 continue
             try:
                 data[spec.name] = parse_text(spec, text)
