@@ -66,7 +66,7 @@ def list_data(data: DataParams, what: str, *, class_names: list[str] | None = No
         listing = _read_csv(data, what, class_names)
         part = PART_OF[what]
         if what == "training" or (listing.parts is not None and (listing.parts == part).any()):
-            return labels_csv.select(listing, part)
+            return with_group_pattern(labels_csv.select(listing, part), data.group_pattern)
         class_names = class_names or listing.class_names
     if what == "validation":
         if not data.val_dir:
