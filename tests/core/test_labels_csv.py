@@ -280,3 +280,16 @@ def test_data_params_with_a_labels_csv_need_no_folders_and_refuse_a_bad_group_pa
     with pytest.raises(ParamsError, match="group_pattern is not a regular expression"):
         DataParams.from_dict({"num_classes": 2, "image_size": 8, "train_dir": "t", "test_dir": "t",
                               "group_pattern": "(P"})
+
+
+def test_check_finds_a_patient_a_csvs_split_column_puts_in_training_and_testing(tmp_path):
+    def part(k):
+        return "test" if k in (1, 4) else "train"
+
+    patient_set(tmp_path, patients=6, per_patient=2, split=part)
+    csv = tmp_path / "labels.csv"
+    csv.write_text(csv.read_text().replace("images/P2_s1.png,a,P2,train", "images/P2_s1.png,a,P2,test"))
+    findings = check_data(csv_params(tmp_path)).findings
+    leaks = [f for f in findings if f.kind == "group_leak"]
+    assert len(leaks) == 1 and "group P2 " in leaks[0].message
+    assert set(leaks[0].files) == {"images/P2_s0.png", "images/P2_s1.png"}
