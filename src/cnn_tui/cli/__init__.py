@@ -109,9 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("split", "split one folder-per-class set into training/ and testing/ (stratified, seeded)",
                 epilog="Files are hard-linked where the file system allows (else copied); originals are never\n"
                 "moved or changed. OUT must be new or empty. It writes OUT/data_params.json for the result.\n"
-                "validation/ is written only with --val > 0: training holds out its own validation share\n"
-                "(validation_split) from training/, so a validation folder is for other tools or a second test.")
-    p.add_argument("folder", metavar="FOLDER", help="a folder with one sub-folder of images per class")
+                "validation/ is written only with --val > 0; the written params name it as val_dir, and training\n"
+                "then validates on it instead of holding out validation_split. FOLDER may be a labels CSV\n"
+                "(path,label[,split][,group]): a split column is obeyed; groups are never split apart.")
+    p.add_argument("folder", metavar="FOLDER", help="a folder with one sub-folder of images per class, or a labels CSV")
+    p.add_argument("--group-pattern", default="", metavar="REGEX",
+                   help="class folders: the first group of REGEX in a file name is its group (e.g. '^(P\\d+)_'); "
+                   "no group is split apart")
     p.add_argument("--out", required=True, metavar="DIR", help="where to write training/, testing/ (new or empty)")
     p.add_argument("--test", type=float, default=0.2, metavar="SHARE", help="share of each class for testing (default 0.2)")
     p.add_argument("--val", type=float, default=0.0, metavar="SHARE",

@@ -25,7 +25,7 @@ from cnn_tui.cli.inspect_commands import print_mistakes
 from cnn_tui.cli.overrides import apply_sets
 from cnn_tui.core.backend import info
 from cnn_tui.core.data.demo import export_digits
-from cnn_tui.core.data.locations import list_location
+from cnn_tui.core.data.locations import list_data
 from cnn_tui.core.errors import UserError
 from cnn_tui.core.fileio import without_nan
 from cnn_tui.core.models.model import NetModel, readable_size
@@ -170,11 +170,12 @@ def cmd_summary(args: Args, console: CliConsole, stop: threading.Event) -> dict[
 def _check_training_folder(data: DataParams) -> list[str]:
     """The training folder's mistakes a listing finds (missing, wrong class count, empty class),
     before a run folder exists; returns its class names."""
-    return list_location(data.train_path, what="training", num_classes=data.num_classes).class_names
+    listing = list_data(data, "training")
+    return listing.class_names if listing is not None else []
 
 
 def _check_test_folder(data: DataParams, class_names: list[str] | None) -> None:
-    list_location(data.test_path, what="test", num_classes=data.num_classes, class_names=class_names)
+    list_data(data, "test", class_names=class_names)
 
 
 def _prepare(args: Args, spec: TaskSpec, data: DataParams, hyper: HyperParams | None) -> Run:

@@ -21,16 +21,23 @@ Args = argparse.Namespace
 
 def cmd_split(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
     result = split_folder(args.folder, args.out, test=args.test, val=args.val, seed=args.seed, copy=args.copy,
-                          image_size=args.image_size, stop=stop)
+                          image_size=args.image_size, stop=stop, group_pattern=args.group_pattern)
     parts = result.parts
     rows = [(name, *(result.counts[p][k] for p in parts)) for k, name in enumerate(result.class_names)]
     rows.append(("total", *(sum(result.counts[p]) for p in parts)))
     console.table(make_table(f"split of {result.source}", ["class", *parts], rows, right=range(1, len(parts) + 1)))
     how = f"{result.linked} hard links, {result.copied} copies" if result.linked else f"{result.copied} copies"
     console.line(f"wrote {result.out} ({how}; the originals are untouched)")
+    if result.fixed:
+        console.line("  parts        as the CSV's split column says (--test and --val are not used)")
+    if result.groups and not result.straddling:
+        console.line(f"  groups       {result.groups}, each in one part only")
+    elif result.groups:
+        console.warn(f"the CSV's split column puts {len(result.straddling)} of {result.groups} groups in two parts "
+                     f"(leakage), e.g. {result.straddling[0]}; `check` lists their files")
     console.line(f"  data params  {result.data_params}  (image_size {result.image_size})")
     if result.skipped:
-        console.warn(f"{len(result.skipped)} file(s) that are not images were left out, e.g. "
+        console.warn(f"{len(result.skipped)} file(s) or CSV row(s) that are not usable images were left out, e.g. "
                      f"{result.skipped[0].path}: {result.skipped[0].reason}")
     console.line(f"  next         cnn-tui check --data {result.data_params}")
     return result.as_dict()

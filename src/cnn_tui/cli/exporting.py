@@ -9,7 +9,7 @@ from typing import Any
 
 from cnn_tui.cli.commands import Args, _load_params
 from cnn_tui.cli.console import CliConsole
-from cnn_tui.core.data.dataset import load_images
+from cnn_tui.core.data.dataset import load_data
 from cnn_tui.core.errors import UserError
 from cnn_tui.core.models import export
 from cnn_tui.core.models.model import NetModel, readable_size
@@ -37,8 +37,9 @@ def cmd_export(args: Args, console: CliConsole, stop: threading.Event) -> dict[s
 def _test_images(args: Args, console: CliConsole, net: NetModel) -> tuple[Any, str]:
     data, _ = _load_params(args, console, hyper=False)
     with console.progress("loading the test folder"):
-        images = load_images(data.test_path, image_size=net.image_size, channels=net.channels, what="test",
-                             seed=data.seed, emit=console.emit)
+        # the test folder, or a labels CSV's test rows, at the model's size and channels
+        images = load_data(data.with_values(image_size=net.image_size), "test", channels=net.channels,
+                           emit=console.emit)
     if len(images) == 0:
         raise UserError("the test folder has no readable images", path=data.test_path)
     return images.x, f"test folder {data.test_path}"

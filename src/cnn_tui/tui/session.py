@@ -104,7 +104,7 @@ class Session:
         old, self.data = self.data, data
         if old is None:
             return notes
-        same_images = (old.image_size, old.color_mode) == (data.image_size, data.color_mode)
+        same_images = (old.image_size, old.color_mode) == (data.image_size, data.color_mode) and _same_listing(old, data)
         if self.train_set is not None and not (same_images and old.train_path == data.train_path):
             self.train_set = None
             notes.append("training set unloaded: the data params read it differently now; load it again (l)")
@@ -124,3 +124,12 @@ class Session:
         if self.model is None:
             return "no model"
         return self.model_note or "model ready"
+
+
+# The data fields that decide which images a set holds (and their groups), beside the folders.
+LISTING_FIELDS = ("labels_csv", "images_dir", "path_column", "label_column", "split_column", "group_column",
+                  "group_pattern", "val_dir")
+
+
+def _same_listing(old: DataParams, new: DataParams) -> bool:
+    return all(getattr(old, name) == getattr(new, name) for name in LISTING_FIELDS) and old.base_dir == new.base_dir

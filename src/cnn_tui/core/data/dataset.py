@@ -21,9 +21,10 @@ import numpy as np
 from cnn_tui.core.data import decode, feeding
 from cnn_tui.core.data.cache import ImageCache, make_key
 from cnn_tui.core.data.listing import Listing, SkippedFile
-from cnn_tui.core.data.locations import list_location
+from cnn_tui.core.data.locations import list_data, list_location
 from cnn_tui.core.errors import DatasetError
 from cnn_tui.core.events import Emit, LoadProgress, Notice, ignore
+from cnn_tui.core.params.files import DataParams
 
 # Files whose header is read to decide grayscale or colour when color_mode is "auto".
 COLOUR_PROBES = 64
@@ -44,6 +45,7 @@ class ImageSet:
     from_cache: bool = False
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    groups: np.ndarray | None = None  # each image's group (a patient), or None: no groups
 
     def __len__(self) -> int:
         return len(self.y)
@@ -66,12 +68,18 @@ class ImageSet:
     def take(self, indices: np.ndarray) -> ImageSet:
         return ImageSet(
             # ndarray.take copies; a streamed PixelView.take stays a lazy view of the file
-            self.x.take(indices, axis=0), self.y[indices], self.class_names, [self.files[i] for i in indices], self.root
+            self.x.take(indices, axis=0), self.y[indices], self.class_names, [self.files[i] for i in indices], self.root,
+            groups=self.groups[indices] if self.groups is not None else None,
         )
 
     def split(self, fraction: float, seed: int) -> tuple[ImageSet, ImageSet]:
-        """A stratified (train, validation) split; ``fraction`` goes to validation."""
-        train, held = _stratified_indices(self.y, self.num_classes, test_size=fraction, seed=seed, what="validation")
+        """A stratified (train, validation) split; ``fraction`` goes to validation. With groups,
+        no group is on both sides (``group_split``), so the validation share is about ``fraction``."""
+        if self.groups is not None:
+            train, held = group_split(self.y, self.groups, fraction, seed, what="validation")
+        else:
+            train, held = _stratified_indices(self.y, self.num_classes, test_size=fraction, seed=seed,
+                                              what="validation")
         return self.take(train), self.take(held)
 
     def subset(self, max_samples: int, seed: int) -> ImageSet:
@@ -84,6 +92,27 @@ class ImageSet:
     def examples(self, per_class: int = 3) -> dict[str, list[int]]:
         """Indices of the first few images of each class (for a samples preview)."""
         return {name: np.flatnonzero(self.y == k)[:per_class].tolist() for k, name in enumerate(self.class_names)}
+
+
+def group_split(y: np.ndarray, groups: np.ndarray, fraction: float, seed: int, *,
+                what: str) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, held) indices, about ``fraction`` held, stratified by class as far as whole groups allow:
+    one fold of scikit-learn's ``StratifiedGroupKFold`` with about 1 / ``fraction`` folds."""
+    from sklearn.model_selection import StratifiedGroupKFold  # noqa: PLC0415 — scikit-learn is slow to import
+
+    if fraction > 0.5:  # one fold of 1 / fraction folds holds out at most half: hold out the rest of one
+        held, kept = group_split(y, groups, 1 - fraction, seed, what=what)
+        return kept, held
+    distinct = len(set(groups.tolist()))
+    folds = min(max(2, round(1 / fraction)), distinct)
+    if distinct < 2:
+        raise DatasetError(f"a {what} split by groups needs at least 2 groups; all {len(y)} images are one group")
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    try:
+        kept, held = next(splitter.split(np.zeros(len(y)), y, groups.astype(str)))
+    except ValueError as exc:
+        raise DatasetError(f"cannot make a {what} split of {len(y)} images by {distinct} groups: {exc}") from None
+    return kept, held
 
 
 def _stratified_indices(
@@ -137,15 +166,52 @@ def load_images(
     ``channels`` (1 or 3) overrides ``color_mode`` (a loaded model dictates it).
     Raises ``DatasetError`` for unusable folders and ``TaskStopped`` if ``stop`` is set.
     """
-    started = time.perf_counter()
     listing = list_location(root, what=what, num_classes=num_classes, class_names=class_names)
+    return load_listing(listing, image_size=image_size, color_mode=color_mode, channels=channels, seed=seed,
+                        emit=emit, stop=stop, cache=cache, workers=workers)
+
+
+def load_data(
+    data: DataParams,
+    what: str,
+    *,
+    class_names: list[str] | None = None,
+    channels: int | None = None,
+    emit: Emit = ignore,
+    stop: threading.Event | None = None,
+    cache: ImageCache | None | bool = True,
+    workers: int | None = None,
+) -> ImageSet | None:
+    """The training, validation or test set of ``data`` (``locations.list_data``); None for a
+    validation set the params do not name."""
+    listing = list_data(data, what, class_names=class_names)
+    if listing is None:
+        return None
+    return load_listing(listing, image_size=data.image_size, color_mode=data.color_mode, channels=channels,
+                        seed=data.seed, emit=emit, stop=stop, cache=cache, workers=workers)
+
+
+def load_listing(
+    listing: Listing,
+    *,
+    image_size: int,
+    color_mode: str = "auto",
+    channels: int | None = None,
+    seed: int = 42,
+    emit: Emit = ignore,
+    stop: threading.Event | None = None,
+    cache: ImageCache | None | bool = True,
+    workers: int | None = None,
+) -> ImageSet:
+    """Decode a listing's images (or take them from the cache) into an ``ImageSet`` shuffled with ``seed``."""
+    started = time.perf_counter()
     store = ImageCache.default() if cache is True else (cache or None)
     digest = listing.digest()
     auto = channels is None and color_mode not in ("grayscale", "rgb")
     if auto and store:  # an "auto" load of these very files decided before: no header probes
-        channels = next((c for c in (1, 3) if store.meta(make_key(listing.root, image_size, c, digest=digest)[1]).get("auto")), None)
+        channels = next((c for c in (1, 3) if store.meta(make_key(listing.cache_root, image_size, c, digest=digest)[1]).get("auto")), None)
     channels = channels or resolve_channels(listing, color_mode)
-    head, key = make_key(listing.root, image_size, channels, digest=digest)
+    head, key = make_key(listing.cache_root, image_size, channels, digest=digest)
     shape = (len(listing.files), image_size, image_size, channels)
 
     hit = store.lookup(key) if store else None
@@ -200,7 +266,7 @@ def _assemble(
         label = listing.class_names.index(empty[0])
         bad = [(listing.files[i], reason) for i, reason in failures if labels[i] == label]
         example = f"; e.g. {Path(bad[0][0]).name}: {bad[0][1]}" if bad else ""
-        if not listing.images_are_files:  # rows of a CSV file or records of CIFAR batches
+        if not listing.classes_are_folders:  # rows of a CSV file, records of CIFAR batches, a labels CSV
             raise DatasetError(f"class '{empty[0]}' has no usable {listing.unit}s ({len(bad)} skipped{example})",
                                path=listing.root)
         raise DatasetError(
@@ -219,6 +285,7 @@ def _assemble(
         files=[files[i] for i in order.tolist()],
         root=listing.root,
         skipped=skipped,
+        groups=listing.groups[order] if listing.groups is not None else None,
     )
 
 

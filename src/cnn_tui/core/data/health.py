@@ -3,11 +3,14 @@
 For each set: images per class and the imbalance ratio (largest class over smallest),
 exact duplicates (by a hash of the file's bytes, so a renamed copy is found; for a CSV or
 CIFAR batches, of the pixels), images far from the usual size or in the unusual colour
-mode, and unreadable files (the loader's own reasons). Across the two sets: test images
+mode, and unreadable files (the loader's own reasons). Across the sets: test images
 that are also training images (leakage: the test accuracy would count images the model
-has seen). Each finding is one line; ``HealthReport.ok`` when there is none. A class or file
-name in a finding's message is escaped (``fileio.excerpt``): whatever bytes a folder, a file or a
-CSV label holds, the line shows them and never sends them to the terminal.
+has seen), and, with groups (a labels CSV's group column, ``group_pattern``), a group (a
+patient) with images on both sides, which is leakage too. A fixed validation set (``val_dir``,
+a split column's validation rows) is checked as a third set. Each finding is one line;
+``HealthReport.ok`` when there is none. A class or file name in a finding's message is
+escaped (``fileio.excerpt``): whatever bytes a folder, a file or a CSV label holds,
+the line shows them and never sends them to the terminal.
 
 Nothing here changes a file. Listing mistakes (no such folder, a wrong class count) raise
 ``DatasetError`` as they do when loading.
@@ -31,7 +34,7 @@ from PIL import Image
 from cnn_tui.core.data import decode
 from cnn_tui.core.data.dataset import load_images
 from cnn_tui.core.data.listing import Listing
-from cnn_tui.core.data.locations import list_location
+from cnn_tui.core.data.locations import group_ids, list_data, list_location
 from cnn_tui.core.errors import TaskStopped
 from cnn_tui.core.events import Emit, LoadProgress, ignore
 from cnn_tui.core.fileio import excerpt
@@ -46,7 +49,7 @@ PROGRESS_EVERY = 256
 class Finding:
     """One thing wrong, said in one line."""
 
-    kind: str  # "imbalance", "duplicate", "leak", "size", "colour", "unreadable"
+    kind: str  # "imbalance", "duplicate", "leak", "group_leak", "ungrouped", "size", "colour", "unreadable"
     part: str  # "training", "test", or "training+test"
     message: str
     files: tuple[str, ...] = ()
@@ -114,15 +117,24 @@ class _Facts:
 
 
 def check_data(data: Any, *, emit: Emit = ignore, stop: threading.Event | None = None) -> HealthReport:
-    """Check the training and test sets a ``DataParams`` names."""
-    train = _read_set(data.train_path, "training", data.num_classes, None, emit, stop)
-    test = _read_set(data.test_path, "test", data.num_classes, train[0].class_names, emit, stop)
+    """Check the training and test sets a ``DataParams`` names (and its fixed validation set)."""
+    train_listing = list_data(data, "training")
+    assert train_listing is not None
+    names = train_listing.class_names
+    sets = {"training": train_listing, "validation": list_data(data, "validation", class_names=names),
+            "test": list_data(data, "test", class_names=names)}
+    read = {what: _read_listing(listing, what, emit, stop) for what, listing in sets.items() if listing is not None}
     report = HealthReport()
-    for (listing, facts), what in ((train, "training"), (test, "test")):
+    for what, (listing, facts) in read.items():
         health, findings = _judge(listing, facts, what)
         report.sets.append(health)
         report.findings += findings
-    report.findings += _leaks(train[1], test[1])
+        if listing.groups is not None and data.group_pattern and listing.classes_are_folders:
+            report.findings += _ungrouped(listing, data.group_pattern, what)
+    for first, second in (("training", "test"), ("training", "validation"), ("validation", "test")):
+        if first in read and second in read:
+            report.findings += _leaks(read[first][1], read[second][1], first, second)
+            report.findings += _group_leaks(read[first][0], read[second][0], first, second)
     return report
 
 
@@ -140,9 +152,15 @@ def check_folder(root: str | Path, *, what: str = "training", emit: Emit = ignor
 def _read_set(root: Path, what: str, num_classes: int | None, class_names: list[str] | None, emit: Emit,
               stop: threading.Event | None) -> tuple[Listing, _Facts]:
     listing = list_location(root, what=what, num_classes=num_classes, class_names=class_names)
+    return _read_listing(listing, what, emit, stop)
+
+
+def _read_listing(listing: Listing, what: str, emit: Emit, stop: threading.Event | None) -> tuple[Listing, _Facts]:
     if not listing.images_are_files:
-        return listing, _source_facts(listing, root, what, emit, stop)
-    skipped = [(os.path.relpath(s.path, listing.root), s.reason) for s in listing.skipped]
+        return listing, _source_facts(listing, listing.root, what, emit, stop)
+    # a class folder's skipped files by their path in it; a labels CSV's rows as "labels.csv:LINE"
+    skipped = [(os.path.relpath(s.path, listing.root) if listing.classes_are_folders else s.path, s.reason)
+               for s in listing.skipped]
     facts = _Facts(list(listing.names), listing.labels, [], [], [], skipped)
     started = time.perf_counter()
     total = len(listing.files)
@@ -159,6 +177,14 @@ def _read_set(root: Path, what: str, num_classes: int | None, class_names: list[
             facts.problems.append((listing.names[done], problem))
     emit(LoadProgress(str(listing.root), total, total, total / max(time.perf_counter() - started, 1e-9)))
     return listing, facts
+
+
+def _members(listing: Listing) -> dict[str, list[str]]:
+    """Each group's files (by their shown names)."""
+    members: dict[str, list[str]] = defaultdict(list)
+    for group, name in zip(listing.groups.tolist() if listing.groups is not None else [], listing.names):
+        members[str(group)].append(name)
+    return members
 
 
 def inspect_file(path: str) -> tuple[bytes | None, tuple[int, int] | None, bool, str | None]:
@@ -262,7 +288,7 @@ def _duplicates(facts: _Facts, class_names: list[str], what: str) -> list[Findin
     return findings
 
 
-def _leaks(train: _Facts, test: _Facts) -> list[Finding]:
+def _leaks(train: _Facts, test: _Facts, first: str = "training", second: str = "test") -> list[Finding]:
     seen = _groups(train)
     findings = []
     for i, digest in enumerate(test.hashes):
@@ -270,11 +296,39 @@ def _leaks(train: _Facts, test: _Facts) -> list[Finding]:
             continue
         copies = [train.names[j] for j in seen[digest]]
         findings.append(Finding(
-            "leak", "training+test",
-            f"leak: test image {_shown(test.names[i])} is also in the training set ({', '.join(map(_shown, copies))})",
+            "leak", f"{first}+{second}",
+            f"leak: {second} image {_shown(test.names[i])} is also in the {first} set ({', '.join(map(_shown, copies))})",
             (test.names[i], *copies),
         ))
     return findings
+
+
+def _group_leaks(one: Listing, other: Listing, first: str, second: str) -> list[Finding]:
+    """A group with images in both sets: the second set's figures would count a group (a patient)
+    the model has learnt from."""
+    if one.groups is None or other.groups is None:
+        return []
+    ours, theirs = _members(one), _members(other)
+    findings = []
+    for group in sorted(ours.keys() & theirs.keys()):
+        here, there = ours[group], theirs[group]
+        findings.append(Finding(
+            "group_leak", f"{first}+{second}",
+            f"group leak: group {excerpt(group)} is in the {first} set ({', '.join(map(_shown, here))}) and the "
+            f"{second} set ({', '.join(map(_shown, there))})",
+            (*here, *there),
+        ))
+    return findings
+
+
+def _ungrouped(listing: Listing, pattern: str, what: str) -> list[Finding]:
+    """The files group_pattern does not match: each is a group of its own, which may not be meant."""
+    unmatched = group_ids(listing.names, pattern)[1]
+    if not unmatched:
+        return []
+    shown = ", ".join(map(_shown, unmatched[:10])) + (f", ... {len(unmatched) - 10} more" if len(unmatched) > 10 else "")
+    return [Finding("ungrouped", what, f"{what}: {len(unmatched)} file(s) match no group_pattern {excerpt(pattern)}, "
+                    f"so each is a group of its own: {shown}", tuple(unmatched))]
 
 
 def _odd_sizes(facts: _Facts, readable: list[int], usual: tuple[int, int], what: str) -> list[Finding]:

@@ -53,6 +53,9 @@ class Listing(ABC):
     sizes: np.ndarray  # int64 bytes (0 for a row or a record)
     mtimes: np.ndarray  # int64 st_mtime_ns (0 for a row or a record)
     skipped: list[SkippedFile] = field(default_factory=list)
+    # The group (a patient, a lesion) of each image, in the order of ``files``, or None: no groups.
+    # Images of one group are never split apart (validation, folds, ``split``).
+    groups: np.ndarray | None = None
 
     @property
     @abstractmethod
@@ -73,6 +76,16 @@ class Listing(ABC):
     def images_are_files(self) -> bool:
         """Whether each image is a file of its own (one can link, copy or open it), not a row of one."""
         return self.unit == "file"
+
+    @property
+    def classes_are_folders(self) -> bool:
+        """Whether each class is a folder of its own (a message about a class can name it)."""
+        return self.unit == "file"
+
+    @property
+    def cache_root(self) -> Path:
+        """What the cache keys this listing's entry by (one entry per cache root is kept)."""
+        return self.root
 
     def counts(self) -> list[int]:
         return np.bincount(self.labels, minlength=len(self.class_names)).tolist()

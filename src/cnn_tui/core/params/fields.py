@@ -159,6 +159,23 @@ DATA_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("color_mode", str, "Colour mode", None, "auto", required=False, choices=COLOR_MODES),
     FieldSpec("validation_split", float, "Validation fraction", _between(0, 1, closed_low=False), 0.2, required=False),
     FieldSpec("seed", int, "Random seed", _at_least(0), 42, required=False),
+    # Labels from a CSV of image paths, a fixed validation folder, groups (patients): "" is unused / detected.
+    FieldSpec("labels_csv", str, "Labels CSV", None, "", required=False,
+              help="a CSV of image paths and labels (train_dir and test_dir may then be left empty)"),
+    FieldSpec("images_dir", str, "Images folder", None, "", required=False,
+              help="the folder the CSV's paths are relative to (default: the CSV's folder)"),
+    FieldSpec("path_column", str, "Path column", None, "", required=False,
+              help="default: the first of path, filename, image, file"),
+    FieldSpec("label_column", str, "Label column", None, "", required=False,
+              help="default: the first of label, class"),
+    FieldSpec("split_column", str, "Split column", None, "", required=False,
+              help="train / val / test per row (default: a column named split, if any)"),
+    FieldSpec("group_column", str, "Group column", None, "", required=False,
+              help="a group (patient) per row, never split apart (default: a column named group or patient)"),
+    FieldSpec("group_pattern", str, "Group pattern", None, "", required=False,
+              help="class folders: a regular expression whose first group, found in a file name, is its group"),
+    FieldSpec("val_dir", str, "Validation folder", None, "", required=False,
+              help="a fixed validation set (class folders), used instead of holding out validation_split"),
 )
 
 HYPER_NAMES = tuple(f.name for f in HYPER_FIELDS)

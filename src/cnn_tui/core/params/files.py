@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from itertools import product
@@ -329,6 +330,14 @@ class DataParams:
     color_mode: str = "auto"
     validation_split: float = 0.2
     seed: int = 42
+    labels_csv: str = ""
+    images_dir: str = ""
+    path_column: str = ""
+    label_column: str = ""
+    split_column: str = ""
+    group_column: str = ""
+    group_pattern: str = ""
+    val_dir: str = ""
     base_dir: Path = field(default_factory=Path.cwd)
     extra: dict[str, Any] = field(default_factory=dict)
     present: frozenset[str] = frozenset()  # optional fields the file held, written back on save
@@ -341,10 +350,15 @@ class DataParams:
     ) -> DataParams:
         if not isinstance(data, dict):
             raise ParamsError(f"data params must be a JSON object, got a {type(data).__name__}", path=source)
+        labelled = isinstance(data.get("labels_csv"), str) and bool(data["labels_csv"].strip())
+        if labelled:  # the CSV names the images: the folders may be left out
+            data = {"train_dir": "", "test_dir": "", **data}
         values, extra, warnings = _parse_fields(data, DATA_FIELDS, "data params", source)
         for name in ("train_dir", "test_dir"):
-            if not values[name].strip():
+            if not values[name].strip() and not labelled:
                 raise ParamsError(f"data params: {name} is empty; give a folder", path=source)
+        if pattern := values.get("group_pattern"):
+            _check_group_pattern(pattern, source)
         optional = {s.name for s in DATA_FIELDS if not s.required}
         return cls(
             **values,
@@ -365,9 +379,10 @@ class DataParams:
         """Build from form text fields; raise ``ParamsError`` naming every bad field."""
         data: dict[str, Any] = {}
         problems = []
+        labelled = bool(texts.get("labels_csv", "").strip())  # the folders may then be left empty
         for spec in DATA_FIELDS:
             text = texts.get(spec.name, "")
-            if not spec.required and text.strip() == "":
+            if (not spec.required or (labelled and spec.name in ("train_dir", "test_dir"))) and text.strip() == "":
                 continue
             try:
                 data[spec.name] = parse_text(spec, text)
@@ -395,6 +410,21 @@ class DataParams:
         return self.resolve(self.test_dir)
 
     @property
+    def labels_csv_path(self) -> Path | None:
+        return self.resolve(self.labels_csv) if self.labels_csv else None
+
+    @property
+    def images_path(self) -> Path | None:
+        """The folder a labels CSV's paths are relative to: ``images_dir``, else the CSV's folder."""
+        if self.images_dir:
+            return self.resolve(self.images_dir)
+        return self.labels_csv_path.parent if self.labels_csv_path else None
+
+    @property
+    def val_path(self) -> Path | None:
+        return self.resolve(self.val_dir) if self.val_dir else None
+
+    @property
     def results_path(self) -> Path:
         """Parent folder of run folders: ``result_dir`` if given, else ``results/`` here."""
         return self.resolve(self.result_dir) if self.result_dir else Path.cwd() / "results"
@@ -409,8 +439,8 @@ class DataParams:
 
         out: dict[str, Any] = {
             "num_classes": self.num_classes,
-            "train_dir": folder(self.train_dir),
-            "test_dir": folder(self.test_dir),
+            "train_dir": folder(self.train_dir) if self.train_dir else "",
+            "test_dir": folder(self.test_dir) if self.test_dir else "",
             "image_size": self.image_size,
         }
         if self.result_dir is not None:
@@ -419,6 +449,8 @@ class DataParams:
             if spec.required or spec.name == "result_dir":
                 continue
             value = getattr(self, spec.name)
+            if spec.name in ("labels_csv", "images_dir", "val_dir") and value:
+                value = folder(value)
             if spec.name in self.present or value != spec.default:
                 out[spec.name] = value
         return {**out, **self.extra}
@@ -430,6 +462,16 @@ class DataParams:
     def with_values(self, **updates: Any) -> DataParams:
         data = {**self.to_dict(), **updates}
         return DataParams.from_dict(data, base_dir=self.base_dir, source=self.source)
+
+
+def _check_group_pattern(pattern: str, source: Path | None) -> None:
+    try:
+        groups = re.compile(pattern).groups
+    except re.error as exc:
+        raise ParamsError(f"data params: group_pattern is not a regular expression ({exc})", path=source) from None
+    if groups < 1:
+        raise ParamsError("data params: group_pattern needs a group in parentheses, the group id: e.g. ^(P\\d+)_",
+                          path=source)
 
 
 def check_grid_fits(data: DataParams, hyper: HyperParams) -> None:

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from cnn_tui.core import backend, fileio
-from cnn_tui.core.data.dataset import ImageSet, load_images, resolve_channels
-from cnn_tui.core.data.locations import list_location
+from cnn_tui.core.data.dataset import ImageSet, load_data, resolve_channels
+from cnn_tui.core.data.locations import list_data
 from cnn_tui.core.errors import ResultsError, UserError, disk_problem
 from cnn_tui.core.events import Emit, Notice, ignore
 from cnn_tui.core.inspect import reports
@@ -35,7 +35,7 @@ from cnn_tui.core.tuning.search import TuningPlan, TuningResult, best_hyper_para
 def load_training_set(
     data: DataParams, *, channels: int | None = None, emit: Emit = ignore, stop: threading.Event | None = None
 ) -> ImageSet:
-    return _load(data, data.train_path, "training", channels=channels, emit=emit, stop=stop)
+    return _load(data, "training", channels=channels, emit=emit, stop=stop)
 
 
 def load_test_set(
@@ -46,15 +46,32 @@ def load_test_set(
     emit: Emit = ignore,
     stop: threading.Event | None = None,
 ) -> ImageSet:
-    """The test folder, checked against the training classes (or the model's) when known."""
-    return _load(data, data.test_path, "test", class_names=class_names, channels=channels, emit=emit, stop=stop)
+    """The test folder (or the labels CSV's test rows), checked against the training classes (or the
+    model's) when known."""
+    return _load(data, "test", class_names=class_names, channels=channels, emit=emit, stop=stop)
 
 
-def _load(data: DataParams, folder: Path, what: str, **options: Any) -> ImageSet:
-    return load_images(
-        folder, image_size=data.image_size, color_mode=data.color_mode, num_classes=data.num_classes,
-        seed=data.seed, what=what, **options,
-    )
+def load_validation_set(
+    data: DataParams,
+    *,
+    class_names: list[str] | None = None,
+    channels: int | None = None,
+    emit: Emit = ignore,
+    stop: threading.Event | None = None,
+) -> ImageSet | None:
+    """The fixed validation set (``val_dir`` or the labels CSV's validation rows); None when there is none."""
+    return load_data(data, "validation", class_names=class_names, channels=channels, emit=emit, stop=stop)
+
+
+def _load(data: DataParams, what: str, **options: Any) -> ImageSet:
+    images = load_data(data, what, **options)
+    assert images is not None  # only a validation set may be absent
+    return images
+
+
+def validation_source(data: DataParams) -> str:
+    """Where a fixed validation set comes from, in words."""
+    return f"val_dir {data.val_path}" if data.val_dir else f"the validation rows of {data.labels_csv_path}"
 
 
 def new_model(data: DataParams, hyper: HyperParams, train_set: ImageSet | None = None) -> NetModel:
@@ -64,10 +81,19 @@ def new_model(data: DataParams, hyper: HyperParams, train_set: ImageSet | None =
     if train_set is not None:
         names, channels = train_set.class_names, train_set.channels
     else:
-        listing = list_location(data.train_path, what="training", num_classes=data.num_classes)
+        listing = list_data(data, "training")
+        assert listing is not None
         names, channels = listing.class_names, resolve_channels(listing, data.color_mode)
     backend.set_seed(data.seed)
     return build_model(config, image_size=data.image_size, channels=channels, class_names=names)
+
+
+def group_details(images: ImageSet) -> dict[str, Any]:
+    """What run.json records of the groups a set's images were split by (nothing without groups)."""
+    if images.groups is None:
+        return {}
+    return {"groups": len(set(images.groups.tolist())),
+            "grouped_by": "no group is on both sides of the validation hold-out or of a fold"}
 
 
 BEST_WEIGHTS = "best.weights.h5"  # early stopping's best epoch so far, for a resume
@@ -150,10 +176,20 @@ def train_run(
     run.save_params(data, hyper)
     if train_set.skipped:
         reports.write_skipped_csv(train_set.skipped, run.file("skipped_files.csv"))
-    fit_set, validation = train_set.split(validate, data.seed) if validate else (train_set, None)
+    fixed = (load_validation_set(data, class_names=train_set.class_names, channels=train_set.channels, emit=emit,
+                                 stop=stop) if validate else None)
+    if fixed is not None:
+        fit_set, validation = train_set, fixed
+        emit(Notice(f"validation: the {len(fixed)} images of {validation_source(data)} "
+                    f"(not a validation_split hold-out)", "info"))
+    else:
+        fit_set, validation = train_set.split(validate, data.seed) if validate else (train_set, None)
     run.add_details(
         samples=len(fit_set), validation_samples=len(validation) if validation else 0, epochs=config.epochs,
         batch_size=config.batch_size, class_names=train_set.class_names,
+        validation_from=(validation_source(data) if fixed is not None else
+                         f"validation_split {validate:g} of the training set" if validate else None),
+        **group_details(train_set),
     )
     model_path = run.file("model.keras")
     resume_path = run.file(RESUME_MODEL)
@@ -320,5 +356,6 @@ def tune_run(
         fits_planned=result.plan.fits,
         combinations=len(result.plan.candidates), samples=result.plan.samples, best=best,
         best_accuracy=table[0]["mean_accuracy"] if table and not math.isnan(table[0]["mean_accuracy"]) else None,
+        **group_details(images),
     )
     return TuningOutcome(result, run, best_hyper, files, details)

@@ -246,7 +246,7 @@ def tune(
     folder.mkdir(parents=True, exist_ok=True)
     space = SearchSpace(plan.candidates, hyper.first().as_dict(), subset.y, cv, seed,
                         prune=options.prune == "median", min_epochs=options.min_epochs,
-                        log_dir=str(log_dir) if log_dir and not options.cluster else None)
+                        log_dir=str(log_dir) if log_dir and not options.cluster else None, groups=subset.groups)
     record = Recorder(plan, emit)
     executor = executor or make_executor(options, stop=stop, emit=record.fit_event)
     kept = {_done_key(row): row for row in done_rows or []}

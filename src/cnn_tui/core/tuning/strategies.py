@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from cnn_tui.core.errors import ParamsError
+from cnn_tui.core.errors import DatasetError, ParamsError
 from cnn_tui.core.training.tensorboard_logs import fit_log_dir
 from cnn_tui.core.tuning.trials import Trial, TrialSpec, split_key
 
@@ -45,14 +45,22 @@ class SearchSpace:
     prune: bool = False
     min_epochs: int = 1
     log_dir: str | None = None  # TensorBoard: each trial's epochs under a folder of its own
+    groups: np.ndarray | None = None  # each image's group (a patient): no group is on both sides of a fold
 
     def config(self, candidate: dict[str, Any]) -> dict[str, Any]:
         return {**self.base, **candidate}
 
     def folds(self, rows: np.ndarray, seed_offset: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-        from sklearn.model_selection import StratifiedKFold  # noqa: PLC0415 — scikit-learn: seconds to import
+        from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold  # noqa: PLC0415 — scikit-learn: seconds to import
 
         # shuffled explicitly: the images arrive ordered by class
+        if self.groups is not None:
+            groups = self.groups[rows].astype(str)
+            if len(set(groups.tolist())) < self.cv:
+                raise DatasetError(f"{self.cv}-fold cross-validation by groups needs at least {self.cv} groups; "
+                                   f"the images hold {len(set(groups.tolist()))}")
+            grouped = StratifiedGroupKFold(n_splits=self.cv, shuffle=True, random_state=self.seed + seed_offset)
+            return [(rows[a], rows[b]) for a, b in grouped.split(rows.reshape(-1, 1), self.y[rows], groups)]
         splitter = StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=self.seed + seed_offset)
         return [(rows[a], rows[b]) for a, b in splitter.split(rows.reshape(-1, 1), self.y[rows])]
 

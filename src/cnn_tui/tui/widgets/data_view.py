@@ -125,7 +125,9 @@ class DataView(VerticalScroll):
         if data is None:
             block.update(Text("Data params: none — o to load, n for a new set", style="dim"))
         else:
-            values = {f.name: getattr(data, f.name) for f in DATA_FIELDS}
+            # a field unused unless given (labels_csv, val_dir, groups ...) shows only when it is
+            values = {f.name: getattr(data, f.name) for f in DATA_FIELDS
+                      if f.required or f.default != "" or getattr(data, f.name)}
             if data.result_dir is None:
                 values["result_dir"] = "results (default)"
             block.update(params_table(values, DATA_LABELS,
