@@ -1,21 +1,72 @@
-"""Augmentation as Keras preprocessing layers at the front of the model.
+"""Augmentation: Keras preprocessing layers at the front of the model, and the batch
+augmentation of the training input (RandAugment, random erasing, MixUp, CutMix).
 
 Keras's random layers change images only while training (``training=True``); at
 inference they pass images through, so a saved model predicts the same image the
 same way every time. Pixels are in [0, 1], hence the value ranges below.
+
+The batch augmentation is not in the model at all: MixUp and CutMix need the labels, so
+they (and, with them, RandAugment and erasing) run on the training batches only
+(``core.data.feeding.augmented_batches``); validation, evaluation, classify and export never
+see them, and a model file holds only the layers above.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from cnn_tui.core.backend import load_keras
 
-AUGMENTATION_FIELDS = ("flip", "rotation", "zoom", "translation", "contrast", "brightness")
+LAYER_FIELDS = ("flip", "rotation", "zoom", "translation", "contrast", "brightness")
+BATCH_FIELDS = ("rand_augment", "rand_augment_ops", "random_erasing", "mixup", "cutmix")
+AUGMENTATION_FIELDS = LAYER_FIELDS + BATCH_FIELDS
 
 
 def is_augmented(config: Any) -> bool:
-    return config.flip != "none" or any(getattr(config, name) for name in AUGMENTATION_FIELDS[1:])
+    return config.flip != "none" or any(getattr(config, name) for name in LAYER_FIELDS[1:]) or is_batch_augmented(config)
+
+
+def is_batch_augmented(config: Any) -> bool:
+    """Whether the training batches are augmented before the model sees them."""
+    return bool(config.rand_augment or config.random_erasing or mixes_labels(config))
+
+
+def mixes_labels(config: Any) -> bool:
+    """MixUp or CutMix: training labels become mixtures (one-hot rows blended), never class indices."""
+    return bool(config.mixup or config.cutmix)
+
+
+@dataclass(frozen=True)
+class BatchAugmentation:
+    """The layers of a configuration's batch augmentation: ``image_layers`` change each image on its
+    own (in order), then one of ``mixers`` (chosen at random per batch when there are two) mixes
+    pairs of images and their one-hot labels."""
+
+    image_layers: tuple[Any, ...]
+    mixers: tuple[Any, ...]
+
+
+def batch_augmentation(config: Any, *, seed: int | None = None) -> BatchAugmentation | None:
+    """The Keras layers for ``rand_augment``, ``random_erasing``, ``mixup`` and ``cutmix``, or None."""
+    if not is_batch_augmented(config):
+        return None
+    layers = load_keras().layers
+    image_layers: list[Any] = []
+    if config.rand_augment:
+        image_layers.append(layers.RandAugment(value_range=(0, 1), num_ops=config.rand_augment_ops,
+                                               factor=config.rand_augment, seed=seed, name="augment_rand_augment"))
+    if config.random_erasing:
+        # a pair: Keras draws the probability from (low, high); a single number would mean "up to" it
+        image_layers.append(layers.RandomErasing(factor=(config.random_erasing, config.random_erasing),
+                                                 value_range=(0, 1), seed=seed, name="augment_random_erasing"))
+    mixers: list[Any] = []
+    if config.mixup:
+        mixers.append(layers.MixUp(alpha=config.mixup, seed=seed, name="augment_mixup"))
+    if config.cutmix:
+        # CutMix's factor bounds the alpha it draws from; a pair pins it to the field's value
+        mixers.append(layers.CutMix(factor=(config.cutmix, config.cutmix), seed=seed, name="augment_cutmix"))
+    return BatchAugmentation(tuple(image_layers), tuple(mixers))
 
 
 def augmentation_layers(config: Any, *, seed: int | None = None) -> list[Any]:
