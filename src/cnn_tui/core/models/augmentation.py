@@ -92,8 +92,10 @@ def augmentation_layers(config: Any, *, seed: int | None = None) -> list[Any]:
 
 def augmented_samples(image: Any, config: Any, count: int = 8, seed: int = 0) -> Any:
     """``count`` copies of one image (h, w, c floats in [0, 1]) as training would see them: the
-    configuration's augmentation layers applied with ``training=True``; the same seed gives the same
-    copies. Without augmentation every copy is the image itself. Returns float32 (count, h, w, c)."""
+    batch augmentation's image layers (RandAugment, erasing), then the model's augmentation layers,
+    applied with ``training=True`` (mixing needs a second image: ``mixed_samples``); the same seed
+    gives the same copies. Without augmentation every copy is the image itself. Returns float32
+    (count, h, w, c)."""
     import numpy as np  # noqa: PLC0415 — numpy is not loaded before a task needs it (the first frame, --help)
 
     batch = np.repeat(np.asarray(image, dtype=np.float32)[None], count, axis=0)
@@ -101,6 +103,44 @@ def augmented_samples(image: Any, config: Any, count: int = 8, seed: int = 0) ->
         return batch
     keras = load_keras()
     out = batch
-    for layer in augmentation_layers(config, seed=seed):
+    batch_layers = batch_augmentation(config, seed=seed)
+    for layer in (*(batch_layers.image_layers if batch_layers else ()), *augmentation_layers(config, seed=seed)):
         out = layer(out, training=True)
     return np.clip(keras.ops.convert_to_numpy(out), 0.0, 1.0).astype(np.float32)
+
+
+def mixed_samples(image: Any, partner: Any, config: Any, count: int = 8, seed: int = 0) -> tuple[Any, Any]:
+    """``count`` mixtures of ``image`` with ``partner`` (both h, w, c floats in [0, 1]) as training
+    may make them: each image through the batch augmentation's image layers, then MixUp or CutMix
+    (with both, the first half of the copies MixUp, the rest CutMix), then the model's augmentation
+    layers. Returns (float32 (count, h, w, c), float32 (count,): the share of ``image`` in each
+    mixed label). Without mixing, ``augmented_samples`` and shares of 1."""
+    import numpy as np  # noqa: PLC0415 — numpy is not loaded before a task needs it (the first frame, --help)
+
+    layers = batch_augmentation(config, seed=seed)
+    if layers is None or not layers.mixers:
+        return augmented_samples(image, config, count, seed), np.ones(count, np.float32)
+    keras = load_keras()
+    ops = keras.ops
+    images = np.concatenate([np.repeat(np.asarray(picture, np.float32)[None], count, axis=0)
+                             for picture in (image, partner)])
+    for layer in layers.image_layers:
+        images = layer(images, training=True)
+    labels = np.repeat(np.eye(2, dtype=np.float32), count, axis=0)  # [1, 0]: image, [0, 1]: partner
+    # each copy of the image is mixed with a copy of the partner (a random pairing could pair it with itself)
+    pairing = np.concatenate([np.arange(count, 2 * count), np.arange(count)])
+    parts = np.array_split(np.arange(count), len(layers.mixers))
+    out_images, out_shares = [], []
+    for mixer, rows in zip(layers.mixers, parts):
+        data = {"images": images, "labels": labels}
+        transformation = mixer.get_random_transformation(data, training=True)
+        transformation["permutation_order"] = ops.convert_to_tensor(pairing.astype("int32"))
+        mixed = mixer.transform_images(images, transformation, training=True)
+        shares = mixer.transform_labels(labels, transformation, training=True)
+        out_images.append(ops.convert_to_numpy(ops.take(mixed, rows, axis=0)))
+        out_shares.append(ops.convert_to_numpy(shares)[rows, 0])
+    out = np.concatenate(out_images)
+    for layer in augmentation_layers(config, seed=seed):
+        out = layer(out, training=True)
+    return (np.clip(ops.convert_to_numpy(out), 0.0, 1.0).astype(np.float32),
+            np.concatenate(out_shares).astype(np.float32))
