@@ -182,6 +182,34 @@ async def test_augmentation_preview_draws_eight_and_follows_the_fields(params_fi
         assert preview.drawn == drawn + 1 and preview.drawn_config.rotation == 0.35
 
 
+async def test_augmentation_preview_shows_a_mixed_pair_with_its_labels(params_files, in_tmp):
+    data, hyper = params_files()
+    app = make_app(data, hyper)
+    async with app.run_test(size=(100, 40)) as pilot:
+        form = await open_form(pilot, "h")
+        preview = form.query_one(AugmentPreview)
+        form.query_one("#field-mixup", Input).focus()
+        await pilot.pause()
+        assert preview.display  # mixup is an augmentation field
+        await set_field(pilot, form, "mixup", "0.4")
+        await wait_for(pilot, lambda: preview.drawn_config is not None and preview.drawn_config.mixup == 0.4,
+                       timeout=120, what="the mixed preview")
+        assert preview.shares is not None and preview.shares.shape == (8,)
+        assert preview.names[0] != preview.names[1]  # two images of two classes
+        assert len(preview.query(".preview-thumb")) == 8 and len(preview.query(".preview-source")) == 2
+        labels = plain(preview.query_one(".preview-labels", Label).content)
+        first, second = preview.names
+        share = float(preview.shares[0])
+        assert f"1: {share:.1f} {first} + {1 - share:.1f} {second}" in labels
+        assert "mixed 8 ways" in plain(preview.query_one(".preview-title", Label).content)
+        await set_field(pilot, form, "mixup", "0")  # off again: one image, no mixed labels
+        await set_field(pilot, form, "rand_augment", "0.5")
+        await wait_for(pilot, lambda: preview.drawn_config.rand_augment == 0.5, timeout=60, what="the redraw")
+        assert preview.shares is None and not preview.query_one(".preview-labels", Label).display
+        assert len(preview.query(".preview-source")) == 0 and "8 ways" in plain(
+            preview.query_one(".preview-title", Label).content)
+
+
 async def test_preset_menu_entry_fills_the_form(params_files, in_tmp):
     from cnn_tui.core.params import presets
 

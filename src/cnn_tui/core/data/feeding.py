@@ -3,7 +3,8 @@
 
 ``PixelView`` stands in for the float32 array wherever an ImageSet's ``x`` is used: slicing
 or indexing it returns scaled float32 rows, ``take`` makes a lazy sub-view. ``Batches`` hands
-it to Keras as a ``keras.utils.PyDataset``.
+it to Keras as a ``keras.utils.PyDataset``. ``augmented_batches`` feeds training batches through
+the batch augmentation (RandAugment, erasing, MixUp, CutMix) as a ``tf.data.Dataset``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 from cnn_tui.core.backend import load_keras
 from cnn_tui.core.environment import env_int
+from cnn_tui.core.errors import UserError
 from cnn_tui.core.memory import available_memory_bytes
 
 SCALE = np.float32(1 / 255)
@@ -122,3 +124,59 @@ def batches(x: PixelView, y: np.ndarray, batch_size: int, *, shuffle: bool, seed
                 self.rng.shuffle(self.order)
 
     return Batches()
+
+
+def augmented_batches(x: Any, y: np.ndarray, batch_size: int, augmentation: Any, *, seed: int = 0,
+                      class_weights: np.ndarray | None = None) -> Any:
+    """Training batches through a batch augmentation (``core.models.augmentation.BatchAugmentation``):
+    a ``tf.data.Dataset`` of (images, labels[, sample weights]), reshuffled each epoch.
+
+    ``x`` is an array or a ``PixelView`` (read a batch at a time either way); ``y`` one-hot rows
+    when the augmentation mixes labels. Keras's image layers are tf.data-safe on every backend, so
+    this runs in TensorFlow's graph also under JAX. ``class_weights`` (one per class) become
+    sample weights from the labels as mixed: a blend of two images weighs what its classes weigh,
+    as much of each as it holds (Keras's ``class_weight`` would weigh it by its larger share only).
+    """
+    try:
+        import tensorflow as tf  # noqa: PLC0415 — TensorFlow loads lazily (seconds), and only when batches are augmented
+    except ImportError:
+        raise UserError("rand_augment, random_erasing, mixup and cutmix run in TensorFlow's tf.data; install "
+                        "tensorflow-cpu (or tensorflow) next to your Keras backend, or set them to 0") from None
+    load_keras()  # the layers below need Keras loaded the way cnn-tui loads it
+    count = len(x)
+
+    def rows() -> Any:
+        order = np.random.default_rng([seed, rows.epoch]).permutation(count)
+        rows.epoch += 1
+        for start in range(0, count, batch_size):
+            picked = np.sort(order[start : start + batch_size])  # file order: fastest from a memory map
+            yield np.asarray(x[picked], dtype=np.float32), y[picked]
+
+    rows.epoch = 0  # type: ignore[attr-defined]
+    spec = (tf.TensorSpec((None, *x.shape[1:]), tf.float32), tf.TensorSpec((None, *y.shape[1:]), tf.as_dtype(y.dtype)))
+    choose = tf.random.Generator.from_seed(seed)
+    weights = None if class_weights is None else tf.constant(np.asarray(class_weights, np.float32))
+
+    def augment(images: Any, labels: Any) -> Any:
+        for layer in augmentation.image_layers:
+            images = layer(images, training=True)
+        mixers = augmentation.mixers
+        if mixers:
+            data = {"images": images, "labels": tf.cast(labels, tf.float32)}
+            if len(mixers) == 1:
+                data = mixers[0](data, training=True)
+            else:  # one or the other, each batch
+                data = tf.cond(choose.uniform(()) < 0.5, lambda: mixers[0](dict(data), training=True),
+                               lambda: mixers[1](dict(data), training=True))
+            images, labels = data["images"], data["labels"]
+        images = tf.clip_by_value(tf.cast(images, tf.float32), 0.0, 1.0)
+        if weights is None:
+            return images, labels
+        soft = tf.cast(labels, tf.float32)
+        sample_weight = (tf.reduce_sum(soft * weights, axis=-1) if soft.shape.rank == 2
+                         else tf.gather(weights, tf.cast(labels, tf.int32)))
+        return images, labels, sample_weight
+
+    dataset = tf.data.Dataset.from_generator(rows, output_signature=spec)
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(math.ceil(count / batch_size)))
+    return dataset.map(augment, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

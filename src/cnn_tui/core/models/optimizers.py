@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from cnn_tui.core.backend import load_keras
+from cnn_tui.core.models.augmentation import mixes_labels
 
 # Until training knows its batches per epoch, a cosine schedule assumes this many.
 ASSUMED_STEPS_PER_EPOCH = 100
@@ -42,15 +43,16 @@ def make_optimizer(config: Any, steps_per_epoch: int | None = None, *, rate_fact
 
 
 def make_loss(config: Any) -> Any:
-    """Sparse labels as the seed; label smoothing needs one-hot targets (``one_hot_targets``)."""
+    """Sparse labels as the seed; label smoothing and mixed labels (MixUp, CutMix) need one-hot
+    targets (``one_hot_targets``)."""
     keras = load_keras()
-    if config.label_smoothing:
+    if one_hot_targets(config):
         return keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
     return "sparse_categorical_crossentropy"
 
 
 def one_hot_targets(config: Any) -> bool:
-    return bool(config.label_smoothing)
+    return bool(config.label_smoothing) or mixes_labels(config)
 
 
 def compile_model(model: Any, config: Any, steps_per_epoch: int | None = None, *, rate_factor: float = 1.0) -> None:

@@ -117,6 +117,18 @@ HYPER_FIELDS: tuple[FieldSpec, ...] = (
            help="up to this share of the width and height"),
     _hyper("contrast", float, "Contrast", _fraction(), 0.0, "augmentation"),
     _hyper("brightness", float, "Brightness", _fraction(), 0.0, "augmentation"),
+    # strong augmentation and mixing: applied to the training batches only (core.data.feeding), never in the model
+    _hyper("rand_augment", float, "RandAugment", _between(0, 1, closed_high=True), 0.0, "augmentation",
+           help="RandAugment's magnitude (0..1, Keras's factor): random shears, shifts, turns and colour changes; 0 is off"),
+    _hyper("rand_augment_ops", int, "RandAugment ops", _between(1, 11, closed_high=True), 2, "augmentation",
+           help="how many of RandAugment's operations each batch gets, one after another"),
+    _hyper("random_erasing", float, "Random erasing", _between(0, 1, closed_high=True), 0.0, "augmentation",
+           help="the share of training images that get a random patch replaced by noise; 0 is off"),
+    _hyper("mixup", float, "MixUp alpha", _between(0, 10, closed_high=True), 0.0, "augmentation",
+           help="blend pairs of training images and their labels (alpha of the Beta distribution, 0.2 is usual); 0 is off"),
+    _hyper("cutmix", float, "CutMix alpha", _between(0, 1, closed_high=True), 0.0, "augmentation",
+           help="paste a patch of one training image into another, labels mixed by area (alpha up to 1, 1 is usual); 0 is off; "
+                "with mixup too, each batch gets one or the other"),
     # training
     _hyper("optimizer", str, "Optimizer", None, "sgd", "training", choices=OPTIMIZERS),
     _hyper("init_rate", float, "Initial rate", _positive, [0.02, 0.01], "training"),

@@ -23,6 +23,7 @@ from cnn_tui.core.backend import load_keras
 from cnn_tui.core.data import feeding
 from cnn_tui.core.data.dataset import ImageSet
 from cnn_tui.core.events import BatchProgress, Emit, EpochEnd, TrainingStarted, ignore
+from cnn_tui.core.models.augmentation import batch_augmentation
 from cnn_tui.core.models.model import NetModel
 from cnn_tui.core.models.optimizers import compile_model, one_hot_targets
 from cnn_tui.core.params.files import ModelConfig
@@ -298,7 +299,20 @@ def train(
     emit(TrainingStarted(epochs, batches, config.batch_size, len(train_set),
                          len(validation) if validation is not None else 0, initial_epoch, title))
     y = fit_targets(config, train_set.y, net.num_classes)
-    if feeding.is_streamed(train_set.x):  # too big for memory: scaled batch by batch from disk
+    augmentation = batch_augmentation(config)  # its draws follow Keras's global seed, as the model's layers do
+    if augmentation is not None:  # RandAugment, erasing, MixUp, CutMix: the training batches only
+        weights = None
+        if config.class_weight == "balanced":  # as sample weights of the (mixed) labels, see augmented_batches
+            balanced = class_weights(train_set.y, net.num_classes)
+            weights = np.array([balanced[c] for c in range(net.num_classes)], np.float32)
+        inputs = {"x": feeding.augmented_batches(train_set.x, y, config.batch_size, augmentation,
+                                                 seed=int(np.random.randint(2**31 - 1)), class_weights=weights),
+                  "shuffle": False}  # the dataset reshuffles itself each epoch
+        if validation is not None:  # validation sees its images as they are
+            val_y = fit_targets(config, validation.y, net.num_classes)
+            inputs["validation_data"] = (feeding.batches(validation.x, val_y, config.batch_size, shuffle=False)
+                                         if feeding.is_streamed(validation.x) else (validation.x, val_y))
+    elif feeding.is_streamed(train_set.x):  # too big for memory: scaled batch by batch from disk
         inputs: dict[str, Any] = {"x": feeding.batches(train_set.x, y, config.batch_size, shuffle=True)}
         if validation is not None:
             val_y = fit_targets(config, validation.y, net.num_classes)
@@ -307,7 +321,7 @@ def train(
         inputs = {"x": train_set.x, "y": y, "batch_size": config.batch_size, "shuffle": True}
         if validation is not None:
             inputs["validation_data"] = (validation.x, fit_targets(config, validation.y, net.num_classes))
-    if config.class_weight == "balanced":
+    if config.class_weight == "balanced" and augmentation is None:
         inputs["class_weight"] = class_weights(train_set.y, net.num_classes)
     started = time.perf_counter()
     for first, last, prepare in fit_stages(net, config, batches, initial_epoch, epochs, compiled):

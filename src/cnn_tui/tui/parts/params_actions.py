@@ -18,7 +18,7 @@ from cnn_tui.tui.parts.screen_part import ScreenPart
 from cnn_tui.tui.screens import questions
 from cnn_tui.tui.screens.files import open_dialog, save_dialog
 from cnn_tui.tui.screens.params_form import ParamsScreen
-from cnn_tui.tui.widgets.augment_preview import first_image
+from cnn_tui.tui.widgets.augment_preview import sample_images
 from cnn_tui.tui.widgets.data_view import DataView
 from cnn_tui.tui.widgets.tables import display_path
 
@@ -80,9 +80,9 @@ class ParamsActions(ScreenPart):
             self.apply_params(kind, result, "new" if new or params is None else "edited")
 
         sample = None
-        if kind == "hyper":  # the augmentation preview's image, read in its worker thread
+        if kind == "hyper":  # the augmentation preview's images (two classes, for mixing), read in its worker thread
             session = self.session
-            sample = lambda: first_image(session.data, session.train_set)  # noqa: E731
+            sample = lambda: sample_images(session.data, session.train_set)  # noqa: E731
         self.app.push_screen(ParamsScreen(kind, params, title=title, values=values, sample=sample), done)
 
     def apply_params(self, kind: str, params: Any, how: str) -> None:

@@ -1,8 +1,9 @@
 """The augmentation preview of the hyper-params form: one sample image drawn 8 ways, as training
-may see it with the augmentation fields typed so far. Redrawn a moment after they change (a
+may see it with the augmentation fields typed so far; with mixup or cutmix, two images of two
+classes (shown first) mixed 8 ways, each with its mixed label ("0.7 cat + 0.3 dog"). Redrawn a moment after they change (a
 burst of keystrokes is one redraw); the Keras layers run in a worker thread, never on the UI
-thread. The sample is the first image of the loaded training set, or of the training folder, read
-in that thread too."""
+thread. The samples are the first images of two classes of the loaded training set, or of the training
+folder, read in that thread too."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from textual.timer import Timer
 from textual.widgets import Label
 
 from cnn_tui.core.models import augmentation
-from cnn_tui.core.models.augmentation import AUGMENTATION_FIELDS, is_augmented
+from cnn_tui.core.models.augmentation import AUGMENTATION_FIELDS, is_augmented, mixes_labels
 from cnn_tui.core.params.fields import HYPER_FIELDS, parse_text
 from cnn_tui.core.params.files import ModelConfig
 from cnn_tui.tui.widgets.images import image_class, to_pil
@@ -45,23 +46,40 @@ def preview_config(texts: dict[str, str]) -> ModelConfig | None:
     return ModelConfig(**values)
 
 
-def first_image(data: Any, train_set: Any = None) -> Any:
-    """A sample image (h, w, c floats in [0, 1]): the loaded training set's first, else the first
-    image file of the training folder read at the data params' size; None when there is none
-    (a CSV of pixels or CIFAR batches shows once the set is loaded)."""
+def sample_images(data: Any, train_set: Any = None, count: int = 2) -> list[tuple[Any, str]]:
+    """Up to ``count`` sample images of as many classes, each with its class name: the first of
+    each class of the loaded training set, else the first image file of each class folder of the
+    training folder (read at the data params' size); empty when there is none."""
     if train_set is not None and len(train_set):
-        return train_set.x[0]
+        out: list[tuple[Any, str]] = []
+        for index, label in enumerate(train_set.y):
+            if all(name != train_set.class_names[int(label)] for _, name in out):
+                out.append((train_set.x[index], train_set.class_names[int(label)]))
+                if len(out) == count:
+                    break
+        return out
     if data is None:
-        return None
+        return []
     from cnn_tui.core.data import decode  # noqa: PLC0415 — numpy: not before the first frame
 
-    path = _first_file(data.train_path)
-    if path is None:
-        return None
-    if data.color_mode == "auto":
-        channels = 3 if decode.probe_colour(str(path)) else 1
+    samples = []
+    paths = _first_files(data.train_path, count)
+    if not paths:
+        return []
+    if data.color_mode == "auto":  # the first image decides for all, so that they mix
+        channels = 3 if decode.probe_colour(str(paths[0])) else 1
     else:
         channels = 3 if data.color_mode == "rgb" else 1
+    for path in paths:
+        image = _read_image(data, path, channels)
+        if image is not None:
+            samples.append((image, path.parent.name))
+    return samples
+
+
+def _read_image(data: Any, path: Path, channels: int) -> Any:
+    from cnn_tui.core.data import decode  # noqa: PLC0415 — numpy: not before the first frame
+
     try:
         pixels, _ = decode.decode(str(path), data.image_size, channels)
     except decode.DecodeError:
@@ -69,30 +87,39 @@ def first_image(data: Any, train_set: Any = None) -> Any:
     return pixels.astype("float32") / 255.0
 
 
-def _first_file(folder: Path) -> Path | None:
+def _first_files(folder: Path, count: int) -> list[Path]:
+    """The first image file of each of the first ``count`` class folders that hold one."""
     from cnn_tui.core.data.decode import image_extensions  # noqa: PLC0415 — numpy: not before the first frame
 
+    found: list[Path] = []
     try:
         classes = sorted(e.path for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
         for class_dir in classes:
             names = sorted(e.name for e in os.scandir(class_dir) if e.is_file())
-            for name in names:
-                if Path(name).suffix.lower() in image_extensions():
-                    return Path(class_dir) / name
+            first = next((name for name in names if Path(name).suffix.lower() in image_extensions()), None)
+            if first is not None:
+                found.append(Path(class_dir) / first)
+                if len(found) == count:
+                    break
     except OSError:
-        return None
-    return None
+        return found
+    return found
 
 
 class AugmentPreview(Vertical):
     """``schedule(texts)`` asks for a redraw; ``samples`` holds the last arrays drawn (for ``drawn_config``),
-    ``drawn`` counts redraws.
-    ``sample`` gives the image (h, w, c floats in [0, 1]) or None; it is called once, in the worker thread."""
+    ``shares`` the share of the first image in each mixed label (None unless mixing), ``drawn`` counts redraws.
+    ``sample`` gives the image (h, w, c floats in [0, 1]) or None, or a list of (image, class name) of
+    different classes (``sample_images``: two, so that mixing can be shown); it is called once, in the
+    worker thread."""
 
     def __init__(self, sample: Callable[[], Any], *, id: str | None = None) -> None:  # noqa: A002
         super().__init__(id=id, classes="augment-preview")
         self.sample = sample
         self.image: Any = None
+        self.partner: Any = None  # a second image, of another class: what mixing mixes the first with
+        self.names: tuple[str, str] = ("image 1", "image 2")
+        self.shares: Any = None
         self.looked = False  # whether ``sample`` was called
         self.config: ModelConfig | None = None  # the one asked for last
         self.samples: Any = None
@@ -102,7 +129,9 @@ class AugmentPreview(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Label(Text("Augmentation preview", style="dim"), classes="preview-title")
+        yield Horizontal(classes="preview-sources")
         yield Horizontal(classes="preview-thumbs")
+        yield Label("", classes="preview-labels")
 
     def title(self, text: Text) -> None:
         self.query_one(".preview-title", Label).update(text)
@@ -127,40 +156,77 @@ class AugmentPreview(Vertical):
         """In a worker thread: Keras (imported here the first time) applies the layers."""
         try:
             if not self.looked:
-                self.image, self.looked = self.sample(), True
+                self.take_samples(self.sample())
             if self.image is None:
                 self.app.call_from_thread(self.failed, config, NO_SAMPLE)
                 return
-            samples = augmentation.augmented_samples(self.image, config, COUNT, seed=0)  # through the module: tests wrap it
+            shares = None
+            if mixes_labels(config) and self.partner is not None:
+                samples, shares = augmentation.mixed_samples(self.image, self.partner, config, COUNT, seed=0)
+            else:  # through the module: tests wrap it
+                samples = augmentation.augmented_samples(self.image, config, COUNT, seed=0)
         except Exception as exc:  # noqa: BLE001 - Keras missing or a layer refusing: said in the title
             self.app.call_from_thread(self.failed, config, str(exc))
             return
-        self.app.call_from_thread(self.draw, config, samples)
+        self.app.call_from_thread(self.draw, config, samples, shares)
+
+    def take_samples(self, given: Any) -> None:
+        self.looked = True
+        if isinstance(given, list):
+            if given:
+                self.image, first = given[0]
+                self.names = (first, self.names[1])
+            if len(given) > 1:
+                self.partner, second = given[1]
+                self.names = (self.names[0], second)
+        else:
+            self.image = given
 
     def failed(self, config: ModelConfig, reason: str) -> None:
         if self.is_attached and config == self.config:
             self.title(Text(f"Augmentation preview: {reason}", style="dim" if reason == NO_SAMPLE else "yellow"))
 
-    async def draw(self, config: ModelConfig, samples: Any) -> None:
+    def mixed_labels(self, shares: Any) -> list[str]:
+        """Each mixed sample's label, e.g. "0.7 cat + 0.3 dog"."""
+        first, second = self.names
+        return [f"{share:.1f} {first} + {1 - share:.1f} {second}" for share in shares]
+
+    async def draw(self, config: ModelConfig, samples: Any, shares: Any = None) -> None:
         if not self.is_attached or config != self.config:  # closed, or a newer one is on its way
             return
-        self.samples, self.drawn_config = samples, config
+        self.samples, self.shares, self.drawn_config = samples, shares, config
         self.drawn += 1
-        if is_augmented(config):
-            self.title(Text("Augmentation preview: one training image, 8 ways training may see it"))
+        first, second = self.names
+        if shares is not None:
+            self.title(Text(f"Augmentation preview: a '{first}' and a '{second}' training image (left), "
+                            "mixed 8 ways as training may mix them"))
+        elif is_augmented(config):
+            more = " (mixing needs images of two classes)" if mixes_labels(config) else ""
+            self.title(Text(f"Augmentation preview: one training image, 8 ways training may see it{more}"))
         else:
             self.title(Text("Augmentation preview: no augmentation, so training sees every image as it is",
                             style="dim"))
+        labels = self.query_one(".preview-labels", Label)
+        labels.update("  ".join(f"{i}: {text}" for i, text in enumerate(self.mixed_labels(shares), 1))
+                      if shares is not None else "")
+        labels.display = shares is not None
+        sources = self.query_one(".preview-sources", Horizontal)
         thumbs = self.query_one(".preview-thumbs", Horizontal)
+        await sources.remove_children()
         await thumbs.remove_children()
+        sources.display = shares is not None
         widget = image_class()
         if widget is None:
             await thumbs.mount(Label(f"{len(samples)} samples (no image preview in this terminal)"))
             return
+        if shares is not None:
+            await sources.mount_all([self.thumb(widget, self.image, "preview-source"), Label(first),
+                                     self.thumb(widget, self.partner, "preview-source"), Label(second)])
         shown = samples if is_augmented(config) else samples[:1]
-        images = []
-        for sample in shown:
-            thumb = widget(to_pil(sample), classes="preview-thumb")
-            thumb.styles.width, thumb.styles.height = THUMB_WIDTH, THUMB_HEIGHT
-            images.append(thumb)
-        await thumbs.mount_all(images)
+        await thumbs.mount_all([self.thumb(widget, sample, "preview-thumb") for sample in shown])
+
+    @staticmethod
+    def thumb(widget: Any, image: Any, classes: str) -> Any:
+        thumb = widget(to_pil(image), classes=classes)
+        thumb.styles.width, thumb.styles.height = THUMB_WIDTH, THUMB_HEIGHT
+        return thumb
