@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from cnn_tui.cli import main
-from cnn_tui.cli.rate_command import apply_rate
+from cnn_tui.core.training.lr_finder import apply_rate
 
 
 def test_lr_find_apply_writes_init_rate_keeping_the_other_fields_and_their_order(params_files, capsys):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import math
 import threading
-from pathlib import Path
 from typing import Any
 
 from cnn_tui.cli.commands import (
@@ -18,9 +17,8 @@ from cnn_tui.cli.commands import (
     _run_foreground,
 )
 from cnn_tui.cli.console import CliConsole, make_table
-from cnn_tui.core.params.files import HyperParams
 from cnn_tui.core.runs.execute import Outcome, TaskSpec
-from cnn_tui.core.training.lr_finder import RateSweep
+from cnn_tui.core.training.lr_finder import RateSweep, apply_rate
 
 PLOT_WIDTH, PLOT_HEIGHT = 60, 12
 
@@ -51,13 +49,6 @@ def text_plot(sweep: RateSweep, width: int = PLOT_WIDTH, height: int = PLOT_HEIG
     left, right = f"{sweep.rates[0]:.0e}", f"{sweep.rates[-1]:.2g}"
     lines.append("          " + left + " " * max(1, width - len(left) - len(right)) + right + "  (rate, log scale)")
     return lines
-
-
-def apply_rate(path: str | Path, rate: float) -> Path:
-    """Write ``rate`` as the file's ``init_rate``: the file's other fields, values and order kept (a list
-    of rates becomes the one rate)."""
-    hyper = HyperParams.load(path)
-    return hyper.with_values({"init_rate": rate}).save(path)
 
 
 def _rate_result(console: CliConsole, outcome: Outcome, args: argparse.Namespace) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,7 @@ from cnn_tui.core.data.dataset import ImageSet
 from cnn_tui.core.events import BatchProgress, Emit, ignore
 from cnn_tui.core.models.model import NetModel
 from cnn_tui.core.models.optimizers import make_loss, make_optimizer
-from cnn_tui.core.params.files import ModelConfig
+from cnn_tui.core.params.files import HyperParams, ModelConfig
 from cnn_tui.core.training.fit import PROGRESS_INTERVAL, class_weights, fit_targets
 
 START_RATE = 1e-7
@@ -189,3 +190,9 @@ def find_rate(
         sweep.message = f"swept {len(sweep.rates)} batches up to rate {sweep.rates[-1]:.3g}" if sweep.rates else \
             "no batch was trained"
     return sweep
+
+
+def apply_rate(path: str | Path, rate: float) -> Path:
+    """Write ``rate`` as the hyper params file's ``init_rate``: its other fields, their values and order
+    kept (a list of rates becomes the one rate; a file without init_rate gets it last)."""
+    return HyperParams.load(path).with_values({"init_rate": rate}).save(path)

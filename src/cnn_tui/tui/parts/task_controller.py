@@ -399,6 +399,12 @@ class TaskController(ScreenPart):
         combos = self.session.hyper.combination_count()
         self.screen.app.push_screen(questions.tuning_strategy(combos, RANDOM_SAMPLE), chosen)
 
+    def lr_find(self) -> None:
+        """f: the learning-rate finder, a run like training (stoppable, its own folder, outlives the TUI)."""
+        from cnn_tui.core.runs.execute import TaskSpec  # noqa: PLC0415 — imports numpy: not before the first frame
+
+        self.launch(TaskSpec("lr_find"), "learning-rate finder")
+
     def skip_fit(self) -> None:
         """j: the run process skips the fit it trains and goes on with the next."""
         from cnn_tui.core.runs import control  # noqa: PLC0415 — imports numpy: not before the first frame
