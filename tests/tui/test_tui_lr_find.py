@@ -8,7 +8,7 @@ import json
 from cnn_tui.tui.actions import menu_items
 from cnn_tui.tui.screens.rate_finder import RateCurve, RateFinderScreen
 
-from tui_helpers import logged, make_app, run_record, wait_for, wait_idle
+from tui_helpers import logged, make_app, run_record, text_of, wait_for, wait_idle
 
 
 async def test_the_tasks_item_runs_the_finder_and_apply_writes_init_rate(params_files, in_tmp):
@@ -22,6 +22,7 @@ async def test_the_tasks_item_runs_the_finder_and_apply_writes_init_rate(params_
         await pilot.press(item.key)
         await wait_for(pilot, lambda: main.session.busy == "learning-rate finder", what="the finder to start")
         run_dir = main.task_controller.current.run_dir
+        assert "Learning-rate finder: up to 200 batches" in text_of(app, "#training-title")
         await wait_idle(pilot, timeout=240)
         await wait_for(pilot, lambda: isinstance(app.screen, RateFinderScreen), what="the finder's dialog")
         record = run_record(main.session.run_dir)
