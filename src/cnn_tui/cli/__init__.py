@@ -190,6 +190,15 @@ def build_parser() -> argparse.ArgumentParser:
     _out(p)
     _detach(p)
 
+    p = command("lr-find", "learning-rate finder: a sweep of the rate from 1e-7 until the loss explodes, "
+                "its plot and a suggested init_rate", epilog=LR_FIND_EPILOG)
+    _data_hyper(p)
+    p.add_argument("--steps", type=_at_least(10), default=200, help="the most batches the sweep trains (default 200)")
+    p.add_argument("--apply", action="store_true", help="write the suggested rate into the hyper params file as "
+                   "init_rate (its other fields and their order kept)")
+    _out(p)
+    _detach(p)
+
     p = command("pipeline", "demo job: summary, training with validation, evaluation and confusion matrix",
                 epilog=TASK_EPILOG)
     _data_hyper(p)
@@ -237,6 +246,13 @@ def build_parser() -> argparse.ArgumentParser:
 TASK_EPILOG = """It writes a run folder (the params, task.json, events.jsonl, results, run.json).
 With --detach it runs in a process of its own that outlives this terminal: follow it with
 `cnn-tui attach RUN`, stop it with `cnn-tui stop RUN`, go on after a stop with `cnn-tui resume RUN`."""
+
+
+LR_FIND_EPILOG = """The rate grows exponentially from 1e-7, one step per batch, until the smoothed loss (an
+exponential moving average with bias correction) is 4 times its minimum or the rate reaches 10.
+The suggestion is the rate where the smoothed loss falls fastest (steepest descent against the
+log of the rate). The run folder holds lr_find.png and lr_find.csv; the model is restored and
+no model is saved. A backbone sweeps the phase that trains first (the head, backbone frozen)."""
 
 
 EXPORT_EPILOG = """The artifact is written with Keras's model.export: saved_model is a folder (serving endpoint
@@ -398,14 +414,15 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "no_cache", False):
         os.environ["CNN_TUI_CACHE"] = "0"
 
-    from cnn_tui.cli import commands, data_commands, exporting, manage, preset_commands  # noqa: PLC0415 — the commands and the engine load after parsing: --help does not wait
+    from cnn_tui.cli import commands, data_commands, exporting, manage, preset_commands, rate_command  # noqa: PLC0415 — the commands and the engine load after parsing: --help does not wait
     from cnn_tui.cli.console import CliConsole  # noqa: PLC0415 — the commands and the engine load after parsing: --help does not wait
     from cnn_tui.core.fileio import json_default, without_nan  # noqa: PLC0415 — the commands and the engine load after parsing: --help does not wait
 
     console = CliConsole(json_mode=args.json, quiet=args.quiet)
     stop = threading.Event()
-    run = next(getattr(module, f"cmd_{args.command}") for module in (commands, data_commands, exporting, manage, preset_commands)
-               if hasattr(module, f"cmd_{args.command}"))
+    handler = f"cmd_{args.command.replace('-', '_')}"
+    run = next(getattr(module, handler) for module in (commands, data_commands, exporting, manage, preset_commands,
+                                                        rate_command) if hasattr(module, handler))
     code: int = EXIT_OK
     result: Any = {}
     if args.command in WATCHING:

@@ -30,6 +30,7 @@ class Session:
     evaluation: Evaluation | None = None
     tuning: TuningResult | None = None
     best_hyper: HyperParams | None = None
+    suggested_rate: float | None = None  # the learning-rate finder's, for init_rate
     run_dir: Path | None = None  # the latest run folder: where Snap saves
     busy: str | None = None  # label of the heavy task running, if any
     stoppable: bool = False
@@ -77,6 +78,9 @@ class Session:
                              or self._need_train()),
             "tune_options": lambda: (self._idle() or self._keras() or self._need_data() or self._need_hyper()
                                      or self._need_train()),
+            "lr_find": lambda: self._idle() or self._keras() or self._need_data() or self._need_hyper(),
+            "apply_rate": lambda: self._need_hyper() or (None if self.suggested_rate else
+                                                         "run the learning-rate finder (f) first"),
             "skip_fit": lambda: None if self.busy == "tuning" else "no search is running",
             "stop": lambda: None if self.busy and self.stoppable else "nothing is running",
             "apply_best": lambda: None if self.best_hyper else "run Tuning (u) first; it finds the best combination",

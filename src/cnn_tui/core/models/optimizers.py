@@ -13,6 +13,10 @@ from cnn_tui.core.models.augmentation import mixes_labels
 
 # Until training knows its batches per epoch, a cosine schedule assumes this many.
 ASSUMED_STEPS_PER_EPOCH = 100
+# one_cycle starts at init_rate / ONE_CYCLE_DIV and ends at init_rate * ONE_CYCLE_END (fastai's
+# fit_one_cycle: div 25, and a final rate 1e5 times lower than its start)
+ONE_CYCLE_DIV = 25.0
+ONE_CYCLE_END = 1.0 / (ONE_CYCLE_DIV * 1e5)
 
 
 def learning_rate(config: Any, steps_per_epoch: int | None = None) -> Any:
@@ -28,12 +32,33 @@ def learning_rate(config: Any, steps_per_epoch: int | None = None) -> Any:
         if warmup:
             return schedules.CosineDecay(0.0, total, warmup_target=config.init_rate, warmup_steps=warmup)
         return schedules.CosineDecay(config.init_rate, total)
+    if config.schedule == "one_cycle":
+        return one_cycle(config, steps_per_epoch)
     return schedules.ExponentialDecay(config.init_rate, decay_steps=config.decay_steps, decay_rate=config.decay_rate)
 
 
-def make_optimizer(config: Any, steps_per_epoch: int | None = None, *, rate_factor: float = 1.0) -> Any:
+def one_cycle(config: Any, steps_per_epoch: int | None = None) -> Any:
+    """Smith's 1cycle as Keras's own ``CosineDecay`` with a warm-up: a linear rise from
+    init_rate / 25 to init_rate over ``warmup_fraction`` of all steps, then a cosine down to about 0.
+    A built-in schedule keeps the model file loadable in safe mode (no custom object) and resumes
+    like the others: its step is the optimizer's ``iterations``, saved with the model."""
     keras = load_keras()
-    rate = learning_rate(config.replace(init_rate=config.init_rate * rate_factor), steps_per_epoch)
+    total = max(2, config.epochs * (steps_per_epoch or ASSUMED_STEPS_PER_EPOCH))
+    warmup = min(total - 1, round(config.warmup_fraction * total))
+    start = config.init_rate / ONE_CYCLE_DIV
+    if not warmup:
+        return keras.optimizers.schedules.CosineDecay(config.init_rate, total, alpha=ONE_CYCLE_END)
+    return keras.optimizers.schedules.CosineDecay(start, total - warmup, alpha=ONE_CYCLE_END,
+                                                  warmup_target=config.init_rate, warmup_steps=warmup)
+
+
+def make_optimizer(config: Any, steps_per_epoch: int | None = None, *, rate_factor: float = 1.0,
+                   rate: Any = None) -> Any:
+    """The configured optimizer; ``rate`` (a schedule, e.g. the rate finder's sweep) replaces the
+    configuration's rate and schedule."""
+    keras = load_keras()
+    if rate is None:
+        rate = learning_rate(config.replace(init_rate=config.init_rate * rate_factor), steps_per_epoch)
     decay = config.weight_decay or None
     if config.optimizer == "adam":
         return keras.optimizers.Adam(learning_rate=rate, weight_decay=decay)

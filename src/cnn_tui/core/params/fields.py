@@ -81,7 +81,7 @@ _BACKBONES = ("architecture", BACKBONE_NAMES)
 
 FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")
 OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("exponential", "cosine", "constant")
+SCHEDULES = ("exponential", "cosine", "constant", "one_cycle")
 
 HYPER_FIELDS: tuple[FieldSpec, ...] = (
     # network
@@ -135,12 +135,16 @@ HYPER_FIELDS: tuple[FieldSpec, ...] = (
     _hyper("momentum", float, "Momentum", _between(0, 1), 0.9, "training", ("optimizer", ("sgd",))),
     _hyper("weight_decay", float, "Weight decay", _at_least(0), 0.0, "training"),
     _hyper("schedule", str, "Rate schedule", None, "exponential", "training", choices=SCHEDULES,
-           help="exponential (as the seed), cosine (down to 0 over the whole training), constant"),
+           help="exponential (as the seed), cosine (down to 0 over the whole training), constant, "
+           "one_cycle (up to init_rate over warmup_fraction of the steps, then a cosine down to about 0)"),
     _hyper("decay_steps", int, "Decay steps", _at_least(1), 400, "training", ("schedule", ("exponential",))),
     _hyper("decay_rate", float, "Decay rate", _between(0, 1, closed_low=False, closed_high=True), 0.9, "training",
            ("schedule", ("exponential",))),
     _hyper("warmup_epochs", int, "Warm-up epochs", _at_least(0), 0, "training", ("schedule", ("cosine",)),
            help="epochs the rate rises linearly from 0 before the cosine decay"),
+    # one_cycle (lrfind): the share of all training steps the rate rises over, as fastai's pct_start
+    _hyper("warmup_fraction", float, "Warm-up fraction", _between(0, 1), 0.25, "training", ("schedule", ("one_cycle",)),
+           help="one_cycle: the share of all training steps the rate rises from init_rate/25 to init_rate"),
     _hyper("epochs", int, "Epochs", _at_least(1), [5, 10], "training"),
     _hyper("batch_size", int, "Batch size", _at_least(1), [64, 80], "training"),
     _hyper("patience", int, "Early-stop patience", _at_least(0), 0, "training",

@@ -41,9 +41,9 @@ def prepare(spec: TaskSpec, data: DataParams, hyper: HyperParams | None, *, pare
     """Check what can be checked cheaply, then make the run folder with the params and the task."""
     if spec.task not in TASKS:
         raise UserError(f"unknown task {spec.task!r}; choose one of {', '.join(TASKS)}")
-    if spec.task in ("train", "pipeline", "tune") and hyper is None:
+    if spec.task in ("train", "pipeline", "tune", "lr_find") and hyper is None:
         raise UserError(f"{spec.task} needs hyper params")
-    if spec.task in ("train", "pipeline") and start_model is None and not spec.model:
+    if spec.task in ("train", "pipeline", "lr_find") and start_model is None and not spec.model:
         check_fits(data, hyper.first())
     elif spec.task == "tune":
         check_grid_size(hyper, spec.strategy)  # before anything is listed: a grid can be astronomically large

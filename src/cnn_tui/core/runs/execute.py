@@ -33,7 +33,7 @@ from cnn_tui.core.tuning.options import SearchOptions
 from cnn_tui.core.tuning.search import plan_search, search_subset
 
 TASK_FILE = "task.json"
-TASKS = ("train", "tune", "pipeline", "evaluate", "predict")
+TASKS = ("train", "tune", "pipeline", "evaluate", "predict", "lr_find")
 RESUMABLE = ("train", "pipeline", "tune")
 
 
@@ -55,6 +55,7 @@ _TASK_FIELD_CHECKS = {
     "cv": _whole, "n_iter": _whole, "max_samples": _whole, "jobs": _whole,
     "gpus": lambda v: v is None or (isinstance(v, list) and all(isinstance(g, (str, int)) and not isinstance(g, bool) for g in v)),
     "resume": lambda v: isinstance(v, bool),
+    "sweep_steps": _whole,
 }
 
 
@@ -75,6 +76,7 @@ class TaskSpec:
     security: str | None = None  # tune: a Dask security (TLS) file for --cluster
     prune: str = "none"  # tune: none | median
     resume: bool = False  # go on from what the run's folder holds
+    sweep_steps: int = 200  # lr_find: the most batches the rate sweep trains
 
     def save(self, folder: Path) -> Path:
         return fileio.write_json(folder / TASK_FILE, dataclasses.asdict(self))
@@ -130,6 +132,7 @@ class Outcome:
     train: steps.TrainOutcome | None = None
     evaluation: steps.EvaluationOutcome | None = None
     tuning: steps.TuningOutcome | None = None
+    rates: steps.RateOutcome | None = None
     train_set: Any = None
     details: dict[str, Any] = field(default_factory=dict)
 
@@ -316,4 +319,22 @@ def finished_folds(run: Run) -> list[dict[str, Any]]:
     return list(rows.values())
 
 
-_TASK_RUNNERS = {"train": _train, "evaluate": _evaluate, "predict": _evaluate, "pipeline": _pipeline, "tune": _tune}
+def _lr_find(task: TaskContext) -> Outcome:
+    """The learning-rate finder on a new network of the run's hyper params (or the given model);
+    the model is restored after the sweep and no model file is written."""
+    run, spec, data, emit = task.run, task.spec, task.data, task.emit
+    hyper = task.needs_hyper()
+    backend.set_seed(data.seed)
+    net = task.inputs.net or (NetModel.load(spec.model) if spec.model else None)
+    images = _training_set(task, channels=net.channels if net is not None else None)
+    if net is None:
+        net = steps.new_model(data, hyper, images)
+    emit(Notice(f"learning-rate finder: up to {spec.sweep_steps} batches of {hyper.first().batch_size}, "
+                "the rate from 1e-07 growing until the loss explodes"))
+    found = steps.rate_run(net, images, data, hyper, steps=spec.sweep_steps, run=run, emit=emit, stop=task.stop)
+    return Outcome(spec.task, found.status, found.message, exit_code_of(found.status), run, rates=found,
+                   train_set=images, details=found.details)
+
+
+_TASK_RUNNERS = {"train": _train, "evaluate": _evaluate, "predict": _evaluate, "pipeline": _pipeline, "tune": _tune,
+                 "lr_find": _lr_find}

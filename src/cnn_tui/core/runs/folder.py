@@ -51,7 +51,7 @@ CLAIM_RETRY_SECONDS = 0.5
 INTERRUPTED_MESSAGE = "the process ended before the run finished (killed, or the machine stopped)"
 # what each task is called where the user reads it (a TaskSpec's label adds "with validation")
 TASK_LABELS = {"train": "training", "tune": "tuning", "pipeline": "pipeline", "evaluate": "evaluation",
-               "predict": "prediction"}
+               "predict": "prediction", "lr_find": "learning-rate finder"}
 
 
 class RunBusy(ResultsError):

@@ -21,13 +21,14 @@ from cnn_tui.core.data.dataset import ImageSet, load_data, resolve_channels
 from cnn_tui.core.data.locations import list_data
 from cnn_tui.core.errors import ResultsError, UserError, disk_problem
 from cnn_tui.core.events import Emit, Notice, ignore
-from cnn_tui.core.inspect import reports
+from cnn_tui.core.inspect import rate_plot, reports
 from cnn_tui.core.models.model import NetModel, build_model
 from cnn_tui.core.params.files import DataParams, HyperParams, check_fits
 from cnn_tui.core.runs.folder import Run
 from cnn_tui.core.training import tensorboard_logs
 from cnn_tui.core.training.evaluation import Evaluation, evaluate
 from cnn_tui.core.training.fit import TrainResult, train
+from cnn_tui.core.training.lr_finder import RateSweep, find_rate
 from cnn_tui.core.tuning.options import SearchOptions
 from cnn_tui.core.tuning.search import TuningPlan, TuningResult, best_hyper_params, tune
 
@@ -359,3 +360,45 @@ def tune_run(
         **group_details(images),
     )
     return TuningOutcome(result, run, best_hyper, files, details)
+
+
+@dataclass
+class RateOutcome(EndsAsItsResult):
+    result: RateSweep
+    run: Run
+    files: dict[str, Path] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)  # for run.json
+
+
+RATE_PLOT = "lr_find.png"
+RATE_TABLE = "lr_find.csv"
+
+
+def rate_run(net: NetModel, train_set: ImageSet, data: DataParams, hyper: HyperParams, *, steps: int, run: Run,
+             emit: Emit = ignore, stop: threading.Event | None = None) -> RateOutcome:
+    """The learning-rate finder on the run's first configuration: its sweep as a table and a plot."""
+    config = hyper.first()
+    net.check_fits(num_classes=train_set.num_classes, image_size=train_set.image_size,
+                   class_names=train_set.class_names, what="training set")
+    run.save_params(data, hyper)
+    try:
+        sweep = find_rate(net, train_set, config, steps=steps, emit=emit, stop=stop)
+    except Exception as exc:
+        if backend.is_out_of_memory(exc):
+            raise UserError(f"the rate finder failed: {backend.describe_failure(exc)}") from None
+        raise
+    files = {"table": rate_plot.write_sweep_csv(sweep, run.file(RATE_TABLE))}
+    if sweep.rates:
+        files["plot"] = rate_plot.plot_sweep(sweep, run.file(RATE_PLOT), f"{run.record['run_id']}: learning-rate finder")
+    if sweep.suggestion is not None:
+        sweep.message += f"; suggested init_rate {round_rate(sweep.init_rate):g} ({sweep.rule})"
+    else:
+        sweep.message += "; too few batches for a suggestion"
+    details = dict(suggested_rate=round_rate(sweep.init_rate), rule=sweep.rule, batches=len(sweep.rates),
+                   sweep_seconds=round(sweep.seconds, 3))
+    return RateOutcome(sweep, run, files, details)
+
+
+def round_rate(rate: float | None) -> float | None:
+    """A rate to two significant digits, as a person writes it in a params file."""
+    return None if rate is None else float(f"{rate:.2g}")

@@ -180,6 +180,23 @@ class ParamsActions(ScreenPart):
         folder = Path(source).parent if source else self.session.run_dir
         self.app.push_screen(save_dialog("model", folder, "model.keras"), chosen)
 
+    def apply_rate(self) -> None:
+        """A: the finder's rate as init_rate; written into the hyper params file too when the form holds
+        nothing unsaved (else it waits, marked unsaved, for S)."""
+        from cnn_tui.core.training.lr_finder import apply_rate  # noqa: PLC0415 — imports numpy: not before the first frame
+
+        session = self.session
+        rate = session.suggested_rate
+        hyper = session.hyper.with_values({"init_rate": rate})
+        how = f"init_rate set to {rate:g} (the learning-rate finder's suggestion)"
+        if hyper.source is not None and "hyper" not in self.dirty:
+            apply_rate(hyper.source, rate)
+            how += f", written into {display_path(hyper.source)}"
+        else:
+            self.dirty.add("hyper")
+            how += "; save them (S) to keep it"
+        self.apply_params("hyper", hyper, how)
+
     def apply_best(self) -> None:
         best = self.session.best_hyper
         self.dirty.add("hyper")

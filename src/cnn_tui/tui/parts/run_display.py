@@ -17,11 +17,12 @@ from cnn_tui.core.runs.events_file import read_events
 from cnn_tui.core.runs.lifecycle import EXIT_FAILED
 from cnn_tui.core.runs.results import RunEnding, load_evaluation, load_history, load_tuning, read_ending
 from cnn_tui.tui.parts.screen_part import ScreenPart
+from cnn_tui.tui.screens.rate_finder import APPLY, RateFinderScreen, read_sweep
 from cnn_tui.tui.widgets.tables import display_path
 
 # the view that shows a run's task
 RUN_VIEWS = {"train": "training", "pipeline": "training", "tune": "tuning", "evaluate": "evaluation",
-             "predict": "evaluation"}
+             "predict": "evaluation", "lr_find": "training"}
 
 
 @dataclass
@@ -36,6 +37,7 @@ class RunResults:
     tuning: Any = None
     best_hyper: Any = None
     net: Any = None
+    rate_sweep: tuple[list[float], list[float]] | None = None  # lr_find: rates and smoothed losses
     notes: list[str] = field(default_factory=list)  # what could not be read back
     detached: bool = False  # we stopped following: the run goes on, nothing was read back
 
@@ -65,6 +67,8 @@ def read_run_results(run_dir: Path, *, finished: TaskFinished | None = None) -> 
             results.best_hyper = HyperParams.load(best)
         except UserError as exc:
             results.notes.append(f"the best params could not be read: {exc}")
+    if ending.task == "lr_find" and (sweep := results.file("lr_find.csv")):
+        results.rate_sweep = read_sweep(sweep)
     model = results.file("model.keras")
     if model is None and ending.task in ("evaluate", "predict"):  # the model it evaluated, if still there
         model = _task_model(run_dir)
@@ -122,6 +126,8 @@ class RunDisplay(ScreenPart):
             session.best_hyper = results.best_hyper
             self.screen.view("tuning").show_result(results.tuning, stopped=results.tuning.status != "finished",
                                                    best_path=results.file("best_hyper_params.json"))
+        if results.rate_sweep is not None:
+            self.show_rate_sweep(results)
         for note in results.notes:
             self.say(note, "warning")
         done = int(ending.details.get("epochs_done") or len(results.history.get("loss", [])))
@@ -136,6 +142,22 @@ class RunDisplay(ScreenPart):
             self.say(f"{message}; results in {where}", level)
         else:
             self.say(f"{ending.label} {ending.status}: {message}; results in {where}", level)
+
+    def show_rate_sweep(self, results: RunResults) -> None:
+        """The finder's curve in a dialog; its Apply makes the suggestion init_rate (as A does later)."""
+        details = results.ending.details
+        rate = details.get("suggested_rate")
+        self.session.suggested_rate = rate if isinstance(rate, (int, float)) and rate > 0 else None
+        self.screen.refresh_state()
+        rates, smoothed = results.rate_sweep or ([], [])
+
+        def chosen(answer: str | None) -> None:
+            if answer == APPLY and self.session.suggested_rate and self.session.hyper is not None:
+                self.screen.params.apply_rate()
+
+        self.screen.app.push_screen(RateFinderScreen(rates, smoothed, self.session.suggested_rate,
+                                                     str(details.get("rule") or ""), results.file("lr_find.png")),
+                                    chosen)
 
     def model_note(self, results: RunResults) -> str:
         ending = results.ending

@@ -399,6 +399,21 @@ class TaskController(ScreenPart):
         combos = self.session.hyper.combination_count()
         self.screen.app.push_screen(questions.tuning_strategy(combos, RANDOM_SAMPLE), chosen)
 
+    async def lr_find(self) -> None:
+        """f: the learning-rate finder, a run like training (stoppable, its own folder, outlives the TUI);
+        its batches move the training view's progress bars."""
+        from cnn_tui.core.runs.execute import TaskSpec  # noqa: PLC0415 — imports numpy: not before the first frame
+
+        await self.screen.mount_views()
+        spec = TaskSpec("lr_find")
+        self.screen.view("training").start(
+            f"Learning-rate finder: up to {spec.sweep_steps} batches of {self.session.hyper.first().batch_size}, "
+            "the rate growing from 1e-7 until the loss explodes · starting the run process…",
+            1, spec.sweep_steps, validation=False)
+        self.launch(spec, "learning-rate finder")
+        if self.current is not None:
+            self.current.training_shown = True
+
     def skip_fit(self) -> None:
         """j: the run process skips the fit it trains and goes on with the next."""
         from cnn_tui.core.runs import control  # noqa: PLC0415 — imports numpy: not before the first frame
