@@ -29,6 +29,7 @@ from cnn_tui.core.runs.events_file import read_events
 from cnn_tui.core.runs.folder import TASK_LABELS, Run, read_record
 from cnn_tui.core.runs.lifecycle import EXIT_OK, EXIT_USER, exit_code_of
 from cnn_tui.core.runs.results import load_history
+from cnn_tui.core.training import averaging
 from cnn_tui.core.tuning.options import SearchOptions
 from cnn_tui.core.tuning.search import plan_search, search_subset
 
@@ -199,6 +200,7 @@ def _train_step(task: TaskContext) -> tuple[Any, Any, steps.TrainOutcome | None]
     resume_from = run.file(steps.RESUME_MODEL) if run.file(steps.RESUME_MODEL).exists() else run.file("model.keras")
     if spec.resume and resume_from.exists():
         net = NetModel.load(resume_from, with_optimizer=True)
+        averaging.training_weights_back(net.keras_model)  # ema: train on from the trained weights, not the average
         history = load_history(run.path)
         # the model file records its epochs; history.csv may hold one more if a kill fell between the writes
         initial_epoch = net.epochs_done if net.epochs_done is not None else len(history.get("loss", []))
