@@ -56,6 +56,7 @@ _TASK_FIELD_CHECKS = {
     "cv": _whole, "n_iter": _whole, "max_samples": _whole, "jobs": _whole,
     "gpus": lambda v: v is None or (isinstance(v, list) and all(isinstance(g, (str, int)) and not isinstance(g, bool) for g in v)),
     "resume": lambda v: isinstance(v, bool),
+    "tta": lambda v: v is None or isinstance(v, bool),
 }
 
 
@@ -76,6 +77,7 @@ class TaskSpec:
     security: str | None = None  # tune: a Dask security (TLS) file for --cluster
     prune: str = "none"  # tune: none | median
     resume: bool = False  # go on from what the run's folder holds
+    tta: bool | None = None  # evaluate, predict: test-time augmentation; None: as the model file records
 
     def save(self, folder: Path) -> Path:
         return fileio.write_json(folder / TASK_FILE, dataclasses.asdict(self))
@@ -257,7 +259,8 @@ def _evaluation_step(task: TaskContext, net: Any, *, test: Any, confusion: bool,
     net.check_fits(num_classes=test.num_classes, image_size=test.image_size, class_names=test.class_names,
                    what="test set", channels=test.channels)
     adopt_folder_names(net, test.class_names, emit)
-    return steps.evaluate_run(net, test, run=task.run, data=data, confusion=confusion, emit=emit, stop=stop)
+    return steps.evaluate_run(net, test, run=task.run, data=data, confusion=confusion, emit=emit, stop=stop,
+                              tta=task.spec.tta)
 
 
 def adopt_folder_names(net: Any, names: list[str], emit: Emit) -> None:
