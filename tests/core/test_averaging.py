@@ -148,3 +148,23 @@ def test_ema_is_a_decay_below_one():
         HyperParams.from_dict({"ema": 1.0})
     with pytest.raises(Exception, match="ema"):
         HyperParams.from_dict({"ema": "high"})
+
+
+def test_a_backbone_averages_each_phase_and_keeps_the_fine_tuned_average(tmp_path, recorded):
+    keras = load_keras()
+    source = keras.applications.MobileNetV3Small(include_top=False, weights=None, input_shape=(32, 32, 3),
+                                                 pooling="avg", include_preprocessing=True)
+    weights = tmp_path / "mobile.weights.h5"
+    source.save_weights(weights)  # "pretrained": the backbone is frozen first, then fine-tuned
+    images = load_images(write_image_folder(tmp_path / "t", 3, per_class=6, size=12), image_size=12)
+    config = HyperParams.from_dict({"architecture": "mobilenet_v3_small", "weights": str(weights), "epochs": 2,
+                                    "freeze_epochs": 1, "batch_size": 9, "optimizer": "adam", "init_rate": 0.01,
+                                    "schedule": "constant", "ema": DECAY}).first()
+    net = build_model(config, image_size=12, channels=1, class_names=images.class_names)
+    result = train(net, images, config)
+    assert result.status == "finished" and result.epochs_done == 2
+    # the fine-tuning phase compiles a new optimizer: its steps (numbered from 1 again, so they
+    # replace the frozen phase's) start a new average from the frozen phase's averaged weights
+    assert sorted(recorded.by_step) == [1, 2]
+    assert len(recorded.by_step[1]) == len(net.keras_model.trainable_weights) > 2  # more than the head
+    _assert_close(_trainable(net.keras_model), recorded.average(DECAY))
