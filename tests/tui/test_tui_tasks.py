@@ -336,3 +336,22 @@ async def test_quit_and_leave_the_run_running_then_it_finishes_alone(params_file
     record = await wait_run_ended(run, timeout=120)
     assert record["status"] == "finished" and record["details"]["epochs_done"] == 6
     assert len((run / "history.csv").read_text().splitlines()) == 7
+
+
+async def test_prediction_with_tta_shows_its_figures_beside_the_plain_ones(params_files, in_tmp):
+    data, hyper = params_files(**SMALL, hyper={"epochs": 1})
+    app = make_app(data, hyper)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("i")
+        await wait_idle(pilot)
+        await pilot.press("L")
+        await wait_idle(pilot)
+        await pilot.press("E")
+        await wait_idle(pilot)
+        ev = app.main.session.evaluation
+        assert ev is not None and ev.tta and ev.views[0] == "identity"
+        metrics = text_of(app, "#metrics")
+        assert f"{len(ev.views)} views averaged" in metrics and "plain accuracy" in metrics
+        assert "with test-time augmentation" in status(app)
+        written = json.loads((app.main.session.run_dir / "evaluation.json").read_text())
+        assert written["tta"] is True and written["tta_views"] == ev.views

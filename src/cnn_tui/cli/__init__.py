@@ -148,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = command(name, text, epilog="It writes a run folder (cnn-tui runs lists it).")
         p.add_argument("--data", required=True, metavar="D.json", help="data params JSON")
         p.add_argument("--model", required=True, metavar="M.keras", help="a model saved by cnn-tui (or any Keras image classifier)")
+        _tta(p)
         _set(p, "a data params field")
         _out(p)
 
@@ -155,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, metavar="M.keras")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--top", type=_at_least(1), default=3, help="how many classes to show (default 3)")
+    _tta(p)
 
     p = command("export", "write a saved model as a TensorFlow SavedModel, ONNX or LiteRT file and check it "
                 "predicts what the model does", epilog=EXPORT_EPILOG)
@@ -272,6 +274,12 @@ def _gpu_list(text: str) -> list[str]:
 def _detach(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detach", action="store_true",
                    help="run in the background (own process, output in the run's run.log); print the run id and return")
+
+
+def _tta(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                   help="test-time augmentation: average each image's shifted (and, where the model was trained "
+                   "with flips, mirrored) views (default: as the model file records, its hyper params' tta)")
 
 
 def _results(p: argparse.ArgumentParser) -> None:

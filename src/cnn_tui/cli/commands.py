@@ -29,6 +29,7 @@ from cnn_tui.core.data.locations import list_data
 from cnn_tui.core.errors import UserError
 from cnn_tui.core.fileio import without_nan
 from cnn_tui.core.models.model import NetModel, readable_size
+from cnn_tui.core.models.views import chosen_tta, views_of
 from cnn_tui.core.params.files import DataParams, HyperParams
 from cnn_tui.core.runs import control, steps
 from cnn_tui.core.runs.execute import Inputs, Outcome, TaskSpec
@@ -299,7 +300,15 @@ def _evaluation_result(console: CliConsole, outcome: Outcome, *, confusion: bool
     rows = [("accuracy", ev.accuracy), ("loss", ev.loss), ("test images", ev.samples)]
     if auc is not None:
         rows.append(("ROC AUC" + (" (one-vs-rest, macro)" if ev.probabilities.shape[1] > 2 else ""), auc))
-    console.table(make_table("Evaluation", ["metric", "value"], rows, right=[1]))
+    if ev.tta:  # test-time augmentation: its figures beside the plain ones
+        plain, plain_auc = ev.plain(), ev.plain().roc_auc()
+        tta_rows = [(name, value, plain_value) for (name, value), plain_value in
+                    zip(rows, [plain.accuracy, plain.loss, plain.samples, plain_auc])]
+        console.table(make_table(f"Evaluation (test-time augmentation: {len(ev.views)} views)",
+                                 ["metric", "with TTA", "plain"], tta_rows, right=[1, 2]))
+        console.line(f"  views: {', '.join(ev.views)}")
+    else:
+        console.table(make_table("Evaluation", ["metric", "value"], rows, right=[1]))
     result: dict[str, Any] = {"run_id": run.path.name, "run_dir": str(run.path), **ev.summary(),
                               "files": {k: str(v) for k, v in evaluated.files.items()},
                               "skipped": _skipped_in(run.path)}
@@ -326,7 +335,7 @@ def cmd_evaluate(args: Args, console: CliConsole, stop: threading.Event, *, conf
     net = _load_model(args.model)  # a model that cannot be used is refused before a run folder exists
     net.check_fits(num_classes=data.num_classes, image_size=data.image_size, what="data params")
     _check_test_folder(data, net.class_names if net.names_known else None)  # a foreign model takes the folders'
-    spec = TaskSpec("predict" if confusion else "evaluate", model=args.model)
+    spec = TaskSpec("predict" if confusion else "evaluate", model=args.model, tta=getattr(args, "tta", None))
     run = _prepare(args, spec, data, None)
     outcome = _run_foreground(run, spec, console, stop, Inputs(net=net))
     result = _evaluation_result(console, outcome, confusion=confusion)
@@ -349,15 +358,17 @@ def cmd_features(args: Args, console: CliConsole, stop: threading.Event) -> dict
 
 def cmd_classify(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
     net = _load_model(args.model)
-    results = classify_files(net, args.images, top_k=args.top)
+    tta = chosen_tta(net, getattr(args, "tta", None))
+    results = classify_files(net, args.images, top_k=args.top, tta=tta)
     rows = []
     for r in results:
         if r.error:
             rows.append((r.path, "unreadable", r.error))
         else:
             rows.append((r.path, r.top[0][0], "  ".join(f"{name} {p:.1%}" for name, p in r.top)))
-    console.table(make_table("Classification", ["image", "class", f"top {args.top}"], rows))
-    out = {"model": args.model, "results": [{"path": r.path, "top": r.top, "error": r.error} for r in results]}
+    title = "Classification" + (f" (test-time augmentation: {len(views_of(net))} views)" if tta else "")
+    console.table(make_table(title, ["image", "class", f"top {args.top}"], rows))
+    out = {"model": args.model, "tta": tta, "results": [{"path": r.path, "top": r.top, "error": r.error} for r in results]}
     if all(r.error for r in results):
         raise UserError(f"none of the {len(results)} file(s) could be read as an image ({results[0].error})")
     return out

@@ -78,6 +78,9 @@ ACTIONS: tuple[Action, ...] = (
            "task_controller.evaluate", footer="Eval"),
     Action("predict", "Tasks", "Prediction", "p", "confusion matrix on the test set", "task_controller.predict",
            footer="Predict"),
+    Action("predict_tta", "Tasks", "Prediction with TTA", "E", "the confusion matrix with test-time augmentation "
+           "(shifted and, where flips are on, mirrored views averaged), its figures beside the plain ones",
+           "task_controller.predict_with_tta"),
     Action("tune", "Tasks", "Tuning", "u", "grid search over every csv hyper field", "task_controller.tune",
            footer="Tune"),
     Action("tune_options", "Tasks", "Tuning with options…", "U",

@@ -74,6 +74,7 @@ class Session:
             "train_val": lambda: self._train_rule(),
             "evaluate": lambda: self._test_rule(),
             "predict": lambda: self._test_rule(),
+            "predict_tta": lambda: self._test_rule(),
             "tune": lambda: (self._idle() or self._keras() or self._need_data() or self._need_hyper()
                              or self._need_train()),
             "tune_options": lambda: (self._idle() or self._keras() or self._need_data() or self._need_hyper()

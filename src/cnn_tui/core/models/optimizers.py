@@ -60,11 +60,14 @@ def make_optimizer(config: Any, steps_per_epoch: int | None = None, *, rate_fact
     if rate is None:
         rate = learning_rate(config.replace(init_rate=config.init_rate * rate_factor), steps_per_epoch)
     decay = config.weight_decay or None
+    # ema: Keras keeps the moving average of the weights in the optimizer (saved with its state);
+    # training.averaging swaps it into the model for validation, checkpoints and the end of a fit
+    averaging = {"use_ema": True, "ema_momentum": config.ema} if config.ema else {}
     if config.optimizer == "adam":
-        return keras.optimizers.Adam(learning_rate=rate, weight_decay=decay)
+        return keras.optimizers.Adam(learning_rate=rate, weight_decay=decay, **averaging)
     if config.optimizer == "adamw":
-        return keras.optimizers.AdamW(learning_rate=rate, weight_decay=config.weight_decay)
-    return keras.optimizers.SGD(learning_rate=rate, momentum=config.momentum, weight_decay=decay)
+        return keras.optimizers.AdamW(learning_rate=rate, weight_decay=config.weight_decay, **averaging)
+    return keras.optimizers.SGD(learning_rate=rate, momentum=config.momentum, weight_decay=decay, **averaging)
 
 
 def make_loss(config: Any) -> Any:

@@ -156,6 +156,13 @@ HYPER_FIELDS: tuple[FieldSpec, ...] = (
     _hyper("label_smoothing", float, "Label smoothing", _between(0, 1), 0.0, "training"),
     _hyper("mixed_precision", bool, "Mixed precision", None, False, "training",
            help="float16 compute on a GPU (ignored on a CPU)"),
+    # weight averaging and test-time augmentation (issue 21, items 4 and 5)
+    _hyper("ema", float, "Weight averaging (EMA)", _between(0, 1), 0.0, "training",
+           help="decay of an exponential moving average of the weights (e.g. 0.999): validation, checkpoints and "
+           "the saved model use the averaged weights; 0 is off"),
+    _hyper("tta", bool, "Test-time augmentation", None, False, "training",
+           help="evaluate and classify by averaging each image's shifted (and, where flips are on, mirrored) "
+           "views; recorded in the model file (--tta / --no-tta override it)"),
 )
 
 # The seed app's ten fields: its files hold exactly these, and a new file starts from them.

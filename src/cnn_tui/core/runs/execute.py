@@ -29,6 +29,7 @@ from cnn_tui.core.runs.events_file import read_events
 from cnn_tui.core.runs.folder import TASK_LABELS, Run, read_record
 from cnn_tui.core.runs.lifecycle import EXIT_OK, EXIT_USER, exit_code_of
 from cnn_tui.core.runs.results import load_history
+from cnn_tui.core.training import averaging
 from cnn_tui.core.tuning.options import SearchOptions
 from cnn_tui.core.tuning.search import plan_search, search_subset
 
@@ -56,6 +57,7 @@ _TASK_FIELD_CHECKS = {
     "gpus": lambda v: v is None or (isinstance(v, list) and all(isinstance(g, (str, int)) and not isinstance(g, bool) for g in v)),
     "resume": lambda v: isinstance(v, bool),
     "sweep_steps": _whole,
+    "tta": lambda v: v is None or isinstance(v, bool),
 }
 
 
@@ -77,6 +79,7 @@ class TaskSpec:
     prune: str = "none"  # tune: none | median
     resume: bool = False  # go on from what the run's folder holds
     sweep_steps: int = 200  # lr_find: the most batches the rate sweep trains
+    tta: bool | None = None  # evaluate, predict: test-time augmentation; None: as the model file records
 
     def save(self, folder: Path) -> Path:
         return fileio.write_json(folder / TASK_FILE, dataclasses.asdict(self))
@@ -202,6 +205,7 @@ def _train_step(task: TaskContext) -> tuple[Any, Any, steps.TrainOutcome | None]
     resume_from = run.file(steps.RESUME_MODEL) if run.file(steps.RESUME_MODEL).exists() else run.file("model.keras")
     if spec.resume and resume_from.exists():
         net = NetModel.load(resume_from, with_optimizer=True)
+        averaging.training_weights_back(net.keras_model)  # ema: train on from the trained weights, not the average
         history = load_history(run.path)
         # the model file records its epochs; history.csv may hold one more if a kill fell between the writes
         initial_epoch = net.epochs_done if net.epochs_done is not None else len(history.get("loss", []))
@@ -258,7 +262,8 @@ def _evaluation_step(task: TaskContext, net: Any, *, test: Any, confusion: bool,
     net.check_fits(num_classes=test.num_classes, image_size=test.image_size, class_names=test.class_names,
                    what="test set", channels=test.channels)
     adopt_folder_names(net, test.class_names, emit)
-    return steps.evaluate_run(net, test, run=task.run, data=data, confusion=confusion, emit=emit, stop=stop)
+    return steps.evaluate_run(net, test, run=task.run, data=data, confusion=confusion, emit=emit, stop=stop,
+                              tta=task.spec.tta)
 
 
 def adopt_folder_names(net: Any, names: list[str], emit: Emit) -> None:

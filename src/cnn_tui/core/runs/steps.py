@@ -267,11 +267,14 @@ class EvaluationOutcome:
 
     @property
     def message(self) -> str:
-        return f"accuracy {self.evaluation.accuracy:.4f} on {self.evaluation.samples} test images"
+        text = f"accuracy {self.evaluation.accuracy:.4f} on {self.evaluation.samples} test images"
+        if self.evaluation.tta:
+            text += f" with test-time augmentation (plain {self.evaluation.plain().accuracy:.4f})"
+        return text
 
     @property
     def details(self) -> dict[str, Any]:
-        return {"accuracy": self.evaluation.accuracy, "loss": self.evaluation.loss}
+        return {"accuracy": self.evaluation.accuracy, "loss": self.evaluation.loss, "tta": self.evaluation.tta}
 
 
 def evaluate_run(
@@ -283,10 +286,12 @@ def evaluate_run(
     confusion: bool = True,
     emit: Emit = ignore,
     stop: threading.Event | None = None,
+    tta: bool | None = None,
 ) -> EvaluationOutcome:
-    """Accuracy and loss on the test set; with ``confusion`` also the matrix and per-class report."""
+    """Accuracy and loss on the test set; with ``confusion`` also the matrix and per-class report.
+    ``tta``: with test-time augmentation (None: as the model file records)."""
     run.save_params(data)
-    evaluation = evaluate(net, test_set, emit=emit, stop=stop)
+    evaluation = evaluate(net, test_set, emit=emit, stop=stop, tta=tta)
     files: dict[str, Path] = {}
     summary = evaluation.summary()
     report = evaluation.report()

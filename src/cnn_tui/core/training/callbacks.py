@@ -2,7 +2,8 @@
 
 Besides the caller's progress callback: early stopping that keeps the best epoch
 (``patience``) and reduce-on-plateau (``reduce_on_plateau``), both watching the
-validation loss when there is a validation set and the training loss otherwise.
+validation loss when there is a validation set and the training loss otherwise;
+and weight averaging's swaps (``ema``, ``training.averaging``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from cnn_tui.core import fileio
 from cnn_tui.core.backend import load_keras
 from cnn_tui.core.errors import ResultsError
-from cnn_tui.core.training import tensorboard_logs
+from cnn_tui.core.training import averaging, tensorboard_logs
 
 PLATEAU_FACTOR = 0.5
 MIN_DELTA = 1e-4  # a loss must improve by more than this to count as better
@@ -35,7 +36,10 @@ def training_callbacks(config: Any, *, validation: bool, progress: Any = None, l
     write (TensorBoard's, the best weights) is told to ``on_write_error(name, error)``; training goes on."""
     keras = load_keras()
     monitor = monitor_for(validation)
-    callbacks: list[Any] = [progress] if progress is not None else []
+    # weight averaging swaps the average in first, so validation, the checkpoint and the best epoch
+    # see the averaged model, and its end-of-fit check runs last, after every stop decision
+    first, last = averaging.averaging_callbacks(config)
+    callbacks: list[Any] = [*first, progress] if progress is not None else [*first]
     if log_dir is not None and tensorboard_logs.available():  # the epoch figures as TensorBoard event files
         callbacks.append(tensorboard_logs.epoch_callback(log_dir, on_write_error))
     if config.reduce_on_plateau:
@@ -44,7 +48,7 @@ def training_callbacks(config: Any, *, validation: bool, progress: Any = None, l
     if config.patience:
         callbacks.append(best_epoch_callback(monitor, config.patience, history=(history or {}).get(monitor),
                                              best_path=best_path, on_write_error=on_write_error))
-    return callbacks
+    return [*callbacks, *last]
 
 
 def best_epoch(callbacks: list[Any]) -> int | None:

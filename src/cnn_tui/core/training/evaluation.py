@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -19,6 +21,7 @@ from cnn_tui.core.data.decode import DecodeError, decode, why_not_a_file
 from cnn_tui.core.errors import TaskStopped
 from cnn_tui.core.events import Emit, LoadProgress, ignore
 from cnn_tui.core.models.model import NetModel
+from cnn_tui.core.models.views import View, chosen_tta, views_of
 
 CHUNK = 2048  # images per forward pass between stop checks
 EPSILON = 1e-7  # the clipping Keras applies inside cross-entropy
@@ -42,6 +45,19 @@ class Evaluation:
     probabilities: np.ndarray
     files: list[str]
     seconds: float
+    # test-time augmentation: ``probabilities`` average these views; the identity's are the plain ones
+    views: list[str] = field(default_factory=list)
+    plain_probabilities: np.ndarray | None = None
+
+    @property
+    def tta(self) -> bool:
+        return self.plain_probabilities is not None
+
+    def plain(self) -> Evaluation:
+        """The same evaluation without test-time augmentation (itself when it used none)."""
+        if self.plain_probabilities is None:
+            return self
+        return Evaluation(self.class_names, self.y_true, self.plain_probabilities, self.files, self.seconds)
 
     @property
     def y_pred(self) -> np.ndarray:
@@ -104,33 +120,62 @@ class Evaluation:
             for i in order
         ]
 
-    def summary(self) -> dict[str, float | int | None]:
-        return {"accuracy": self.accuracy, "loss": self.loss, "samples": self.samples, "roc_auc": self.roc_auc()}
+    def summary(self) -> dict[str, Any]:
+        """The figures of the probabilities used; with test-time augmentation also its views and the
+        plain figures beside them."""
+        out: dict[str, Any] = {"accuracy": self.accuracy, "loss": self.loss, "samples": self.samples,
+                               "roc_auc": self.roc_auc(), "tta": self.tta}
+        if self.tta:
+            plain = self.plain()
+            out["tta_views"] = list(self.views)
+            out["plain"] = {"accuracy": plain.accuracy, "loss": plain.loss, "roc_auc": plain.roc_auc()}
+        return out
 
 
 def predict_probabilities(
-    net: NetModel, x: np.ndarray, *, emit: Emit = ignore, stop: threading.Event | None = None, what: str = "test set"
+    net: NetModel, x: np.ndarray, *, emit: Emit = ignore, stop: threading.Event | None = None, what: str = "test set",
+    views: Sequence[View] | None = None,
 ) -> np.ndarray:
-    """Class probabilities for ``x``, computed in chunks so a stop takes effect quickly."""
-    out = np.empty((len(x), net.num_classes), dtype=np.float32)
+    """Class probabilities for ``x``, computed in chunks so a stop takes effect quickly.
+    ``views``: test-time augmentation, the mean of the probabilities of these views of each image."""
+    return predict_views(net, x, views or (), emit=emit, stop=stop, what=what).mean(axis=0)
+
+
+def predict_views(
+    net: NetModel, x: np.ndarray, views: Sequence[View], *, emit: Emit = ignore, stop: threading.Event | None = None,
+    what: str = "test set",
+) -> np.ndarray:
+    """The probabilities of each view of ``x``, ``(views, images, classes)``; no views: one, ``x`` itself."""
+    views = tuple(views) or (None,)
+    out = np.empty((len(views), len(x), net.num_classes), dtype=np.float32)
     started = time.perf_counter()
     for start in range(0, len(x), CHUNK):
         if stop is not None and stop.is_set():
             raise TaskStopped(f"evaluation stopped after {start} of {len(x)} images")
-        chunk = x[start : start + CHUNK]
-        out[start : start + len(chunk)] = net.keras_model.predict(chunk, batch_size=256, verbose=0)
+        chunk = np.asarray(x[start : start + CHUNK])
+        for i, view in enumerate(views):
+            seen = chunk if view is None else view.apply(chunk)
+            out[i, start : start + len(chunk)] = net.keras_model.predict(seen, batch_size=256, verbose=0)
         done = start + len(chunk)
         emit(LoadProgress(what, done, len(x), done / max(time.perf_counter() - started, 1e-9)))
     return out
 
 
-def evaluate(net: NetModel, test_set: ImageSet, *, emit: Emit = ignore, stop: threading.Event | None = None) -> Evaluation:
+def evaluate(net: NetModel, test_set: ImageSet, *, emit: Emit = ignore, stop: threading.Event | None = None,
+             tta: bool | None = None) -> Evaluation:
+    """``tta``: average test-time augmentation's views (``models.views``); None: as the model file
+    records. With it, the plain probabilities (the identity view's) are kept beside the averaged."""
     net.check_fits(
         num_classes=test_set.num_classes, image_size=test_set.image_size, class_names=test_set.class_names, what="test set"
     )
     started = time.perf_counter()
-    probabilities = predict_probabilities(net, test_set.x, emit=emit, stop=stop)
-    return Evaluation(test_set.class_names, test_set.y, probabilities, test_set.files, time.perf_counter() - started)
+    if not chosen_tta(net, tta):
+        probabilities = predict_probabilities(net, test_set.x, emit=emit, stop=stop)
+        return Evaluation(test_set.class_names, test_set.y, probabilities, test_set.files, time.perf_counter() - started)
+    views = views_of(net)
+    each = predict_views(net, test_set.x, views, emit=emit, stop=stop)
+    return Evaluation(test_set.class_names, test_set.y, each.mean(axis=0), test_set.files, time.perf_counter() - started,
+                      views=[v.name for v in views], plain_probabilities=each[0])
 
 
 @dataclass(frozen=True)
@@ -140,8 +185,9 @@ class Classification:
     error: str | None = None
 
 
-def classify_files(net: NetModel, paths: list[str | Path], top_k: int = 3) -> list[Classification]:
-    """The top classes for single image files; unreadable files get an error, not an exception."""
+def classify_files(net: NetModel, paths: list[str | Path], top_k: int = 3, *, tta: bool | None = None) -> list[Classification]:
+    """The top classes for single image files; unreadable files get an error, not an exception.
+    ``tta``: average test-time augmentation's views; None: as the model file records."""
     results: list[Classification | None] = [None] * len(paths)
     arrays, where = [], []
     for i, path in enumerate(paths):
@@ -157,7 +203,7 @@ def classify_files(net: NetModel, paths: list[str | Path], top_k: int = 3) -> li
         where.append(i)
     if arrays:
         x = np.stack(arrays).astype(np.float32) / 255.0
-        probabilities = predict_probabilities(net, x, what="images")
+        probabilities = predict_probabilities(net, x, what="images", views=views_of(net) if chosen_tta(net, tta) else None)
         k = min(top_k, net.num_classes)
         for row, i in zip(probabilities, where):
             best = np.argsort(-row)[:k]

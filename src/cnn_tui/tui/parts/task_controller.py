@@ -527,8 +527,12 @@ class TaskController(ScreenPart):
     def predict(self) -> None:
         self.run_on_test_set(confusion=True)
 
-    def run_on_test_set(self, *, confusion: bool) -> None:
-        """Evaluation (accuracy, loss, per-class report), or with ``confusion`` prediction (the matrix too)."""
+    def predict_with_tta(self) -> None:
+        self.run_on_test_set(confusion=True, tta=True)
+
+    def run_on_test_set(self, *, confusion: bool, tta: bool | None = None) -> None:
+        """Evaluation (accuracy, loss, per-class report), or with ``confusion`` prediction (the matrix too).
+        ``tta``: with test-time augmentation (None: as the model records, its hyper params' tta)."""
         session = self.session
         net, images, data = session.model, session.test_set, session.data
         name = "predict" if confusion else "evaluate"
@@ -543,7 +547,7 @@ class TaskController(ScreenPart):
             from cnn_tui.core.runs import control  # noqa: PLC0415 — imports numpy: not before the first frame
             from cnn_tui.core.runs.execute import Inputs, TaskSpec  # noqa: PLC0415 — as control
 
-            spec = TaskSpec(name)
+            spec = TaskSpec(name, tta=tta)
             run = control.prepare(spec, data, None, command=COMMAND)
             self.screen.post_message(RunStarted(run.path))
             return control.run_here(run, spec, emit=emit, stop=stop, inputs=Inputs(net=net, test_set=images))
@@ -560,7 +564,8 @@ class TaskController(ScreenPart):
         self.session.run_dir = outcome.run.path
         self.display.show_evaluation(ev, confusion=confusion, files=evaluated.files,
                                      title_model=self.session.model_label())
-        self.say(f"test accuracy {ev.accuracy:.2%}, loss {ev.loss:.4f}; saved in {display_path(outcome.run.path)}",
+        tta = f" with test-time augmentation (plain {ev.plain().accuracy:.2%})" if ev.tta else ""
+        self.say(f"test accuracy {ev.accuracy:.2%}{tta}, loss {ev.loss:.4f}; saved in {display_path(outcome.run.path)}",
                  "success")
 
     # ------------------------------------------------------------ stop, quit, hang-up

@@ -80,6 +80,10 @@ class EvaluationView(VerticalScroll):
                 ("test loss", number(evaluation.loss)), ("test images", f"{evaluation.samples:,}")]
         if auc is not None:
             rows.append(("ROC AUC" + (" (one-vs-rest)" if len(evaluation.class_names) > 2 else ""), number(auc)))
+        if getattr(evaluation, "tta", False):  # test-time augmentation: the plain figures beside its own
+            plain = evaluation.plain()
+            rows += [("test-time augmentation", f"{len(evaluation.views)} views averaged"),
+                     ("plain accuracy", f"{percent(plain.accuracy)} %"), ("plain loss", number(plain.loss))]
         self.query_one("#metrics", Static).update(key_values(rows))
         self.query_one("#evaluation-body").display = True
         confusion_box = self.query_one("#confusion-box")
