@@ -134,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("train", "train a new model (optionally with a validation hold-out)", epilog=TASK_EPILOG)
     _data_hyper(p)
     p.add_argument("--validate", type=_fraction, metavar="FRACTION", help="hold out this share for validation, e.g. 0.2")
+    _calibrate(p)
     _out(p)
     _detach(p)
 
@@ -191,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     _data_hyper(p)
     p.add_argument("--validate", type=_fraction, metavar="FRACTION",
                    help="the share held out for validation (default: the data params' validation_split, 0.2)")
+    _calibrate(p)
     _out(p)
     _detach(p)
 
@@ -247,6 +249,12 @@ def _gpu_list(text: str) -> list[str]:
     if not ids or not all(part.isdigit() for part in ids):
         raise argparse.ArgumentTypeError(f"expected GPU numbers separated by commas, like 0,1; got {text!r}")
     return ids
+
+
+def _calibrate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--calibrate", action="store_true",
+                   help="after training, fit a temperature on the validation share so the probabilities match "
+                   "how often the model is right; kept in the model file, used by classify, evaluate, predict, export")
 
 
 def _detach(p: argparse.ArgumentParser) -> None:

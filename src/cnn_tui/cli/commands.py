@@ -23,6 +23,7 @@ from cnn_tui.cli.inspect_commands import cmd_explain as explain_command
 from cnn_tui.cli.inspect_commands import cmd_features as features_command
 from cnn_tui.cli.inspect_commands import print_mistakes
 from cnn_tui.cli.overrides import apply_sets
+from cnn_tui.cli.trust_tables import print_trust
 from cnn_tui.core.backend import info
 from cnn_tui.core.data.demo import export_digits
 from cnn_tui.core.data.locations import list_location
@@ -277,7 +278,7 @@ def _train_result(console: CliConsole, outcome: Outcome) -> dict[str, Any]:
 def cmd_train(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
     data, hyper = _load_params(args, console)
     _check_training_folder(data)
-    spec = TaskSpec("train", validate=args.validate)
+    spec = TaskSpec("train", validate=args.validate, calibrate=args.calibrate)
     run = _prepare(args, spec, data, hyper)
     if args.detach:
         return _detach(run, console, "train")
@@ -308,6 +309,7 @@ def _evaluation_result(console: CliConsole, outcome: Outcome, *, confusion: bool
         console.table(make_table("Per-class report", ["class", "precision", "recall", "f1", "support"],
                                  [(r.label, r.precision, r.recall, r.f1, r.support) for r in report], right=[1, 2, 3, 4]))
         result.update(class_names=names, confusion_matrix=matrix.tolist(), report=[r.__dict__ for r in report])
+    result.update(print_trust(console, ev, evaluated.trust, per_class=confusion))
     for name, path in evaluated.files.items():
         console.line(f"  {name:<14} {path}")
     return result
@@ -439,7 +441,7 @@ def cmd_pipeline(args: Args, console: CliConsole, stop: threading.Event) -> dict
     data, hyper = _load_params(args, console)
     class_names = _check_training_folder(data)
     _check_test_folder(data, class_names)
-    spec = TaskSpec("pipeline", validate=args.validate or data.validation_split)
+    spec = TaskSpec("pipeline", validate=args.validate or data.validation_split, calibrate=args.calibrate)
     if args.detach:
         return _detach(_prepare(args, spec, data, hyper), console, "pipeline")
     preview = steps.new_model(data, hyper)  # the network the run builds (same seed), shown before it trains

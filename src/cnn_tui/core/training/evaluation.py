@@ -19,6 +19,7 @@ from cnn_tui.core.data.decode import DecodeError, decode, why_not_a_file
 from cnn_tui.core.errors import TaskStopped
 from cnn_tui.core.events import Emit, LoadProgress, ignore
 from cnn_tui.core.models.model import NetModel
+from cnn_tui.core.models.temperature import scaled
 
 CHUNK = 2048  # images per forward pass between stop checks
 EPSILON = 1e-7  # the clipping Keras applies inside cross-entropy
@@ -42,6 +43,7 @@ class Evaluation:
     probabilities: np.ndarray
     files: list[str]
     seconds: float
+    temperature: float = 1.0  # the model's (``probabilities`` have it applied)
 
     @property
     def y_pred(self) -> np.ndarray:
@@ -121,7 +123,7 @@ def predict_probabilities(
         out[start : start + len(chunk)] = net.keras_model.predict(chunk, batch_size=256, verbose=0)
         done = start + len(chunk)
         emit(LoadProgress(what, done, len(x), done / max(time.perf_counter() - started, 1e-9)))
-    return out
+    return scaled(out, getattr(net, "temperature", 1.0))  # a calibrated model's temperature (1.0: unchanged)
 
 
 def evaluate(net: NetModel, test_set: ImageSet, *, emit: Emit = ignore, stop: threading.Event | None = None) -> Evaluation:
@@ -130,7 +132,8 @@ def evaluate(net: NetModel, test_set: ImageSet, *, emit: Emit = ignore, stop: th
     )
     started = time.perf_counter()
     probabilities = predict_probabilities(net, test_set.x, emit=emit, stop=stop)
-    return Evaluation(test_set.class_names, test_set.y, probabilities, test_set.files, time.perf_counter() - started)
+    return Evaluation(test_set.class_names, test_set.y, probabilities, test_set.files, time.perf_counter() - started,
+                      temperature=getattr(net, "temperature", 1.0))
 
 
 @dataclass(frozen=True)
