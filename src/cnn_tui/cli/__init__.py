@@ -210,6 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
                 "started, seconds, message, data, params, metrics, pid, exit_code); an error is an object.")
     _results(p)
 
+    p = command("compare", "runs' test accuracies side by side: within noise of the best, or beyond it", cache=False,
+                epilog="Runs evaluated on the same test images are compared image by image (a paired bootstrap\n"
+                "of the difference of their accuracies, 2000 resamples): 'within noise' means its 95 % interval\n"
+                "holds 0, so the test set cannot tell them apart. Runs tested on different images: cannot tell.")
+    p.add_argument("runs", nargs="+", metavar="RUN", help=RUN_HELP)
+    _results(p)
+
     p = command("attach", "show a run's progress: replay what it did, then follow it until it ends", cache=False,
                 epilog="Ctrl-C detaches: the run goes on. The exit code is the run's own when it has ended\n"
                 "(0 finished, 130 stopped, 1 failed or interrupted, 2 a user mistake), 0 when detached.")
