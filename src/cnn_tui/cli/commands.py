@@ -38,6 +38,7 @@ from cnn_tui.core.runs.index import find_run
 from cnn_tui.core.runs.lifecycle import EXIT_OK, EXIT_STOPPED, EXIT_USER, ending_of
 from cnn_tui.core.runs.results import load_history
 from cnn_tui.core.training.evaluation import classify_files
+from cnn_tui.core.training.intervals import within_spread_of_best
 
 RESULTS = "results"  # the default parent of run folders, relative to the working folder
 
@@ -381,8 +382,15 @@ def _tune_result(console: CliConsole, outcome: Outcome, spec: TaskSpec) -> dict[
              percent(r["std_accuracy"], r["folds"]), r["mean_loss"], f"{r['folds']}/{spec.cv}",
              str(r.get("epochs_done") or ""),  # the epochs of its last round: hyperband trains most less
              r["reason"] or (f"{r['pruned']} pruned" if r.get("pruned") else "")) for r in table]
-    console.table(make_table(title, [*columns, "mean acc %", "std %", "mean loss", "folds", "trained", "note"], rows,
-                             right=range(len(columns), len(columns) + 5)))
+    near = within_spread_of_best([r["mean_accuracy"] for r in table], [r["std_accuracy"] for r in table])
+    marks = ["★" if i == 0 and tuned.best_hyper is not None else ("≈" if near[i] and r["folds"] else "")
+             for i, r in enumerate(table)]
+    rows = [(mark, *row) for mark, row in zip(marks, rows)]
+    console.table(make_table(title, ["", *columns, "mean acc %", "std %", "mean loss", "folds", "trained", "note"], rows,
+                             right=range(1 + len(columns), 1 + len(columns) + 5)))
+    if sum(near[1:]):
+        console.line(f"≈: {sum(near[1:])} combination(s) within the folds' spread of the best (mean ± std overlap); "
+                     "the folds cannot tell them apart")
     best = result.best()
     if tuned.best_hyper is not None:
         console.line(f"best: {', '.join(f'{k}={v}' for k, v in best.items()) or '(single combination)'}"
@@ -394,6 +402,7 @@ def _tune_result(console: CliConsole, outcome: Outcome, spec: TaskSpec) -> dict[
         "strategy": spec.strategy, "cv": spec.cv, "columns": columns, "fits_planned": result.plan.fits,
         "folds": result.rows, "table": table, "best": best, "seconds": round(result.seconds, 2),
         "files": {k: str(v) for k, v in tuned.files.items()},
+        "within_spread_of_best": [{c: r[c] for c in columns} for r, n in zip(table[1:], near[1:]) if n],
     }
     return _ended(outcome, summary, stopped=f"{result.message}; partial results saved in {run.path}",
                   failed=result.message)
