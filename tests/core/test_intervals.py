@@ -158,3 +158,14 @@ def test_assess_an_evaluation():
     three = Evaluation(["a", "b", "c"], y % 3, p[:, :3] / p[:, :3].sum(1, keepdims=True), ev.files, 0.0,
                        temperature=2.0)
     assert assess(three).top_k == {} and assess(three).ece_before is not None
+
+
+def test_a_search_table_marks_only_rows_scored_like_the_best():
+    from cnn_tui.core.tuning.search import near_best
+
+    row = {"rung": 2, "folds": 3, "std_accuracy": 0.01}
+    table = [{**row, "mean_accuracy": 0.95}, {**row, "mean_accuracy": 0.94},
+             {**row, "mean_accuracy": 0.96, "rung": 1},  # an earlier round of hyperband: fewer epochs
+             {**row, "mean_accuracy": 0.95, "folds": 2}, {**row, "mean_accuracy": 0.80}]
+    assert near_best(table) == [True, True, False, False, False]
+    assert near_best([]) == []

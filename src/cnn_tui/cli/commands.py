@@ -38,7 +38,7 @@ from cnn_tui.core.runs.index import find_run
 from cnn_tui.core.runs.lifecycle import EXIT_OK, EXIT_STOPPED, EXIT_USER, ending_of
 from cnn_tui.core.runs.results import load_history
 from cnn_tui.core.training.evaluation import classify_files
-from cnn_tui.core.training.intervals import within_spread_of_best
+from cnn_tui.core.tuning.search import near_best
 
 RESULTS = "results"  # the default parent of run folders, relative to the working folder
 
@@ -382,7 +382,7 @@ def _tune_result(console: CliConsole, outcome: Outcome, spec: TaskSpec) -> dict[
              percent(r["std_accuracy"], r["folds"]), r["mean_loss"], f"{r['folds']}/{spec.cv}",
              str(r.get("epochs_done") or ""),  # the epochs of its last round: hyperband trains most less
              r["reason"] or (f"{r['pruned']} pruned" if r.get("pruned") else "")) for r in table]
-    near = within_spread_of_best([r["mean_accuracy"] for r in table], [r["std_accuracy"] for r in table])
+    near = near_best(table)
     marks = ["★" if i == 0 and tuned.best_hyper is not None else ("≈" if near[i] and r["folds"] else "")
              for i, r in enumerate(table)]
     rows = [(mark, *row) for mark, row in zip(marks, rows)]

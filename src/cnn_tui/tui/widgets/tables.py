@@ -217,9 +217,9 @@ def add_fold(table: DataTable, row: dict[str, Any], columns: Sequence[str]) -> N
 def fill_tuning(table: DataTable, summary: Sequence[dict[str, Any]], columns: Sequence[str], cv: int) -> None:
     """One row per combination, best first; the best row is marked and bold, and ≈ marks those within
     the folds' spread of it (mean ± std across folds overlapping): the folds cannot tell them apart."""
-    from cnn_tui.core.training.intervals import within_spread_of_best  # noqa: PLC0415 — numpy at import: after a search only
+    from cnn_tui.core.tuning.search import near_best  # noqa: PLC0415 — numpy at import: after a search only
 
-    near = within_spread_of_best([r["mean_accuracy"] for r in summary], [r["std_accuracy"] for r in summary])
+    near = near_best(list(summary))
     # "trained": the epochs of the combination's last round (hyperband trains most combinations less)
     reset(table, ["", *columns, ("mean acc %", "mean"), ("std %", "std"), ("mean loss", "loss"), "folds",
                   ("trained", "trained"), "note"])

@@ -23,9 +23,9 @@ from cnn_tui.tui.widgets.tables import (
 
 def noise_note(table: list[dict[str, Any]]) -> str:
     """What ≈ means, when some combination is within the folds' spread of the best."""
-    from cnn_tui.core.training.intervals import within_spread_of_best  # noqa: PLC0415 — numpy at import: after a search only
+    from cnn_tui.core.tuning.search import near_best  # noqa: PLC0415 — numpy at import: after a search only
 
-    near = within_spread_of_best([r["mean_accuracy"] for r in table], [r["std_accuracy"] for r in table])
+    near = near_best(table)
     others = sum(near[1:])
     return (f"≈ {others} within the folds' spread of ★ (mean ± std overlap): the folds cannot tell them apart"
             if others else "")
