@@ -42,7 +42,7 @@ def calibration_text(trust: Any) -> Text:
     if trust.ece_before is not None:
         text.append(f" with temperature {trust.temperature:.3f} (without: {trust.ece_before:.3f})")
     else:
-        text.append(" · not calibrated (train with calibrate to fit a temperature)", style="dim")
+        text.append(" · not calibrated (V trains with validation and calibration)", style="dim")
     text.append("\n  confidence   images  mean conf.  accuracy  █ accuracy │ confidence\n", style="dim")
     for span, images, confidence, accuracy, bar in reliability_lines(trust.reliability):
         text.append(f"  {span:<11} {images:>7,}  {confidence:>10}  {accuracy:>8}  {bar}\n")
