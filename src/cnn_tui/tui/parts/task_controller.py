@@ -357,10 +357,7 @@ class TaskController(ScreenPart):
         await self.train(validate=True)
 
     async def train_calibrated(self) -> None:
-        if not self.session.data.validation_split:
-            self.say("calibration fits on the validation share: set validation_split in the data params first",
-                     "warning")
-            return
+        """Train holding out the data params' validation_split (always > 0), then fit a temperature on it."""
         await self.train(validate=True, calibrate=True)
 
     def tune(self) -> None:
