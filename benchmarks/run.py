@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import common, report  # noqa: E402
 
-GROUPS = ("startup", "loading", "training", "runs", "responsiveness", "tuning", "accuracy")
+GROUPS = ("startup", "loading", "training", "runs", "responsiveness", "tuning", "accuracy", "trust")
 
 
 @dataclass

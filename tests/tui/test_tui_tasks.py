@@ -124,7 +124,8 @@ async def test_load_initialise_train_evaluate_and_predict(params_files, in_tmp):
         assert confusion.row_count == 3
         matrix = main.session.evaluation.confusion()
         assert [int(str(c).strip()) for c in confusion.get_row_at(1)[1:]] == matrix[1].tolist()
-        assert column_labels(table(app, "#report-table")) == ["class", "precision", "recall", "F1", "support"]
+        assert column_labels(table(app, "#report-table")) == ["class", "precision", "recall", "F1", "support",
+                                                             "precision 95 %", "recall 95 %"]
         assert (main.session.run_dir / "confusion_matrix.png").exists()
 
 

@@ -138,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("train", "train a new model (optionally with a validation hold-out)", epilog=TASK_EPILOG)
     _data_hyper(p)
     p.add_argument("--validate", type=_fraction, metavar="FRACTION", help="hold out this share for validation, e.g. 0.2")
+    _calibrate(p)
     _out(p)
     _detach(p)
 
@@ -206,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     _data_hyper(p)
     p.add_argument("--validate", type=_fraction, metavar="FRACTION",
                    help="the share held out for validation (default: the data params' validation_split, 0.2)")
+    _calibrate(p)
     _out(p)
     _detach(p)
 
@@ -221,6 +223,13 @@ def build_parser() -> argparse.ArgumentParser:
                 "hyper params that differ from the defaults, metrics, start time, duration.\n"
                 "With --json: a JSON list on stdout, one object per run (run_id, run_dir, task, status,\n"
                 "started, seconds, message, data, params, metrics, pid, exit_code); an error is an object.")
+    _results(p)
+
+    p = command("compare", "runs' test accuracies side by side: within noise of the best, or beyond it", cache=False,
+                epilog="Runs evaluated on the same test images are compared image by image (a paired bootstrap\n"
+                "of the difference of their accuracies, 2000 resamples): 'within noise' means its 95 % interval\n"
+                "holds 0, so the test set cannot tell them apart. Runs tested on different images: cannot tell.")
+    p.add_argument("runs", nargs="+", metavar="RUN", help=RUN_HELP)
     _results(p)
 
     p = command("attach", "show a run's progress: replay what it did, then follow it until it ends", cache=False,
@@ -269,6 +278,12 @@ def _gpu_list(text: str) -> list[str]:
     if not ids or not all(part.isdigit() for part in ids):
         raise argparse.ArgumentTypeError(f"expected GPU numbers separated by commas, like 0,1; got {text!r}")
     return ids
+
+
+def _calibrate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--calibrate", action="store_true",
+                   help="after training, fit a temperature on the validation share so the probabilities match "
+                   "how often the model is right; kept in the model file, used by classify, evaluate, predict, export")
 
 
 def _detach(p: argparse.ArgumentParser) -> None:

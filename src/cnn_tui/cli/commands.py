@@ -23,6 +23,7 @@ from cnn_tui.cli.inspect_commands import cmd_explain as explain_command
 from cnn_tui.cli.inspect_commands import cmd_features as features_command
 from cnn_tui.cli.inspect_commands import print_mistakes
 from cnn_tui.cli.overrides import apply_sets
+from cnn_tui.cli.trust_tables import print_trust
 from cnn_tui.core.backend import info
 from cnn_tui.core.data.demo import export_digits
 from cnn_tui.core.data.locations import list_data
@@ -38,6 +39,7 @@ from cnn_tui.core.runs.index import find_run
 from cnn_tui.core.runs.lifecycle import EXIT_OK, EXIT_STOPPED, EXIT_USER, ending_of
 from cnn_tui.core.runs.results import load_history
 from cnn_tui.core.training.evaluation import classify_files
+from cnn_tui.core.tuning.search import near_best
 
 RESULTS = "results"  # the default parent of run folders, relative to the working folder
 
@@ -282,7 +284,7 @@ def _train_result(console: CliConsole, outcome: Outcome) -> dict[str, Any]:
 def cmd_train(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
     data, hyper = _load_params(args, console)
     _check_training_folder(data)
-    spec = TaskSpec("train", validate=args.validate)
+    spec = TaskSpec("train", validate=args.validate, calibrate=args.calibrate)
     run = _prepare(args, spec, data, hyper)
     if args.detach:
         return _detach(run, console, "train")
@@ -321,6 +323,7 @@ def _evaluation_result(console: CliConsole, outcome: Outcome, *, confusion: bool
         console.table(make_table("Per-class report", ["class", "precision", "recall", "f1", "support"],
                                  [(r.label, r.precision, r.recall, r.f1, r.support) for r in report], right=[1, 2, 3, 4]))
         result.update(class_names=names, confusion_matrix=matrix.tolist(), report=[r.__dict__ for r in report])
+    result.update(print_trust(console, ev, evaluated.trust, per_class=confusion))
     for name, path in evaluated.files.items():
         console.line(f"  {name:<14} {path}")
     return result
@@ -394,8 +397,15 @@ def _tune_result(console: CliConsole, outcome: Outcome, spec: TaskSpec) -> dict[
              percent(r["std_accuracy"], r["folds"]), r["mean_loss"], f"{r['folds']}/{spec.cv}",
              str(r.get("epochs_done") or ""),  # the epochs of its last round: hyperband trains most less
              r["reason"] or (f"{r['pruned']} pruned" if r.get("pruned") else "")) for r in table]
-    console.table(make_table(title, [*columns, "mean acc %", "std %", "mean loss", "folds", "trained", "note"], rows,
-                             right=range(len(columns), len(columns) + 5)))
+    near = near_best(table)
+    marks = ["★" if i == 0 and tuned.best_hyper is not None else ("≈" if near[i] and r["folds"] else "")
+             for i, r in enumerate(table)]
+    rows = [(mark, *row) for mark, row in zip(marks, rows)]
+    console.table(make_table(title, ["", *columns, "mean acc %", "std %", "mean loss", "folds", "trained", "note"], rows,
+                             right=range(1 + len(columns), 1 + len(columns) + 5)))
+    if sum(near[1:]):
+        console.line(f"≈: {sum(near[1:])} combination(s) within the folds' spread of the best (mean ± std overlap); "
+                     "the folds cannot tell them apart")
     best = result.best()
     if tuned.best_hyper is not None:
         console.line(f"best: {', '.join(f'{k}={v}' for k, v in best.items()) or '(single combination)'}"
@@ -407,6 +417,7 @@ def _tune_result(console: CliConsole, outcome: Outcome, spec: TaskSpec) -> dict[
         "strategy": spec.strategy, "cv": spec.cv, "columns": columns, "fits_planned": result.plan.fits,
         "folds": result.rows, "table": table, "best": best, "seconds": round(result.seconds, 2),
         "files": {k: str(v) for k, v in tuned.files.items()},
+        "within_spread_of_best": [{c: r[c] for c in columns} for r, n in zip(table[1:], near[1:]) if n],
     }
     return _ended(outcome, summary, stopped=f"{result.message}; partial results saved in {run.path}",
                   failed=result.message)
@@ -454,7 +465,7 @@ def cmd_pipeline(args: Args, console: CliConsole, stop: threading.Event) -> dict
     data, hyper = _load_params(args, console)
     class_names = _check_training_folder(data)
     _check_test_folder(data, class_names)
-    spec = TaskSpec("pipeline", validate=args.validate or data.validation_split)
+    spec = TaskSpec("pipeline", validate=args.validate or data.validation_split, calibrate=args.calibrate)
     if args.detach:
         return _detach(_prepare(args, spec, data, hyper), console, "pipeline")
     preview = steps.new_model(data, hyper)  # the network the run builds (same seed), shown before it trains

@@ -1,4 +1,4 @@
-"""The commands that look after runs rather than run them: ``runs``, ``attach`` and ``stop``.
+"""The commands that look after runs rather than run them: ``runs``, ``compare``, ``attach`` and ``stop``.
 
 A run is named by its id, a unique prefix of one, or its folder, and looked for
 under ./results and every ``--results`` folder (``core.runs.index``).
@@ -15,9 +15,11 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from cnn_tui.cli.commands import Args, Ended, results_folders
-from cnn_tui.cli.console import CliConsole, safe
+from cnn_tui.cli.console import CliConsole, make_table, safe
 from cnn_tui.core.events import TaskFinished
+from cnn_tui.core.fileio import read_json_object
 from cnn_tui.core.runs import control
+from cnn_tui.core.runs.comparison import compare_test_accuracy
 from cnn_tui.core.runs.index import RunSummary, find_run, list_runs
 from cnn_tui.core.runs.lifecycle import EXIT_OK
 from cnn_tui.core.runs.results import read_ending
@@ -132,6 +134,39 @@ def cmd_runs(args: Args, console: CliConsole, stop: threading.Event) -> list[dic
     else:
         print_runs(console, summaries)
     return [s.as_dict() for s in summaries]
+
+
+# ---------------------------------------------------------------- compare
+
+
+def cmd_compare(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
+    """The runs' test accuracies with their 95 % intervals, and whether each is within noise of the
+    best one (a paired bootstrap on the test images both scored)."""
+    folders = [find_run(name, results_folders(args)) for name in args.runs]
+    endings = [read_ending(folder) for folder in folders]
+    accuracies = [e.metrics.get("test_accuracy") for e in endings]
+    known = [(a, i) for i, a in enumerate(accuracies) if a is not None]
+    if not known:
+        raise Ended("none of these runs has a test accuracy (evaluate, predict or pipeline runs have one)",
+                    {"runs": [f.name for f in folders]}, 2)
+    best = max(known)[1]
+    cache: dict[Any, Any] = {}
+    rows, out = [], []
+    for i, (folder, accuracy) in enumerate(zip(folders, accuracies)):
+        interval = ((read_json_object(folder / "evaluation.json") or {}).get("intervals") or {}).get("accuracy")
+        shown = "-" if accuracy is None else f"{accuracy * 100:.2f} %"
+        if accuracy is not None and isinstance(interval, dict):
+            shown += f" ({interval['low'] * 100:.1f}–{interval['high'] * 100:.1f})"
+        verdict = None if i == best or accuracy is None else compare_test_accuracy(folder, folders[best],
+                                                                                   evaluations=cache)
+        rows.append((folder.name, endings[i].task, shown,
+                     "★ the best" if i == best else ("-" if verdict is None else verdict.text())))
+        out.append({"run_id": folder.name, "run_dir": str(folder), "test_accuracy": accuracy,
+                    "accuracy_interval": interval, "best": i == best,
+                    "versus_best": verdict.as_dict() if verdict else None})
+    console.table(make_table("Test accuracy (95 % interval) and the best against the rest",
+                             ["run", "task", "test accuracy", "against ★ (paired bootstrap)"], rows, right=[2]))
+    return {"runs": out, "best": folders[best].name}
 
 
 # ---------------------------------------------------------------- attach

@@ -74,6 +74,9 @@ ACTIONS: tuple[Action, ...] = (
     Action("train_val", "Tasks", "Training with validation", "v",
            "train, holding out the validation fraction to compare", "task_controller.train_with_validation",
            footer="Train+val"),
+    Action("train_calibrated", "Tasks", "Training with validation and calibration", "V",
+           "train holding out the validation fraction, then fit a temperature on it so the probabilities match how "
+           "often the model is right (kept in the model)", "task_controller.train_calibrated"),
     Action("evaluate", "Tasks", "Evaluation", "e", "test accuracy and loss, per-class report",
            "task_controller.evaluate", footer="Eval"),
     Action("predict", "Tasks", "Prediction", "p", "confusion matrix on the test set", "task_controller.predict",

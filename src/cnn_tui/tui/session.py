@@ -72,6 +72,7 @@ class Session:
             "init_model": lambda: self._idle() or self._keras() or self._need_data() or self._need_hyper(),
             "train": lambda: self._train_rule(),
             "train_val": lambda: self._train_rule(),
+            "train_calibrated": lambda: self._train_rule(),
             "evaluate": lambda: self._test_rule(),
             "predict": lambda: self._test_rule(),
             "predict_tta": lambda: self._test_rule(),

@@ -98,6 +98,33 @@ def plot_confusion(matrix: np.ndarray, class_names: Sequence[str], path: Path, t
     return _save(figure, path)
 
 
+def plot_reliability(bins: Sequence[Any], path: Path, *, ece: float, ece_before: float | None = None,
+                     temperature: float = 1.0, title: str = "Reliability") -> Path:
+    """Accuracy against confidence per bin of the top probability (``calibration.reliability``), with the
+    diagonal a calibrated model lies on and the images per bin below."""
+    figure = _figure(5.2, 5.6)
+    top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+    filled = [b for b in bins if b.images]
+    centres = [(b.low + b.high) / 2 for b in filled]
+    width = (bins[0].high - bins[0].low) * 0.9 if bins else 0.06
+    top.plot([0, 1], [0, 1], ":", color="0.5", label="calibrated")
+    top.bar(centres, [b.accuracy for b in filled], width=width, color="tab:blue", alpha=0.75, label="accuracy")
+    top.plot([b.confidence for b in filled], [b.accuracy for b in filled], "o", color="tab:red", markersize=3,
+             label="mean confidence")
+    top.set_xlim(0, 1)
+    top.set_ylim(0, 1)
+    top.set_ylabel("accuracy")
+    text = f"ECE {ece:.3f}" + (f" (before T={temperature:.2f}: {ece_before:.3f})" if ece_before is not None else "")
+    top.set_title(f"{fileio.readable(title)}: {text}")
+    top.legend(loc="upper left", fontsize=8)
+    top.grid(True, alpha=0.3)
+    bottom.bar(centres, [b.images for b in filled], width=width, color="0.5")
+    bottom.set_xlabel("top probability (confidence)")
+    bottom.set_ylabel("images")
+    bottom.grid(True, alpha=0.3)
+    return _save(figure, path)
+
+
 def write_history_csv(history: dict[str, list[float]], path: Path) -> Path:
     keys = [k for k in ("loss", "accuracy", "val_loss", "val_accuracy", "seconds") if history.get(k)]
     epochs = len(history.get("seconds", history.get("loss", [])))
@@ -113,7 +140,7 @@ def write_predictions(evaluation: Any, path: Path) -> Path:
             np.savez_compressed(
                 handle, probabilities=evaluation.probabilities.astype(np.float32), y_true=evaluation.y_true,
                 files=np.array(evaluation.files, dtype=object).astype(str), class_names=np.array(evaluation.class_names),
-                seconds=np.array(evaluation.seconds),
+                seconds=np.array(evaluation.seconds), temperature=np.array(getattr(evaluation, "temperature", 1.0)),
             )
     return path
 

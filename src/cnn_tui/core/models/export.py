@@ -26,6 +26,7 @@ import numpy as np
 
 from cnn_tui.core.backend import backend_name
 from cnn_tui.core.errors import UserError
+from cnn_tui.core.models.temperature import scaled, with_temperature
 
 # our name -> (Keras's name, what the artifact is, the file suffix it needs ("" for a folder))
 FORMATS: dict[str, tuple[str, str, str]] = {
@@ -129,6 +130,10 @@ def export(net: Any, fmt: str, out: str | Path) -> Path:
         model = net.keras_model
         # a model loaded from a file has not been called yet, and the ONNX exporter refuses such a model
         model(np.zeros((1, net.image_size, net.image_size, net.channels), dtype=np.float32), training=False)
+        # a calibrated model's file gives calibrated probabilities, as classify does
+        model = with_temperature(model, getattr(net, "temperature", 1.0))
+        if model is not net.keras_model:
+            model(np.zeros((1, net.image_size, net.image_size, net.channels), dtype=np.float32), training=False)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tf2onnx's and TensorFlow's deprecation notes are not the user's
             try:
@@ -249,7 +254,8 @@ def parity(net: Any, predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
     """Score ``x`` with the Keras model and with the exported one; compare."""
     if len(x) == 0:
         raise UserError(f"no images to compare the export on ({source})")
-    expected = _in_chunks(lambda batch: net.keras_model.predict(batch, batch_size=CHUNK, verbose=0), x)
+    expected = scaled(_in_chunks(lambda batch: net.keras_model.predict(batch, batch_size=CHUNK, verbose=0), x),
+                      getattr(net, "temperature", 1.0))
     got = _in_chunks(predict, x).reshape(expected.shape)
     agreement = float(np.mean(expected.argmax(axis=1) == got.argmax(axis=1)))
     return Parity(len(x), agreement, float(np.max(np.abs(expected - got))), source)

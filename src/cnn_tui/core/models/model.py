@@ -78,6 +78,8 @@ class NetModel:
     source: Path | None = None
     names_known: bool = True  # False: a Keras model from elsewhere, its classes only numbered
     epochs_done: int | None = None  # whole epochs trained, recorded in the file (a resume starts there)
+    # temperature scaling (``--calibrate``): probabilities are softmax(log p / T); 1.0 = as the network gives them
+    temperature: float = 1.0
 
     @property
     def num_classes(self) -> int:
@@ -117,6 +119,7 @@ class NetModel:
             "channels": self.channels,
             "hyper_params": self.config.as_dict() if self.config else None,
             "epochs_done": self.epochs_done,
+            "temperature": self.temperature,
         }
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -189,7 +192,18 @@ class NetModel:
             compile_model(model, config)
         done = meta.get("epochs_done")
         return cls(model, list(names), int(shape[1]), int(shape[3]), config, path, names_known=bool(meta.get("class_names")),
-                   epochs_done=done if isinstance(done, int) else None)
+                   epochs_done=done if isinstance(done, int) else None, temperature=recorded_temperature(meta, path))
+
+
+def recorded_temperature(meta: dict[str, Any], path: Path) -> float:
+    """The file's temperature; 1.0 (the network's own probabilities) for a file written before it existed."""
+    value = meta.get("temperature", 1.0)
+    if value is None:
+        return 1.0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise ModelError(f"damaged model file: its temperature is {excerpt(json.dumps(value), 40)} "
+                         "(a positive number)", path=path)
+    return float(value)
 
 
 def _recorded_config(hyper: Any) -> ModelConfig | None:

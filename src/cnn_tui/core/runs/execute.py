@@ -55,7 +55,7 @@ _TASK_FIELD_CHECKS = {
     "strategy": lambda v: isinstance(v, str), "prune": lambda v: isinstance(v, str),
     "cv": _whole, "n_iter": _whole, "max_samples": _whole, "jobs": _whole,
     "gpus": lambda v: v is None or (isinstance(v, list) and all(isinstance(g, (str, int)) and not isinstance(g, bool) for g in v)),
-    "resume": lambda v: isinstance(v, bool),
+    "resume": lambda v: isinstance(v, bool), "calibrate": lambda v: isinstance(v, bool),
     "sweep_steps": _whole,
     "tta": lambda v: v is None or isinstance(v, bool),
 }
@@ -80,6 +80,7 @@ class TaskSpec:
     resume: bool = False  # go on from what the run's folder holds
     sweep_steps: int = 200  # lr_find: the most batches the rate sweep trains
     tta: bool | None = None  # evaluate, predict: test-time augmentation; None: as the model file records
+    calibrate: bool = False  # train, pipeline: fit a temperature on the validation share after training
 
     def save(self, folder: Path) -> Path:
         return fileio.write_json(folder / TASK_FILE, dataclasses.asdict(self))
@@ -225,7 +226,7 @@ def _train_step(task: TaskContext) -> tuple[Any, Any, steps.TrainOutcome | None]
     emit(Notice(f"training: {config.epochs} epochs, batch {config.batch_size}, init_rate {config.init_rate:g}"
                 + (f", {spec.validate:.0%} held out for validation" if spec.validate else "")))
     outcome = steps.train_run(net, images, data, hyper, validate=spec.validate, run=run, emit=emit, stop=task.stop,
-                              initial_epoch=initial_epoch, history=history)
+                              initial_epoch=initial_epoch, history=history, calibrate=spec.calibrate)
     return net, images, outcome
 
 

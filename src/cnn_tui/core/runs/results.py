@@ -127,6 +127,7 @@ def load_evaluation(folder: Path) -> Any | None:
                 class_names=[str(n) for n in saved["class_names"]], y_true=saved["y_true"].astype(int),
                 probabilities=saved["probabilities"], files=[str(f) for f in saved["files"]],
                 seconds=float(saved["seconds"]),
+                temperature=float(saved["temperature"]) if "temperature" in saved.files else 1.0,
             )
     except (OSError, ValueError, KeyError):
         return None

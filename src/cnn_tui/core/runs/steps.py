@@ -25,8 +25,8 @@ from cnn_tui.core.inspect import rate_plot, reports
 from cnn_tui.core.models.model import NetModel, build_model
 from cnn_tui.core.params.files import DataParams, HyperParams, check_fits
 from cnn_tui.core.runs.folder import Run
-from cnn_tui.core.training import tensorboard_logs
-from cnn_tui.core.training.evaluation import Evaluation, evaluate
+from cnn_tui.core.training import calibration, tensorboard_logs, uncertainty
+from cnn_tui.core.training.evaluation import Evaluation, evaluate, predict_probabilities
 from cnn_tui.core.training.fit import TrainResult, train
 from cnn_tui.core.training.lr_finder import RateSweep, find_rate
 from cnn_tui.core.tuning.options import SearchOptions
@@ -163,13 +163,15 @@ def train_run(
     stop: threading.Event | None = None,
     initial_epoch: int = 0,
     history: dict[str, list[float]] | None = None,
+    calibrate: bool = False,
 ) -> TrainOutcome:
     """Train (optionally holding out a stratified validation share) and write the run folder.
 
     The model is saved after every epoch, so a run cut off by a dropped SSH
     connection or a kill still leaves the last whole epoch's model on disk. A
     save that fails (disk full, folder gone) does not stop training: the model
-    stays in memory and ``save_error`` says what could not be written.
+    stays in memory and ``save_error`` says what could not be written. With ``calibrate``, a
+    finished training fits a temperature on the validation share, kept in the model file.
     """
     config = hyper.first()
     net.check_fits(num_classes=train_set.num_classes, image_size=train_set.image_size,
@@ -185,6 +187,7 @@ def train_run(
                     f"(not a validation_split hold-out)", "info"))
     else:
         fit_set, validation = train_set.split(validate, data.seed) if validate else (train_set, None)
+    net.temperature = 1.0  # training changes the network: a temperature fitted before no longer fits it
     run.add_details(
         samples=len(fit_set), validation_samples=len(validation) if validation else 0, epochs=config.epochs,
         batch_size=config.batch_size, class_names=train_set.class_names,
@@ -222,6 +225,7 @@ def train_run(
         if backend.is_out_of_memory(exc) or disk_problem(exc):
             raise UserError(f"training failed: {backend.describe_failure(exc)}") from None
         raise
+    calibrated = calibrate_on(net, validation, emit, stop) if calibrate and result.status == "finished" else {}
     files: dict[str, Path] = {}
     try:
         files["history"] = reports.write_history_csv(result.history, history_path)
@@ -254,8 +258,28 @@ def train_run(
     before = sum((history or {}).get("seconds", [])[:initial_epoch])
     details = dict(epochs_done=result.epochs_done, best_epoch=result.best_epoch, final=final,
                    train_seconds=round(before + result.seconds, 3),
-                   images_per_second=round(result.images_per_second, 1), save_error=unwritten.summary())
+                   images_per_second=round(result.images_per_second, 1), save_error=unwritten.summary(),
+                   **calibrated)
     return TrainOutcome(result, run, files, unwritten.summary(), details)
+
+
+def calibrate_on(net: NetModel, validation: ImageSet | None, emit: Emit = ignore,
+                 stop: threading.Event | None = None) -> dict[str, Any]:
+    """Fit the model's temperature on the held-out validation share (it stays in ``net`` and so in its
+    file); what was fitted, for run.json. Without a validation share there is nothing to fit on."""
+    if validation is None or not len(validation):
+        emit(Notice("--calibrate needs a validation share (--validate or the data params' validation_split): "
+                    "the model is left uncalibrated", "warning"))
+        return {}
+    net.temperature = 1.0
+    probabilities = predict_probabilities(net, validation.x, stop=stop, what="validation set")
+    temperature = calibration.fit_temperature(probabilities, validation.y)
+    before = calibration.expected_calibration_error(probabilities, validation.y)
+    after = calibration.expected_calibration_error(calibration.scaled(probabilities, temperature), validation.y)
+    net.temperature = temperature
+    emit(Notice(f"calibrated on {len(validation):,} validation images: temperature {temperature:.3f}, "
+                f"ECE {before:.3f} → {after:.3f}"))
+    return {"temperature": temperature, "validation_ece_before": before, "validation_ece_after": after}
 
 
 @dataclass
@@ -264,6 +288,7 @@ class EvaluationOutcome:
     run: Run
     files: dict[str, Path] = field(default_factory=dict)
     status: str = "finished"
+    trust: uncertainty.Trust | None = None  # intervals, calibration, top-k
 
     @property
     def message(self) -> str:
@@ -274,7 +299,11 @@ class EvaluationOutcome:
 
     @property
     def details(self) -> dict[str, Any]:
-        return {"accuracy": self.evaluation.accuracy, "loss": self.evaluation.loss, "tta": self.evaluation.tta}
+        found = {"accuracy": self.evaluation.accuracy, "loss": self.evaluation.loss, "tta": self.evaluation.tta}
+        if self.trust is not None:
+            found.update(accuracy_low=self.trust.intervals.accuracy.low, accuracy_high=self.trust.intervals.accuracy.high,
+                         ece=self.trust.ece)
+        return found
 
 
 def evaluate_run(
@@ -298,8 +327,12 @@ def evaluate_run(
     summary["model"] = str(net.source) if net.source else None
     summary["test_dir"] = str(test_set.root)
     summary["per_class"] = [r.__dict__ for r in report]
+    trust = uncertainty.assess(evaluation)
+    summary.update(trust.as_dict(evaluation.class_names))
     files["evaluation"] = fileio.write_json(run.file("evaluation.json"), fileio.without_nan(summary))
     files["predictions"] = reports.write_predictions(evaluation, run.file("predictions.npz"))
+    files["reliability"] = reports.plot_reliability(trust.reliability, run.file("reliability.png"), ece=trust.ece,
+                                                        ece_before=trust.ece_before, temperature=trust.temperature)
     if test_set.skipped:
         files["skipped"] = reports.write_skipped_csv(test_set.skipped, run.file("skipped_files.csv"))
     if confusion:
@@ -308,7 +341,7 @@ def evaluate_run(
         files["confusion_csv"] = reports.write_confusion_csv(matrix, test_set.class_names, run.file("confusion_matrix.csv"))
         files["report"] = reports.write_report_csv(report, run.file("classification_report.csv"))
         files["misclassified"] = reports.write_misclassified_csv(evaluation, run.file("misclassified.csv"))
-    return EvaluationOutcome(evaluation, run, files)
+    return EvaluationOutcome(evaluation, run, files, trust=trust)
 
 
 @dataclass

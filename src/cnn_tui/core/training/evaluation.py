@@ -21,6 +21,7 @@ from cnn_tui.core.data.decode import DecodeError, decode, why_not_a_file
 from cnn_tui.core.errors import TaskStopped
 from cnn_tui.core.events import Emit, LoadProgress, ignore
 from cnn_tui.core.models.model import NetModel
+from cnn_tui.core.models.temperature import scaled
 from cnn_tui.core.models.views import View, chosen_tta, views_of
 
 CHUNK = 2048  # images per forward pass between stop checks
@@ -45,6 +46,7 @@ class Evaluation:
     probabilities: np.ndarray
     files: list[str]
     seconds: float
+    temperature: float = 1.0  # the model's (``probabilities`` have it applied)
     # test-time augmentation: ``probabilities`` average these views; the identity's are the plain ones
     views: list[str] = field(default_factory=list)
     plain_probabilities: np.ndarray | None = None
@@ -57,7 +59,8 @@ class Evaluation:
         """The same evaluation without test-time augmentation (itself when it used none)."""
         if self.plain_probabilities is None:
             return self
-        return Evaluation(self.class_names, self.y_true, self.plain_probabilities, self.files, self.seconds)
+        return Evaluation(self.class_names, self.y_true, self.plain_probabilities, self.files, self.seconds,
+                          temperature=self.temperature)
 
     @property
     def y_pred(self) -> np.ndarray:
@@ -158,7 +161,7 @@ def predict_views(
             out[i, start : start + len(chunk)] = net.keras_model.predict(seen, batch_size=256, verbose=0)
         done = start + len(chunk)
         emit(LoadProgress(what, done, len(x), done / max(time.perf_counter() - started, 1e-9)))
-    return out
+    return scaled(out, getattr(net, "temperature", 1.0))  # a calibrated model's temperature (1.0: unchanged)
 
 
 def evaluate(net: NetModel, test_set: ImageSet, *, emit: Emit = ignore, stop: threading.Event | None = None,
@@ -171,11 +174,12 @@ def evaluate(net: NetModel, test_set: ImageSet, *, emit: Emit = ignore, stop: th
     started = time.perf_counter()
     if not chosen_tta(net, tta):
         probabilities = predict_probabilities(net, test_set.x, emit=emit, stop=stop)
-        return Evaluation(test_set.class_names, test_set.y, probabilities, test_set.files, time.perf_counter() - started)
+        return Evaluation(test_set.class_names, test_set.y, probabilities, test_set.files, time.perf_counter() - started,
+                          temperature=getattr(net, "temperature", 1.0))
     views = views_of(net)
     each = predict_views(net, test_set.x, views, emit=emit, stop=stop)
     return Evaluation(test_set.class_names, test_set.y, each.mean(axis=0), test_set.files, time.perf_counter() - started,
-                      views=[v.name for v in views], plain_probabilities=each[0])
+                      views=[v.name for v in views], plain_probabilities=each[0], temperature=getattr(net, "temperature", 1.0))
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from cnn_tui.core.errors import DatasetError, ParamsError
 from cnn_tui.core.events import ROW_FIELDS, BatchProgress, Emit, FoldEnd, Notice, TuningProgress, ignore
 from cnn_tui.core.params.fields import HYPER_NAMES
 from cnn_tui.core.params.files import HyperParams
+from cnn_tui.core.training.intervals import within_spread_of_best
 from cnn_tui.core.tuning.executors import make_executor
 from cnn_tui.core.tuning.options import SearchOptions
 from cnn_tui.core.tuning.strategies import (
@@ -187,6 +188,18 @@ def summarize(rows: list[dict[str, Any]], columns: list[str], cv: int | None = N
     table.sort(key=lambda r: (cv is not None and r["folds"] < cv, -r["rung"], math.isnan(r["mean_accuracy"]),
                               r["pruned"] > 0, -np.nan_to_num(r["mean_accuracy"], nan=-1.0), -r["folds"]))
     return table
+
+
+def near_best(table: list[dict[str, Any]]) -> list[bool]:
+    """For each row of ``summarize``'s table, whether the folds cannot tell it from the best (first)
+    row: its mean ± std overlaps the best's. Only rows scored like the best (the same round, all its
+    folds) are compared; the best row itself counts as near."""
+    if not table:
+        return []
+    top = table[0]
+    comparable = [r.get("rung") == top.get("rung") and r["folds"] == top["folds"] for r in table]
+    means = [r["mean_accuracy"] if ok else math.nan for r, ok in zip(table, comparable)]
+    return within_spread_of_best(means, [r["std_accuracy"] for r in table])
 
 
 def _rung(row: dict[str, Any]) -> int:

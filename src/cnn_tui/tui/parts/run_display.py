@@ -200,7 +200,7 @@ class RunDisplay(ScreenPart):
 
     @staticmethod
     def evaluation_files(results: RunResults) -> dict[str, Path]:
-        names = {"evaluation": "evaluation.json", "confusion_png": "confusion_matrix.png",
+        names = {"evaluation": "evaluation.json", "confusion_png": "confusion_matrix.png", "reliability": "reliability.png",
                  "report": "classification_report.csv"}
         return {key: path for key, name in names.items() if (path := results.file(name)) is not None}
 

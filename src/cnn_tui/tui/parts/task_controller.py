@@ -332,7 +332,7 @@ class TaskController(ScreenPart):
 
     # ------------------------------------------------------------ runs: training and tuning
 
-    async def train(self, *, validate: bool = False) -> None:
+    async def train(self, *, validate: bool = False, calibrate: bool = False) -> None:
         from cnn_tui.core.runs.execute import TaskSpec  # noqa: PLC0415 — imports numpy: not before the first frame
 
         await self.screen.mount_views()  # the training view is laid out before the run starts
@@ -344,7 +344,7 @@ class TaskController(ScreenPart):
         except UserError as exc:
             self.say(str(exc), "error")
             return
-        spec = TaskSpec("train", validate=session.data.validation_split if validate else None)
+        spec = TaskSpec("train", validate=session.data.validation_split if validate else None, calibrate=calibrate)
         config = session.hyper.first()
         what = f"with {spec.validate:.0%} held out for validation" if spec.validate else "on all training images"
         fit_images = len(images) - (round(len(images) * spec.validate) if spec.validate else 0)
@@ -355,6 +355,10 @@ class TaskController(ScreenPart):
 
     async def train_with_validation(self) -> None:
         await self.train(validate=True)
+
+    async def train_calibrated(self) -> None:
+        """Train holding out the data params' validation_split (always > 0), then fit a temperature on it."""
+        await self.train(validate=True, calibrate=True)
 
     def tune(self) -> None:
         from cnn_tui.core.tuning.search import combination_limit  # noqa: PLC0415 — imports numpy: not before the first frame

@@ -81,7 +81,7 @@ LATER_VIEWS = (
 )
 WIDE = 120  # columns from which charts and tables sit side by side
 AFTER_FIRST_FRAME = 0.1  # seconds between the first frame and the work that waits for it
-HEAVY = {"init_model", "train", "train_val", "evaluate", "predict", "predict_tta", "tune"}
+HEAVY = {"init_model", "train", "train_val", "train_calibrated", "evaluate", "predict", "predict_tta", "tune"}
 
 
 class MainScreen(Screen):

@@ -24,6 +24,7 @@ from textual_plotext import PlotextPlot
 
 from cnn_tui.core.fileio import read_json_object
 from cnn_tui.core.params.fields import DATA_FIELDS, HYPER_FIELDS, HYPER_NAMES, format_text
+from cnn_tui.core.runs.comparison import NoiseVerdict, compare_test_accuracy
 from cnn_tui.core.runs.folder import read_run
 from cnn_tui.core.runs.results import load_history, read_ending
 from cnn_tui.tui.widgets.tables import STATUS_STYLES, format_duration
@@ -160,6 +161,10 @@ def show_metric(value: float | None, kind: str) -> str:
     return format_duration(value)
 
 
+def key_of(label: str) -> str:
+    return next((key for text, key, _ in METRIC_ROWS if text == label), "")
+
+
 def metric_rows(runs: Sequence[RunFiles]) -> list[tuple[str, list[str], int | None]]:
     """(label, one text a run, index of the best run or None) for each figure."""
     rows = []
@@ -171,6 +176,30 @@ def metric_rows(runs: Sequence[RunFiles]) -> list[tuple[str, list[str], int | No
             best = (max(known) if kind == "percent" else min(known))[1]
         rows.append((label, [show_metric(v, kind) for v in values], best))
     return rows
+
+
+NOISE_LABEL = "test accuracy vs ★"
+
+
+def noise_row(runs: Sequence[RunFiles]) -> list[str] | None:
+    """Each run's test accuracy against the best one's, paired on the same test images: within noise
+    or beyond it, or why it cannot tell; None when fewer than two runs have a test accuracy."""
+    values = [metric_value(r, "test_accuracy") for r in runs]
+    known = [(v, i) for i, v in enumerate(values) if v is not None]
+    if len(known) < 2:
+        return None
+    best = max(known)[1]
+    cache: dict[Path, Any] = {}
+    cells = []
+    for i, run in enumerate(runs):
+        if i == best:
+            cells.append("★ (the best)")
+        elif values[i] is None:
+            cells.append(MISSING)
+        else:
+            verdict: NoiseVerdict = compare_test_accuracy(run.run_dir, runs[best].run_dir, evaluations=cache)
+            cells.append(verdict.text())
+    return cells
 
 
 # ---------------------------------------------------------------- the screen
@@ -238,6 +267,7 @@ class RunsCompareScreen(ModalScreen[None]):
         self.run_dirs = [Path(d) for d in run_dirs]
         self.runs: list[RunFiles] = []
         self.params: list[ParamRow] = []
+        self.noise: list[str] | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="compare-dialog"):
@@ -267,6 +297,7 @@ class RunsCompareScreen(ModalScreen[None]):
     def load(self) -> None:
         try:
             runs = [read_run_files(d) for d in self.run_dirs]
+            self.noise = noise_row(runs)  # here, in the thread: it loads the runs' predictions
             show, args = self.show_runs, (runs,)
         except Exception as exc:  # noqa: BLE001 - said on the screen, which stays closable
             show, args = self.show_error, (f"cannot read the runs: {exc}",)
@@ -325,6 +356,10 @@ class RunsCompareScreen(ModalScreen[None]):
             cells = [Text(v, justify="right", style="bold green" if i == best else ("dim" if v == MISSING else ""))
                      for i, v in enumerate(values)]
             table.add_row(Text("★" if best is not None else "", style="bold green"), Text(label), *cells, key=label)
+            if key_of(label) == "test_accuracy" and self.noise:
+                table.add_row(Text(""), Text(NOISE_LABEL), *(
+                    Text(v, style="yellow" if v.startswith("within") else ("dim" if not v.startswith("beyond") else ""))
+                    for v in self.noise), key=NOISE_LABEL)
 
     def draw_curves(self) -> None:
         has_val = any(r.history.get(k) for r in self.runs for k in ("val_accuracy", "val_loss"))

@@ -1,5 +1,6 @@
 """The Evaluation view: test accuracy and loss, the confusion matrix (class names, shaded cells,
-distinct diagonal) and precision / recall / F1 per class."""
+distinct diagonal) and precision / recall / F1 per class; how sure those are (95 % intervals,
+top-k accuracy) and the calibration (ECE, the reliability bins in text; reliability.png on disk)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,31 @@ from cnn_tui.tui.widgets.tables import (
     number,
     percent,
 )
+
+
+def _span(interval: Any, scale: float = 1.0) -> Text:
+    """`` (96.7–99.4)``: a 95 % interval, dim; empty when there is none."""
+    if interval is None:
+        return Text("")
+    digits = 1 if scale == 100 else 4
+    return Text(f" ({interval.low * scale:.{digits}f}–{interval.high * scale:.{digits}f}, 95 %)", style="dim")
+
+
+def calibration_text(trust: Any) -> Text:
+    """ECE (before and after the model's temperature) and the reliability bins, in text."""
+    from cnn_tui.core.training.uncertainty import reliability_lines  # noqa: PLC0415 — numpy at import (see show)
+
+    text = Text()
+    text.append("Calibration", style="bold")
+    text.append(f" · ECE {trust.ece:.3f}")
+    if trust.ece_before is not None:
+        text.append(f" with temperature {trust.temperature:.3f} (without: {trust.ece_before:.3f})")
+    else:
+        text.append(" · not calibrated (V trains with validation and calibration)", style="dim")
+    text.append("\n  confidence   images  mean conf.  accuracy  █ accuracy │ confidence\n", style="dim")
+    for span, images, confidence, accuracy, bar in reliability_lines(trust.reliability):
+        text.append(f"  {span:<11} {images:>7,}  {confidence:>10}  {accuracy:>8}  {bar}\n")
+    return text
 
 
 class EvaluationView(VerticalScroll):
@@ -45,6 +71,7 @@ class EvaluationView(VerticalScroll):
             with Vertical(id="report-box"):
                 yield Static(Text("Per-class report", style="bold"), id="report-title")
                 yield DataTable(id="report-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="calibration")
         yield Static("", id="evaluation-files")
 
     def on_mount(self) -> None:
@@ -76,15 +103,23 @@ class EvaluationView(VerticalScroll):
         self.query_one("#predict-progress").display = False
         self.query_one("#evaluation-title", Static).update(Text(title, style="bold"))
         auc = evaluation.roc_auc()
-        rows = [("test accuracy", Text(f"{percent(evaluation.accuracy)} %", style="bold")),
+        from cnn_tui.core.training.uncertainty import assess  # noqa: PLC0415 — numpy at import: not before the first frame
+
+        trust = assess(evaluation)
+        iv = trust.intervals
+        rows = [("test accuracy", Text.assemble((f"{percent(evaluation.accuracy)} %", "bold"), _span(iv.accuracy, 100))),
                 ("test loss", number(evaluation.loss)), ("test images", f"{evaluation.samples:,}")]
         if auc is not None:
-            rows.append(("ROC AUC" + (" (one-vs-rest)" if len(evaluation.class_names) > 2 else ""), number(auc)))
+            rows.append(("ROC AUC" + (" (one-vs-rest)" if len(evaluation.class_names) > 2 else ""),
+                         Text.assemble(number(auc), _span(iv.roc_auc))))
+        rows.append(("macro F1", Text.assemble(number(iv.macro_f1.value), _span(iv.macro_f1))))
+        rows += [(f"top-{k} accuracy", f"{percent(v)} %") for k, v in trust.top_k.items()]
         if getattr(evaluation, "tta", False):  # test-time augmentation: the plain figures beside its own
             plain = evaluation.plain()
             rows += [("test-time augmentation", f"{len(evaluation.views)} views averaged"),
                      ("plain accuracy", f"{percent(plain.accuracy)} %"), ("plain loss", number(plain.loss))]
         self.query_one("#metrics", Static).update(key_values(rows))
+        self.query_one("#calibration", Static).update(calibration_text(trust))
         self.query_one("#evaluation-body").display = True
         confusion_box = self.query_one("#confusion-box")
         confusion_box.display = confusion
@@ -93,9 +128,10 @@ class EvaluationView(VerticalScroll):
             fill_confusion(table, evaluation.confusion(), evaluation.class_names)
             if self.parent is not None and self.parent.display:  # shown now: the arrows walk its cells
                 self.focus_matrix()
-        fill_report(self.query_one("#report-table", DataTable), evaluation.report())
+        fill_report(self.query_one("#report-table", DataTable), evaluation.report(), iv)
         lines = Text()
-        for name, label in (("confusion_png", "confusion matrix PNG"), ("evaluation", "figures"),
+        for name, label in (("confusion_png", "confusion matrix PNG"), ("reliability", "reliability diagram PNG"),
+                            ("evaluation", "figures"),
                             ("report", "report CSV")):
             if files and name in files:
                 lines.append(f"{label}: ", style="dim")

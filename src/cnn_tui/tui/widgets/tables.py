@@ -171,12 +171,21 @@ def fill_confusion(table: DataTable, matrix: Any, class_names: Sequence[str]) ->
         table.add_row(Text(shown(name), style="bold"), *cells, key=str(i))
 
 
-def fill_report(table: DataTable, rows: Sequence[Any]) -> None:
-    reset(table, ["class", ("precision", "precision"), ("recall", "recall"), ("F1", "f1"), ("support", "support")])
-    for r in rows:
+def fill_report(table: DataTable, rows: Sequence[Any], intervals: Any = None) -> None:
+    """Precision, recall, F1 and support per class; with ``intervals`` (``Intervals``), each class's
+    95 % intervals of precision and recall beside them."""
+    extra = [("precision 95 %", "precision_ci"), ("recall 95 %", "recall_ci")] if intervals is not None else []
+    reset(table, ["class", ("precision", "precision"), ("recall", "recall"), ("F1", "f1"), ("support", "support"),
+                  *extra])
+    for i, r in enumerate(rows):
         style = "italic" if r.label.endswith(" avg") else ""
+        spans = []
+        if intervals is not None:
+            per_class = i < len(intervals.precision)
+            spans = [right(f"{x.low:.3f}–{x.high:.3f}" if per_class else "", "dim")
+                     for x in ((intervals.precision[i], intervals.recall[i]) if per_class else (None, None))]
         table.add_row(Text(r.label, style=style), right(number(r.precision)), right(number(r.recall)),
-                      right(number(r.f1)), right(f"{r.support:,}"))
+                      right(number(r.f1)), right(f"{r.support:,}"), *spans)
 
 
 def fold_columns(columns: Sequence[str]) -> list[str | tuple[str, str]]:
@@ -206,7 +215,11 @@ def add_fold(table: DataTable, row: dict[str, Any], columns: Sequence[str]) -> N
 
 
 def fill_tuning(table: DataTable, summary: Sequence[dict[str, Any]], columns: Sequence[str], cv: int) -> None:
-    """One row per combination, best first; the best row is marked and bold."""
+    """One row per combination, best first; the best row is marked and bold, and ≈ marks those within
+    the folds' spread of it (mean ± std across folds overlapping): the folds cannot tell them apart."""
+    from cnn_tui.core.tuning.search import near_best  # noqa: PLC0415 — numpy at import: after a search only
+
+    near = near_best(list(summary))
     # "trained": the epochs of the combination's last round (hyperband trains most combinations less)
     reset(table, ["", *columns, ("mean acc %", "mean"), ("std %", "std"), ("mean loss", "loss"), "folds",
                   ("trained", "trained"), "note"])
@@ -215,7 +228,7 @@ def fill_tuning(table: DataTable, summary: Sequence[dict[str, Any]], columns: Se
         style = "bold green" if best else ""
         done = row.get("folds", 0)
         table.add_row(
-            Text("★" if best else "", style="bold yellow"),
+            Text("★" if best else ("≈" if near[rank] and done else ""), style="bold yellow" if best else "yellow"),
             *(right(format_text(row.get(c)), style) for c in columns),
             right(percent(row["mean_accuracy"]) if done else "—", style),
             right(percent(row["std_accuracy"]) if done else "—"),

@@ -21,6 +21,16 @@ from cnn_tui.tui.widgets.tables import (
 )
 
 
+def noise_note(table: list[dict[str, Any]]) -> str:
+    """What ≈ means, when some combination is within the folds' spread of the best."""
+    from cnn_tui.core.tuning.search import near_best  # noqa: PLC0415 — numpy at import: after a search only
+
+    near = near_best(table)
+    others = sum(near[1:])
+    return (f"≈ {others} within the folds' spread of ★ (mean ± std overlap): the folds cannot tell them apart"
+            if others else "")
+
+
 class TuningView(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static(Text("Not tuned yet: u runs a grid search over every csv hyper field.", style="dim"),
@@ -78,6 +88,8 @@ class TuningView(VerticalScroll):
         title = f"Partial {kind} results" if stopped else f"{kind[0].upper()}{kind[1:]} results"
         detail = f" · {len(result.rows)} of {result.plan.fits} fits"
         hint = " · b applies the best (★) to the hyper params" if result.best() is not None else ""
+        if noise_note(result.table()):
+            hint += f" · {noise_note(result.table())}"
         self.query_one("#results-title", Static).update(
             Text.assemble((title, "bold"), detail, (hint, "green")))
         self.query_one("#results-box").display = True
