@@ -19,7 +19,8 @@ DEADLINE = 180.0
 
 
 def test_ctrl_c_to_the_whole_group_during_parallel_tuning_saves_the_finished_folds(params_files, tmp_path):
-    data, hyper = params_files(per_class=10, hyper={"init_rate": [0.02, 0.01], "num_filters": [4, 6], "epochs": 40,
+    # fits long enough (about 10 s each) that a loaded machine still sends Ctrl-C well before the last one ends
+    data, hyper = params_files(per_class=10, hyper={"init_rate": [0.02, 0.01], "num_filters": [4, 6], "epochs": 120,
                                                     "batch_size": 4})
     env = {**os.environ, "CNN_TUI_WORKERS": "2"}
     proc = subprocess.Popen([sys.executable, "-m", "cnn_tui", "tune", "--data", str(data), "--hyper", str(hyper),

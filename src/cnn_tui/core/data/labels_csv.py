@@ -93,7 +93,10 @@ def looks_like_labels_csv(path: Path) -> bool:
     except OSError:
         return False
     first = head.removeprefix(b"\xef\xbb\xbf").split(b"\n", 1)[0].decode("utf-8", "replace")
-    header = [h.strip().lower() for h in next(csv.reader([first], _dialect(first)), [])]
+    try:
+        header = [h.strip().lower() for h in next(csv.reader([first], _dialect(first)), [])]
+    except csv.Error:  # a header no CSV reader takes (a stray carriage return) names no columns
+        return False
     return any(c in header for c in PATH_COLUMNS) and any(c in header for c in LABEL_COLUMNS)
 
 
