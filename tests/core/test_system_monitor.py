@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from types import SimpleNamespace
 
-import pynvml
 import pytest
 
 from cnn_tui.core.errors import UserError
@@ -19,48 +17,7 @@ from cnn_tui.core.runs.execute import TaskSpec
 from cnn_tui.core.runs.folder import Run
 from cnn_tui.core.runs.system_monitor import Gpus, SystemMonitor, describe, last_sample, take_sample
 
-GIB = 1024 ** 3
-
-
-def fake_nvml(monkeypatch, *, fail_after: int | None = None) -> dict:
-    """Two GPUs whose figures are known; with ``fail_after``, every NVML call after that many
-    utilisation reads raises (a driver gone away)."""
-    calls = {"init": 0, "shutdown": 0, "utilization": 0}
-    gpus = [dict(name="NVIDIA H100", util=87, used=10.2 * GIB, total=80 * GIB, temp=64, mw=250_000),
-            dict(name=b"NVIDIA H100", util=3, used=1 * GIB, total=80 * GIB, temp=35, mw=None)]
-
-    def init():
-        calls["init"] += 1
-
-    def utilization(handle):
-        calls["utilization"] += 1
-        if fail_after is not None and calls["utilization"] > fail_after:
-            raise pynvml.NVMLError(pynvml.NVML_ERROR_GPU_IS_LOST)
-        return SimpleNamespace(gpu=gpus[handle]["util"], memory=0)
-
-    def power(handle):
-        if gpus[handle]["mw"] is None:
-            raise pynvml.NVMLError_NotSupported(pynvml.NVML_ERROR_NOT_SUPPORTED)
-        return gpus[handle]["mw"]
-
-    monkeypatch.setattr(pynvml, "nvmlInit", init)
-    monkeypatch.setattr(pynvml, "nvmlShutdown", lambda: calls.__setitem__("shutdown", calls["shutdown"] + 1))
-    monkeypatch.setattr(pynvml, "nvmlDeviceGetCount", lambda: len(gpus))
-    monkeypatch.setattr(pynvml, "nvmlDeviceGetHandleByIndex", lambda i: i)
-    monkeypatch.setattr(pynvml, "nvmlDeviceGetName", lambda h: gpus[h]["name"])
-    monkeypatch.setattr(pynvml, "nvmlDeviceGetUtilizationRates", utilization)
-    monkeypatch.setattr(pynvml, "nvmlDeviceGetMemoryInfo",
-                        lambda h: SimpleNamespace(used=gpus[h]["used"], total=gpus[h]["total"], free=0))
-    monkeypatch.setattr(pynvml, "nvmlDeviceGetTemperature", lambda h, sensor: gpus[h]["temp"])
-    monkeypatch.setattr(pynvml, "nvmlDeviceGetPowerUsage", power)
-    return calls
-
-
-def no_nvml(monkeypatch) -> None:
-    def missing():
-        raise pynvml.NVMLError_LibraryNotFound(pynvml.NVML_ERROR_LIBRARY_NOT_FOUND)
-
-    monkeypatch.setattr(pynvml, "nvmlInit", missing)
+from tests_support import fake_nvml, no_nvml
 
 
 def test_a_fake_nvml_gives_each_gpus_figures_and_the_host_is_sampled_too(monkeypatch):
@@ -168,3 +125,15 @@ def test_a_training_run_writes_samples_while_it_goes_and_none_after_its_end(para
     assert samples and samples[0].gpus[0]["utilization"] == 87
     assert isinstance(events[-1], TaskFinished)  # the sampler ended before the run's end was written
     assert not any(t.name == "system-monitor" for t in threading.enumerate())
+
+
+def test_the_line_shrinks_to_its_width_then_sums_several_gpus():
+    gpu = {"utilization": 80, "memory_used_mb": 10240.0, "memory_total_mb": 81920.0, "temperature_c": 60,
+           "power_w": 250.0}
+    sample = SystemSample([{**gpu, "index": i, "temperature_c": 60 + i} for i in range(4)], 43.0, 5222.4, 131072.0)
+    full = describe(sample)
+    assert full.startswith("GPU0 80% 10/80 GB 60°C 250 W · GPU1 ") and full.endswith("CPU 43% · RAM 5.1/128 GB")
+    assert describe(sample, width=len(full)) == full
+    compact = describe(sample, width=130)
+    assert compact.startswith("GPU0 80% 10/80G 60° 250W · GPU1 80% 10/80G 61° 250W") and len(compact) <= 130
+    assert describe(sample, width=78) == "4 GPUs 80% 40/320G 63° 1000W · CPU 43% · RAM 5.1/128G"

@@ -171,25 +171,54 @@ def _gb(mib: float) -> str:
     return f"{gb:.0f}" if gb >= 10 and abs(gb - round(gb)) < 0.05 else f"{gb:.1f}"
 
 
-def describe(sample: SystemSample) -> str:
-    """One compact line: ``GPU0 87% 10.2/80 GB 64°C 250 W · CPU 43% · RAM 5.1/128 GB``."""
+def _gpu_text(gpu: dict[str, Any], label: str, compact: bool) -> str:
+    gb, degrees, watts = ("G", "°", "W") if compact else (" GB", "°C", " W")
+    figures = [label]
+    if gpu.get("utilization") is not None:
+        figures.append(f"{gpu['utilization']:.0f}%")
+    if gpu.get("memory_used_mb") is not None and gpu.get("memory_total_mb"):
+        figures.append(f"{_gb(gpu['memory_used_mb'])}/{_gb(gpu['memory_total_mb'])}{gb}")
+    if gpu.get("temperature_c") is not None:
+        figures.append(f"{gpu['temperature_c']:.0f}{degrees}")
+    if gpu.get("power_w") is not None:
+        figures.append(f"{gpu['power_w']:.0f}{watts}")
+    return " ".join(figures)
+
+
+def _all_gpus(gpus: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several GPUs as one: mean utilisation, memory and power summed, the hottest temperature."""
+    def known(key: str) -> list[float]:
+        return [g[key] for g in gpus if g.get(key) is not None]
+
+    util, used, total = known("utilization"), known("memory_used_mb"), known("memory_total_mb")
+    temperature, power = known("temperature_c"), known("power_w")
+    return {"utilization": sum(util) / len(util) if util else None,
+            "memory_used_mb": sum(used) if used else None, "memory_total_mb": sum(total) if total else None,
+            "temperature_c": max(temperature) if temperature else None, "power_w": sum(power) if power else None}
+
+
+def _host_text(sample: SystemSample, compact: bool) -> list[str]:
     parts = []
-    for gpu in sample.gpus:
-        figures = [f"GPU{gpu.get('index', '')}"]
-        if gpu.get("utilization") is not None:
-            figures.append(f"{gpu['utilization']:.0f}%")
-        if gpu.get("memory_used_mb") is not None and gpu.get("memory_total_mb"):
-            figures.append(f"{_gb(gpu['memory_used_mb'])}/{_gb(gpu['memory_total_mb'])} GB")
-        if gpu.get("temperature_c") is not None:
-            figures.append(f"{gpu['temperature_c']:.0f}°C")
-        if gpu.get("power_w") is not None:
-            figures.append(f"{gpu['power_w']:.0f} W")
-        parts.append(" ".join(figures))
     if sample.cpu_percent is not None:
         parts.append(f"CPU {sample.cpu_percent:.0f}%")
     if sample.memory_used_mb is not None and sample.memory_total_mb:
-        parts.append(f"RAM {_gb(sample.memory_used_mb)}/{_gb(sample.memory_total_mb)} GB")
-    return " · ".join(parts)
+        parts.append(f"RAM {_gb(sample.memory_used_mb)}/{_gb(sample.memory_total_mb)}{'G' if compact else ' GB'}")
+    return parts
+
+
+def describe(sample: SystemSample, width: int | None = None) -> str:
+    """One line: ``GPU0 87% 10.2/80 GB 64°C 250 W · CPU 43% · RAM 5.1/128 GB``. Where that is wider
+    than ``width``, the units shrink (``10.2/80G 64° 250W``), then several GPUs are summed into one
+    (``4 GPUs 87% 41/320G 71° 1000W``: their mean use, memory and power summed, the hottest)."""
+    full = " · ".join([*(_gpu_text(g, f"GPU{g.get('index', '')}", False) for g in sample.gpus),
+                       *_host_text(sample, False)])
+    if width is None or len(full) <= width:
+        return full
+    compact = " · ".join([*(_gpu_text(g, f"GPU{g.get('index', '')}", True) for g in sample.gpus),
+                          *_host_text(sample, True)])
+    if len(compact) <= width or len(sample.gpus) < 2:
+        return compact
+    return " · ".join([_gpu_text(_all_gpus(sample.gpus), f"{len(sample.gpus)} GPUs", True), *_host_text(sample, True)])
 
 
 def last_sample(folder: Path) -> SystemSample | None:
