@@ -6,8 +6,10 @@ Kept out of conftest.py: with a conftest.py in a sub-folder too, ``import confte
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
+import pynvml
 
 from cnn_tui.core.data.dataset import ImageSet
 
@@ -191,3 +193,47 @@ def die_once_in_fits_in_child() -> None:
         os._exit(9)
 
     classifier.build_network = build
+
+
+GIB = 1024 ** 3
+
+
+def fake_nvml(monkeypatch, *, fail_after: int | None = None) -> dict:
+    """A fake NVML (pynvml's functions replaced): two GPUs whose figures are known; with ``fail_after``,
+    every utilisation read after that many raises (a driver gone away)."""
+    calls = {"init": 0, "shutdown": 0, "utilization": 0}
+    gpus = [dict(name="NVIDIA H100", util=87, used=10.2 * GIB, total=80 * GIB, temp=64, mw=250_000),
+            dict(name=b"NVIDIA H100", util=3, used=1 * GIB, total=80 * GIB, temp=35, mw=None)]
+
+    def init():
+        calls["init"] += 1
+
+    def utilization(handle):
+        calls["utilization"] += 1
+        if fail_after is not None and calls["utilization"] > fail_after:
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_GPU_IS_LOST)
+        return SimpleNamespace(gpu=gpus[handle]["util"], memory=0)
+
+    def power(handle):
+        if gpus[handle]["mw"] is None:
+            raise pynvml.NVMLError_NotSupported(pynvml.NVML_ERROR_NOT_SUPPORTED)
+        return gpus[handle]["mw"]
+
+    monkeypatch.setattr(pynvml, "nvmlInit", init)
+    monkeypatch.setattr(pynvml, "nvmlShutdown", lambda: calls.__setitem__("shutdown", calls["shutdown"] + 1))
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetCount", lambda: len(gpus))
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetHandleByIndex", lambda i: i)
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetName", lambda h: gpus[h]["name"])
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetUtilizationRates", utilization)
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetMemoryInfo",
+                        lambda h: SimpleNamespace(used=gpus[h]["used"], total=gpus[h]["total"], free=0))
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetTemperature", lambda h, sensor: gpus[h]["temp"])
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetPowerUsage", power)
+    return calls
+
+
+def no_nvml(monkeypatch) -> None:
+    def missing():
+        raise pynvml.NVMLError_LibraryNotFound(pynvml.NVML_ERROR_LIBRARY_NOT_FOUND)
+
+    monkeypatch.setattr(pynvml, "nvmlInit", missing)

@@ -225,6 +225,31 @@ def test_runs_table_and_an_empty_list(tmp_path, monkeypatch, capsys):
     assert run.path.name in out and "finished" in out and "acc 87.5%" in out
 
 
+def test_runs_shows_the_last_system_sample_of_a_running_run(tmp_path, monkeypatch, capsys):
+    from cnn_tui.core.events import SystemSample
+    from cnn_tui.core.runs.events_file import EventWriter
+
+    monkeypatch.chdir(tmp_path)
+    running, ended = Run.create(tmp_path / "results", "train"), Run.create(tmp_path / "results", "train")
+    gpu = {"index": 0, "name": "NVIDIA H100", "utilization": 87, "memory_used_mb": 10444.8,
+           "memory_total_mb": 81920.0, "temperature_c": 64, "power_w": 250.0}
+    for run in (running, ended):
+        writer = EventWriter(run.path)
+        writer(SystemSample([gpu], 12.0, 2048.0, 8192.0))
+        writer(SystemSample([{**gpu, "utilization": 91}], 43.0, 5222.4, 131072.0))  # the last one counts
+        writer.close()
+    ended.finish("finished", "trained 2 epochs", exit_code=0)
+    assert main(["runs"]) == 0
+    out = capsys.readouterr().out
+    assert f"{running.path.name}: GPU0 91% 10.2/80 GB 64°C 250 W · CPU 43% · RAM 5.1/128 GB" in out
+    assert f"{ended.path.name}:" not in out  # an ended run has no machine to show
+    assert main(["runs", "--json"]) == 0
+    rows = {row["run_id"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows[running.path.name]["system"] == {"gpus": [{**gpu, "utilization": 91}], "cpu_percent": 43.0,
+                                                 "memory_used_mb": 5222.4, "memory_total_mb": 131072.0}
+    assert rows[ended.path.name]["system"] is None
+
+
 # ---------------------------------------------------------------- stop, resume
 
 

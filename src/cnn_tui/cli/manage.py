@@ -16,13 +16,14 @@ from rich.table import Table
 
 from cnn_tui.cli.commands import Args, Ended, results_folders
 from cnn_tui.cli.console import CliConsole, make_table, safe
-from cnn_tui.core.events import TaskFinished
+from cnn_tui.core.events import SystemSample, TaskFinished
 from cnn_tui.core.fileio import read_json_object
 from cnn_tui.core.runs import control
 from cnn_tui.core.runs.comparison import compare_test_accuracy
 from cnn_tui.core.runs.index import RunSummary, find_run, list_runs
 from cnn_tui.core.runs.lifecycle import EXIT_OK
 from cnn_tui.core.runs.results import read_ending
+from cnn_tui.core.runs.system_monitor import describe
 
 STATUS_COLOURS = {"running": "cyan", "finished": "green", "stopped": "yellow", "failed": "red", "interrupted": "magenta"}
 
@@ -112,6 +113,16 @@ def runs_lines(summaries: list[RunSummary]) -> list[str]:
     return out
 
 
+def system_lines(summaries: list[RunSummary], width: int) -> list[str]:
+    """A running run's machine as its last sample saw it: one line a run, under the list."""
+    lines = []
+    for s in summaries:
+        if s.system is not None:
+            label = f"{s.run_id}: "
+            lines.append(f"[dim]{safe(label)}{safe(describe(SystemSample(**s.system), width=width - len(label)))}[/]")
+    return lines
+
+
 def print_runs(console: CliConsole, summaries: list[RunSummary]) -> None:
     if console.json_mode:
         return
@@ -123,6 +134,8 @@ def print_runs(console: CliConsole, summaries: list[RunSummary]) -> None:
     else:
         for text in runs_lines(summaries):
             out.print(text, soft_wrap=True)
+    for text in system_lines(summaries, out.width):
+        out.print(text, soft_wrap=True)
 
 
 def cmd_runs(args: Args, console: CliConsole, stop: threading.Event) -> list[dict[str, Any]]:

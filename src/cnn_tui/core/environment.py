@@ -26,6 +26,8 @@ VARIABLES: tuple[tuple[str, str], ...] = (
     ("CNN_TUI_CONFIG_DIR", "where settings.json (the TUI's theme) lives (default ~/.config/cnn-tui on Linux)"),
     ("CNN_TUI_IMAGES", "image previews in the TUI: auto (default), none, or a way to draw them: "
                        "halfcell, unicode, sixel, tgp"),
+    ("CNN_TUI_SYSTEM_SAMPLE_SECONDS", "seconds between a run's samples of its GPUs, CPU and memory "
+                                      "(default 1; 0 turns them off)"),
     ("CNN_TUI_DEBUG_IMPORT", "1 lets TensorFlow's C++ libraries log to stderr while they load (hidden by default)"),
 )
 
@@ -41,6 +43,20 @@ def env_int(name: str, default: int | None, *, low: int = 0) -> int | None:
         raise UserError(f"environment variable {name} must be a whole number, got {text!r}") from None
     if value < low:
         raise UserError(f"environment variable {name} must be at least {low}, got {value}")
+    return value
+
+
+def env_seconds(name: str, default: float) -> float:
+    """A non-negative number of seconds, ``default`` when unset or empty; a bad value is a ``UserError``."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise UserError(f"environment variable {name} must be a number of seconds, got {text!r}") from None
+    if not value >= 0:  # NaN too
+        raise UserError(f"environment variable {name} must be 0 or more, got {text}")
     return value
 
 

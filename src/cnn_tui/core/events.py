@@ -113,10 +113,23 @@ class TaskFinished:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SystemSample:
+    """The machine while a run goes (about once a second, ``core.runs.system_monitor``): each GPU NVML
+    sees (none without NVML) and the host's CPU and memory (None where psutil could not tell)."""
+
+    # one dict a GPU: index, name, utilization (%), memory_used_mb, memory_total_mb, temperature_c, power_w
+    # (a figure the GPU does not report is None); dicts, not dataclasses, so a JSON line reads back as it was
+    gpus: list[dict[str, Any]]
+    cpu_percent: float | None  # the host's CPU use: 100 = every core busy
+    memory_used_mb: float | None  # the host's memory in use (total less available), MiB
+    memory_total_mb: float | None
+
+
 EVENT_TYPES = (LoadProgress, BatchProgress, EpochEnd, FoldEnd, TuningProgress, TrainingStarted, SearchPlanned, Notice,
-               TaskFinished)
+               TaskFinished, SystemSample)
 Event = (LoadProgress | BatchProgress | EpochEnd | FoldEnd | TuningProgress | TrainingStarted | SearchPlanned | Notice
-         | TaskFinished)
+         | TaskFinished | SystemSample)
 Emit = Callable[[Event], None]
 
 

@@ -27,6 +27,7 @@ from cnn_tui.core.runs.events_file import follow as follow_events
 from cnn_tui.core.runs.execute import RESUMABLE, TASKS, Inputs, Outcome, TaskSpec, execute, load_params
 from cnn_tui.core.runs.folder import Run, effective_status, lock_held, not_ours, read_run
 from cnn_tui.core.runs.lifecycle import RunSession
+from cnn_tui.core.runs.system_monitor import SAMPLED_TASKS, SystemMonitor
 from cnn_tui.core.tuning.dask_executor import check_cluster, check_search, reach_scheduler
 from cnn_tui.core.tuning.executors import SKIP_FILE
 from cnn_tui.core.tuning.search import check_grid_size
@@ -64,9 +65,11 @@ def prepare(spec: TaskSpec, data: DataParams, hyper: HyperParams | None, *, pare
 def run_here(run: Run, spec: TaskSpec, *, emit: Emit = ignore, stop: threading.Event | None = None,
              inputs: Inputs | None = None) -> Outcome:
     """Execute the run in this process, in its session: claimed, beating, its events written, ended
-    (by the outcome, or by the exception, which is re-raised), released."""
+    (by the outcome, or by the exception, which is re-raised), released. A training or a search is
+    sampled (GPUs, CPU, memory) while it goes; the sampling ends before the run's end is written."""
     with RunSession(run, spec.task, resumed=spec.resume, emit=emit) as session:
-        outcome = execute(run, spec, emit=session.emit, stop=stop, inputs=inputs)
+        with SystemMonitor(session.emit, interval=None if spec.task in SAMPLED_TASKS else 0):
+            outcome = execute(run, spec, emit=session.emit, stop=stop, inputs=inputs)
         session.end(outcome.status, outcome.message, outcome.exit_code, outcome.details)
     return outcome
 

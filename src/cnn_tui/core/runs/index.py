@@ -3,6 +3,7 @@ and a run named by its id, a unique prefix of one, or its folder."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from cnn_tui.core.errors import UserError
 from cnn_tui.core.params.fields import HYPER_FIELDS
 from cnn_tui.core.runs.folder import RUN_FILE, read_record, read_run
 from cnn_tui.core.runs.results import read_ending
+from cnn_tui.core.runs.system_monitor import last_sample
 
 
 @dataclass
@@ -31,6 +33,7 @@ class RunSummary:
     metrics: dict[str, float] = field(default_factory=dict)  # final or best figures
     pid: int | None = None
     exit_code: int | None = None
+    system: dict[str, Any] | None = None  # a running run's last SystemSample (its fields), if it wrote one
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -63,7 +66,13 @@ def summarize(folder: Path, record: dict[str, Any] | None = None) -> RunSummary 
         data="/".join(Path(source).parts[-2:]) if source else "", params=differing_params(hyper),
         metrics=dict(ending.metrics),  # the Runs view adds a running run's progress to its copy
         pid=record.get("pid"), exit_code=record.get("exit_code"),  # as recorded: None for a killed run
+        system=_last_system(folder) if ending.status == "running" else None,
     )
+
+
+def _last_system(folder: Path) -> dict[str, Any] | None:
+    sample = last_sample(folder)
+    return dataclasses.asdict(sample) if sample is not None else None
 
 
 # what reading a folder someone else wrote can raise, past the checks of its records

@@ -44,6 +44,7 @@ from cnn_tui.core.events import (
     LoadProgress,
     Notice,
     SearchPlanned,
+    SystemSample,
     TaskFinished,
     TrainingStarted,
     TuningProgress,
@@ -236,6 +237,11 @@ class TaskController(ScreenPart):
             view("tuning").show_progress(event)
         elif isinstance(event, FoldEnd):
             view("tuning").show_fold(event.row)
+        elif isinstance(event, SystemSample):  # the view of what the run is doing now
+            if training_shown:
+                view("training").show_system(event)
+            if task is not None and task.name in ("tune", "pipeline"):
+                view("tuning").show_system(event)
         elif isinstance(event, Notice):
             self.say(event.text, event.level)
         # TaskFinished: the end is shown once the worker has read back what the run produced

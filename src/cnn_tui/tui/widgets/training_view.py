@@ -11,7 +11,8 @@ from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.widgets import DataTable, Static
 
-from cnn_tui.core.events import BatchProgress, EpochEnd
+from cnn_tui.core.events import BatchProgress, EpochEnd, SystemSample
+from cnn_tui.core.runs.system_monitor import describe
 from cnn_tui.tui.widgets.charts import HistoryChart, legend
 from cnn_tui.tui.widgets.progress import ProgressRow, format_eta
 from cnn_tui.tui.widgets.tables import add_epoch, display_path, reset_epochs
@@ -30,6 +31,7 @@ class TrainingView(Vertical):
                      id="training-title")
         yield ProgressRow("Epoch", id="epoch-progress")
         yield ProgressRow("Run", id="run-progress")
+        yield Static("", id="training-system")
         with Horizontal(id="training-body"):
             with Vertical(id="charts-box"):
                 yield Static(legend(), id="chart-legend")
@@ -56,6 +58,7 @@ class TrainingView(Vertical):
         reset_epochs(self.query_one("#epoch-table", DataTable))
         self.draw_charts()
         self.query_one("#training-files", Static).update("")
+        self.query_one("#training-system", Static).display = False  # until this run's first sample
 
     def show_batch(self, event: BatchProgress) -> None:
         self.query_one("#epoch-progress", ProgressRow).set(
@@ -69,6 +72,12 @@ class TrainingView(Vertical):
         if event.accuracy is not None:
             figures.append(f"acc {event.accuracy:.3f}")
         self.query_one("#run-progress", ProgressRow).set(done, event.epochs * event.batches, " · ".join(figures))
+
+    def show_system(self, event: SystemSample) -> None:
+        """The machine's latest sample (GPUs, CPU, memory) on one line under the progress."""
+        system = self.query_one("#training-system", Static)
+        system.update(describe(event, width=max(self.size.width - 2, 20)))
+        system.display = True
 
     def show_epoch(self, event: EpochEnd) -> None:
         for key, value in event.logs.items():
@@ -94,6 +103,7 @@ class TrainingView(Vertical):
     def finish(self, message: str, files: dict, ok: bool, kept_epoch: int | None = None) -> None:
         """``kept_epoch``: early stopping restored that epoch's weights (the model saved is that epoch's)."""
         self.kept = kept_epoch
+        self.query_one("#training-system", Static).display = False  # the run is over: no machine to watch
         self.query_one("#chart-legend", Static).update(legend(self.validation, kept_epoch))
         self.draw_charts()
         self.query_one("#epoch-table", DataTable).scroll_end(animate=False)

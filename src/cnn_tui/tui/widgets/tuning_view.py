@@ -10,7 +10,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
-from cnn_tui.core.events import TuningProgress
+from cnn_tui.core.events import SystemSample, TuningProgress
+from cnn_tui.core.runs.system_monitor import describe
 from cnn_tui.tui.widgets.progress import ProgressRow, format_eta
 from cnn_tui.tui.widgets.tables import (
     add_fold,
@@ -36,6 +37,7 @@ class TuningView(VerticalScroll):
         yield Static(Text("Not tuned yet: u runs a grid search over every csv hyper field.", style="dim"),
                      id="tuning-title")
         yield ProgressRow("Fits", id="tuning-progress")
+        yield Static("", id="tuning-system")
         with Vertical(id="results-box"):
             yield Static("", id="results-title")
             yield DataTable(id="results-table", cursor_type="row", zebra_stripes=True)
@@ -60,6 +62,7 @@ class TuningView(VerticalScroll):
         self.query_one("#tuning-title", Static).update(Text(
             f"{what} on {plan.samples:,} images · tuned: {tuned}", style="bold"))
         self.query_one("#tuning-progress").display = True
+        self.query_one("#tuning-system").display = False  # until this search's first sample
         self.query_one("#tuning-progress", ProgressRow).set(0, 1, f"0 of {plan.fits} fits")
         self.query_one("#results-box").display = False
         self.query_one("#folds-box").display = True
@@ -69,6 +72,12 @@ class TuningView(VerticalScroll):
         self.query_one("#tuning-progress", ProgressRow).set(
             event.batches_done, event.batches_total,
             f"{event.fits_done} of {event.fits_total} fits · {format_eta(event.eta_seconds)}")
+
+    def show_system(self, event: SystemSample) -> None:
+        """The machine's latest sample (GPUs, CPU, memory) on one line under the progress."""
+        system = self.query_one("#tuning-system", Static)
+        system.update(describe(event, width=max(self.size.width - 2, 20)))
+        system.display = True
 
     def show_fold(self, row: dict[str, Any]) -> None:
         add_fold(self.query_one("#folds-table", DataTable), row, self.columns)
@@ -83,6 +92,7 @@ class TuningView(VerticalScroll):
             for row in result.rows:
                 add_fold(table, row, self.columns)
         self.query_one("#tuning-progress").display = False
+        self.query_one("#tuning-system").display = False
         kind = {"grid": "grid search", "random": "random search", "halving": "halving search",
                 "hyperband": "hyperband search"}.get(result.plan.strategy, "search")
         title = f"Partial {kind} results" if stopped else f"{kind[0].upper()}{kind[1:]} results"
