@@ -130,7 +130,7 @@ def plot_class_curves(evaluation: Any, roc_path: Path, pr_path: Path) -> tuple[P
     """Each class's ROC and precision–recall curve (one-vs-rest, its probability), with the point the
     predictions sit at marked: a star for the class of the model's operating threshold, a dot for the
     argmax of every other class. A class absent from the test images has no curve."""
-    from sklearn.metrics import auc, precision_recall_curve, roc_curve  # noqa: PLC0415 — scikit-learn loads lazily (about a second)
+    from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve  # noqa: PLC0415 — scikit-learn loads lazily (about a second)
 
     names = [fileio.readable(name) for name in evaluation.class_names]
     threshold = getattr(evaluation, "threshold", None)
@@ -151,7 +151,8 @@ def plot_class_curves(evaluation: Any, roc_path: Path, pr_path: Path) -> tuple[P
         point_fpr = float((chosen & ~truth).sum() / max((~truth).sum(), 1))
         point_precision = float((chosen & truth).sum() / chosen.sum()) if chosen.any() else 1.0
         roc.plot(fpr, tpr, color=colours[k], linewidth=1.2, label=f"{name} (AUC {auc(fpr, tpr):.3f})")
-        pr.plot(recall, precision, color=colours[k], linewidth=1.2, label=f"{name} (AP {auc(recall, precision):.3f})")
+        average = average_precision_score(truth, probabilities[:, k])
+        pr.plot(recall, precision, color=colours[k], linewidth=1.2, label=f"{name} (AP {average:.3f})")
         if threshold is not None and threshold.positive == evaluation.class_names[k]:
             mark = dict(marker="*", markersize=14, markeredgecolor="black", linestyle="none",
                         label=f"{name}: threshold {threshold.value:.3f}")
