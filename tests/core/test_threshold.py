@@ -151,3 +151,22 @@ def test_the_curves_are_drawn_and_the_saved_evaluation_keeps_the_threshold(tmp_p
     back = load_evaluation(tmp_path)
     assert back.threshold == evaluation.threshold
     np.testing.assert_array_equal(back.y_pred, evaluation.y_pred)
+
+
+def test_the_intervals_and_the_mistakes_follow_the_threshold():
+    from cnn_tui.core.inspect import mistakes
+    from cnn_tui.core.training.uncertainty import assess
+
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 3, 80)
+    p = rng.dirichlet([1, 1, 1], 80) + 0.5 * np.eye(3)[y]
+    p /= p.sum(axis=1, keepdims=True)
+    plain = Evaluation(NAMES, y, p, [f"{i}.png" for i in range(80)], 0.0)
+    thresholded = Evaluation(NAMES, y, p, plain.files, 0.0, threshold=Threshold("disease", 0.2))
+    assert thresholded.accuracy != plain.accuracy
+    trust = assess(thresholded)
+    assert trust.intervals.accuracy.value == pytest.approx(thresholded.accuracy)
+    assert trust.intervals.recall[1].value == pytest.approx(thresholded.report()[1].recall)
+    matrix = thresholded.confusion()
+    assert len(mistakes.cell(thresholded, 0, 1)) == matrix[0, 1]
+    assert sum(c.count for c in mistakes.most_confused(thresholded)) == matrix.sum() - np.trace(matrix)
