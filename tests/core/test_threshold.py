@@ -170,3 +170,20 @@ def test_the_intervals_and_the_mistakes_follow_the_threshold():
     matrix = thresholded.confusion()
     assert len(mistakes.cell(thresholded, 0, 1)) == matrix[0, 1]
     assert sum(c.count for c in mistakes.most_confused(thresholded)) == matrix.sum() - np.trace(matrix)
+
+
+def test_the_task_keeps_its_target_and_refuses_a_damaged_one(tmp_path):
+    from cnn_tui.core.errors import ResultsError
+    from cnn_tui.core.runs.execute import TaskSpec
+
+    spec = TaskSpec("pipeline", validate=0.2, positive="disease", target_precision=0.9)
+    spec.save(tmp_path)
+    back = TaskSpec.load(tmp_path)
+    assert back.operating_target() == spec.operating_target()
+    assert (back.operating_target().metric, back.operating_target().target) == ("precision", 0.9)
+    assert TaskSpec("train", positive="disease").operating_target().target == 0.95  # the default recall
+    assert TaskSpec("train").operating_target() is None
+    body = json.loads((tmp_path / "task.json").read_text())
+    (tmp_path / "task.json").write_text(json.dumps({**body, "target_recall": 2}))
+    with pytest.raises(ResultsError, match="task.json is damaged: target_recall is 2"):
+        TaskSpec.load(tmp_path)

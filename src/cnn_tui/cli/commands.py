@@ -344,8 +344,7 @@ def cmd_threshold(args: Args, console: CliConsole, stop: threading.Event) -> dic
     assert operating is not None  # --positive is required
     chosen = steps.threshold_model(net, data, operating, emit=console.emit, stop=stop)
     written = net.save(args.write or args.model)  # atomic: a failed write leaves the old file whole
-    console.line(f"threshold: {chosen.describe()}")
-    console.line(f"  model          {written}")
+    console.line(f"  model          {written}")  # the threshold itself: the notice above
     return {"model": str(written), "threshold": chosen.as_dict()}
 
 
