@@ -139,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     _data_hyper(p)
     p.add_argument("--validate", type=_fraction, metavar="FRACTION", help="hold out this share for validation, e.g. 0.2")
     _calibrate(p)
+    _operating(p)
     _out(p)
     _detach(p)
 
@@ -152,6 +153,17 @@ def build_parser() -> argparse.ArgumentParser:
         _tta(p)
         _set(p, "a data params field")
         _out(p)
+
+    p = command("threshold", "choose a saved model's decision threshold for one class on the data's validation "
+                "share and write it into the model file",
+                epilog="The validation share is the data params' val_dir (or the labels CSV's validation rows), "
+                "else the validation_split hold-out of the training folder with the data's seed. Never the test set.")
+    p.add_argument("--data", required=True, metavar="D.json", help="data params JSON (its validation share)")
+    p.add_argument("--model", required=True, metavar="M.keras")
+    _operating(p, required=True)
+    p.add_argument("--write", metavar="OUT.keras", help="write the model with its threshold here (default: "
+                   "replace M.keras, atomically)")
+    _set(p, "a data params field")
 
     p = command("classify", "class and top probabilities for single image files")
     p.add_argument("--model", required=True, metavar="M.keras")
@@ -208,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--validate", type=_fraction, metavar="FRACTION",
                    help="the share held out for validation (default: the data params' validation_split, 0.2)")
     _calibrate(p)
+    _operating(p)
     _out(p)
     _detach(p)
 
@@ -284,6 +297,27 @@ def _calibrate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calibrate", action="store_true",
                    help="after training, fit a temperature on the validation share so the probabilities match "
                    "how often the model is right; kept in the model file, used by classify, evaluate, predict, export")
+
+
+def _operating(p: argparse.ArgumentParser, *, required: bool = False) -> None:
+    p.add_argument("--positive", metavar="CLASS", required=required,
+                   help="choose this class's decision threshold on the validation share: it is predicted when its "
+                   "probability reaches the threshold, else the likeliest other class; kept in the model file")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--target-recall", type=_target, metavar="R",
+                        help="the threshold finds at least this share of the --positive class (default 0.95)")
+    target.add_argument("--target-precision", type=_target, metavar="P",
+                        help="instead: at least this share of its predictions are right")
+
+
+def _target(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"a target must lie in (0, 1], got {text}")
+    return value
 
 
 def _detach(p: argparse.ArgumentParser) -> None:

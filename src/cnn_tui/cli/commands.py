@@ -284,7 +284,7 @@ def _train_result(console: CliConsole, outcome: Outcome) -> dict[str, Any]:
 def cmd_train(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
     data, hyper = _load_params(args, console)
     _check_training_folder(data)
-    spec = TaskSpec("train", validate=args.validate, calibrate=args.calibrate)
+    spec = TaskSpec("train", validate=args.validate, calibrate=args.calibrate, **_operating(args))
     run = _prepare(args, spec, data, hyper)
     if args.detach:
         return _detach(run, console, "train")
@@ -323,10 +323,29 @@ def _evaluation_result(console: CliConsole, outcome: Outcome, *, confusion: bool
         console.table(make_table("Per-class report", ["class", "precision", "recall", "f1", "support"],
                                  [(r.label, r.precision, r.recall, r.f1, r.support) for r in report], right=[1, 2, 3, 4]))
         result.update(class_names=names, confusion_matrix=matrix.tolist(), report=[r.__dict__ for r in report])
+    if ev.threshold is not None:
+        console.line(f"  predictions apply the model's threshold: {ev.threshold.describe()}")
     result.update(print_trust(console, ev, evaluated.trust, per_class=confusion))
     for name, path in evaluated.files.items():
         console.line(f"  {name:<14} {path}")
     return result
+
+
+def _operating(args: Args) -> dict[str, Any]:
+    """--positive and its target, as TaskSpec fields."""
+    return {"positive": args.positive, "target_recall": args.target_recall, "target_precision": args.target_precision}
+
+
+def cmd_threshold(args: Args, console: CliConsole, stop: threading.Event) -> dict[str, Any]:
+    data, _ = _load_params(args, console, hyper=False)
+    net = _load_model(args.model)
+    spec = TaskSpec("evaluate", **_operating(args))
+    operating = spec.operating_target()
+    assert operating is not None  # --positive is required
+    chosen = steps.threshold_model(net, data, operating, emit=console.emit, stop=stop)
+    written = net.save(args.write or args.model)  # atomic: a failed write leaves the old file whole
+    console.line(f"  model          {written}")  # the threshold itself: the notice above
+    return {"model": str(written), "threshold": chosen.as_dict()}
 
 
 def _load_model(path: str) -> NetModel:
@@ -368,10 +387,13 @@ def cmd_classify(args: Args, console: CliConsole, stop: threading.Event) -> dict
         if r.error:
             rows.append((r.path, "unreadable", r.error))
         else:
-            rows.append((r.path, r.top[0][0], "  ".join(f"{name} {p:.1%}" for name, p in r.top)))
+            rows.append((r.path, r.predicted or r.top[0][0], "  ".join(f"{name} {p:.1%}" for name, p in r.top)))
     title = "Classification" + (f" (test-time augmentation: {len(views_of(net))} views)" if tta else "")
     console.table(make_table(title, ["image", "class", f"top {args.top}"], rows))
-    out = {"model": args.model, "tta": tta, "results": [{"path": r.path, "top": r.top, "error": r.error} for r in results]}
+    if net.threshold is not None:
+        console.line(f"  the class applies the model's threshold: {net.threshold.describe()}")
+    out = {"model": args.model, "tta": tta, "threshold": net.threshold.as_dict() if net.threshold else None,
+           "results": [{"path": r.path, "class": r.predicted, "top": r.top, "error": r.error} for r in results]}
     if all(r.error for r in results):
         raise UserError(f"none of the {len(results)} file(s) could be read as an image ({results[0].error})")
     return out
@@ -465,7 +487,8 @@ def cmd_pipeline(args: Args, console: CliConsole, stop: threading.Event) -> dict
     data, hyper = _load_params(args, console)
     class_names = _check_training_folder(data)
     _check_test_folder(data, class_names)
-    spec = TaskSpec("pipeline", validate=args.validate or data.validation_split, calibrate=args.calibrate)
+    spec = TaskSpec("pipeline", validate=args.validate or data.validation_split, calibrate=args.calibrate,
+                    **_operating(args))
     if args.detach:
         return _detach(_prepare(args, spec, data, hyper), console, "pipeline")
     preview = steps.new_model(data, hyper)  # the network the run builds (same seed), shown before it trains

@@ -28,6 +28,9 @@ def cmd_export(args: Args, console: CliConsole, stop: threading.Event) -> dict[s
     console.line(f"exported {export.FORMATS[args.format][1]} to {done.path} "
                  f"({readable_size(done.size_bytes)}) in {done.seconds:.1f}s")
     console.line(f"parity with the Keras model: {done.parity.line()} ({done.parity.source})")
+    if net.threshold is not None:  # a graph gives probabilities; the decision rule is the caller's
+        console.line(f"the export gives probabilities; the model's threshold ({net.threshold.describe()}) is in "
+                     f"{args.model}'s metadata (cnn_tui.json): apply it to them")
     if not done.parity.ok:
         console.warn(f"the exported model agrees with the Keras model on only {done.parity.agreement:.2%} of the "
                      f"images (less than {export.AGREEMENT_FLOOR:.1%}): it does not predict what the model does")

@@ -44,6 +44,12 @@ class Confusion:
     share: float  # of the true class's test images
 
 
+def predicted_classes(evaluation: Any) -> np.ndarray:
+    """The class predicted for each image: an ``Evaluation``'s (its model's threshold applied), else the argmax."""
+    y_pred = getattr(evaluation, "y_pred", None)
+    return evaluation.probabilities.argmax(axis=1) if y_pred is None else np.asarray(y_pred)
+
+
 def losses(evaluation: Any) -> np.ndarray:
     """Each image's cross-entropy loss (of its true class)."""
     picked = evaluation.probabilities[np.arange(len(evaluation.y_true)), evaluation.y_true]
@@ -53,7 +59,7 @@ def losses(evaluation: Any) -> np.ndarray:
 def example(evaluation: Any, index: int, top_k: int = TOP_K) -> Example:
     row = evaluation.probabilities[index]
     names = evaluation.class_names
-    true, predicted = int(evaluation.y_true[index]), int(row.argmax())
+    true, predicted = int(evaluation.y_true[index]), int(predicted_classes(evaluation)[index])
     best = np.argsort(-row, kind="stable")[: min(top_k, len(names))]
     loss = float(-np.log(np.clip(row[true], EPSILON, 1.0)))
     return Example(int(index), str(evaluation.files[index]), names[true], names[predicted], float(row[predicted]),
@@ -63,7 +69,7 @@ def example(evaluation: Any, index: int, top_k: int = TOP_K) -> Example:
 def cell(evaluation: Any, true: int, predicted: int) -> list[Example]:
     """The images of one confusion-matrix cell (true class ``true`` predicted as ``predicted``), the most
     confident first: exactly the images the matrix counts there."""
-    y_pred = evaluation.probabilities.argmax(axis=1)
+    y_pred = predicted_classes(evaluation)  # as the matrix counts them
     rows = np.flatnonzero((evaluation.y_true == true) & (y_pred == predicted))
     confidence = evaluation.probabilities[rows, predicted]
     return [example(evaluation, int(i)) for i in rows[np.argsort(-confidence, kind="stable")]]
@@ -75,7 +81,7 @@ def top_losses(evaluation: Any, limit: int | None = None, *, wrong_only: bool = 
     loss = losses(evaluation)
     rows = np.arange(len(loss))
     if wrong_only:
-        rows = np.flatnonzero(evaluation.probabilities.argmax(axis=1) != evaluation.y_true)
+        rows = np.flatnonzero(predicted_classes(evaluation) != evaluation.y_true)
     order = rows[np.argsort(-loss[rows], kind="stable")]
     if limit is not None:
         order = order[:limit]
@@ -85,7 +91,7 @@ def top_losses(evaluation: Any, limit: int | None = None, *, wrong_only: bool = 
 def most_confused(evaluation: Any, limit: int | None = None, min_count: int = 1) -> list[Confusion]:
     """Off-diagonal cells of the confusion matrix, the most mistakes first (ties: by class order)."""
     n = len(evaluation.class_names)
-    y_pred = evaluation.probabilities.argmax(axis=1)
+    y_pred = predicted_classes(evaluation)
     matrix = np.zeros((n, n), dtype=int)
     np.add.at(matrix, (evaluation.y_true, y_pred), 1)
     totals = matrix.sum(axis=1)

@@ -6,6 +6,7 @@ global state is shared between threads and no display is ever needed.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -125,6 +126,52 @@ def plot_reliability(bins: Sequence[Any], path: Path, *, ece: float, ece_before:
     return _save(figure, path)
 
 
+def plot_class_curves(evaluation: Any, roc_path: Path, pr_path: Path) -> tuple[Path, Path]:
+    """Each class's ROC and precision–recall curve (one-vs-rest, its probability), with the point the
+    predictions sit at marked: a star for the class of the model's operating threshold, a dot for the
+    argmax of every other class. A class absent from the test images has no curve."""
+    from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve  # noqa: PLC0415 — scikit-learn loads lazily (about a second)
+
+    names = [fileio.readable(name) for name in evaluation.class_names]
+    threshold = getattr(evaluation, "threshold", None)
+    y_true, y_pred, probabilities = np.asarray(evaluation.y_true), evaluation.y_pred, evaluation.probabilities
+    side = 6.4 if len(names) <= 10 else 8.0
+    roc_figure, pr_figure = _figure(side, side * 0.85), _figure(side, side * 0.85)
+    roc, pr = roc_figure.subplots(), pr_figure.subplots()
+    roc.plot([0, 1], [0, 1], ":", color="0.5")
+    colours = [f"C{i % 10}" for i in range(len(names))]
+    for k, name in enumerate(names):
+        truth = y_true == k
+        if not truth.any() or truth.all():
+            continue  # one-vs-rest needs both: the curve is undefined
+        fpr, tpr, _ = roc_curve(truth, probabilities[:, k])
+        precision, recall, _ = precision_recall_curve(truth, probabilities[:, k])
+        chosen = y_pred == k
+        point_tpr = float((chosen & truth).sum() / truth.sum())
+        point_fpr = float((chosen & ~truth).sum() / max((~truth).sum(), 1))
+        point_precision = float((chosen & truth).sum() / chosen.sum()) if chosen.any() else 1.0
+        roc.plot(fpr, tpr, color=colours[k], linewidth=1.2, label=f"{name} (AUC {auc(fpr, tpr):.3f})")
+        average = average_precision_score(truth, probabilities[:, k])
+        pr.plot(recall, precision, color=colours[k], linewidth=1.2, label=f"{name} (AP {average:.3f})")
+        if threshold is not None and threshold.positive == evaluation.class_names[k]:
+            mark = dict(marker="*", markersize=14, markeredgecolor="black", linestyle="none",
+                        label=f"{name}: threshold {threshold.value:.3f}")
+        else:
+            mark = dict(marker="o", markersize=4, linestyle="none")
+        roc.plot([point_fpr], [point_tpr], color=colours[k], **mark)
+        pr.plot([point_tpr], [point_precision], color=colours[k], **mark)
+    for axis, title, xlabel, ylabel in ((roc, "ROC per class", "false positive rate", "true positive rate (recall)"),
+                                        (pr, "Precision–recall per class", "recall", "precision")):
+        axis.set_xlim(-0.01, 1.01)
+        axis.set_ylim(-0.01, 1.01)
+        axis.set_title(title + ("; ● the argmax's point" if threshold is None else "; ● argmax, ★ the threshold's point"))
+        axis.set_xlabel(xlabel)
+        axis.set_ylabel(ylabel)
+        axis.grid(True, alpha=0.3)
+        axis.legend(loc="lower right" if axis is roc else "lower left", fontsize=7)
+    return _save(roc_figure, roc_path), _save(pr_figure, pr_path)
+
+
 def write_history_csv(history: dict[str, list[float]], path: Path) -> Path:
     keys = [k for k in ("loss", "accuracy", "val_loss", "val_accuracy", "seconds") if history.get(k)]
     epochs = len(history.get("seconds", history.get("loss", [])))
@@ -141,6 +188,8 @@ def write_predictions(evaluation: Any, path: Path) -> Path:
                 handle, probabilities=evaluation.probabilities.astype(np.float32), y_true=evaluation.y_true,
                 files=np.array(evaluation.files, dtype=object).astype(str), class_names=np.array(evaluation.class_names),
                 seconds=np.array(evaluation.seconds), temperature=np.array(getattr(evaluation, "temperature", 1.0)),
+                threshold=np.array(json.dumps(threshold.as_dict() if (threshold := getattr(evaluation, "threshold", None))
+                                              else None)),
             )
     return path
 

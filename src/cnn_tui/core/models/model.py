@@ -26,6 +26,7 @@ from cnn_tui.core.fileio import excerpt
 from cnn_tui.core.memory import available_memory_bytes
 from cnn_tui.core.models.augmentation import augmentation_layers
 from cnn_tui.core.models.optimizers import compile_model
+from cnn_tui.core.models.threshold import Threshold, recorded_threshold
 from cnn_tui.core.params.files import HyperParams, ModelConfig
 
 METADATA_MEMBER = "cnn_tui.json"
@@ -80,6 +81,8 @@ class NetModel:
     epochs_done: int | None = None  # whole epochs trained, recorded in the file (a resume starts there)
     # temperature scaling (``--calibrate``): probabilities are softmax(log p / T); 1.0 = as the network gives them
     temperature: float = 1.0
+    # an operating threshold for one class (``--positive``): that class when its probability reaches it
+    threshold: Threshold | None = None
 
     @property
     def num_classes(self) -> int:
@@ -120,6 +123,7 @@ class NetModel:
             "hyper_params": self.config.as_dict() if self.config else None,
             "epochs_done": self.epochs_done,
             "temperature": self.temperature,
+            "threshold": self.threshold.as_dict() if self.threshold else None,
         }
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -192,7 +196,8 @@ class NetModel:
             compile_model(model, config)
         done = meta.get("epochs_done")
         return cls(model, list(names), int(shape[1]), int(shape[3]), config, path, names_known=bool(meta.get("class_names")),
-                   epochs_done=done if isinstance(done, int) else None, temperature=recorded_temperature(meta, path))
+                   epochs_done=done if isinstance(done, int) else None, temperature=recorded_temperature(meta, path),
+                   threshold=recorded_threshold(meta, list(names), path))
 
 
 def recorded_temperature(meta: dict[str, Any], path: Path) -> float:

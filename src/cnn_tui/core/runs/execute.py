@@ -29,13 +29,14 @@ from cnn_tui.core.runs.events_file import read_events
 from cnn_tui.core.runs.folder import TASK_LABELS, Run, read_record
 from cnn_tui.core.runs.lifecycle import EXIT_OK, EXIT_USER, exit_code_of
 from cnn_tui.core.runs.results import load_history
-from cnn_tui.core.training import averaging
+from cnn_tui.core.training import averaging, thresholds
 from cnn_tui.core.tuning.options import SearchOptions
 from cnn_tui.core.tuning.search import plan_search, search_subset
 
 TASK_FILE = "task.json"
 TASKS = ("train", "tune", "pipeline", "evaluate", "predict", "lr_find")
 RESUMABLE = ("train", "pipeline", "tune")
+DEFAULT_TARGET_RECALL = 0.95  # --positive without a target: the screening case, 95 % of the class found
 
 
 def _whole(value: Any) -> bool:
@@ -48,6 +49,10 @@ def _text_or_none(value: Any) -> bool:
 
 # what each field of a task.json may hold: a task.json is data (anyone may have edited it), checked
 # before anything runs with it
+def _fraction_or_none(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1)
+
+
 _TASK_FIELD_CHECKS = {
     "task": lambda v: v in TASKS,
     "validate": lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1),
@@ -58,6 +63,8 @@ _TASK_FIELD_CHECKS = {
     "resume": lambda v: isinstance(v, bool), "calibrate": lambda v: isinstance(v, bool),
     "sweep_steps": _whole,
     "tta": lambda v: v is None or isinstance(v, bool),
+    "positive": _text_or_none,
+    "target_recall": _fraction_or_none, "target_precision": _fraction_or_none,
 }
 
 
@@ -81,6 +88,19 @@ class TaskSpec:
     sweep_steps: int = 200  # lr_find: the most batches the rate sweep trains
     tta: bool | None = None  # evaluate, predict: test-time augmentation; None: as the model file records
     calibrate: bool = False  # train, pipeline: fit a temperature on the validation share after training
+    # train, pipeline: choose this class's operating threshold on the validation share after training
+    positive: str | None = None
+    target_recall: float | None = None  # ... meeting this recall (or the precision below)
+    target_precision: float | None = None
+
+    def operating_target(self) -> steps.OperatingTarget | None:
+        """``--positive`` with its target; None without one."""
+        if self.positive is None:
+            return None
+        if self.target_precision is not None:
+            return steps.OperatingTarget(self.positive, "precision", self.target_precision)
+        return steps.OperatingTarget(self.positive, "recall", self.target_recall if self.target_recall is not None
+                                     else DEFAULT_TARGET_RECALL)
 
     def save(self, folder: Path) -> Path:
         return fileio.write_json(folder / TASK_FILE, dataclasses.asdict(self))
@@ -219,6 +239,8 @@ def _train_step(task: TaskContext) -> tuple[Any, Any, steps.TrainOutcome | None]
     elif net is None and spec.model:
         net = NetModel.load(spec.model, with_optimizer=True)
     images = _training_set(task, channels=net.channels if net is not None else None)
+    if (operating := spec.operating_target()) is not None:  # a bad class or target: said now, not after training
+        thresholds.check_target(operating.positive, images.class_names, operating.metric, operating.target)
     if net is None:
         net = steps.new_model(data, hyper, images)
     if spec.resume and spec.task == "pipeline" and initial_epoch >= config.epochs:
@@ -226,7 +248,8 @@ def _train_step(task: TaskContext) -> tuple[Any, Any, steps.TrainOutcome | None]
     emit(Notice(f"training: {config.epochs} epochs, batch {config.batch_size}, init_rate {config.init_rate:g}"
                 + (f", {spec.validate:.0%} held out for validation" if spec.validate else "")))
     outcome = steps.train_run(net, images, data, hyper, validate=spec.validate, run=run, emit=emit, stop=task.stop,
-                              initial_epoch=initial_epoch, history=history, calibrate=spec.calibrate)
+                              initial_epoch=initial_epoch, history=history, calibrate=spec.calibrate,
+                              operating=operating)
     return net, images, outcome
 
 

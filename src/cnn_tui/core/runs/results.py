@@ -6,6 +6,7 @@ opens from its other files)."""
 from __future__ import annotations
 
 import csv
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from cnn_tui.core.errors import UserError
 from cnn_tui.core.events import ROW_FIELDS, FoldEnd, TaskFinished  # ROW_FIELDS: a row's own fields, beside the params
 from cnn_tui.core.runs.events_file import read_events
 from cnn_tui.core.runs.folder import INTERRUPTED_MESSAGE, effective_status, read_run, task_label
@@ -112,6 +114,15 @@ def load_history(folder: Path) -> dict[str, list[float]]:
     return history
 
 
+def saved_threshold(saved: Any, class_names: list[str], path: Path) -> Any:
+    """The operating threshold the evaluation applied (None: the argmax, and every older file)."""
+    from cnn_tui.core.models.threshold import recorded_threshold  # noqa: PLC0415 — numpy at import, as below
+
+    if "threshold" not in saved.files:
+        return None
+    return recorded_threshold({"threshold": json.loads(str(saved["threshold"]))}, class_names, path)
+
+
 def load_evaluation(folder: Path) -> Any | None:
     """The run's ``Evaluation`` from ``predictions.npz``, or None when it has none."""
     import numpy as np  # noqa: PLC0415 — the Runs view reads this module in a listing, before anything imports numpy
@@ -128,8 +139,9 @@ def load_evaluation(folder: Path) -> Any | None:
                 probabilities=saved["probabilities"], files=[str(f) for f in saved["files"]],
                 seconds=float(saved["seconds"]),
                 temperature=float(saved["temperature"]) if "temperature" in saved.files else 1.0,
+                threshold=saved_threshold(saved, [str(n) for n in saved["class_names"]], path),
             )
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, UserError):
         return None
 
 

@@ -23,9 +23,10 @@ from cnn_tui.core.errors import ResultsError, UserError, disk_problem
 from cnn_tui.core.events import Emit, Notice, ignore
 from cnn_tui.core.inspect import rate_plot, reports
 from cnn_tui.core.models.model import NetModel, build_model
+from cnn_tui.core.models.threshold import Threshold
 from cnn_tui.core.params.files import DataParams, HyperParams, check_fits
 from cnn_tui.core.runs.folder import Run
-from cnn_tui.core.training import calibration, tensorboard_logs, uncertainty
+from cnn_tui.core.training import calibration, tensorboard_logs, thresholds, uncertainty
 from cnn_tui.core.training.evaluation import Evaluation, evaluate, predict_probabilities
 from cnn_tui.core.training.fit import TrainResult, train
 from cnn_tui.core.training.lr_finder import RateSweep, find_rate
@@ -164,6 +165,7 @@ def train_run(
     initial_epoch: int = 0,
     history: dict[str, list[float]] | None = None,
     calibrate: bool = False,
+    operating: OperatingTarget | None = None,
 ) -> TrainOutcome:
     """Train (optionally holding out a stratified validation share) and write the run folder.
 
@@ -171,7 +173,8 @@ def train_run(
     connection or a kill still leaves the last whole epoch's model on disk. A
     save that fails (disk full, folder gone) does not stop training: the model
     stays in memory and ``save_error`` says what could not be written. With ``calibrate``, a
-    finished training fits a temperature on the validation share, kept in the model file.
+    finished training fits a temperature on the validation share, kept in the model file; with
+    ``operating``, it then chooses that class's threshold there (``threshold_on``).
     """
     config = hyper.first()
     net.check_fits(num_classes=train_set.num_classes, image_size=train_set.image_size,
@@ -188,6 +191,7 @@ def train_run(
     else:
         fit_set, validation = train_set.split(validate, data.seed) if validate else (train_set, None)
     net.temperature = 1.0  # training changes the network: a temperature fitted before no longer fits it
+    net.threshold = None  # and so does a threshold chosen before
     run.add_details(
         samples=len(fit_set), validation_samples=len(validation) if validation else 0, epochs=config.epochs,
         batch_size=config.batch_size, class_names=train_set.class_names,
@@ -226,6 +230,8 @@ def train_run(
             raise UserError(f"training failed: {backend.describe_failure(exc)}") from None
         raise
     calibrated = calibrate_on(net, validation, emit, stop) if calibrate and result.status == "finished" else {}
+    if operating is not None and result.status == "finished":
+        calibrated.update(threshold_on(net, validation, operating, emit, stop))
     files: dict[str, Path] = {}
     try:
         files["history"] = reports.write_history_csv(result.history, history_path)
@@ -280,6 +286,57 @@ def calibrate_on(net: NetModel, validation: ImageSet | None, emit: Emit = ignore
     emit(Notice(f"calibrated on {len(validation):,} validation images: temperature {temperature:.3f}, "
                 f"ECE {before:.3f} → {after:.3f}"))
     return {"temperature": temperature, "validation_ece_before": before, "validation_ece_after": after}
+
+
+@dataclass(frozen=True)
+class OperatingTarget:
+    """``--positive CLASS --target-recall R`` (or ``--target-precision P``): the threshold to choose."""
+
+    positive: str
+    metric: str  # recall | precision
+    target: float
+
+
+def threshold_on(net: NetModel, validation: ImageSet | None, operating: OperatingTarget, emit: Emit = ignore,
+                 stop: threading.Event | None = None) -> dict[str, Any]:
+    """Choose ``operating.positive``'s threshold on the held-out validation share (after any temperature:
+    it stays in ``net`` and so in its file); what was chosen, for run.json. A target no threshold
+    reaches leaves the model without one, saying the best value reachable."""
+    if validation is None or not len(validation):
+        emit(Notice("--positive needs a validation share (--validate or the data params' validation_split): "
+                    "the model is left without a threshold", "warning"))
+        return {}
+    net.threshold = None
+    probabilities = predict_probabilities(net, validation.x, stop=stop, what="validation set")
+    try:
+        chosen = thresholds.choose_threshold(probabilities, validation.y, net.class_names, operating.positive,
+                                             operating.metric, operating.target)
+    except UserError as exc:
+        emit(Notice(f"{exc}; the model is left without a threshold", "warning"))
+        return {}
+    net.threshold = chosen
+    emit(Notice(f"threshold on {len(validation):,} validation images: {chosen.describe()}"))
+    return {"threshold": chosen.as_dict()}
+
+
+def threshold_model(net: NetModel, data: DataParams, operating: OperatingTarget, *, emit: Emit = ignore,
+                    stop: threading.Event | None = None) -> Threshold:
+    """Choose a saved model's threshold on its data's validation share: the fixed validation set
+    (val_dir, the labels CSV's rows) or else the training set's ``validation_split`` hold-out with the
+    data's seed, the share a training of these data params held out. Never the test set."""
+    thresholds.check_target(operating.positive, net.class_names, operating.metric, operating.target)
+    validation = load_validation_set(data, class_names=net.class_names, channels=net.channels, emit=emit, stop=stop)
+    if validation is None:
+        images = load_training_set(data, channels=net.channels, emit=emit, stop=stop)
+        _, validation = images.split(data.validation_split, data.seed)
+    net.check_fits(num_classes=validation.num_classes, image_size=validation.image_size,
+                   class_names=validation.class_names, what="validation share", channels=validation.channels)
+    net.threshold = None
+    probabilities = predict_probabilities(net, validation.x, stop=stop, what="validation set")
+    net.threshold = thresholds.choose_threshold(probabilities, validation.y, net.class_names, operating.positive,
+                                                operating.metric, operating.target)
+    emit(Notice(f"threshold on {len(validation):,} validation images: {net.threshold.describe()}"))
+    return net.threshold
 
 
 @dataclass
@@ -341,6 +398,8 @@ def evaluate_run(
         files["confusion_csv"] = reports.write_confusion_csv(matrix, test_set.class_names, run.file("confusion_matrix.csv"))
         files["report"] = reports.write_report_csv(report, run.file("classification_report.csv"))
         files["misclassified"] = reports.write_misclassified_csv(evaluation, run.file("misclassified.csv"))
+        files["roc_curves"], files["pr_curves"] = reports.plot_class_curves(
+            evaluation, run.file("roc_curves.png"), run.file("precision_recall_curves.png"))
     return EvaluationOutcome(evaluation, run, files, trust=trust)
 
 

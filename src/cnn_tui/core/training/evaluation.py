@@ -22,6 +22,7 @@ from cnn_tui.core.errors import TaskStopped
 from cnn_tui.core.events import Emit, LoadProgress, ignore
 from cnn_tui.core.models.model import NetModel
 from cnn_tui.core.models.temperature import scaled
+from cnn_tui.core.models.threshold import Threshold, decide
 from cnn_tui.core.models.views import View, chosen_tta, views_of
 
 CHUNK = 2048  # images per forward pass between stop checks
@@ -50,6 +51,7 @@ class Evaluation:
     # test-time augmentation: ``probabilities`` average these views; the identity's are the plain ones
     views: list[str] = field(default_factory=list)
     plain_probabilities: np.ndarray | None = None
+    threshold: Threshold | None = None  # the model's operating threshold: ``y_pred`` applies it
 
     @property
     def tta(self) -> bool:
@@ -60,11 +62,11 @@ class Evaluation:
         if self.plain_probabilities is None:
             return self
         return Evaluation(self.class_names, self.y_true, self.plain_probabilities, self.files, self.seconds,
-                          temperature=self.temperature)
+                          temperature=self.temperature, threshold=self.threshold)
 
     @property
     def y_pred(self) -> np.ndarray:
-        return self.probabilities.argmax(axis=1)
+        return decide(self.probabilities, self.class_names, self.threshold)
 
     @property
     def samples(self) -> int:
@@ -127,7 +129,8 @@ class Evaluation:
         """The figures of the probabilities used; with test-time augmentation also its views and the
         plain figures beside them."""
         out: dict[str, Any] = {"accuracy": self.accuracy, "loss": self.loss, "samples": self.samples,
-                               "roc_auc": self.roc_auc(), "tta": self.tta}
+                               "roc_auc": self.roc_auc(), "tta": self.tta,
+                               "threshold": self.threshold.as_dict() if self.threshold else None}
         if self.tta:
             plain = self.plain()
             out["tta_views"] = list(self.views)
@@ -175,11 +178,12 @@ def evaluate(net: NetModel, test_set: ImageSet, *, emit: Emit = ignore, stop: th
     if not chosen_tta(net, tta):
         probabilities = predict_probabilities(net, test_set.x, emit=emit, stop=stop)
         return Evaluation(test_set.class_names, test_set.y, probabilities, test_set.files, time.perf_counter() - started,
-                          temperature=getattr(net, "temperature", 1.0))
+                          temperature=getattr(net, "temperature", 1.0), threshold=getattr(net, "threshold", None))
     views = views_of(net)
     each = predict_views(net, test_set.x, views, emit=emit, stop=stop)
     return Evaluation(test_set.class_names, test_set.y, each.mean(axis=0), test_set.files, time.perf_counter() - started,
-                      views=[v.name for v in views], plain_probabilities=each[0], temperature=getattr(net, "temperature", 1.0))
+                      views=[v.name for v in views], plain_probabilities=each[0], temperature=getattr(net, "temperature", 1.0),
+                      threshold=getattr(net, "threshold", None))
 
 
 @dataclass(frozen=True)
@@ -187,6 +191,7 @@ class Classification:
     path: str
     top: list[tuple[str, float]]  # best first
     error: str | None = None
+    predicted: str | None = None  # the class decided: the top one, or the model's threshold applied
 
 
 def classify_files(net: NetModel, paths: list[str | Path], top_k: int = 3, *, tta: bool | None = None) -> list[Classification]:
@@ -209,7 +214,9 @@ def classify_files(net: NetModel, paths: list[str | Path], top_k: int = 3, *, tt
         x = np.stack(arrays).astype(np.float32) / 255.0
         probabilities = predict_probabilities(net, x, what="images", views=views_of(net) if chosen_tta(net, tta) else None)
         k = min(top_k, net.num_classes)
-        for row, i in zip(probabilities, where):
+        decided = decide(probabilities, net.class_names, getattr(net, "threshold", None))
+        for row, i, d in zip(probabilities, where, decided):
             best = np.argsort(-row)[:k]
-            results[i] = Classification(str(paths[i]), [(net.class_names[j], float(row[j])) for j in best])
+            results[i] = Classification(str(paths[i]), [(net.class_names[j], float(row[j])) for j in best],
+                                        predicted=net.class_names[int(d)])
     return [r for r in results if r is not None]

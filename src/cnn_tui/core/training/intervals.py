@@ -105,13 +105,14 @@ def _cell_shares(y_true: np.ndarray, y_pred: np.ndarray, classes: int) -> np.nda
 
 
 def bootstrap(y_true: np.ndarray, probabilities: np.ndarray, *, resamples: int = RESAMPLES, seed: int = SEED,
-              auc: bool = True) -> Intervals:
+              auc: bool = True, y_pred: np.ndarray | None = None) -> Intervals:
     """The 95 % intervals of accuracy, macro F1, per-class precision and recall and (with ``auc``,
-    when every class is in the test set) ROC AUC, as ``Evaluation`` computes them."""
+    when every class is in the test set) ROC AUC, as ``Evaluation`` computes them. ``y_pred``: the
+    predicted classes when they are not the argmax (a model's operating threshold)."""
     y_true = np.asarray(y_true, dtype=np.int64)
     probabilities = np.asarray(probabilities, dtype=np.float64)
     n, classes = probabilities.shape
-    y_pred = probabilities.argmax(axis=1)
+    y_pred = probabilities.argmax(axis=1) if y_pred is None else np.asarray(y_pred, dtype=np.int64)
     rng = np.random.default_rng(seed)
     counts = _cell_shares(y_true, y_pred, classes)
     point = confusion_figures(counts, classes)

@@ -50,7 +50,7 @@ def assess(evaluation: Any) -> Trust:
         before = calibration.expected_calibration_error(calibration.scaled(probabilities, 1.0 / temperature), y)
     classes = probabilities.shape[1]
     return Trust(
-        intervals=intervals.bootstrap(y, probabilities),
+        intervals=intervals.bootstrap(y, probabilities, y_pred=evaluation.y_pred),  # a threshold applied
         ece=calibration.expected_calibration_error(probabilities, y), temperature=temperature, ece_before=before,
         reliability=calibration.reliability(probabilities, y),
         top_k={k: top_k_accuracy(y, probabilities, k) for k in TOP_K if classes > k and len(y)},
