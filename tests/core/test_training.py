@@ -163,3 +163,44 @@ def test_a_full_disk_is_not_retried_as_out_of_memory(tmp_path):
     with pytest.raises(OSError, match="No space left"):
         train(net, images, config)
     assert calls == [8]
+
+
+def test_a_run_out_of_memory_after_an_epoch_starts_again_records_it_and_resumes_at_the_smaller_batch(tmp_path):
+    from cnn_tui.core.models.model import NetModel
+    from cnn_tui.core.params.files import DataParams
+    from cnn_tui.core.runs import steps
+    from cnn_tui.core.runs.folder import Run
+
+    images, config, net = _setup(tmp_path, epochs=2, batch_size=16)
+    hyper = HyperParams.from_dict({**TINY_HYPER, "epochs": 2, "batch_size": 16})
+    data = DataParams(num_classes=3, train_dir="t", test_dir="t", image_size=12, base_dir=tmp_path)
+    start = [w.copy() for w in net.keras_model.get_weights()]
+    fit = net.keras_model.fit
+    seen, weights_at_start = [], []
+
+    def out_of_memory_in_epoch_two(*args, **kwargs):  # the first epoch at 16 is trained (and saved) first
+        seen.append(kwargs["batch_size"])
+        weights_at_start.append([w.copy() for w in net.keras_model.get_weights()])
+        if kwargs["batch_size"] > 8:
+            fit(*args, **{**kwargs, "epochs": kwargs["initial_epoch"] + 1})
+            raise MemoryError("injected: out of memory")
+        return fit(*args, **kwargs)
+
+    net.keras_model.fit = out_of_memory_in_epoch_two
+    run = Run.create(tmp_path / "results", "train")
+    outcome = steps.train_run(net, images, data, hyper, validate=None, run=run)
+    assert seen == [16, 8] and outcome.status == "finished" and outcome.result.epochs_done == 2
+    for weights in weights_at_start:  # the retry starts from the weights the failed attempt started with
+        assert all(np.array_equal(a, b) for a, b in zip(start, weights))
+    assert outcome.details["out_of_memory_at"] == [16] and outcome.details["trained_batch_size"] == 8
+    assert outcome.details["gradient_accumulation_steps"] == 2
+    assert run.file("history.csv").read_text().count("\n") == 3  # a header and two epochs, not three
+    saved = NetModel.load(run.file("model.keras"), with_optimizer=True)
+    assert saved.keras_model.optimizer.gradient_accumulation_steps == 2
+    # a resume goes on at the batch and accumulation the checkpoint trained with
+    fit = saved.keras_model.fit
+    resumed = []
+    saved.keras_model.fit = lambda *a, **k: (resumed.append(k["batch_size"]), fit(*a, **k))[1]
+    result = train(saved, images, config.replace(epochs=3), initial_epoch=2, history=outcome.result.history)
+    assert resumed == [8] and result.batch_size == 8 and result.accumulation == 2 and result.epochs_done == 3
+    assert int(saved.keras_model.optimizer.iterations.numpy()) == 3 * 4  # 3 epochs of 4 updates (batches of 16)

@@ -26,9 +26,9 @@ import numpy as np
 from cnn_tui.core.architectures import architecture
 from cnn_tui.core.architectures.phases import Phase
 from cnn_tui.core.backend import is_out_of_memory, load_keras
-from cnn_tui.core.errors import UserError
 from cnn_tui.core.data import feeding
 from cnn_tui.core.data.dataset import ImageSet
+from cnn_tui.core.errors import UserError
 from cnn_tui.core.events import BatchProgress, Emit, EpochEnd, Notice, TrainingStarted, ignore
 from cnn_tui.core.models.augmentation import batch_augmentation
 from cnn_tui.core.models.model import NetModel
