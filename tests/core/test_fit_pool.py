@@ -144,3 +144,36 @@ def test_a_worker_serving_another_search_drops_the_networks_of_the_last_one():
     assert len(pool.networks) == 1
     pool.serve("search-2")
     assert not pool.networks
+
+
+def out_of_memory_above(monkeypatch, largest):
+    """Every Keras fit at a batch above ``largest`` runs out of (host) memory; the batches fits ran at."""
+    from cnn_tui.core.backend import load_keras
+
+    model_class = load_keras().Model
+    fit = model_class.fit
+    seen = []
+
+    def limited_fit(self, *args, **kwargs):
+        seen.append(kwargs.get("batch_size"))
+        if kwargs.get("batch_size", 32) > largest:
+            raise MemoryError("injected: out of memory")
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(model_class, "fit", limited_fit)
+    return seen
+
+
+def test_a_tuning_fit_out_of_memory_is_retried_at_half_the_batch_and_marked(monkeypatch):
+    images, (first, second) = specs({"batch_size": 8})
+    seen = out_of_memory_above(monkeypatch, 4)
+    reused = [run_trial(first, images.x, images.y), run_trial(second, images.x, images.y)]
+    assert seen == [8, 4, 8, 4]
+    for trial in reused:
+        assert trial.status == "finished" and not np.isnan(trial.accuracy)
+        assert trial.reason == "out of memory at batch 8: trained at 4 x 2 accumulated"
+        assert trial.row()["status"] == "ok" and trial.row()["reason"] == trial.reason
+    # the pooled network was compiled again for the smaller batch: the next fit builds its own, as a fresh one would
+    fit_pool.pool().clear()
+    alone = run_trial(second, images.x, images.y)
+    assert scores(reused[1]) == pytest.approx(scores(alone))

@@ -209,3 +209,25 @@ def test_halving_plans_the_fits_it_runs_on_little_data():
     assert result.message == "18 fits in 1 round(s) of halving over images, 9 combinations"
     # with more data, every round scikit-learn needs: 9 combinations on 18 images, 3 on 54, 1 on 162
     assert halving_rounds(9, 162, 3, 3) == [(9, 18), (3, 54), (1, 162)]
+
+
+def test_a_search_retries_a_fit_out_of_memory_and_its_table_says_so(monkeypatch):
+    from cnn_tui.core.backend import load_keras
+
+    model_class = load_keras().Model
+    fit = model_class.fit
+
+    def limited_fit(self, *args, **kwargs):
+        if kwargs.get("batch_size", 32) > 4:
+            raise MemoryError("injected: out of memory")
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(model_class, "fit", limited_fit)
+    hyper = HyperParams.from_dict({**TINY_HYPER, "epochs": 1, "batch_size": 8, "num_units": [16, 32]})
+    result = tune(class_ordered_set(), hyper, SearchOptions(cv=2))
+    assert result.status == "finished" and len(result.rows) == 4
+    assert {r["status"] for r in result.rows} == {"ok"}
+    assert {r["reason"] for r in result.rows} == {"out of memory at batch 8: trained at 4 x 2 accumulated"}
+    table = result.table()
+    assert [r["folds"] for r in table] == [2, 2] and {r["failed"] for r in table} == {0}
+    assert {r["reason"] for r in table} == {"out of memory at batch 8: trained at 4 x 2 accumulated"}

@@ -236,6 +236,8 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 def describe_failure(exc: BaseException) -> str:
     """One line saying why a fit failed, with advice where there is some."""
+    if isinstance(exc, UserError):  # already one line (training's OutOfMemory names the batch sizes tried)
+        return str(exc)
     if is_out_of_memory(exc):
         return "out of memory: try a smaller batch_size, num_units, num_filters or image_size"
     disk = disk_problem(exc)

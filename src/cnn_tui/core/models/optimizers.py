@@ -19,8 +19,11 @@ ONE_CYCLE_DIV = 25.0
 ONE_CYCLE_END = 1.0 / (ONE_CYCLE_DIV * 1e5)
 
 
-def learning_rate(config: Any, steps_per_epoch: int | None = None) -> Any:
-    """A float for a constant rate (ReduceLROnPlateau can then change it), else a schedule."""
+def learning_rate(config: Any, steps_per_epoch: int | None = None, step_scale: float = 1.0) -> Any:
+    """A float for a constant rate (ReduceLROnPlateau can then change it), else a schedule.
+    ``step_scale``: optimizer steps per step of the configured batch (gradient accumulation counts
+    every accumulated batch a step, see ``make_optimizer``); the epoch-based schedules get it
+    through ``steps_per_epoch`` (the accumulated batches an epoch), the exponential one here."""
     keras = load_keras()
     schedules = keras.optimizers.schedules
     if config.schedule == "constant":
@@ -34,7 +37,8 @@ def learning_rate(config: Any, steps_per_epoch: int | None = None) -> Any:
         return schedules.CosineDecay(config.init_rate, total)
     if config.schedule == "one_cycle":
         return one_cycle(config, steps_per_epoch)
-    return schedules.ExponentialDecay(config.init_rate, decay_steps=config.decay_steps, decay_rate=config.decay_rate)
+    return schedules.ExponentialDecay(config.init_rate, decay_steps=config.decay_steps * step_scale,
+                                      decay_rate=config.decay_rate)
 
 
 def one_cycle(config: Any, steps_per_epoch: int | None = None) -> Any:
@@ -53,16 +57,23 @@ def one_cycle(config: Any, steps_per_epoch: int | None = None) -> Any:
 
 
 def make_optimizer(config: Any, steps_per_epoch: int | None = None, *, rate_factor: float = 1.0,
-                   rate: Any = None) -> Any:
+                   rate: Any = None, accumulation: int = 1, step_scale: float = 1.0) -> Any:
     """The configured optimizer; ``rate`` (a schedule, e.g. the rate finder's sweep) replaces the
-    configuration's rate and schedule."""
+    configuration's rate and schedule. ``accumulation`` > 1: Keras's gradient accumulation, one
+    update per that many batches (a fit retried at a smaller batch after running out of memory,
+    ``training.fit``). Keras's schedules then read every batch as a step (its ``_iterations``), so
+    ``steps_per_epoch`` counts the small batches and ``step_scale`` is small batches per configured one."""
     keras = load_keras()
     if rate is None:
-        rate = learning_rate(config.replace(init_rate=config.init_rate * rate_factor), steps_per_epoch)
+        rate = learning_rate(config.replace(init_rate=config.init_rate * rate_factor), steps_per_epoch, step_scale)
     decay = config.weight_decay or None
     # ema: Keras keeps the moving average of the weights in the optimizer (saved with its state);
-    # training.averaging swaps it into the model for validation, checkpoints and the end of a fit
-    averaging = {"use_ema": True, "ema_momentum": config.ema} if config.ema else {}
+    # training.averaging swaps it into the model for validation, checkpoints and the end of a fit.
+    # With accumulation Keras averages at every batch, the weights changing every ``accumulation``:
+    # momentum ** (1 / accumulation) per batch is momentum per update, as without it.
+    averaging = {"use_ema": True, "ema_momentum": config.ema ** (1 / accumulation)} if config.ema else {}
+    if accumulation > 1:
+        averaging["gradient_accumulation_steps"] = accumulation
     if config.optimizer == "adam":
         return keras.optimizers.Adam(learning_rate=rate, weight_decay=decay, **averaging)
     if config.optimizer == "adamw":
@@ -83,6 +94,8 @@ def one_hot_targets(config: Any) -> bool:
     return bool(config.label_smoothing) or mixes_labels(config)
 
 
-def compile_model(model: Any, config: Any, steps_per_epoch: int | None = None, *, rate_factor: float = 1.0) -> None:
-    model.compile(optimizer=make_optimizer(config, steps_per_epoch, rate_factor=rate_factor), loss=make_loss(config),
-                  metrics=["accuracy"])
+def compile_model(model: Any, config: Any, steps_per_epoch: int | None = None, *, rate_factor: float = 1.0,
+                  accumulation: int = 1, step_scale: float = 1.0) -> None:
+    optimizer = make_optimizer(config, steps_per_epoch, rate_factor=rate_factor, accumulation=accumulation,
+                               step_scale=step_scale)
+    model.compile(optimizer=optimizer, loss=make_loss(config), metrics=["accuracy"])

@@ -206,8 +206,10 @@ def train_run(
     unwritten = UnwrittenFiles(emit)
 
     def checkpoint(epoch: int, logs: dict[str, float]) -> None:
-        for key, value in logs.items():
-            progress.setdefault(key, []).append(value)
+        for key, value in logs.items():  # by epoch: a fit retried after running out of memory starts again
+            values = progress.setdefault(key, [])
+            del values[epoch - 1:]
+            values.append(value)
         net.epochs_done = epoch  # in the file: a kill between the two writes leaves the resume point clear
         try:
             reports.write_history_csv(progress, history_path)
@@ -266,6 +268,9 @@ def train_run(
                    train_seconds=round(before + result.seconds, 3),
                    images_per_second=round(result.images_per_second, 1), save_error=unwritten.summary(),
                    **calibrated)
+    if result.out_of_memory:  # retried at a smaller batch: a resume goes on at it (the model's optimizer)
+        details.update(out_of_memory_at=result.out_of_memory, trained_batch_size=result.batch_size,
+                       gradient_accumulation_steps=result.accumulation)
     return TrainOutcome(result, run, files, unwritten.summary(), details)
 
 

@@ -4,10 +4,16 @@ Per batch the callback only counts, checks the stop flag, and (at most ten
 times a second) emits progress; a set stop flag ends ``fit`` after the current
 batch with the weights as trained so far. A NaN or infinite loss ends the run
 with a message instead of training on garbage.
+
+A fit that runs out of device or host memory is tried again from the weights it started with,
+at half the batch with Keras's gradient accumulation over twice the batches (one update per
+configured batch, the schedule counted in those), down to ``OOM_FLOOR``; then it fails with one
+line naming the batch sizes tried. A full disk is never out of memory (``backend.is_out_of_memory``).
 """
 
 from __future__ import annotations
 
+import gc
 import math
 import threading
 import time
@@ -19,10 +25,11 @@ import numpy as np
 
 from cnn_tui.core.architectures import architecture
 from cnn_tui.core.architectures.phases import Phase
-from cnn_tui.core.backend import load_keras
+from cnn_tui.core.backend import is_out_of_memory, load_keras
 from cnn_tui.core.data import feeding
 from cnn_tui.core.data.dataset import ImageSet
-from cnn_tui.core.events import BatchProgress, Emit, EpochEnd, TrainingStarted, ignore
+from cnn_tui.core.errors import UserError
+from cnn_tui.core.events import BatchProgress, Emit, EpochEnd, Notice, TrainingStarted, ignore
 from cnn_tui.core.models.augmentation import batch_augmentation
 from cnn_tui.core.models.model import NetModel
 from cnn_tui.core.models.optimizers import compile_model, one_hot_targets
@@ -41,6 +48,12 @@ DIVERGED_FACTOR = 100
 # that ceiling (and 3 x chance) means the true class gets a probability of about eps ** 0.4: diverged.
 CEILING_SHARE = 0.4
 CHANCE_MARGIN = 3
+# the smallest batch an out-of-memory fit is retried at: below it the fit fails
+OOM_FLOOR = 1
+
+
+class OutOfMemory(UserError):
+    """A fit ran out of memory at every batch size down to the floor (one line naming them)."""
 
 
 def divergence(loss: float, num_classes: int, epsilon: float = 1e-7) -> str | None:
@@ -66,6 +79,19 @@ class TrainResult:
     seconds: float = 0.0
     images_per_second: float = 0.0
     best_epoch: int | None = None  # early stopping kept this epoch's weights (1-based)
+    batch_size: int = 0  # the batch it trained at (smaller than configured after running out of memory)
+    accumulation: int = 1  # batches a weight update accumulates (Keras's gradient_accumulation_steps)
+    out_of_memory: list[int] = field(default_factory=list)  # the batch sizes that ran out of memory
+
+    @property
+    def retried(self) -> str | None:
+        """What running out of memory changed, in words (None when it never did)."""
+        if not self.out_of_memory:
+            return None
+        tried = ", ".join(str(b) for b in self.out_of_memory)
+        return (f"out of memory at batch {tried}: trained at batch {self.batch_size} with "
+                f"{self.accumulation} batches accumulated per update (effective batch "
+                f"{self.batch_size * self.accumulation})")
 
     def history_rows(self) -> list[dict[str, float]]:
         """One dict per epoch: epoch, loss, accuracy, val_loss, val_accuracy, seconds."""
@@ -220,18 +246,21 @@ def fit_targets(config: ModelConfig, y: Any, num_classes: int) -> Any:
 
 
 def fit_stages(net: NetModel, config: ModelConfig, batches: int, initial_epoch: int,
-               until: int | None = None, compiled: bool = False) -> list[tuple[int, int, Any]]:
+               until: int | None = None, compiled: bool = False, *, accumulation: int = 1,
+               step_scale: float = 1.0) -> list[tuple[int, int, Any]]:
     """(first epoch, last epoch, prepare) of each stage still to train. A fresh run is compiled
     again first, so a schedule that spans the training (cosine) knows the batches per epoch,
     unless it is ``compiled`` for them already (a search's reused network, ``core.tuning.fit_pool``);
-    a resumed run keeps the optimizer state its file restored."""
+    a resumed run keeps the optimizer state its file restored. ``accumulation``, ``step_scale``:
+    a fit retried at a smaller batch (``models.optimizers.make_optimizer``)."""
     def fresh() -> None:
-        compile_model(net.keras_model, config, batches)
+        compile_model(net.keras_model, config, batches, accumulation=accumulation, step_scale=step_scale)
 
     def prepared(phase: Phase) -> Callable[[], None]:
         def prepare() -> None:
             phase.set_trainable()
-            compile_model(net.keras_model, phase.config, batches, rate_factor=phase.rate_factor)
+            compile_model(net.keras_model, phase.config, batches, rate_factor=phase.rate_factor,
+                          accumulation=accumulation, step_scale=step_scale)
 
         return prepare
 
@@ -250,7 +279,7 @@ def fit_stages(net: NetModel, config: ModelConfig, batches: int, initial_epoch: 
     return stages
 
 
-def train(
+def _fit(
     net: NetModel,
     train_set: ImageSet,
     config: ModelConfig,
@@ -267,9 +296,10 @@ def train(
     compiled: bool = False,
     best_path: Any = None,
     on_write_error: Callable[[str, BaseException], None] | None = None,
+    accumulation: int = 1,
+    step_scale: float = 1.0,
 ) -> TrainResult:
-    """Fit ``net`` in place. Returns how it ended; the model keeps whatever it learned (with
-    early stopping, the best epoch's weights).
+    """One attempt of ``train`` at ``config.batch_size``, ``accumulation`` batches an update.
 
     A resumed run passes the epochs already done (``initial_epoch``) and their ``history``;
     the model then carries its optimizer state (momentum, the schedule's step) from its file.
@@ -324,7 +354,8 @@ def train(
     if config.class_weight == "balanced" and augmentation is None:
         inputs["class_weight"] = class_weights(train_set.y, net.num_classes)
     started = time.perf_counter()
-    for first, last, prepare in fit_stages(net, config, batches, initial_epoch, epochs, compiled):
+    for first, last, prepare in fit_stages(net, config, batches, initial_epoch, epochs, compiled,
+                                           accumulation=accumulation, step_scale=step_scale):
         if prepare is not None:
             prepare()
         net.keras_model.fit(epochs=last, initial_epoch=first, callbacks=callbacks, verbose=0, **inputs)
@@ -353,4 +384,64 @@ def train(
         seconds=seconds,
         images_per_second=min(images, len(train_set) * (epochs - initial_epoch)) / max(seconds, 1e-9),
         best_epoch=best,
+        batch_size=config.batch_size,
+        accumulation=accumulation,
     )
+
+
+def train(
+    net: NetModel,
+    train_set: ImageSet,
+    config: ModelConfig,
+    *,
+    initial_epoch: int = 0,
+    compiled: bool = False,
+    emit: Emit = ignore,
+    **options: Any,
+) -> TrainResult:
+    """Fit ``net`` in place. Returns how it ended; the model keeps whatever it learned (with
+    early stopping, the best epoch's weights). The options are ``_fit``'s (validation, stop,
+    on_epoch_end, history, title, log_dir, until, best_path, on_write_error).
+
+    A fit that runs out of memory is tried again from the state it started with (every variable
+    of the network set back, the optimizer compiled fresh) at half the batch, accumulating the
+    gradients of ``configured // batch`` batches per update, so the updates, the effective batch
+    and the learning rate an epoch are as configured; below ``OOM_FLOOR`` it raises ``OutOfMemory``.
+    A resumed fit (``initial_epoch`` > 0) goes on at the batch and accumulation its checkpoint's
+    optimizer trained with, and is not retried: it would lose the optimizer state it resumes."""
+    accumulation = 1
+    if initial_epoch > 0:
+        optimizer = getattr(net.keras_model, "optimizer", None)
+        accumulation = int(getattr(optimizer, "gradient_accumulation_steps", None) or 1)
+    start = [np.array(v.numpy(), copy=True) for v in net.keras_model.variables] if initial_epoch == 0 else None
+    full_batches = steps_per_epoch(len(train_set), config.batch_size)
+    failed: list[int] = []
+    while True:
+        batch = max(OOM_FLOOR, config.batch_size // accumulation)
+        fit_config = config.replace(batch_size=batch) if batch != config.batch_size else config
+        step_scale = steps_per_epoch(len(train_set), batch) / full_batches
+        try:
+            result = _fit(net, train_set, fit_config, initial_epoch=initial_epoch, compiled=compiled and not failed,
+                          emit=emit, accumulation=accumulation, step_scale=step_scale, **options)
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            failed.append(batch)
+            smaller = config.batch_size // (accumulation * 2)
+            if start is None or batch <= OOM_FLOOR or smaller < OOM_FLOOR:
+                tried = ", ".join(str(b) for b in failed)
+                why = ("resumed fits are not retried" if start is None
+                       else "try a smaller num_units, num_filters or image_size")
+                raise OutOfMemory(f"out of memory at batch size {tried}: {why}") from None
+            del exc  # its traceback holds the failed attempt's buffers
+            gc.collect()
+            for variable, value in zip(net.keras_model.variables, start):
+                variable.assign(value)
+            accumulation *= 2
+            emit(Notice(f"out of memory at batch {batch}: retrying from the start at batch {smaller}, "
+                        f"{accumulation} batches accumulated per update", "warning"))
+            continue
+        result.out_of_memory = failed
+        if result.retried:
+            result.message += f"; {result.retried}"
+        return result

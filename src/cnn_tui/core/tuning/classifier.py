@@ -155,6 +155,8 @@ def classifier_class() -> type:
                                     log_dir=control.log_dir if control else None,
                                     until=control.until if control else None,
                                     compiled=control is not None and control.network_key is not None)
+            if result.out_of_memory and control is not None and control.network_key is not None:
+                fit_pool.pool().networks.pop(control.network_key, None)  # compiled again for a smaller batch
             self.train_result_ = result
             self.history_ = dict(result.history)
 

@@ -181,7 +181,8 @@ def summarize(rows: list[dict[str, Any]], columns: list[str], cv: int | None = N
                 "samples": max(f.get("samples", 0) for f in folds),
                 "epochs_done": max(int(f.get("epochs_done") or 0) for f in folds),
                 "rung": top,
-                "reason": next((f["reason"] for f in folds if not is_finished(f) and f.get("reason")), ""),
+                "reason": next((f["reason"] for f in folds if not is_finished(f) and f.get("reason")),
+                               next((f["reason"] for f in folds if f.get("reason")), "")),  # out of memory
             }
         )
     # the last round's combinations first; a combination with a pruned or failed fold after complete ones

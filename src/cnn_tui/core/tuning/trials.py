@@ -153,7 +153,7 @@ def run_trial(spec: TrialSpec, x: Any, y: np.ndarray, *, stop: threading.Event |
         return Trial(spec, "failed", done, fit_seconds=seconds, reason=result.message, curve=curve)
     if search_stop.is_set():
         return Trial(spec, "stopped", done, fit_seconds=seconds, reason="the search was stopped", curve=curve)
-    status, reason = "finished", ""
+    status, reason = "finished", _retried(result)
     if pruning is not None and pruning.pruned_at is not None:
         status, reason = "pruned", f"pruned at epoch {pruning.pruned_at} (below the median)"
     elif skip is not None and skip.is_set():
@@ -168,15 +168,27 @@ def run_trial(spec: TrialSpec, x: Any, y: np.ndarray, *, stop: threading.Event |
     loss = float(log_loss(truth, np.clip(probabilities, 1e-7, 1.0), labels=classes))
     model_file = None
     if spec.keep_model and work_dir and status == "finished":
-        model_file = str(_keep(estimator.model_, spec, Path(work_dir) / "models" / spec.key, key is not None, x, y,
-                               done))
+        # a fit retried at a smaller batch has another optimizer than the network its key builds: a whole model
+        model_file = str(_keep(estimator.model_, spec, Path(work_dir) / "models" / spec.key,
+                               key is not None and not result.out_of_memory, x, y, done))
     return Trial(spec, status, done, accuracy, loss, seconds, reason, curve, model_file)
+
+
+def _retried(result: Any) -> str:
+    """The fold table's mark of a fit retried at a smaller batch after running out of memory."""
+    if not result.out_of_memory:
+        return ""
+    tried = ", ".join(str(b) for b in result.out_of_memory)
+    return f"out of memory at batch {tried}: trained at {result.batch_size} x {result.accumulation} accumulated"
 
 
 def network_key(spec: TrialSpec, x: Any, y: np.ndarray) -> str | None:
     """What makes two fits' networks the same before training (configuration, image shape, classes,
     batches an epoch, seed): fits with the same key reuse one built network (``core.tuning.fit_pool``).
-    None for an architecture trained in stages (freezing layers and compiling again per stage)."""
+    None for an architecture trained in stages (freezing layers and compiling again per stage), and for
+    a promoted fit that goes on from a whole model file (one retried after running out of memory)."""
+    if spec.start_model is not None and spec.start_model.endswith(".keras"):
+        return None
     try:
         if architecture(str(spec.config.get("architecture", ""))).phases is not None:
             return None

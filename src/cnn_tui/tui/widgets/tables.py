@@ -198,8 +198,8 @@ def fold_status(row: dict[str, Any]) -> Text:
     """ok, "pruned at epoch k", or "failed: why"; a fit run again after its worker died says so."""
     status, reason = row.get("status"), str(row.get("reason") or "")
     retried = f" (retried {row['retries']}x)" if row.get("retries") else ""
-    if status in ("ok", "finished"):
-        return Text("ok" + retried, style="green")
+    if status in ("ok", "finished"):  # a reason: retried at a smaller batch after running out of memory
+        return Text(f"ok ({reason}){retried}" if reason else "ok" + retried, style="yellow" if reason else "green")
     if status == "pruned":
         return Text((reason or "pruned") + retried, style="yellow")
     return Text(f"failed: {reason}{retried}", style="red")
