@@ -226,7 +226,8 @@ def run(ctx: Any) -> list[common.Figure]:
             dataset.load_images(root, image_size=size, channels=channels, cache=store)  # prime the cache
             times = rounds(
                 {"ours": ours, "pil": lambda root=root, size=size, channels=channels: plain_pil_loop(root, size, channels),
-                 "cached": cached, "stat": lambda root=root: stat_every_file(root)},
+                 "cached": cached, "stat": lambda root=root: stat_every_file(root),
+                 "listing": lambda root=root: list_location(root)},
                 ctx.repeats,
             )
             cold[label] = times["ours"]
@@ -237,6 +238,9 @@ def run(ctx: Any) -> list[common.Figure]:
             figures.append(common.overhead(GROUP, f"{label}: cached reload vs a bare scandir+stat of the files",
                                            times["cached"], times["stat"],
                                            note="the floor: any cache that notices a changed file must stat every file"))
+            figures.append(common.overhead(GROUP, f"{label}: listing alone vs a bare scandir+stat of the files",
+                                           times["listing"], times["stat"],
+                                           note="the part of the reload that notices changes: names, sizes, mtimes, skips"))
 
         jpeg_label, jpeg_root, jpeg_size, _ = sets[2]
         with_draft, without, n = draft_gain(jpeg_root, jpeg_size, 100 if ctx.quick else 400)

@@ -282,7 +282,7 @@ def _assemble(
         x=x,
         y=labels[order].astype(np.int32),
         class_names=listing.class_names,
-        files=[files[i] for i in order.tolist()],
+        files=np.array(files, dtype=object)[order].tolist(),  # one C-level gather, not a Python loop
         root=listing.root,
         skipped=skipped,
         groups=listing.groups[order] if listing.groups is not None else None,
@@ -299,7 +299,8 @@ def _scaled(pixels: np.ndarray, order: np.ndarray) -> np.ndarray:
     scale = np.float32(1 / 255)
     for start in range(0, len(order), step):
         rows = order[start : start + step]
-        gathered = np.take(pixels, rows, axis=0, out=buffer[: len(rows)])
+        # mode='clip': take() buffers ``out`` under the default 'raise'; the rows are valid indices
+        gathered = np.take(pixels, rows, axis=0, out=buffer[: len(rows)], mode="clip")
         np.multiply(gathered, scale, out=x[start : start + len(rows)])
     return x
 

@@ -25,6 +25,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,11 @@ PARALLEL_BYTES = 4 * 2**20
 IN_FLIGHT_PER_WORKER = 2
 
 _BY_NAME = operator.attrgetter("name")
+_SIZE = operator.attrgetter("st_size")
+_MTIME = operator.attrgetter("st_mtime_ns")
+_MODE = operator.attrgetter("st_mode")
+# Stat each file relative to its open folder where the platform can (POSIX), by path elsewhere.
+_STAT_AT = os.stat in os.supports_dir_fd and os.listdir in os.supports_fd and hasattr(os, "O_DIRECTORY")
 
 
 @dataclass(frozen=True)
@@ -184,15 +190,19 @@ def scan_folder(folder: Path, what: str) -> list[os.DirEntry[str]]:
     try:
         with os.scandir(folder) as it:
             return list(it)
-    except FileNotFoundError:
-        raise DatasetError(f"{what} not found", path=folder) from None
-    except NotADirectoryError:
-        raise DatasetError(f"{what} is a file, not a folder (nor a .csv of pixels or a CIFAR .bin batch)",
-                           path=folder) from None
-    except PermissionError:
-        raise DatasetError(f"{what} cannot be read (permission denied)", path=folder) from None
     except OSError as exc:
-        raise DatasetError(f"{what} cannot be read ({exc.strerror})", path=folder) from None
+        raise _unreadable(folder, what, exc) from None
+
+
+def _unreadable(folder: Path, what: str, exc: OSError) -> DatasetError:
+    if isinstance(exc, FileNotFoundError):
+        return DatasetError(f"{what} not found", path=folder)
+    if isinstance(exc, NotADirectoryError):
+        return DatasetError(f"{what} is a file, not a folder (nor a .csv of pixels or a CIFAR .bin batch)",
+                            path=folder)
+    if isinstance(exc, PermissionError):
+        return DatasetError(f"{what} cannot be read (permission denied)", path=folder)
+    return DatasetError(f"{what} cannot be read ({exc.strerror})", path=folder)
 
 
 def class_folders(entries: list[os.DirEntry[str]]) -> list[os.DirEntry[str]]:
@@ -223,6 +233,7 @@ def list_class_folders(
                   num_classes=num_classes, class_names=class_names, path=root)
 
     extensions = decode.image_extensions()
+    suffixes = _single_dot_suffixes(extensions)
     files: list[str] = []
     relative: list[str] = []
     sizes: list[int] = []
@@ -230,34 +241,83 @@ def list_class_folders(
     counts: list[int] = []
     skipped: list[SkippedFile] = []
     for class_dir in class_dirs:
-        before = len(files)
-        prefix = class_dir.name + "/"
-        found = scan_folder(Path(class_dir.path), f"class folder '{class_dir.name}'")
-        found.sort(key=_BY_NAME)
-        # (n[n.rfind("."):] is the suffix with its dot, or the last letter when there is none)
-        good = [e for e in found if (n := e.name)[0] != "." and n[n.rfind(".") :].lower() in extensions]
-        try:
-            # For a regular file is_file() needs no system call; stat() is the one per file.
-            stats = [e.stat() for e in good if e.is_file()]
-        except OSError:
-            stats = []
-        if len(stats) != len(good) or not all(s.st_size for s in stats):
-            good, stats = _slow_path(found, extensions, skipped)
-        elif len(good) != len(found):
-            chosen = set(map(id, good))
-            _slow_path([e for e in found if id(e) not in chosen], extensions, skipped)
-        files += [e.path for e in good]
-        relative += [prefix + e.name for e in good]
-        sizes += [s.st_size for s in stats]
-        mtimes += [s.st_mtime_ns for s in stats]
-        counts.append(len(files) - before)
-        if counts[-1] == 0:
-            raise DatasetError(f"class folder '{class_dir.name}' has no image files", path=class_dir.path)
+        folder = class_dir.path
+        good, stats = _images_of(folder, f"class folder '{class_dir.name}'", extensions, suffixes, skipped)
+        files += map((folder + os.sep).__add__, good)
+        relative += map((class_dir.name + "/").__add__, good)
+        sizes += map(_SIZE, stats)
+        mtimes += map(_MTIME, stats)
+        counts.append(len(good))
+        if not good:
+            raise DatasetError(f"class folder '{class_dir.name}' has no image files", path=folder)
     labels = np.repeat(np.arange(len(names), dtype=np.int32), counts)
     return FolderListing(
         root, names, files, labels, relative,
         np.asarray(sizes, dtype=np.int64), np.asarray(mtimes, dtype=np.int64), skipped,
     )
+
+
+def _single_dot_suffixes(extensions: frozenset[str]) -> tuple[str, ...] | None:
+    """The extensions as a tuple for ``str.endswith`` when that test is exact (each is a dot and
+    letters: a name ends with one exactly when its last suffix is one); None otherwise."""
+    return tuple(extensions) if all(e.rfind(".") == 0 for e in extensions) else None
+
+
+def _images_of(
+    folder: str, what: str, extensions: frozenset[str], suffixes: tuple[str, ...] | None, skipped: list[SkippedFile]
+) -> tuple[list[str], list[os.stat_result]]:
+    """The sorted names of the usable image files in ``folder`` with their stats; the others skipped.
+
+    This is what a cached reload costs, so the common case (every file a non-empty regular
+    image) does one ``stat`` per file, relative to the open folder (no path lookup each time),
+    and a few C-level passes; anything unusual takes the slow path that words each reason.
+    """
+    stat = os.stat
+    try:
+        if _STAT_AT:
+            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)  # type: ignore[attr-defined]  # POSIX only
+            try:
+                names = os.listdir(fd)
+                names.sort()
+                good = _image_names(names, extensions, suffixes)
+                try:
+                    stats = [stat(n, dir_fd=fd) for n in good]
+                except OSError:
+                    stats = None
+            finally:
+                os.close(fd)
+        else:
+            names = os.listdir(folder)
+            names.sort()
+            good = _image_names(names, extensions, suffixes)
+            prefix = folder + os.sep
+            try:
+                stats = [stat(prefix + n) for n in good]
+            except OSError:
+                stats = None
+    except OSError as exc:
+        raise _unreadable(Path(folder), what, exc) from None
+    # stat() follows links, like DirEntry.is_file(): a link to an image counts as that image
+    if stats is None or 0 in map(_SIZE, stats) or not all(S_ISREG(m) for m in set(map(_MODE, stats))):
+        entries = scan_folder(Path(folder), what)
+        entries.sort(key=_BY_NAME)
+        slow_good, slow_stats = _slow_path(entries, extensions, skipped)
+        return [e.name for e in slow_good], slow_stats
+    if len(good) != len(names):
+        chosen = set(good)
+        others = {n for n in names if n[0] != "." and n not in chosen}  # hidden files are ignored, not skipped
+        if others:
+            entries = sorted((e for e in scan_folder(Path(folder), what) if e.name in others), key=_BY_NAME)
+            _slow_path(entries, extensions, skipped)
+    return good, stats
+
+
+def _image_names(names: list[str], extensions: frozenset[str], suffixes: tuple[str, ...] | None) -> list[str]:
+    """The names that are not hidden and end in an image extension (any case)."""
+    if suffixes is not None:
+        return [n for n in names if n[0] != "." and n.lower().endswith(suffixes)]
+    # (n[n.rfind("."):] is the suffix with its dot, or the last letter when there is none)
+    return [n for n in names if n[0] != "." and n[n.rfind(".") :].lower() in extensions]
 
 
 def _slow_path(
