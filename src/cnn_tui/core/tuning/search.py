@@ -92,6 +92,15 @@ def check_grid_size(hyper: HyperParams, strategy: str, limit: int | None = None)
             "(CNN_TUI_MAX_COMBINATIONS)", path=hyper.source)
 
 
+def check_strategy(hyper: HyperParams, strategy: str) -> None:
+    """Refuse a search its strategy cannot make sense of: TPE learns which values of the list-valued
+    fields score best, so it needs at least one such field."""
+    if strategy == "tpe" and not hyper.grid():
+        raise ParamsError("--strategy tpe learns which values of the tuned fields score best, but no hyper field "
+                          "holds more than one value: give one a list of values (e.g. \"num_units\": [32, 64])",
+                          path=hyper.source)
+
+
 def plan_search(
     hyper: HyperParams, options: SearchOptions, *, samples: int, classes: int = 2, labels: np.ndarray | None = None,
     max_combinations: int | None = None,
@@ -105,6 +114,7 @@ def plan_search(
     if cv < 2:
         raise ParamsError(f"cross-validation needs at least 2 folds, got {cv}")
     check_grid_size(hyper, strategy, max_combinations)
+    check_strategy(hyper, strategy)
     candidates = candidates_for(hyper.grid(), strategy, options.n_iter, seed)
     y = labels if labels is not None else np.arange(samples) % max(classes, 1)
     space = SearchSpace(candidates, hyper.first().as_dict(), y, cv, seed, n_iter=options.n_iter)
