@@ -5,6 +5,8 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
+
 from cnn_tui.cli import main
 
 
@@ -52,3 +54,16 @@ def test_tpe_with_no_tuned_field_is_a_one_line_error(capsys, params_files):
     assert err.strip().splitlines() == [
         f"error: {hyper}: --strategy tpe learns which values of the tuned fields score best, but no hyper field "
         'holds more than one value: give one a list of values (e.g. "num_units": [32, 64])']
+
+
+@pytest.mark.slow  # a Dask cluster starts: about a minute alone, several under load
+def test_tune_tpe_on_a_local_dask_cluster(capsys, params_files):
+    data, hyper = params_files(classes=2, per_class=8, size=8, hyper={"epochs": 1, "num_units": [4, 8],
+                                                                      "num_filters": [4, 8]})
+    code, out, err = run_cli(capsys, "tune", "--data", str(data), "--hyper", str(hyper), "--cv", "2",
+                             "--strategy", "tpe", "--n-iter", "3", "--cluster", "local:2", "--json")
+    payload = json.loads(out)
+    assert code == 0 and payload["status"] == "finished", err
+    assert "Dask: a local cluster of 2 worker(s)" in err
+    assert len(payload["folds"]) == 6 and all(f["status"] == "ok" for f in payload["folds"])
+    assert len({(f["num_units"], f["num_filters"]) for f in payload["folds"]}) == 3
