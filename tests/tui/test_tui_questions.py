@@ -45,3 +45,36 @@ def test_grids_say_how_many_trainings_they_mean():
     assert questions.SEARCH_AT_RANDOM in [answer for answer, _, _ in too_large.choices]
     large = questions.large_grid(combinations=128, folds=3, epochs=2)
     assert "128 combinations × 3 folds = 384 trainings of 2+ epochs each" in large.question
+
+
+def test_tpe_is_offered_and_every_strategy_button_fits_an_80_column_terminal():
+    from pathlib import Path
+
+    from textual.app import App
+
+    import cnn_tui.tui
+    from cnn_tui.core.tuning.strategies import STRATEGIES
+
+    assert questions.TUNING_STRATEGIES["tpe"] == ("tpe", "none")
+    assert all(strategy in STRATEGIES for strategy, _ in questions.TUNING_STRATEGIES.values())
+    assert "TPE: 50 combinations, each proposed from the scores of those before" in questions.tuning_strategy(
+        combinations=120, sample=50).question
+
+    class Dialog(App):
+        CSS_PATH = str(Path(cnn_tui.tui.__file__).parent / "app.tcss")
+
+        def on_mount(self) -> None:
+            self.push_screen(questions.tuning_strategy(120, 50))
+
+    async def regions():
+        app = Dialog()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            return [b.region for b in app.screen.query("Button")]
+
+    import asyncio
+
+    found = asyncio.run(regions())
+    assert len(found) == 5
+    assert all(r.x >= 0 and r.right <= 80 for r in found), found
+    assert all(a.right <= b.x for a, b in zip(found, found[1:])), found  # side by side, none over another

@@ -6,7 +6,7 @@ import json
 
 from cnn_tui.tui.screens.confirm import ChoiceScreen
 
-from tui_helpers import make_app, table, wait_for, wait_idle
+from tui_helpers import make_app, table, text_of, wait_for, wait_idle
 
 SMALL = dict(classes=3, per_class=12, test_per_class=6, size=12)
 
@@ -44,3 +44,28 @@ async def test_a_hyperband_search_from_the_dialog_and_a_skipped_fit(params_files
         await wait_idle(pilot, timeout=60)
         rows = main.session.tuning.rows
         assert rows[0]["status"] == "pruned" and rows[0]["epochs_done"] < 40
+
+
+async def test_a_tpe_search_from_the_dialog_says_which_fields_mattered(params_files, in_tmp):
+    grid = {"num_units": [8, 32], "init_rate": [0.0001, 0.1], "epochs": 1}  # 4 combinations, all proposed
+    data, hyper = params_files(**{**SMALL, "size": 8}, hyper=grid)
+    app = make_app(data, hyper)
+    async with app.run_test(size=(120, 40)) as pilot:
+        main = app.main
+        await pilot.press("l")
+        await wait_idle(pilot)
+        await pilot.press("U")
+        await pilot.pause()
+        assert isinstance(app.screen, ChoiceScreen)
+        assert "TPE: 4 combinations" in str(app.screen.query_one("#confirm-question").content)
+        await pilot.press("t")
+        await wait_for(pilot, lambda: main.session.run_dir is not None, timeout=60, what="the run process")
+        assert json.loads((main.session.run_dir / "task.json").read_text())["strategy"] == "tpe"
+        await wait_for(pilot, lambda: main.session.tuning is not None, timeout=300, what="the search's end")
+        await wait_idle(pilot, timeout=60)
+        result = main.session.tuning
+        assert result.status == "finished" and len(result.rows) == 4 * 3  # 4 combinations x 3 folds
+        title = text_of(app, "#results-title")
+        assert title.startswith("TPE search results · 12 of 12 fits"), title
+        assert result.importance and "mattered: " in title, title
+        assert (main.session.run_dir / "field_importance.csv").exists()

@@ -185,10 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
                 epilog=TASK_EPILOG)
     _data_hyper(p)
     p.add_argument("--cv", type=_at_least(2), default=3, help="folds (default 3)")
-    p.add_argument("--strategy", choices=("grid", "random", "halving", "hyperband"), default="grid",
+    p.add_argument("--strategy", choices=("grid", "random", "halving", "hyperband", "tpe"), default="grid",
                    help="grid: every combination; random: --n-iter of them; halving: rounds over images; "
-                   "hyperband: rounds over epochs, the best third of each round trained on (default grid)")
-    p.add_argument("--n-iter", type=_at_least(1), default=10, help="combinations to sample for --strategy random")
+                   "hyperband: rounds over epochs, the best third of each round trained on; tpe: --n-iter of them, "
+                   "each proposed by Optuna's TPE sampler from the scores of those before (default grid)")
+    p.add_argument("--n-iter", type=_at_least(1), default=10,
+                   help="combinations to sample for --strategy random, or to propose for --strategy tpe")
     p.add_argument("--prune", choices=("none", "median"), default="none",
                    help="median: stop a fit whose validation accuracy after an epoch is below the median of the "
                    "fits that reached that epoch (default none)")

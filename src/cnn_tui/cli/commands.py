@@ -408,7 +408,7 @@ def _tune_result(console: CliConsole, outcome: Outcome, spec: TaskSpec) -> dict[
     result = tuned.result
     table = result.table()
     columns = result.columns
-    kind = {"grid": "Grid", "random": "Random", "halving": "Successive-halving", "hyperband": "Hyperband"}.get(
+    kind = {"grid": "Grid", "random": "Random", "halving": "Successive-halving", "hyperband": "Hyperband", "tpe": "TPE"}.get(
         spec.strategy, spec.strategy)
     title = f"{kind} search results" if result.status == "finished" else f"Partial {kind.lower()} search results"
 
@@ -432,6 +432,9 @@ def _tune_result(console: CliConsole, outcome: Outcome, spec: TaskSpec) -> dict[
     if tuned.best_hyper is not None:
         console.line(f"best: {', '.join(f'{k}={v}' for k, v in best.items()) or '(single combination)'}"
                      f" -> {tuned.files['best']}")
+    if result.importance:  # which fields mattered, most first
+        console.table(make_table("Which fields mattered (fANOVA importance)", ["field", "importance"],
+                                 [(k, f"{v:.3f}") for k, v in result.importance.items()], right=[1]))
     for name, path in tuned.files.items():
         console.line(f"  {name:<8} {path}")
     summary = {
@@ -440,6 +443,7 @@ def _tune_result(console: CliConsole, outcome: Outcome, spec: TaskSpec) -> dict[
         "folds": result.rows, "table": table, "best": best, "seconds": round(result.seconds, 2),
         "files": {k: str(v) for k, v in tuned.files.items()},
         "within_spread_of_best": [{c: r[c] for c in columns} for r, n in zip(table[1:], near[1:]) if n],
+        "importance": result.importance,
     }
     return _ended(outcome, summary, stopped=f"{result.message}; partial results saved in {run.path}",
                   failed=result.message)

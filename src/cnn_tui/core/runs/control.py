@@ -30,7 +30,7 @@ from cnn_tui.core.runs.lifecycle import RunSession
 from cnn_tui.core.runs.system_monitor import SAMPLED_TASKS, SystemMonitor
 from cnn_tui.core.tuning.dask_executor import check_cluster, check_search, reach_scheduler
 from cnn_tui.core.tuning.executors import SKIP_FILE
-from cnn_tui.core.tuning.search import check_grid_size
+from cnn_tui.core.tuning.search import check_grid_size, check_strategy
 
 LOG_FILE = "run.log"
 START_MODEL = "start_model.keras"
@@ -48,6 +48,7 @@ def prepare(spec: TaskSpec, data: DataParams, hyper: HyperParams | None, *, pare
         check_fits(data, hyper.first())
     elif spec.task == "tune":
         check_grid_size(hyper, spec.strategy)  # before anything is listed: a grid can be astronomically large
+        check_strategy(hyper, spec.strategy)
         check_grid_fits(data, hyper)
         if spec.cluster or spec.security:
             spec.security = check_search(spec.cluster, spec.security, jobs=spec.jobs, gpus=spec.gpus)

@@ -322,8 +322,14 @@ def _tune(task: TaskContext) -> Outcome:
     rounds = spec.strategy in ("halving", "hyperband")  # fewer fits than the product: rounds drop combinations
     fits = f": {plan.fits} fits planned in rounds" if rounds else f" = {plan.fits} fits"
     pruning = ", median pruning" if spec.prune == "median" else ""
-    emit(Notice(f"tuning ({spec.strategy}{pruning}): {len(plan.candidates)} combination(s) x {spec.cv} folds{fits} "
-                f"on {plan.samples:,} images" + (f"; tuned fields: {', '.join(plan.columns)}" if plan.columns else "")))
+    tuned_fields = f"; tuned fields: {', '.join(plan.columns)}" if plan.columns else ""
+    if spec.strategy == "tpe":  # adaptive: which combinations run is learnt as the search goes
+        emit(Notice(f"tuning (tpe{pruning}): {min(spec.n_iter, len(plan.candidates))} of {len(plan.candidates)} "
+                    f"combination(s), proposed one after another by Optuna's TPE sampler from the scores so far, "
+                    f"x {spec.cv} folds: at most {plan.fits} fits on {plan.samples:,} images{tuned_fields}"))
+    else:
+        emit(Notice(f"tuning ({spec.strategy}{pruning}): {len(plan.candidates)} combination(s) x {spec.cv} folds{fits} "
+                    f"on {plan.samples:,} images{tuned_fields}"))
     if not plan.columns:
         emit(Notice("no hyper field holds more than one value: cross-validating the single combination", "warning"))
     if len(plan.candidates) > LARGE_GRID:

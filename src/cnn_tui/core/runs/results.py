@@ -195,4 +195,6 @@ def load_tuning(folder: Path) -> Any | None:
     plan = TuningPlan(str(details.get("strategy") or "grid"), list(candidates.values()), int(details.get("cv") or 3),
                       int(details.get("samples") or 0), int(details.get("fits_planned") or len(rows)), 0)
     status = record.get("status") if record.get("status") in ("finished", "stopped", "failed") else "stopped"
-    return TuningResult(status, str(record.get("message") or ""), plan, rows, float(record.get("seconds") or 0.0))
+    importance = details.get("importance") or {}  # which fields mattered, when the search said
+    return TuningResult(status, str(record.get("message") or ""), plan, rows, float(record.get("seconds") or 0.0),
+                        importance={str(k): float(v) for k, v in importance.items()})

@@ -445,6 +445,10 @@ def tune_run(
     files["summary"] = reports.write_rows_csv(table, run.file("tuning_summary.csv"), summary_columns)
     if table and tensorboard_logs.available():  # the search in TensorBoard's HParams view
         files["tensorboard"] = tensorboard_logs.write_search(run.file("tensorboard") / "search", table, columns)
+    if result.importance:  # which fields mattered (Optuna's fANOVA over the scored combinations)
+        files["importance"] = reports.write_rows_csv(
+            [{"field": k, "importance": round(v, 4)} for k, v in result.importance.items()],
+            run.file("field_importance.csv"), ["field", "importance"])
     best = result.best()
     best_hyper = best_hyper_params(hyper, best) if best is not None else None
     if best_hyper is not None:
@@ -459,6 +463,7 @@ def tune_run(
         fits_planned=result.plan.fits,
         combinations=len(result.plan.candidates), samples=result.plan.samples, best=best,
         best_accuracy=table[0]["mean_accuracy"] if table and not math.isnan(table[0]["mean_accuracy"]) else None,
+        importance=result.importance or None,
         **group_details(images),
     )
     return TuningOutcome(result, run, best_hyper, files, details)

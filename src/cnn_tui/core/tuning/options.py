@@ -15,9 +15,9 @@ from dataclasses import dataclass
 class SearchOptions:
     """How a search runs; the defaults are ``cnn-tui tune``'s."""
 
-    strategy: str = "grid"  # grid | random | halving | hyperband
+    strategy: str = "grid"  # grid | random | halving | hyperband | tpe
     cv: int = 3  # cross-validation folds
-    n_iter: int = 10  # random: the combinations drawn
+    n_iter: int = 10  # random: the combinations drawn; tpe: the combinations proposed
     max_samples: int = 10_000  # at most this many images are searched (a stratified subset)
     seed: int = 42  # the subset, the folds, the random draw and the initial weights
     prune: str = "none"  # none | median

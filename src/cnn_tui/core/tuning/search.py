@@ -36,6 +36,7 @@ from cnn_tui.core.events import ROW_FIELDS, BatchProgress, Emit, FoldEnd, Notice
 from cnn_tui.core.params.fields import HYPER_NAMES
 from cnn_tui.core.params.files import HyperParams
 from cnn_tui.core.training.intervals import within_spread_of_best
+from cnn_tui.core.tuning.adaptive import field_importance, tpe_rounds
 from cnn_tui.core.tuning.executors import make_executor
 from cnn_tui.core.tuning.options import SearchOptions
 from cnn_tui.core.tuning.strategies import (
@@ -91,6 +92,15 @@ def check_grid_size(hyper: HyperParams, strategy: str, limit: int | None = None)
             "(CNN_TUI_MAX_COMBINATIONS)", path=hyper.source)
 
 
+def check_strategy(hyper: HyperParams, strategy: str) -> None:
+    """Refuse a search its strategy cannot make sense of: TPE learns which values of the list-valued
+    fields score best, so it needs at least one such field."""
+    if strategy == "tpe" and not hyper.grid():
+        raise ParamsError("--strategy tpe learns which values of the tuned fields score best, but no hyper field "
+                          "holds more than one value: give one a list of values (e.g. \"num_units\": [32, 64])",
+                          path=hyper.source)
+
+
 def plan_search(
     hyper: HyperParams, options: SearchOptions, *, samples: int, classes: int = 2, labels: np.ndarray | None = None,
     max_combinations: int | None = None,
@@ -104,9 +114,10 @@ def plan_search(
     if cv < 2:
         raise ParamsError(f"cross-validation needs at least 2 folds, got {cv}")
     check_grid_size(hyper, strategy, max_combinations)
+    check_strategy(hyper, strategy)
     candidates = candidates_for(hyper.grid(), strategy, options.n_iter, seed)
     y = labels if labels is not None else np.arange(samples) % max(classes, 1)
-    space = SearchSpace(candidates, hyper.first().as_dict(), y, cv, seed)
+    space = SearchSpace(candidates, hyper.first().as_dict(), y, cv, seed, n_iter=options.n_iter)
     fits, images = estimate(strategy, space)
     batch = np.mean([int(space.config(c)["batch_size"]) for c in candidates])
     return TuningPlan(strategy, candidates, cv, samples, fits, max(1, math.ceil(images / batch)))
@@ -136,6 +147,7 @@ class TuningResult:
     plan: TuningPlan
     rows: list[dict[str, Any]] = field(default_factory=list)  # one per fold, in the order they finished
     seconds: float = 0.0
+    importance: dict[str, float] = field(default_factory=dict)  # tuned field -> its share (adaptive.field_importance)
 
     @property
     def columns(self) -> list[str]:
@@ -260,7 +272,8 @@ def tune(
     folder.mkdir(parents=True, exist_ok=True)
     space = SearchSpace(plan.candidates, hyper.first().as_dict(), subset.y, cv, seed,
                         prune=options.prune == "median", min_epochs=options.min_epochs,
-                        log_dir=str(log_dir) if log_dir and not options.cluster else None, groups=subset.groups)
+                        log_dir=str(log_dir) if log_dir and not options.cluster else None, groups=subset.groups,
+                        n_iter=options.n_iter, replay=_tried(done_rows or []))
     record = Recorder(plan, emit)
     executor = executor or make_executor(options, stop=stop, emit=record.fit_event)
     kept = {_done_key(row): row for row in done_rows or []}
@@ -274,7 +287,7 @@ def tune(
     gc.freeze()
     try:
         executor.start(subset.x, subset.y, folder)
-        rounds = rounds_for(strategy, space)
+        rounds = tpe_rounds(space) if strategy == "tpe" else rounds_for(strategy, space)
         specs = next(rounds)
         while True:
             ended: list[Trial] = []
@@ -305,6 +318,9 @@ def tune(
             over = "images" if strategy == "halving" else "epochs"
             message = (f"{len(record.rows)} fits in {rungs} round(s) of {strategy} over {over}, "
                        f"{len(plan.candidates)} combinations")
+        if strategy == "tpe":
+            tried = len({_done_key(r)[0] for r in record.rows})
+            message = f"{tried} of {len(plan.candidates)} combinations proposed by TPE x {cv} folds done"
     except _Stopped:
         status, message = "stopped", f"stopped by the user after {record.finished()} of {plan.fits} fits"
     except ValueError as exc:
@@ -322,11 +338,22 @@ def tune(
         message += f"; {pruned} fit(s) pruned"
     if failed and status == "finished":
         message += f"; {failed} fit(s) failed (see the reason column)"
-    return TuningResult(status, message, plan, rows, time.perf_counter() - started)
+    result = TuningResult(status, message, plan, rows, time.perf_counter() - started)
+    result.importance = field_importance(result.table(), plan.columns, cv, seed)
+    return result
 
 
 class _Stopped(Exception):
     pass
+
+
+def _tried(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The combinations of a stopped search's rows, in the order they were first recorded."""
+    seen: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        params = {k: v for k, v in row.items() if k not in ROW_FIELDS}
+        seen.setdefault(json.dumps(params, sort_keys=True), params)
+    return list(seen.values())
 
 
 def _done_key(item: Any) -> tuple:

@@ -11,6 +11,8 @@ each round, decides which combinations go on:
 - ``hyperband``: successive halving over epochs (one Hyperband bracket, as in ASHA):
   every combination trains a few epochs, the best third goes on training (from where it
   stopped, optimizer state included) to three times as many, up to the planned epochs.
+- ``tpe``: Optuna's TPE sampler proposes ``n_iter`` combinations of the grid one after another,
+  learning from the scores of the ones tried (``core.tuning.adaptive``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,7 +29,7 @@ from cnn_tui.core.errors import DatasetError, ParamsError
 from cnn_tui.core.training.tensorboard_logs import fit_log_dir
 from cnn_tui.core.tuning.trials import Trial, TrialSpec, split_key
 
-STRATEGIES = ("grid", "random", "halving", "hyperband")
+STRATEGIES = ("grid", "random", "halving", "hyperband", "tpe")
 FACTOR = 3  # halving and hyperband keep the best third each round
 
 Rounds = Generator[list[TrialSpec], list[Trial], None]
@@ -46,6 +48,8 @@ class SearchSpace:
     min_epochs: int = 1
     log_dir: str | None = None  # TensorBoard: each trial's epochs under a folder of its own
     groups: np.ndarray | None = None  # each image's group (a patient): no group is on both sides of a fold
+    n_iter: int = 10  # tpe: the combinations proposed
+    replay: list[dict[str, Any]] = field(default_factory=list)  # tpe: the combinations a stopped search tried
 
     def config(self, candidate: dict[str, Any]) -> dict[str, Any]:
         return {**self.base, **candidate}
@@ -192,6 +196,9 @@ def estimate(strategy: str, space: SearchSpace) -> tuple[int, int]:
     n, cv = len(space.y), space.cv
     train_share = (cv - 1) / cv
     epochs = [int(space.config(c)["epochs"]) for c in space.candidates]
+    if strategy == "tpe":  # at most n_iter proposals; which ones is learnt: the grid's mean epochs
+        count = min(space.n_iter, len(epochs))
+        return count * cv, int(float(np.mean(epochs)) * count * n * train_share * cv)
     if strategy in ("grid", "random"):
         return len(epochs) * cv, int(sum(e * n * train_share for e in epochs) * cv)
     if strategy == "halving":

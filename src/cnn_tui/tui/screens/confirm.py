@@ -58,10 +58,15 @@ class ChoiceScreen(ModalScreen[str | None]):
                 dialog.styles.width = self.width
             yield Label(self.title_text, classes="dialog-title", markup=False)
             yield Label(self.question, id="confirm-question", markup=False)
+            # more buttons than fit at their minimum width (16, and a margin of 2): each as wide as its label
+            narrow = self.width is not None and 18 * len(self.choices) > self.width - 4
             with Horizontal(classes="dialog-buttons"):
                 for answer, label, key in self.choices:
-                    yield Button(f"{label} ({key})", variant="primary" if answer == self.default else "default",
-                                 id=f"choice-{answer}", compact=True)
+                    button = Button(f"{label} ({key})", variant="primary" if answer == self.default else "default",
+                                    id=f"choice-{answer}", compact=True)
+                    if narrow:
+                        button.styles.min_width = len(label) + 6
+                    yield button
 
     def on_mount(self) -> None:
         self.query_one(f"#choice-{self.default}", Button).focus()

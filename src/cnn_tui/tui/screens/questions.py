@@ -19,7 +19,7 @@ STOP_RUN = "stop"
 SEARCH_AT_RANDOM = "random"
 # the strategies "Tuning with options…" offers: answer -> (strategy, pruning)
 TUNING_STRATEGIES = {"grid": ("grid", "none"), "hyperband": ("hyperband", "none"), "grid-median": ("grid", "median"),
-                     "random": ("random", "none")}
+                     "random": ("random", "none"), "tpe": ("tpe", "none")}
 
 
 # ---------------------------------------------------------------- quitting
@@ -86,14 +86,15 @@ def large_grid(combinations: int, folds: int, epochs: int) -> ConfirmScreen:
 
 def tuning_strategy(combinations: int, sample: int) -> ChoiceScreen:
     """U: one of TUNING_STRATEGIES (hyperband is the default), or None."""
-    # four buttons fit an 80-column terminal; escape cancels (halving is the CLI's: --strategy halving)
+    # five compact buttons fit an 80-column terminal; escape cancels (halving is the CLI's: --strategy halving)
     options = [("grid", "Grid", "g"), ("hyperband", "Hyperband", "h"), ("grid-median", "Grid+prune", "m"),
-               ("random", "Random", "r")]
+               ("random", "Random", "r"), ("tpe", "TPE", "t")]
     question = "\n".join((
         f"Grid: all {combinations:,} combinations, every epoch.",
         "Hyperband: every combination a few epochs; the best third trains on, round after round.",
         "Grid+prune: a fit whose validation accuracy falls below the median stops early.",
         f"Random: {min(sample, combinations)} combinations drawn from the grid.",
+        f"TPE: {min(sample, combinations)} combinations, each proposed from the scores of those before (Optuna).",
         "Escape cancels."))
     return ChoiceScreen("Tuning strategy", question, options, default="hyperband", width=78)
 

@@ -57,6 +57,9 @@ class TuningView(VerticalScroll):
             over = "images" if plan.strategy == "halving" else "epochs"
             what = (f"Tuning ({plan.strategy}, rounds over {over}) {len(plan.candidates)} combination(s) × "
                     f"{plan.cv} folds: {plan.fits} fits planned")
+        elif plan.strategy == "tpe":  # adaptive: which combinations run is learnt as it goes
+            what = (f"Tuning (TPE) {plan.fits // max(plan.cv, 1)} of {len(plan.candidates)} combination(s) × "
+                    f"{plan.cv} folds: at most {plan.fits} fits")
         else:
             what = f"Tuning {len(plan.candidates)} combination(s) × {plan.cv} folds = {plan.fits} fits"
         self.query_one("#tuning-title", Static).update(Text(
@@ -94,12 +97,15 @@ class TuningView(VerticalScroll):
         self.query_one("#tuning-progress").display = False
         self.query_one("#tuning-system").display = False
         kind = {"grid": "grid search", "random": "random search", "halving": "halving search",
-                "hyperband": "hyperband search"}.get(result.plan.strategy, "search")
+                "hyperband": "hyperband search", "tpe": "TPE search"}.get(result.plan.strategy, "search")
         title = f"Partial {kind} results" if stopped else f"{kind[0].upper()}{kind[1:]} results"
         detail = f" · {len(result.rows)} of {result.plan.fits} fits"
         hint = " · b applies the best (★) to the hyper params" if result.best() is not None else ""
         if noise_note(result.table()):
             hint += f" · {noise_note(result.table())}"
+        importance = getattr(result, "importance", None) or {}  # a result restored from files may have none
+        if importance:  # which fields mattered (fANOVA), most first
+            hint += " · mattered: " + ", ".join(f"{k} {v:.0%}" for k, v in importance.items())
         self.query_one("#results-title", Static).update(
             Text.assemble((title, "bold"), detail, (hint, "green")))
         self.query_one("#results-box").display = True
