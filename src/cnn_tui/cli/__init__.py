@@ -24,6 +24,7 @@ from contextlib import contextmanager, nullcontext
 from typing import Any, NoReturn
 
 from cnn_tui import __version__
+from cnn_tui.cli.ensemble_command import add_command as add_ensemble_command
 from cnn_tui.cli.inspect_commands import add_commands as add_inspect_commands
 from cnn_tui.cli.preset_commands import add_command as add_presets_command
 from cnn_tui.core.environment import VARIABLES
@@ -216,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
     add_presets_command(command)  # presets [NAME]
+    add_ensemble_command(command)  # ensemble M1.keras M2.keras … --out E.keras
 
     p = command("runs", "list the runs in ./results (and every --results DIR), newest first", cache=False,
                 json_help="print a JSON list of the runs on stdout (one object per run)",
@@ -437,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "no_cache", False):
         os.environ["CNN_TUI_CACHE"] = "0"
 
-    from cnn_tui.cli import commands, data_commands, exporting, manage, preset_commands, rate_command  # noqa: PLC0415 — the commands and the engine load after parsing: --help does not wait
+    from cnn_tui.cli import commands, data_commands, ensemble_command, exporting, manage, preset_commands, rate_command  # noqa: PLC0415 — the commands and the engine load after parsing: --help does not wait
     from cnn_tui.cli.console import CliConsole  # noqa: PLC0415 — the commands and the engine load after parsing: --help does not wait
     from cnn_tui.core.fileio import json_default, without_nan  # noqa: PLC0415 — the commands and the engine load after parsing: --help does not wait
 
@@ -445,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     handler = f"cmd_{args.command.replace('-', '_')}"
     run = next(getattr(module, handler) for module in (commands, data_commands, exporting, manage, preset_commands,
-                                                        rate_command) if hasattr(module, handler))
+                                                        rate_command, ensemble_command) if hasattr(module, handler))
     code: int = EXIT_OK
     result: Any = {}
     if args.command in WATCHING:

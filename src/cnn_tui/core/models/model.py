@@ -80,6 +80,8 @@ class NetModel:
     epochs_done: int | None = None  # whole epochs trained, recorded in the file (a resume starts there)
     # temperature scaling (``--calibrate``): probabilities are softmax(log p / T); 1.0 = as the network gives them
     temperature: float = 1.0
+    # a fold ensemble (``models.ensemble``): one record a member (its file, temperature); None: one network
+    members: list[dict[str, Any]] | None = None
 
     @property
     def num_classes(self) -> int:
@@ -120,6 +122,7 @@ class NetModel:
             "hyper_params": self.config.as_dict() if self.config else None,
             "epochs_done": self.epochs_done,
             "temperature": self.temperature,
+            **({"ensemble": {"members": self.members}} if self.members is not None else {}),
         }
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -192,7 +195,17 @@ class NetModel:
             compile_model(model, config)
         done = meta.get("epochs_done")
         return cls(model, list(names), int(shape[1]), int(shape[3]), config, path, names_known=bool(meta.get("class_names")),
-                   epochs_done=done if isinstance(done, int) else None, temperature=recorded_temperature(meta, path))
+                   epochs_done=done if isinstance(done, int) else None, temperature=recorded_temperature(meta, path),
+                   members=_recorded_members(meta))
+
+
+def _recorded_members(meta: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """An ensemble's record of its members (a list of objects); None for one network or a damaged record."""
+    record = meta.get("ensemble")
+    members = record.get("members") if isinstance(record, dict) else None
+    if not isinstance(members, list):
+        return None
+    return [m for m in members if isinstance(m, dict)]
 
 
 def recorded_temperature(meta: dict[str, Any], path: Path) -> float:
