@@ -191,6 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cluster-security", metavar="FILE",
                    help="Dask TLS settings (a YAML file with tls-ca-file, tls-client-cert, tls-client-key); "
                    "default: Dask's own configuration")
+    p.add_argument("--ensemble", action="store_true", help="keep the best combination's fold models and save "
+                   "their average as ensemble.keras in the run folder")
+    p.add_argument("--ensemble-top", type=_at_least(1), metavar="K",
+                   help="--ensemble of the K best combinations' fold models (implies --ensemble)")
     _out(p)
     _detach(p)
 

@@ -58,6 +58,7 @@ _TASK_FIELD_CHECKS = {
     "resume": lambda v: isinstance(v, bool), "calibrate": lambda v: isinstance(v, bool),
     "sweep_steps": _whole,
     "tta": lambda v: v is None or isinstance(v, bool),
+    "ensemble_top": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
 }
 
 
@@ -81,6 +82,7 @@ class TaskSpec:
     sweep_steps: int = 200  # lr_find: the most batches the rate sweep trains
     tta: bool | None = None  # evaluate, predict: test-time augmentation; None: as the model file records
     calibrate: bool = False  # train, pipeline: fit a temperature on the validation share after training
+    ensemble_top: int = 0  # tune: average the fold models of this many best combinations (0: no ensemble)
 
     def save(self, folder: Path) -> Path:
         return fileio.write_json(folder / TASK_FILE, dataclasses.asdict(self))
@@ -112,7 +114,7 @@ class TaskSpec:
         """A tune task's search settings, with the data params' ``seed`` (the subset, folds and draws)."""
         return SearchOptions(strategy=self.strategy, cv=self.cv, n_iter=self.n_iter, max_samples=self.max_samples,
                              seed=seed, prune=self.prune, jobs=self.jobs, gpus=tuple(self.gpus or ()),
-                             cluster=self.cluster, security=self.security)
+                             cluster=self.cluster, security=self.security, ensemble_top=self.ensemble_top)
 
 
 @dataclass
