@@ -79,3 +79,26 @@ def test_an_ensemble_on_a_cluster_is_one_line():
 def test_a_search_without_ensemble_saves_no_fold_model(tmp_path):
     tune(class_ordered_set(classes=2, per_class=6, size=10), GRID, SearchOptions(cv=2), work_dir=tmp_path / "w")
     assert not (tmp_path / "w" / FOLD_MODELS).exists()
+
+
+def test_a_stopped_tune_run_with_ensemble_resumes_and_makes_ensemble_keras(params_files, tmp_path):
+    from cnn_tui.core.params.files import DataParams
+    from cnn_tui.core.runs import control
+    from cnn_tui.core.runs.execute import TaskSpec
+
+    data_path, hyper_path = params_files(per_class=8, size=10, hyper={"num_units": [8, 16], "epochs": 1})
+    run = control.prepare(TaskSpec("tune", cv=2, ensemble_top=1), DataParams.load(data_path),
+                          HyperParams.load(hyper_path), parent=tmp_path / "runs")
+    stop = threading.Event()
+    outcome = control.run_here(run, TaskSpec.load(run.path), stop=stop,
+                               emit=lambda e: stop.set() if isinstance(e, FoldEnd) and e.fits_done == 2 else None)
+    assert outcome.status == "stopped" and not (run.path / "ensemble.keras").exists()
+    saved = {p.name: p.stat().st_mtime_ns for p in (run.path / ".work" / FOLD_MODELS).glob("*.keras")}
+    assert len(saved) == 2
+    resumed, spec = control.prepare_resume(run.path)
+    assert spec.ensemble_top == 1
+    outcome = control.run_here(resumed, spec)
+    assert outcome.status == "finished", outcome.message
+    assert outcome.details["ensemble"]["members"] == ["ensemble/fold-1.keras", "ensemble/fold-2.keras"]
+    assert len(NetModel.load(run.path / "ensemble.keras").members) == 2
+    assert not (run.path / ".work").exists()
