@@ -66,7 +66,7 @@ def cmd_ensemble(args: Args, console: CliConsole, stop: threading.Event) -> dict
         raise UserError("the test folder has no readable images", path=data.test_path)
     with console.progress("evaluating the members and the ensemble"):
         found = compare(net, test_set)
-    rows = [(m.name, with_interval(m.accuracy.value, m.accuracy), with_interval(m.macro_f1.value, m.macro_f1))
+    rows = [(m.name, with_interval(m.accuracy.value, m.accuracy), with_interval(m.macro_f1.value, m.macro_f1, percent=False))
             for m in [*found.members, found.ensemble]]
     console.table(make_table(f"Ensemble against its members ({len(test_set)} test images, 95 % intervals)",
                              ["model", "accuracy", "macro F1"], rows, right=[1, 2]))
