@@ -24,6 +24,7 @@ from contextlib import contextmanager, nullcontext
 from typing import Any, NoReturn
 
 from cnn_tui import __version__
+from cnn_tui.cli.ensemble_command import add_command as add_ensemble_command
 from cnn_tui.cli.inspect_commands import add_commands as add_inspect_commands
 from cnn_tui.cli.preset_commands import add_command as add_presets_command
 from cnn_tui.core.environment import VARIABLES
@@ -204,6 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cluster-security", metavar="FILE",
                    help="Dask TLS settings (a YAML file with tls-ca-file, tls-client-cert, tls-client-key); "
                    "default: Dask's own configuration")
+    p.add_argument("--ensemble", action="store_true", help="keep the best combination's fold models and save "
+                   "their average as ensemble.keras in the run folder")
+    p.add_argument("--ensemble-top", type=_at_least(1), metavar="K",
+                   help="--ensemble of the K best combinations' fold models (implies --ensemble)")
     _out(p)
     _detach(p)
 
@@ -231,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
     add_presets_command(command)  # presets [NAME]
+    add_ensemble_command(command)  # ensemble M1.keras M2.keras … --out E.keras
 
     p = command("runs", "list the runs in ./results (and every --results DIR), newest first", cache=False,
                 json_help="print a JSON list of the runs on stdout (one object per run)",
@@ -473,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "no_cache", False):
         os.environ["CNN_TUI_CACHE"] = "0"
 
-    from cnn_tui.cli import commands, data_commands, exporting, manage, preset_commands, rate_command  # noqa: PLC0415 — the commands and the engine load after parsing: --help does not wait
+    from cnn_tui.cli import commands, data_commands, ensemble_command, exporting, manage, preset_commands, rate_command  # noqa: PLC0415 — the commands and the engine load after parsing: --help does not wait
     from cnn_tui.cli.console import CliConsole  # noqa: PLC0415 — the commands and the engine load after parsing: --help does not wait
     from cnn_tui.core.fileio import json_default, without_nan  # noqa: PLC0415 — the commands and the engine load after parsing: --help does not wait
 
@@ -481,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     handler = f"cmd_{args.command.replace('-', '_')}"
     run = next(getattr(module, handler) for module in (commands, data_commands, exporting, manage, preset_commands,
-                                                        rate_command) if hasattr(module, handler))
+                                                        rate_command, ensemble_command) if hasattr(module, handler))
     code: int = EXIT_OK
     result: Any = {}
     if args.command in WATCHING:

@@ -39,7 +39,7 @@ from cnn_tui.core.runs.index import find_run
 from cnn_tui.core.runs.lifecycle import EXIT_OK, EXIT_STOPPED, EXIT_USER, ending_of
 from cnn_tui.core.runs.results import load_history
 from cnn_tui.core.training.evaluation import classify_files
-from cnn_tui.core.tuning.search import near_best
+from cnn_tui.core.tuning.search import ENSEMBLE_ON_CLUSTER, near_best
 
 RESULTS = "results"  # the default parent of run folders, relative to the working folder
 
@@ -454,7 +454,9 @@ def cmd_tune(args: Args, console: CliConsole, stop: threading.Event) -> dict[str
     _check_training_folder(data)
     spec = TaskSpec("tune", strategy=args.strategy, cv=args.cv, n_iter=args.n_iter, max_samples=args.max_samples,
                     jobs=args.jobs, gpus=args.gpus, cluster=args.cluster, security=args.cluster_security,
-                    prune=args.prune)
+                    prune=args.prune, ensemble_top=args.ensemble_top or (1 if args.ensemble else 0))
+    if spec.ensemble_top and spec.cluster:  # one line before a run folder is made
+        raise UserError(ENSEMBLE_ON_CLUSTER)
     run = _prepare(args, spec, data, hyper)
     if args.detach:
         return _detach(run, console, "tune")

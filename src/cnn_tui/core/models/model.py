@@ -83,6 +83,8 @@ class NetModel:
     temperature: float = 1.0
     # an operating threshold for one class (``--positive``): that class when its probability reaches it
     threshold: Threshold | None = None
+    # a fold ensemble (``models.ensemble``): one record a member (its file, temperature); None: one network
+    members: list[dict[str, Any]] | None = None
 
     @property
     def num_classes(self) -> int:
@@ -124,6 +126,7 @@ class NetModel:
             "epochs_done": self.epochs_done,
             "temperature": self.temperature,
             "threshold": self.threshold.as_dict() if self.threshold else None,
+            **({"ensemble": {"members": self.members}} if self.members is not None else {}),
         }
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -197,7 +200,16 @@ class NetModel:
         done = meta.get("epochs_done")
         return cls(model, list(names), int(shape[1]), int(shape[3]), config, path, names_known=bool(meta.get("class_names")),
                    epochs_done=done if isinstance(done, int) else None, temperature=recorded_temperature(meta, path),
-                   threshold=recorded_threshold(meta, list(names), path))
+                   threshold=recorded_threshold(meta, list(names), path), members=_recorded_members(meta))
+
+
+def _recorded_members(meta: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """An ensemble's record of its members (a list of objects); None for one network or a damaged record."""
+    record = meta.get("ensemble")
+    members = record.get("members") if isinstance(record, dict) else None
+    if not isinstance(members, list):
+        return None
+    return [m for m in members if isinstance(m, dict)]
 
 
 def recorded_temperature(meta: dict[str, Any], path: Path) -> float:

@@ -65,6 +65,7 @@ _TASK_FIELD_CHECKS = {
     "tta": lambda v: v is None or isinstance(v, bool),
     "positive": _text_or_none,
     "target_recall": _fraction_or_none, "target_precision": _fraction_or_none,
+    "ensemble_top": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
 }
 
 
@@ -92,6 +93,7 @@ class TaskSpec:
     positive: str | None = None
     target_recall: float | None = None  # ... meeting this recall (or the precision below)
     target_precision: float | None = None
+    ensemble_top: int = 0  # tune: average the fold models of this many best combinations (0: no ensemble)
 
     def operating_target(self) -> steps.OperatingTarget | None:
         """``--positive`` with its target; None without one."""
@@ -132,7 +134,7 @@ class TaskSpec:
         """A tune task's search settings, with the data params' ``seed`` (the subset, folds and draws)."""
         return SearchOptions(strategy=self.strategy, cv=self.cv, n_iter=self.n_iter, max_samples=self.max_samples,
                              seed=seed, prune=self.prune, jobs=self.jobs, gpus=tuple(self.gpus or ()),
-                             cluster=self.cluster, security=self.security)
+                             cluster=self.cluster, security=self.security, ensemble_top=self.ensemble_top)
 
 
 @dataclass

@@ -30,6 +30,7 @@ from cnn_tui.core.training import calibration, tensorboard_logs, thresholds, unc
 from cnn_tui.core.training.evaluation import Evaluation, evaluate, predict_probabilities
 from cnn_tui.core.training.fit import TrainResult, train
 from cnn_tui.core.training.lr_finder import RateSweep, find_rate
+from cnn_tui.core.tuning.fold_ensemble import keep_fold_ensemble
 from cnn_tui.core.tuning.options import SearchOptions
 from cnn_tui.core.tuning.search import TuningPlan, TuningResult, best_hyper_params, tune
 
@@ -453,6 +454,14 @@ def tune_run(
     best_hyper = best_hyper_params(hyper, best) if best is not None else None
     if best_hyper is not None:
         files["best"] = best_hyper.save(run.file("best_hyper_params.json"))
+    ensemble = None
+    if options.ensemble_top and result.status == "finished":  # before .work goes: the fold models are in it
+        ensemble = keep_fold_ensemble(result, work, run.path, class_names=images.class_names, hyper=hyper,
+                                      top=options.ensemble_top)
+        if ensemble is None:
+            emit(Notice("no ensemble: fewer than two fold models finished", "warning"))
+        else:
+            files["ensemble"] = ensemble.path
     if result.status == "finished":  # a stopped search keeps its promoted models for the resume
         shutil.rmtree(work, ignore_errors=True)
     if result.status == "stopped":
@@ -465,6 +474,7 @@ def tune_run(
         best_accuracy=table[0]["mean_accuracy"] if table and not math.isnan(table[0]["mean_accuracy"]) else None,
         importance=result.importance or None,
         **group_details(images),
+        **({"ensemble": ensemble.details(run.path)} if ensemble is not None else {}),
     )
     return TuningOutcome(result, run, best_hyper, files, details)
 

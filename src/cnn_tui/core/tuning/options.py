@@ -26,3 +26,4 @@ class SearchOptions:
     gpus: tuple[str, ...] = ()  # one GPU per worker process, round-robin
     cluster: str | None = None  # a Dask scheduler's address, or local:N
     security: str | None = None  # a Dask security (TLS) file for ``cluster``
+    ensemble_top: int = 0  # keep the fold models of this many best combinations as one ensemble (0: none)

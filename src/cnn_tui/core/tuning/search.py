@@ -48,7 +48,7 @@ from cnn_tui.core.tuning.strategies import (
     hyperband_plan,
     rounds_for,
 )
-from cnn_tui.core.tuning.trials import Trial, TrialSpec, is_finished, trial_from_row
+from cnn_tui.core.tuning.trials import Trial, TrialSpec, fold_model_path, is_finished, trial_from_row, trial_key
 
 PRUNERS = ("none", "median")
 MAX_COMBINATIONS = 1_000
@@ -255,6 +255,8 @@ def tune(
     strategy, cv, seed = options.strategy, options.cv, options.seed
     if options.prune not in PRUNERS:
         raise ParamsError(f"unknown pruning {options.prune!r}; choose one of {', '.join(PRUNERS)}")
+    if options.ensemble_top and options.cluster:
+        raise ParamsError(ENSEMBLE_ON_CLUSTER)
     subset = search_subset(images, options)
     smallest = min(subset.counts())
     if smallest < cv:
@@ -273,7 +275,8 @@ def tune(
     space = SearchSpace(plan.candidates, hyper.first().as_dict(), subset.y, cv, seed,
                         prune=options.prune == "median", min_epochs=options.min_epochs,
                         log_dir=str(log_dir) if log_dir and not options.cluster else None, groups=subset.groups,
-                        n_iter=options.n_iter, replay=_tried(done_rows or []))
+                        n_iter=options.n_iter, replay=_tried(done_rows or []),
+                        save_folds=options.ensemble_top > 0)
     record = Recorder(plan, emit)
     executor = executor or make_executor(options, stop=stop, emit=record.fit_event)
     kept = {_done_key(row): row for row in done_rows or []}
@@ -427,6 +430,34 @@ class Recorder:
         elapsed = now - self.started
         eta = elapsed / done * (total - done) if done else None
         self.emit(TuningProgress(done, total, self.finished(), self.plan.fits, eta))
+
+
+ENSEMBLE_ON_CLUSTER = ("--ensemble keeps each fold's model in the run folder, which a Dask cluster's workers do not "
+                       "write to; run it without --cluster (--jobs N runs fits in parallel here)")
+
+
+def ensemble_folds(result: TuningResult, work_dir: Path, top: int) -> list[tuple[dict[str, Any], list[Path]]]:
+    """The ``top`` best combinations whose every fold finished, best first, each with the model files
+    its folds saved (``TrialSpec.save_fold``; on its last round for halving and hyperband)."""
+    chosen: list[tuple[dict[str, Any], list[Path]]] = []
+    columns, cv = result.columns, result.plan.cv
+    for row in result.table():
+        if len(chosen) == top:
+            break
+        if math.isnan(row["mean_accuracy"]) or row["folds"] < cv:
+            continue
+        params = {c: row[c] for c in columns}
+        index = next((i for i, c in enumerate(result.plan.candidates) if all(c.get(k) == params[k] for k in columns)),
+                     None)
+        if index is None:
+            continue
+        folds = sorted(int(r["fold"]) for r in result.rows if is_finished(r) and int(r.get("rung") or 0) == row["rung"]
+                       and all(r.get(k) == params[k] for k in columns))
+        paths = [fold_model_path(work_dir, trial_key(int(row["rung"]), index, fold)) for fold in folds]
+        paths = [p for p in paths if p.exists()]
+        if paths:
+            chosen.append((params, paths))
+    return chosen
 
 
 def best_hyper_params(hyper: HyperParams, best: dict[str, Any]) -> HyperParams:

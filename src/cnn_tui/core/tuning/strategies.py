@@ -27,7 +27,7 @@ import numpy as np
 
 from cnn_tui.core.errors import DatasetError, ParamsError
 from cnn_tui.core.training.tensorboard_logs import fit_log_dir
-from cnn_tui.core.tuning.trials import Trial, TrialSpec, split_key
+from cnn_tui.core.tuning.trials import Trial, TrialSpec, split_key, trial_key
 
 STRATEGIES = ("grid", "random", "halving", "hyperband", "tpe")
 FACTOR = 3  # halving and hyperband keep the best third each round
@@ -50,6 +50,7 @@ class SearchSpace:
     groups: np.ndarray | None = None  # each image's group (a patient): no group is on both sides of a fold
     n_iter: int = 10  # tpe: the combinations proposed
     replay: list[dict[str, Any]] = field(default_factory=list)  # tpe: the combinations a stopped search tried
+    save_folds: bool = False  # --ensemble: every finished fit saves its model (``TrialSpec.save_fold``)
 
     def config(self, candidate: dict[str, Any]) -> dict[str, Any]:
         return {**self.base, **candidate}
@@ -71,10 +72,11 @@ class SearchSpace:
     def spec(self, index: int, fold: int, rung: int, train: np.ndarray, test: np.ndarray, epochs: int,
              **extra: Any) -> TrialSpec:
         candidate = self.candidates[index]
-        return TrialSpec(key=f"r{rung}-c{index}-f{fold}", params=dict(candidate), config=self.config(candidate),
+        return TrialSpec(key=trial_key(rung, index, fold), params=dict(candidate), config=self.config(candidate),
                          fold=fold, rung=rung, train_rows=train, test_rows=test, split=split_key(train),
                          epochs=epochs, prune_after={} if self.prune else None, min_epochs=self.min_epochs,
-                         seed=self.seed, log_dir=self._log_dir(candidate, fold, rung), **extra)
+                         seed=self.seed, log_dir=self._log_dir(candidate, fold, rung), save_fold=self.save_folds,
+                         **extra)
 
     def _log_dir(self, candidate: dict[str, Any], fold: int, rung: int) -> str | None:
         if self.log_dir is None:

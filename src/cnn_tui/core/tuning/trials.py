@@ -29,6 +29,17 @@ from cnn_tui.core.tuning import classifier, fit_pool  # classifier as a module: 
 from cnn_tui.core.tuning.classifier import TrialControl
 
 STATUSES = ("finished", "pruned", "failed", "stopped")
+FOLD_MODELS = "fold_models"  # in a search's work folder: each finished fold's model, for an ensemble
+
+
+def trial_key(rung: int, index: int, fold: int) -> str:
+    """A trial's key: its round, its combination's index in the plan, its fold (1-based)."""
+    return f"r{rung}-c{index}-f{fold}"
+
+
+def fold_model_path(work_dir: str | Path, key: str) -> Path:
+    """Where a trial's fitted model is kept for a fold ensemble (``TrialSpec.save_fold``)."""
+    return Path(work_dir) / FOLD_MODELS / f"{key}.keras"
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,7 @@ class TrialSpec:
     min_epochs: int = 1  # pruning never stops a fit before this many epochs
     seed: int = 42
     log_dir: str | None = None  # TensorBoard event files of this fit's epochs
+    save_fold: bool = False  # --ensemble: save the fitted model as FOLD_MODELS/<key>.keras in the work folder
 
 
 @dataclass
@@ -171,6 +183,8 @@ def run_trial(spec: TrialSpec, x: Any, y: np.ndarray, *, stop: threading.Event |
         # a fit retried at a smaller batch has another optimizer than the network its key builds: a whole model
         model_file = str(_keep(estimator.model_, spec, Path(work_dir) / "models" / spec.key,
                                key is not None and not result.out_of_memory, x, y, done))
+    if spec.save_fold and work_dir and status == "finished":
+        _save_fold(estimator.model_, spec, work_dir, x, y, done)
     return Trial(spec, status, done, accuracy, loss, seconds, reason, curve, model_file)
 
 
@@ -180,6 +194,15 @@ def _retried(result: Any) -> str:
         return ""
     tried = ", ".join(str(b) for b in result.out_of_memory)
     return f"out of memory at batch {tried}: trained at {result.batch_size} x {result.accumulation} accumulated"
+
+
+def _save_fold(model: Any, spec: TrialSpec, work_dir: str, x: Any, y: np.ndarray, done: int) -> Path:
+    """The fitted model as a whole .keras file (numbered classes: the search knows the names and
+    sets them when it makes the ensemble); written to disk, so no fold model stays in memory."""
+    path = fold_model_path(work_dir, spec.key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    names = [str(i) for i in range(int(y.max()) + 1)]
+    return NetModel(model, names, int(x.shape[1]), int(x.shape[3]), None, epochs_done=done).save(path)
 
 
 def network_key(spec: TrialSpec, x: Any, y: np.ndarray) -> str | None:
