@@ -63,6 +63,19 @@ log = logging.getLogger("cnn_tui.tui")
 COMMAND = "cnn-tui (TUI)"  # run.json's "command" for the runs the TUI starts
 TUNING_FOLDS = 3
 TUNING_MAX_SAMPLES = 10_000
+LONG_TUNING_SECONDS = 120  # u asks first when a search would take longer than this, whatever its combination count
+ASSUMED_IMAGES_PER_SECOND = 1000.0  # a small CNN on a laptop CPU, until a training in this session measured it
+
+
+def tuning_seconds(combinations: int, folds: int, epochs: int, images: int,
+                   history: dict[str, list[float]] | None = None, trained_images: int = 0) -> float:
+    """About how long a grid search takes: every fit trains on (folds-1)/folds of ``images`` (capped as the
+    TUI caps them) for ``epochs`` epochs, at the speed of the session's last training (``history``'s
+    seconds per epoch over its ``trained_images``) or, before one, ``ASSUMED_IMAGES_PER_SECOND``."""
+    per_fit = min(images, TUNING_MAX_SAMPLES) * (folds - 1) / max(folds, 1)
+    seconds = [s for s in (history or {}).get("seconds", []) if s and s > 0]
+    rate = trained_images / (sum(seconds) / len(seconds)) if seconds and trained_images else ASSUMED_IMAGES_PER_SECOND
+    return combinations * folds * max(epochs, 1) * per_fit / max(rate, 1e-9)
 RANDOM_SAMPLE = 50  # combinations a random search draws from a grid too large to search whole
 ENDED = (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED)
 
@@ -377,7 +390,11 @@ class TaskController(ScreenPart):
 
             self.screen.app.push_screen(questions.grid_too_large(combos, limit, TUNING_FOLDS, RANDOM_SAMPLE), chosen)
             return
-        if combos <= LARGE_GRID:
+        epochs = hyper.first().epochs
+        train_set = self.session.train_set
+        images = len(train_set) if train_set is not None else 0
+        seconds = tuning_seconds(combos, TUNING_FOLDS, epochs, images, self.session.history, images)
+        if combos <= LARGE_GRID and seconds <= LONG_TUNING_SECONDS:
             self.start_tuning()
             return
 
@@ -385,7 +402,7 @@ class TaskController(ScreenPart):
             if yes:
                 self.start_tuning()
 
-        self.screen.app.push_screen(questions.large_grid(combos, TUNING_FOLDS, hyper.first().epochs), answer)
+        self.screen.app.push_screen(questions.large_grid(combos, TUNING_FOLDS, epochs, seconds), answer)
 
     def start_tuning(self, strategy: str = "grid", prune: str = "none") -> None:
         from cnn_tui.core.runs.execute import TaskSpec  # noqa: PLC0415 — imports numpy: not before the first frame
