@@ -107,6 +107,8 @@ async def test_an_ended_run_opens_into_the_views_and_its_model_evaluates(params_
         await wait_idle(pilot)
         assert main.session.evaluation.accuracy == accuracy  # the same model on the same images
         assert run_record(main.session.run_dir)["task"] == "evaluate"
+        # the evaluation of the run's own model is linked to it (issue 20.13)
+        assert run_record(main.session.run_dir)["details"]["model_run"] == str(run.path.resolve())
 
 
 async def test_an_ended_search_opens_with_its_best_params(params_files, in_tmp):

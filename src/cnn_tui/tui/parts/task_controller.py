@@ -570,6 +570,9 @@ class TaskController(ScreenPart):
 
             spec = TaskSpec(name, tta=tta)
             run = control.prepare(spec, data, None, command=COMMAND)
+            source = getattr(net, "source", None)  # the model a training run saved: this evaluation is linked to it
+            if source is not None and (Path(source).parent / "run.json").is_file() and Path(source).parent != run.path:
+                run.add_details(model_run=str(Path(source).parent.resolve()))
             self.screen.post_message(RunStarted(run.path))
             return control.run_here(run, spec, emit=emit, stop=stop, inputs=Inputs(net=net, test_set=images))
 
