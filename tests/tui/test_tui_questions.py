@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cnn_tui.tui.parts.task_controller import ASSUMED_IMAGES_PER_SECOND, tuning_seconds
+from cnn_tui.tui.parts.task_controller import ASSUMED_PIXELS_PER_SECOND, tuning_seconds
 from cnn_tui.tui.screens import questions
 from cnn_tui.tui.screens.confirm import ChoiceScreen, ConfirmScreen
 
@@ -53,7 +53,9 @@ def test_grids_say_how_many_trainings_they_mean():
 
 
 def test_the_tuning_estimate_uses_the_sessions_last_training():
-    # 2 combinations x 3 folds x 10 epochs x 2/3 of 300 images, at the assumed speed
-    assert tuning_seconds(2, 3, 10, 300) == pytest.approx(2 * 3 * 10 * 200 / ASSUMED_IMAGES_PER_SECOND)
+    # 2 combinations x 3 folds x 10 epochs x 2/3 of 300 images, at the assumed speed (16x16 grey: 4,000 a second)
+    assert tuning_seconds(2, 3, 10, 300) == pytest.approx(2 * 3 * 10 * 200 / 4000)
+    slower = tuning_seconds(2, 3, 10, 300, pixels=32 * 32 * 3)  # twelve times the values an image
+    assert slower == pytest.approx(2 * 3 * 10 * 200 / (ASSUMED_PIXELS_PER_SECOND / (32 * 32 * 3)))
     # the last training took 3 s an epoch over 300 images: 100 images a second
     assert tuning_seconds(2, 3, 10, 300, {"seconds": [2.0, 4.0]}, 300) == pytest.approx(2 * 3 * 10 * 200 / 100)

@@ -206,8 +206,8 @@ async def test_large_grid_asks_before_tuning(params_files, in_tmp):
 
 
 async def test_a_long_search_asks_before_tuning_whatever_its_size(params_files, in_tmp):
-    """Two combinations of 5,000 epochs: few combinations, yet a long wait, so u asks (issue 20.12)."""
-    data, hyper = params_files(**SMALL, hyper={"num_units": [4, 6], "epochs": 5000})
+    """Two combinations of 20,000 epochs: few combinations, yet a long wait, so u asks (issue 20.12)."""
+    data, hyper = params_files(**SMALL, hyper={"num_units": [4, 6], "epochs": 20000})
     app = make_app(data, hyper)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("l")
@@ -216,7 +216,7 @@ async def test_a_long_search_asks_before_tuning_whatever_its_size(params_files, 
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)
         question = str(app.screen.query_one("#confirm-question").content)
-        assert "2 combinations × 3 folds = 6 trainings of 5000+ epochs each. About " in question
+        assert "2 combinations × 3 folds = 6 trainings of 20000+ epochs each. About " in question
         await pilot.press("n")
         await pilot.pause()
         assert app.main.session.busy is None and not list((in_tmp / "results").glob("*-tune"))
