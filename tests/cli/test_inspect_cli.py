@@ -61,7 +61,11 @@ def test_explain_saves_a_heatmap_in_the_models_run_folder(capsys, params_files, 
     code, result, err = run_json(capsys, "explain", "--model", str(model), str(image))
     assert code == 0, err
     png = Path(result["png"])
-    assert png == run / "gradcam-img_000.png" and png.read_bytes()[:4] == b"\x89PNG"
+    assert png.parent == run and png.name.startswith("gradcam-2-img_000-") and png.read_bytes()[:4] == b"\x89PNG"
+    other = tmp_path / "data" / "testing" / "1" / "img_000.png"  # the same file name in another class folder
+    code, again, err = run_json(capsys, "explain", "--model", str(model), str(other))
+    assert code == 0, err
+    assert Path(again["png"]).name.startswith("gradcam-1-img_000-") and png.is_file()  # neither overwrites the other
     assert result["layer"] == "max_pooling2d_1" and result["method"] == "hirescam"
     assert len(result["heatmap"]) == 3 and len(result["heatmap"][0]) == 3  # 12 px, pooled twice
     assert result["explained"] == result["predicted"] == result["top"][0][0]
@@ -80,7 +84,8 @@ def test_features_lists_every_convolution_and_saves_the_grids(capsys, params_fil
     assert code == 0, err
     assert [(layer["layer"], layer["channels"], layer["height"]) for layer in result["layers"]] == [
         ("conv2d", 8, 12), ("conv2d_1", 8, 6)]
-    assert Path(result["png"]) == tmp_path / "features-img_001.png" and Path(result["png"]).is_file()
+    png = Path(result["png"])
+    assert png.parent == tmp_path and png.name.startswith("features-0-img_001-") and png.is_file()
     code = main(["features", "--model", str(model), str(image), "--out", str(tmp_path / "f.png")])
     out = capsys.readouterr().out
     assert code == 0 and "conv2d_1" in out and f"saved {tmp_path / 'f.png'}" in out

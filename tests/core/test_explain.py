@@ -5,6 +5,7 @@ import threading
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from cnn_tui.core.backend import load_keras, set_seed
 from cnn_tui.core.data.dataset import ImageSet
@@ -187,6 +188,27 @@ def test_plots_are_written(tmp_path):
     maps_png = explain_plots.plot_features(explain.feature_maps(net, image), tmp_path / "maps.png", "x.png")
     for path in (cam_png, maps_png):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+
+
+def test_the_grad_cam_png_holds_every_heatmap_shown(tmp_path):
+    """The TUI shows the predicted and the true class's heatmaps: the PNG holds both, one row each."""
+    net, image = _nested_net(), _image()
+    predicted = explain.grad_cam(net, image)
+    other = explain.grad_cam(net, image, (predicted.class_index + 1) % len(net.class_names))
+    one = Image.open(explain_plots.plot_grad_cam(predicted, tmp_path / "one.png")).size
+    two = Image.open(explain_plots.plot_grad_cam([predicted, other], tmp_path / "two.png")).size
+    assert two[0] == one[0] and two[1] > 1.8 * one[1]
+
+
+def test_figure_names_never_collide_across_folders(tmp_path):
+    """Real sets repeat 0001.png across class folders: a/img.png and b/img.png get two figures."""
+    names = {explain_plots.figure_name("gradcam", tmp_path / folder / "img.png") for folder in ("a", "b")}
+    assert len(names) == 2
+    assert all(name.startswith(("gradcam-a-img-", "gradcam-b-img-")) and name.endswith(".png") for name in names)
+    assert explain_plots.figure_name("features", tmp_path / "a" / "img.png") != explain_plots.figure_name(
+        "features", tmp_path / "c" / "a" / "img.png")  # the same last folder elsewhere: the hash tells them apart
+    odd = explain_plots.figure_name("features", tmp_path / "a b\x1b[2J" / "x y.png")
+    assert "/" not in odd and "\x1b" not in odd and " " not in odd
 
 
 def test_mistakes_are_one_line_errors(tmp_path):

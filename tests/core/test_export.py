@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 
 import numpy as np
 import pytest
 
 from cnn_tui.cli import main
+from cnn_tui.core.backend import native_stderr_filtered
 from cnn_tui.core.errors import UserError
 from cnn_tui.core.models import export
 from cnn_tui.core.models.model import NetModel
@@ -112,6 +114,24 @@ def test_cli_export_checks_on_the_test_folder(net, params_files, tmp_path, capsy
     assert payload["path"] == str(out) and out.is_file()
     assert payload["parity"]["images"] == 18 and payload["parity"]["agreement"] >= 0.999  # 3 classes x 6 test images
     assert payload["parity"]["source"].startswith("test folder ")
+
+
+@pytest.mark.tensorflow_only
+def test_litert_chatter_on_descriptor_2_never_reaches_the_terminal(net, tmp_path, capfd):
+    """TensorFlow Lite's C++ writes "Created TensorFlow Lite XNNPACK delegate for CPU." to fd 2 as the
+    parity check builds its interpreter: the user sees the export's lines only (issue 20.15)."""
+    _skip_without("litert")
+    code = main(["export", str(net.source), "--format", "litert", "--out", str(tmp_path / "m.tflite")])
+    out, err = capfd.readouterr()
+    assert code == 0, err
+    assert "parity with the Keras model" in out
+    assert "XNNPACK" not in err and "XNNPACK" not in out, err
+
+
+def test_the_filter_on_descriptor_2_keeps_real_errors(capfd):
+    with native_stderr_filtered("XNNPACK delegate"):
+        os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\nreal trouble: disk full\n")
+    assert capfd.readouterr().err == "real trouble: disk full\n"
 
 
 def test_cli_export_prints_the_agreement(net, tmp_path, capsys):

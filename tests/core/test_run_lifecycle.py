@@ -542,3 +542,25 @@ def test_two_runs_from_one_start_model_train_alike(params_files, tmp_path):
         with open(run.path / "history.csv", newline="") as handle:
             losses.append([(row["loss"], row["val_loss"]) for row in csv.DictReader(handle)])
     assert losses[0] == losses[1]
+
+
+def test_an_evaluation_of_a_runs_model_gives_that_run_its_test_accuracy(tmp_path):
+    """The TUI's e after a training is a run of its own that records ``model_run``: the Runs view and
+    Compare show its test accuracy with the training (issue 20.13); a run's own figure is kept."""
+    trained = Run.create(tmp_path, "train")
+    trained.finish("finished", "2 epochs", exit_code=0, final={"accuracy": 0.75})
+    for accuracy in (0.5, 0.625):  # two evaluations of its model: the newest counts
+        evaluation = Run.create(tmp_path, "evaluate")
+        evaluation.add_details(model_run=str(trained.path))
+        evaluation.finish("finished", "evaluated", exit_code=0, accuracy=accuracy)
+        time.sleep(1.05)  # started is recorded to the second
+    pipeline = Run.create(tmp_path, "pipeline")
+    pipeline.finish("finished", "done", exit_code=0, final={"accuracy": 0.9}, accuracy=0.8)
+    other = Run.create(tmp_path, "evaluate")
+    other.add_details(model_run=str(pipeline.path))
+    other.finish("finished", "evaluated", exit_code=0, accuracy=0.1)
+    runs = {s.run_dir: s for s in index.list_runs([tmp_path])}
+    assert runs[str(trained.path)].metrics["test_accuracy"] == 0.625
+    assert runs[str(pipeline.path)].metrics["test_accuracy"] == 0.8  # its own evaluation, not a later one
+    assert index.linked_test_accuracy(trained.path) == 0.625
+    assert index.linked_test_accuracy(pipeline.path) == 0.8

@@ -69,7 +69,9 @@ async def test_enter_on_a_cell_lists_its_images_and_inspects_one(in_tmp):
         assert [cam.explained for cam in shown.inspection.cams] == [predicted] + (["1"] if predicted != "1" else [])
         titles = [plain(label.content) for label in shown.query(".layer-title")]
         assert titles == ["conv2d (Conv2D) · 12×12 · 8 channels", "conv2d_1 (Conv2D) · 6×6 · 8 channels"]
-        assert (run_dir / "gradcam-img_002.png").is_file() and (run_dir / "features-img_002.png").is_file()
+        files = shown.inspection.files  # named after the class folder too: 1/img_002.png, not any img_002.png
+        assert files["gradcam"].parent == run_dir and files["gradcam"].name.startswith("gradcam-1-img_002-")
+        assert files["features"].name.startswith("features-1-img_002-") and files["features"].is_file()
         await pilot.press("escape")
         await pilot.press("escape")
         await pilot.pause()
@@ -129,4 +131,5 @@ async def test_i_inspects_a_chosen_file_and_a_bad_one_is_one_line(in_tmp):
         inspection = app.screen.inspection
         assert inspection.true is None and len(inspection.cams) == 1
         assert [m.channels for m in inspection.features.maps] == [8, 8]
-        assert (in_tmp / "features-img_000.png").is_file()  # no run folder: the working folder
+        assert inspection.files["features"].parent == in_tmp  # no run folder: the working folder
+        assert inspection.files["features"].name.startswith("features-2-img_000-") and inspection.files["features"].is_file()

@@ -3,6 +3,9 @@ tuning strategy's answer reads as a strategy and a pruning."""
 
 from __future__ import annotations
 
+import pytest
+
+from cnn_tui.tui.parts.task_controller import ASSUMED_PIXELS_PER_SECOND, tuning_seconds
 from cnn_tui.tui.screens import questions
 from cnn_tui.tui.screens.confirm import ChoiceScreen, ConfirmScreen
 
@@ -45,6 +48,8 @@ def test_grids_say_how_many_trainings_they_mean():
     assert questions.SEARCH_AT_RANDOM in [answer for answer, _, _ in too_large.choices]
     large = questions.large_grid(combinations=128, folds=3, epochs=2)
     assert "128 combinations × 3 folds = 384 trainings of 2+ epochs each" in large.question
+    assert "About 7 minutes. Start?" in questions.large_grid(combinations=32, folds=3, epochs=2, seconds=420).question
+    assert "About 2.5 hours" in questions.large_grid(combinations=2, folds=3, epochs=900, seconds=9000).question
 
 
 def test_tpe_is_offered_and_every_strategy_button_fits_an_80_column_terminal():
@@ -78,3 +83,12 @@ def test_tpe_is_offered_and_every_strategy_button_fits_an_80_column_terminal():
     assert len(found) == 5
     assert all(r.x >= 0 and r.right <= 80 for r in found), found
     assert all(a.right <= b.x for a, b in zip(found, found[1:])), found  # side by side, none over another
+
+
+def test_the_tuning_estimate_uses_the_sessions_last_training():
+    # 2 combinations x 3 folds x 10 epochs x 2/3 of 300 images, at the assumed speed (16x16 grey: 4,000 a second)
+    assert tuning_seconds(2, 3, 10, 300) == pytest.approx(2 * 3 * 10 * 200 / 4000)
+    slower = tuning_seconds(2, 3, 10, 300, pixels=32 * 32 * 3)  # twelve times the values an image
+    assert slower == pytest.approx(2 * 3 * 10 * 200 / (ASSUMED_PIXELS_PER_SECOND / (32 * 32 * 3)))
+    # the last training took 3 s an epoch over 300 images: 100 images a second
+    assert tuning_seconds(2, 3, 10, 300, {"seconds": [2.0, 4.0]}, 300) == pytest.approx(2 * 3 * 10 * 200 / 100)

@@ -94,6 +94,8 @@ async def test_an_ended_run_opens_into_the_views_and_its_model_evaluates(params_
         assert len(main.query_one("#accuracy-chart").history["accuracy"]) == 2
         assert text_of(app, "#training-title").startswith("test accuracy")  # the run's own last line
         assert "model.keras" in text_of(app, "#training-files")
+        run_row = main.query_one("#run-progress")  # how it ended, never "100% starting…"
+        assert run_row.detail == "2 of 2 epochs · finished" and run_row.query_one("ProgressBar").percentage == 1
         accuracy = run_record(run.path)["details"]["accuracy"]
         assert f"{accuracy * 100:.2f} %" in text_of(app, "#metrics")
         assert table(app, "#confusion-table").row_count == 3
@@ -105,6 +107,8 @@ async def test_an_ended_run_opens_into_the_views_and_its_model_evaluates(params_
         await wait_idle(pilot)
         assert main.session.evaluation.accuracy == accuracy  # the same model on the same images
         assert run_record(main.session.run_dir)["task"] == "evaluate"
+        # the evaluation of the run's own model is linked to it (issue 20.13)
+        assert run_record(main.session.run_dir)["details"]["model_run"] == str(run.path.resolve())
 
 
 async def test_an_ended_search_opens_with_its_best_params(params_files, in_tmp):

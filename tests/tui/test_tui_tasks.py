@@ -205,6 +205,23 @@ async def test_large_grid_asks_before_tuning(params_files, in_tmp):
         assert app.main.session.busy is None and app.main.session.tuning is None
 
 
+async def test_a_long_search_asks_before_tuning_whatever_its_size(params_files, in_tmp):
+    """Two combinations of 20,000 epochs: few combinations, yet a long wait, so u asks (issue 20.12)."""
+    data, hyper = params_files(**SMALL, hyper={"num_units": [4, 6], "epochs": 20000})
+    app = make_app(data, hyper)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("l")
+        await wait_idle(pilot)
+        await pilot.press("u")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        question = str(app.screen.query_one("#confirm-question").content)
+        assert "2 combinations × 3 folds = 6 trainings of 20000+ epochs each. About " in question
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.main.session.busy is None and not list((in_tmp / "results").glob("*-tune"))
+
+
 async def test_a_grid_over_the_limit_offers_a_random_sample_instead(params_files, in_tmp, monkeypatch):
     """A grid too large to list is never listed: the dialog says why and offers a random search."""
     monkeypatch.setenv("CNN_TUI_MAX_COMBINATIONS", "4")

@@ -35,12 +35,12 @@ def add_commands(sub: Any, command: Callable[..., argparse.ArgumentParser]) -> N
     p.add_argument("--class", dest="explained", metavar="NAME", help="the class to explain (default: the predicted one)")
     p.add_argument("--method", choices=("hirescam", "gradcam"), default="hirescam",
                    help="per-position gradients (hirescam, default) or channel-averaged ones (gradcam)")
-    p.add_argument("--out", metavar="PNG", help=OUT_HELP.format(name="gradcam-IMAGE.png"))
+    p.add_argument("--out", metavar="PNG", help=OUT_HELP.format(name="gradcam-FOLDER-IMAGE-HASH.png"))
     p = command("features", "the feature maps of every convolution for one image, with its predicted class",
                 cache=False, epilog=FEATURES_EPILOG)
     p.add_argument("--model", required=True, metavar="M.keras", help="a model saved by cnn-tui (or any Keras image classifier)")
     p.add_argument("image", metavar="IMAGE", help="an image file (read as classify reads it)")
-    p.add_argument("--out", metavar="PNG", help=OUT_HELP.format(name="features-IMAGE.png"))
+    p.add_argument("--out", metavar="PNG", help=OUT_HELP.format(name="features-FOLDER-IMAGE-HASH.png"))
 
 
 OUT_HELP = "where to save the figure (default: {name} in the model's run folder, else in the current folder)"
@@ -125,7 +125,8 @@ def _captioned(caption: str, pixels: Any, columns: int = IMAGE_COLUMNS) -> Any:
 
 
 def figure_path(out: str | None, model: Path, image: str | Path, prefix: str) -> Path:
-    """``--out`` when given; else ``PREFIX-IMAGE.png`` in the model's run folder (a folder with run.json),
+    """``--out`` when given; else ``PREFIX-FOLDER-IMAGE-HASH.png`` (``explain_plots.figure_name``) in the
+    model's run folder (a folder with run.json),
     else in the current folder (never beside the image: a PNG in a class folder would become data)."""
     if out:
         path = Path(out)
@@ -135,7 +136,9 @@ def figure_path(out: str | None, model: Path, image: str | Path, prefix: str) ->
     folder = model.resolve().parent
     if not (folder / "run.json").is_file():
         folder = Path.cwd()
-    return folder / f"{prefix}-{Path(image).stem}.png"
+    from cnn_tui.core.inspect.explain_plots import figure_name  # noqa: PLC0415 — built into the parser: this loads only when the command runs, not for --help
+
+    return folder / figure_name(prefix, image)
 
 
 def _load(args: Args) -> tuple[Any, Any]:

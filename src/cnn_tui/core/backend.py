@@ -12,6 +12,7 @@ import logging
 import os
 import platform
 import sys
+import tempfile
 import threading
 from functools import lru_cache
 from importlib import metadata
@@ -87,6 +88,45 @@ class native_stderr_muted:  # noqa: N801 - a context manager, named like one
         if self.saved is not None:
             os.dup2(self.saved, 2)
             os.close(self.saved)
+
+
+class native_stderr_filtered:  # noqa: N801 - a context manager, named like one
+    """Descriptor 2 into a temporary file while native code runs (TensorFlow Lite's C++ writes
+    "Created TensorFlow Lite XNNPACK delegate for CPU." there as an interpreter starts), then every
+    line but those containing one of ``noise`` is written back: real errors still reach the terminal."""
+
+    def __init__(self, *noise: str) -> None:
+        self.noise = noise
+        self.saved: int | None = None
+
+    def __enter__(self) -> None:
+        try:
+            sys.stderr.flush()
+            self.capture = tempfile.TemporaryFile()
+            self.saved = os.dup(2)
+            os.dup2(self.capture.fileno(), 2)
+        except (OSError, ValueError, AttributeError):
+            self.saved = None
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.saved is None:
+            return
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        os.dup2(self.saved, 2)
+        os.close(self.saved)
+        self.saved = None
+        with self.capture:
+            self.capture.seek(0)
+            kept = [line for line in self.capture.read().splitlines(keepends=True)
+                    if not any(n.encode() in line for n in self.noise)]
+        if kept:
+            try:
+                os.write(2, b"".join(kept))
+            except OSError:
+                pass
 
 
 def is_loaded() -> bool:

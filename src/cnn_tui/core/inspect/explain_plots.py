@@ -4,6 +4,8 @@ written atomically."""
 
 from __future__ import annotations
 
+import hashlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,17 @@ from cnn_tui.core.inspect.reports import _figure, _save
 SHOWN = 224  # pixels the Grad-CAM panels are drawn at: an 8x8 digit's heatmap needs room to be smooth
 MAX_CHANNELS = 32  # channels per layer in the feature-map figure (the most active ones)
 COLUMNS = 16  # channels per row of a layer's grid
+
+
+def figure_name(prefix: str, image: str | Path) -> str:
+    """``PREFIX-FOLDER-STEM-HASH.png`` for the figure of ``image``: the folder (often the class) and the
+    stem keep it readable, six hex digits of the full path's hash keep ``a/img.png`` and ``b/img.png``
+    (real sets repeat ``0001.png`` across class folders) from overwriting each other."""
+    path = Path(image).expanduser().resolve()
+    digest = hashlib.sha1(str(path).encode("utf-8", "surrogateescape")).hexdigest()[:6]
+    parts = [part for part in (path.parent.name, path.stem) if part]
+    readable = "-".join(re.sub(r"[^A-Za-z0-9._-]+", "_", part)[:40] for part in parts)
+    return f"{prefix}-{readable}-{digest}.png"
 
 
 def _title(name: str, probabilities: np.ndarray, class_names: list[str]) -> str:
@@ -31,21 +44,24 @@ def _image_axis(axis: Any, image: np.ndarray) -> None:
     axis.set_axis_off()
 
 
-def plot_grad_cam(cam: explain.GradCam, path: Path, name: str = "image") -> Path:
-    """Three panels: the image as the model sees it, the heatmap, and the heatmap over the image."""
-    figure = _figure(9.6, 3.8)
-    figure.suptitle(_title(name, cam.probabilities, cam.class_names))
-    left, middle, right = figure.subplots(1, 3)
-    _image_axis(left, cam.image)
-    left.set_title("image")
-    heat = middle.imshow(cam.upsampled(SHOWN), cmap="jet", vmin=0, vmax=1)
-    middle.set_axis_off()
-    middle.set_title(f"{explain.method_label(cam.method)} of {fileio.readable(cam.explained)}\nover {fileio.readable(cam.layer)}",
-                     fontsize=9)
-    figure.colorbar(heat, ax=middle, fraction=0.046, pad=0.04)
-    right.imshow(explain.overlay(cam, SHOWN))
-    right.set_axis_off()
-    right.set_title("overlay")
+def plot_grad_cam(cams: explain.GradCam | list[explain.GradCam], path: Path, name: str = "image") -> Path:
+    """One row of three panels per heatmap (the predicted class first, then the true one when they
+    differ, as the TUI shows them): the image as the model sees it, the heatmap, the heatmap over the image."""
+    cams = [cams] if isinstance(cams, explain.GradCam) else list(cams)
+    figure = _figure(9.6, 0.4 + 3.4 * len(cams))
+    figure.suptitle(_title(name, cams[0].probabilities, cams[0].class_names))
+    rows = figure.subplots(len(cams), 3, squeeze=False)
+    for cam, (left, middle, right) in zip(cams, rows):
+        _image_axis(left, cam.image)
+        left.set_title("image")
+        heat = middle.imshow(cam.upsampled(SHOWN), cmap="jet", vmin=0, vmax=1)
+        middle.set_axis_off()
+        middle.set_title(f"{explain.method_label(cam.method)} of {fileio.readable(cam.explained)}\n"
+                         f"over {fileio.readable(cam.layer)}", fontsize=9)
+        figure.colorbar(heat, ax=middle, fraction=0.046, pad=0.04)
+        right.imshow(explain.overlay(cam, SHOWN))
+        right.set_axis_off()
+        right.set_title("overlay")
     return _save(figure, path)
 
 

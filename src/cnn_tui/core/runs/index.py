@@ -34,6 +34,7 @@ class RunSummary:
     pid: int | None = None
     exit_code: int | None = None
     system: dict[str, Any] | None = None  # a running run's last SystemSample (its fields), if it wrote one
+    model_run: str = ""  # an evaluation of a run's own model: that run's folder (its test accuracy is shown with it)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -60,6 +61,8 @@ def summarize(folder: Path, record: dict[str, Any] | None = None) -> RunSummary 
     hyper = read_record(folder / "hyper_params.json") or {}
     source = data.get("test_dir") if ending.task in ("evaluate", "predict") else data.get("train_dir")
     source = source if isinstance(source, str) else ""
+    details = record.get("details") if isinstance(record.get("details"), dict) else {}
+    model_run = details.get("model_run") if isinstance(details.get("model_run"), str) else ""
     return RunSummary(
         run_id=ending.run_id, run_dir=str(folder), task=ending.task, status=ending.status,
         started=str(record.get("started") or ""), seconds=ending.seconds, message=ending.message,
@@ -67,6 +70,7 @@ def summarize(folder: Path, record: dict[str, Any] | None = None) -> RunSummary 
         metrics=dict(ending.metrics),  # the Runs view adds a running run's progress to its copy
         pid=record.get("pid"), exit_code=record.get("exit_code"),  # as recorded: None for a killed run
         system=_last_system(folder) if ending.status == "running" else None,
+        model_run=model_run,
     )
 
 
@@ -110,7 +114,29 @@ def list_runs(parents: Iterable[Path]) -> list[RunSummary]:
     """Every run under ``parents``, newest first."""
     summaries = [s for folder in run_folders(parents) if (s := _summary_or_line(folder)) is not None]
     summaries.sort(key=lambda s: (s.started, s.run_id), reverse=True)
+    link_evaluations(summaries)
     return summaries
+
+
+def link_evaluations(summaries: list[RunSummary]) -> None:
+    """A training run without a test accuracy of its own takes the newest one of the evaluations of its
+    model (``model_run``): the TUI's e and p after a training make runs of their own, and Compare and
+    the Runs view show the figure with the training it measures."""
+    by_folder = {os.path.realpath(s.run_dir): s for s in summaries}
+    own = {id(s) for s in summaries if "test_accuracy" in s.metrics}
+    for evaluation in sorted(summaries, key=lambda s: (s.started, s.run_id)):  # oldest first: the newest wins
+        target = by_folder.get(os.path.realpath(evaluation.model_run)) if evaluation.model_run else None
+        if target is not None and target is not evaluation and id(target) not in own \
+                and "test_accuracy" in evaluation.metrics:
+            target.metrics["test_accuracy"] = evaluation.metrics["test_accuracy"]
+
+
+def linked_test_accuracy(folder: Path) -> float | None:
+    """The test accuracy the newest evaluation of ``folder``'s model recorded (its sibling run folders)."""
+    summaries = [s for s in (_summary_or_line(f) for f in run_folders([Path(folder).parent])) if s is not None]
+    link_evaluations(summaries)
+    target = next((s for s in summaries if os.path.realpath(s.run_dir) == os.path.realpath(folder)), None)
+    return target.metrics.get("test_accuracy") if target is not None else None
 
 
 def find_run(ref: str, parents: Iterable[Path]) -> Path:

@@ -196,7 +196,7 @@ class RunDisplay(ScreenPart):
         files = {name: path for name, path in (("plots", results.file("train_val_plots.png")),
                                                ("model", results.file("model.keras"))) if path is not None}
         training.finish(message + (f" · {figures}" if figures else ""), files, ending.status == "finished",
-                        kept_epoch=kept)
+                        kept_epoch=kept, status=ending.status)
 
     @staticmethod
     def evaluation_files(results: RunResults) -> dict[str, Path]:

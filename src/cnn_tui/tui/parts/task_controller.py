@@ -64,6 +64,24 @@ log = logging.getLogger("cnn_tui.tui")
 COMMAND = "cnn-tui (TUI)"  # run.json's "command" for the runs the TUI starts
 TUNING_FOLDS = 3
 TUNING_MAX_SAMPLES = 10_000
+LONG_TUNING_SECONDS = 120  # u asks first when a search would take longer than this, whatever its combination count
+# until a training in this session measured the speed: the seed CNN on two CPU cores trains about 4,000
+# 16x16 grey images a second (the demo's 96 fits of 20 epochs took about 7 minutes), fewer as images grow
+ASSUMED_PIXELS_PER_SECOND = 4000.0 * 16 * 16
+
+
+def tuning_seconds(combinations: int, folds: int, epochs: int, images: int,
+                   history: dict[str, list[float]] | None = None, trained_images: int = 0,
+                   pixels: int = 16 * 16) -> float:
+    """About how long a grid search takes: every fit trains on (folds-1)/folds of ``images`` (capped as the
+    TUI caps them) for ``epochs`` epochs, at the speed of the session's last training (``history``'s
+    seconds per epoch over its ``trained_images``) or, before one, ``ASSUMED_PIXELS_PER_SECOND`` over
+    ``pixels`` values an image (size x size x channels)."""
+    per_fit = min(images, TUNING_MAX_SAMPLES) * (folds - 1) / max(folds, 1)
+    seconds = [s for s in (history or {}).get("seconds", []) if s and s > 0]
+    measured = seconds and trained_images
+    rate = trained_images / (sum(seconds) / len(seconds)) if measured else ASSUMED_PIXELS_PER_SECOND / max(pixels, 1)
+    return combinations * folds * max(epochs, 1) * per_fit / max(rate, 1e-9)
 RANDOM_SAMPLE = 50  # combinations a random search draws from a grid too large to search whole
 ENDED = (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED)
 
@@ -383,7 +401,12 @@ class TaskController(ScreenPart):
 
             self.screen.app.push_screen(questions.grid_too_large(combos, limit, TUNING_FOLDS, RANDOM_SAMPLE), chosen)
             return
-        if combos <= LARGE_GRID:
+        epochs = hyper.first().epochs
+        train_set = self.session.train_set
+        images = len(train_set) if train_set is not None else 0
+        pixels = train_set.image_size ** 2 * train_set.channels if train_set is not None else 16 * 16
+        seconds = tuning_seconds(combos, TUNING_FOLDS, epochs, images, self.session.history, images, pixels)
+        if combos <= LARGE_GRID and seconds <= LONG_TUNING_SECONDS:
             self.start_tuning()
             return
 
@@ -391,7 +414,7 @@ class TaskController(ScreenPart):
             if yes:
                 self.start_tuning()
 
-        self.screen.app.push_screen(questions.large_grid(combos, TUNING_FOLDS, hyper.first().epochs), answer)
+        self.screen.app.push_screen(questions.large_grid(combos, TUNING_FOLDS, epochs, seconds), answer)
 
     def start_tuning(self, strategy: str = "grid", prune: str = "none") -> None:
         from cnn_tui.core.runs.execute import TaskSpec  # noqa: PLC0415 — imports numpy: not before the first frame
@@ -559,6 +582,9 @@ class TaskController(ScreenPart):
 
             spec = TaskSpec(name, tta=tta)
             run = control.prepare(spec, data, None, command=COMMAND)
+            source = getattr(net, "source", None)  # the model a training run saved: this evaluation is linked to it
+            if source is not None and (Path(source).parent / "run.json").is_file() and Path(source).parent != run.path:
+                run.add_details(model_run=str(Path(source).parent.resolve()))
             self.screen.post_message(RunStarted(run.path))
             return control.run_here(run, spec, emit=emit, stop=stop, inputs=Inputs(net=net, test_set=images))
 

@@ -4,6 +4,7 @@ textual-fspicker is imported when a dialog first opens, not with the main screen
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +36,27 @@ def _filters(kind: str) -> Any:
     return Filters((f"*{suffix}", lambda p: p.suffix.lower() == suffix), ("all files", lambda _p: True))
 
 
-def open_dialog(kind: str, folder: Path | None = None) -> Any:
+@cache
+def _picking_file_open() -> type:
+    """textual-fspicker's FileOpen, where Enter (or a click) on a file in the list picks it; its own
+    only copies the name into the box, for a second Enter. The box still takes a typed path."""
+    from textual import on  # noqa: PLC0415 — defined with the widget library it extends, loaded when a dialog first opens
+    from textual.widgets import Button  # noqa: PLC0415 — as above
     from textual_fspicker import FileOpen  # noqa: PLC0415 — a widget library loaded when its view first opens, not for the first frame
+    from textual_fspicker.parts import DirectoryNavigation  # noqa: PLC0415 — as above
 
+    class PickingFileOpen(FileOpen):
+        @on(DirectoryNavigation.Selected)
+        def _select_file(self, event: DirectoryNavigation.Selected) -> None:
+            super()._select_file(event)
+            self.query_one("#select", Button).press()
+
+    return PickingFileOpen
+
+
+def open_dialog(kind: str, folder: Path | None = None) -> Any:
     name, _ = KINDS[kind]
-    return FileOpen(start_folder(folder), title=f"Load {name.lower()}", filters=_filters(kind))
+    return _picking_file_open()(start_folder(folder), title=f"Load {name.lower()}", filters=_filters(kind))
 
 
 def save_dialog(kind: str, folder: Path | None = None, default: str | None = None) -> Any:

@@ -244,9 +244,9 @@ def inspect_image(net: Any, path: str, true: str | None, folder: Path) -> Inspec
     cams = [explain.grad_cam(net, pixels)]
     if true is not None and true in net.class_names and true != cams[0].predicted:
         cams.append(explain.grad_cam(net, pixels, true))
-    stem, name = Path(path).stem, Path(path).name
-    files = {"gradcam": explain_plots.plot_grad_cam(cams[0], folder / f"gradcam-{stem}.png", name),
-             "features": explain_plots.plot_features(features, folder / f"features-{stem}.png", name)}
+    name = Path(path).name
+    files = {"gradcam": explain_plots.plot_grad_cam(cams, folder / explain_plots.figure_name("gradcam", path), name),
+             "features": explain_plots.plot_features(features, folder / explain_plots.figure_name("features", path), name)}
     return Inspection(path, true, features, cams, files)
 
 

@@ -77,11 +77,21 @@ def grid_too_large(combinations: int, limit: int, folds: int, sample: int) -> Ch
                         default="cancel")
 
 
-def large_grid(combinations: int, folds: int, epochs: int) -> ConfirmScreen:
-    """A grid under the limit that still means many trainings: yes starts it."""
+def large_grid(combinations: int, folds: int, epochs: int, seconds: float | None = None) -> ConfirmScreen:
+    """A grid under the limit that still means many trainings or a long wait (``seconds``, estimated): yes starts it."""
+    took = f" About {_duration(seconds)}." if seconds is not None else " This can take very long."
     question = (f"The grid has {combinations} combinations × {folds} folds = {combinations * folds} "
-                f"trainings of {epochs}+ epochs each. This can take very long. Start?")
-    return ConfirmScreen("Large tuning grid", question, yes="Start")
+                f"trainings of {epochs}+ epochs each.{took} Start?")
+    return ConfirmScreen("Long tuning search", question, yes="Start")
+
+
+def _duration(seconds: float) -> str:
+    minutes = seconds / 60
+    if minutes < 1.5:
+        return "a minute"
+    if minutes < 90:
+        return f"{round(minutes)} minutes"
+    return f"{minutes / 60:.1f} hours"
 
 
 def tuning_strategy(combinations: int, sample: int) -> ChoiceScreen:

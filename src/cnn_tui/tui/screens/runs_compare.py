@@ -26,6 +26,7 @@ from cnn_tui.core.fileio import read_json_object
 from cnn_tui.core.params.fields import DATA_FIELDS, HYPER_FIELDS, HYPER_NAMES, format_text
 from cnn_tui.core.runs.comparison import NoiseVerdict, compare_test_accuracy
 from cnn_tui.core.runs.folder import read_run
+from cnn_tui.core.runs.index import linked_test_accuracy
 from cnn_tui.core.runs.results import load_history, read_ending
 from cnn_tui.tui.widgets.tables import STATUS_STYLES, format_duration
 
@@ -80,6 +81,8 @@ def read_run_files(folder: Path) -> RunFiles:
     run = RunFiles(folder, ending.run_id)
     if record is not None:  # without a readable run.json, how it went is "?"
         run.status, run.task, run.seconds, run.metrics = ending.status, ending.task, ending.seconds, ending.metrics
+        if "test_accuracy" not in run.metrics and (linked := linked_test_accuracy(folder)) is not None:
+            run.metrics = {**run.metrics, "test_accuracy": linked}  # measured by an evaluation run of its model
     try:
         run.history = load_history(folder)
     except (OSError, ValueError):

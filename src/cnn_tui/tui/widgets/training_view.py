@@ -18,6 +18,7 @@ from cnn_tui.tui.widgets.progress import ProgressRow, format_eta
 from cnn_tui.tui.widgets.tables import add_epoch, display_path, reset_epochs
 
 CHART_INTERVAL = 1.0  # seconds between redraws of the curves (a redraw costs the UI tens of ms)
+STARTING = "starting…"  # the run row's detail until its first batch
 
 
 class TrainingView(Vertical):
@@ -54,7 +55,7 @@ class TrainingView(Vertical):
         self.epochs, self.batches = epochs, batches
         self.query_one("#training-title", Static).update(Text(title, style="bold"))
         self.query_one("#epoch-progress", ProgressRow).set(0, batches, f"epoch 1 of {epochs}")
-        self.query_one("#run-progress", ProgressRow).set(0, epochs * batches, "starting…")
+        self.query_one("#run-progress", ProgressRow).set(0, epochs * batches, STARTING)
         reset_epochs(self.query_one("#epoch-table", DataTable))
         self.draw_charts()
         self.query_one("#training-files", Static).update("")
@@ -100,8 +101,10 @@ class TrainingView(Vertical):
         for chart in self.query(HistoryChart):
             chart.show(self.history, self.kept)
 
-    def finish(self, message: str, files: dict, ok: bool, kept_epoch: int | None = None) -> None:
-        """``kept_epoch``: early stopping restored that epoch's weights (the model saved is that epoch's)."""
+    def finish(self, message: str, files: dict, ok: bool, kept_epoch: int | None = None, *,
+               status: str = "") -> None:
+        """``kept_epoch``: early stopping restored that epoch's weights (the model saved is that epoch's);
+        ``status``: how the run ended (finished, stopped, failed…), shown on the run row of a run opened after it ended."""
         self.kept = kept_epoch
         self.query_one("#training-system", Static).display = False  # the run is over: no machine to watch
         self.query_one("#chart-legend", Static).update(legend(self.validation, kept_epoch))
@@ -109,8 +112,12 @@ class TrainingView(Vertical):
         self.query_one("#epoch-table", DataTable).scroll_end(animate=False)
         title = self.query_one("#training-title", Static)
         title.update(Text(message, style="bold green" if ok else "bold yellow"))
-        if ok:
-            run = self.query_one("#run-progress", ProgressRow)
+        run = self.query_one("#run-progress", ProgressRow)
+        if run.detail == STARTING:  # opened after it ended (or ended before its first batch): say how it ended
+            done = len(self.history.get("loss", []))
+            epochs = max(getattr(self, "epochs", done), done)
+            run.set(done, max(epochs, 1), f"{done} of {epochs} epochs · {status or ('finished' if ok else 'ended')}")
+        elif ok:
             run.set(1, 1, run.detail.split(" · ", 1)[-1])  # without the ETA; the last update may predate the last batch
         line = Text()
         if "plots" in files:
