@@ -8,6 +8,7 @@ Update after an intended change with: pytest tests/tui/test_tui_snapshots.py --s
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from textual.widgets import Input
 
 from cnn_tui.core.params.files import DataParams, HyperParams
@@ -83,3 +84,65 @@ def tuning_result() -> TuningResult:
 def test_tuning_results(snap_compare, in_tmp):
     session = Session(tuning=tuning_result())
     assert snap_compare(make_app(session=session), terminal_size=(100, 34), press=["5"])
+
+
+# Every view at the two widths the README names: 80×24 (the smallest it supports) and 120×36 (comfortable).
+# Nothing a person needs may be cut at either: footer keys, table columns, help lines, headings.
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 36), id="120x36")]
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_data_view_at(size, snap_compare, params_files, in_tmp):
+    data, hyper = params_files(classes=3)
+    assert snap_compare(make_app(data, hyper), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_hyper_form_at(size, snap_compare, params_files, in_tmp):
+    data, hyper = params_files(classes=3, hyper={"init_rate": [0.02, 0.01]})
+
+    async def open_form(pilot):
+        await pilot.press("h")
+        await pilot.pause()
+        form = pilot.app.screen
+        form.query_one("#field-architecture", Input).focus()  # the field with one of the longest help lines
+        for field in form.query(Input):
+            field.cursor_blink = False
+        await pilot.pause()
+
+    assert snap_compare(make_app(data, hyper), terminal_size=size, run_before=open_form)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_model_view_at(size, snap_compare, params_files, in_tmp):
+    data_path, hyper_path = params_files(classes=3, size=12)
+    data, hyper = DataParams.load(data_path), HyperParams.load(hyper_path)
+    session = Session(data=data, hyper=hyper, model=steps.new_model(data, hyper), model_note="new, 3,099 params")
+    assert snap_compare(make_app(session=session), terminal_size=size, press=["2"])
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_training_view_at(size, snap_compare, in_tmp):
+    assert snap_compare(make_app(session=Session()), terminal_size=size, press=["3"])
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_evaluation_view_at(size, snap_compare, in_tmp):
+    session = Session(evaluation=lung_evaluation(), model_note="trained 20 epochs")
+    assert snap_compare(make_app(session=session), terminal_size=size, press=["4"])
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_tuning_view_at(size, snap_compare, in_tmp):
+    assert snap_compare(make_app(session=Session(tuning=tuning_result())), terminal_size=size, press=["5"])
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_log_view_at(size, snap_compare, in_tmp):
+    assert snap_compare(make_app(session=Session()), terminal_size=size, press=["6"])
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_runs_view_at(size, snap_compare, in_tmp):
+    (in_tmp / "results").mkdir()
+    assert snap_compare(make_app(session=Session()), terminal_size=size, press=["7"])

@@ -178,7 +178,8 @@ async def test_stop_tuning_shows_partial_grid_results(params_files, in_tmp):
         assert text_of(app, "#results-title").startswith(f"Partial grid search results · {len(result.rows)} of 12 fits")
         results = table(app, "#results-table")
         assert results.row_count == len(result.table())
-        assert column_labels(results)[:3] == ["", "init_rate", "num_filters"]
+        # the figures first, the tuned values after them (they scroll sideways at 80 columns, not these)
+        assert column_labels(results)[:7] == ["", "mean acc %", "std %", "mean loss", "folds", "trained", "init_rate"]
         assert str(results.get_row_at(0)[0]) == "★"
         assert (main.session.run_dir / "tuning_results.csv").exists()
         # the best combination can go into the hyper params

@@ -76,13 +76,15 @@ class DatasetPanel(Vertical):
             counts.update("")
             await self.query_one(SampleGrid).show(None)
             return
-        source = "from cache" if images.from_cache else "decoded"
         heading.update(Text.assemble(
             (f"{self.what.capitalize()} set ", "bold"),
             f"{len(images):,} images · {images.num_classes} classes · "
-            f"{images.image_size}×{images.image_size}×{images.channels} · {source}",
+            f"{images.image_size}×{images.image_size}×{images.channels}",
         ))
-        parts: list[Any] = [counts_table(images.class_names, images.counts())]
+        # where the pixels came from, on a line of its own: at the end of the heading it wrapped alone
+        # in a half-width panel at 120 columns
+        source = "read from the cache" if images.from_cache else "decoded from the image files"
+        parts: list[Any] = [Text(source, style="dim"), counts_table(images.class_names, images.counts())]
         if images.skipped:
             lines = Text(f"skipped {len(images.skipped)} unreadable file(s):\n", style="yellow")
             for item in images.skipped[:SKIPPED_SHOWN]:

@@ -49,6 +49,9 @@ def calibration_text(trust: Any) -> Text:
     return text
 
 
+SIDE_MARGIN = 3  # a box's right margin (2) and a column for the scroll bar
+
+
 class EvaluationView(VerticalScroll):
     class CellChosen(Message):
         """Enter on a confusion-matrix cell: list the test images of class ``true`` predicted as ``predicted``."""
@@ -80,6 +83,22 @@ class EvaluationView(VerticalScroll):
             self.query_one("#evaluation-body").display = False
         except NoMatches:  # quit while the views were mounting: its children are already gone
             return
+
+    def on_resize(self) -> None:
+        self.fit_layout()
+
+    def fit_layout(self) -> None:
+        """Matrix and report side by side only where both fit whole; else one above the other, so
+        no column (the report's support, its intervals) is cut at 120 columns."""
+        try:
+            body = self.query_one("#evaluation-body")
+            confusion = self.query_one("#confusion-table", DataTable)
+            report = self.query_one("#report-table", DataTable)
+        except NoMatches:
+            return
+        matrix = confusion.virtual_size.width + SIDE_MARGIN if self.query_one("#confusion-box").display else 0
+        fits = matrix + report.virtual_size.width + SIDE_MARGIN <= self.scrollable_content_region.width
+        body.set_class(bool(matrix) and fits, "-side")
 
     def focus_matrix(self) -> None:
         table = self.query_one("#confusion-table", DataTable)
@@ -129,6 +148,7 @@ class EvaluationView(VerticalScroll):
             if self.parent is not None and self.parent.display:  # shown now: the arrows walk its cells
                 self.focus_matrix()
         fill_report(self.query_one("#report-table", DataTable), evaluation.report(), iv)
+        self.call_after_refresh(self.fit_layout)  # the tables know their widths once measured
         lines = Text()
         for name, label in (("confusion_png", "confusion matrix PNG"), ("reliability", "reliability diagram PNG"),
                             ("evaluation", "figures"),

@@ -135,6 +135,10 @@ class RunsView(Vertical):
     # screen's on_key may stop it (the main screen does, for a key whose own action is disabled, such
     # as c = Snap): while the view has the focus, its keys are its own.
     KEYS = {b.key: b.action for b in BINDINGS}
+    # Quit and Keys again, right after the view's own: the footer lists the focused widget's keys
+    # first, and the screen's task keys after them would push these two off at 120 columns and less
+    BINDINGS += [Binding("q", "screen.run('quit')", "Quit"),
+                 Binding("question_mark", "screen.run('keys')", "Keys", key_display="?")]
 
     @dataclass
     class OpenRun(Message):

@@ -221,20 +221,22 @@ def fill_tuning(table: DataTable, summary: Sequence[dict[str, Any]], columns: Se
 
     near = near_best(list(summary))
     # "trained": the epochs of the combination's last round (hyperband trains most combinations less)
-    reset(table, ["", *columns, ("mean acc %", "mean"), ("std %", "std"), ("mean loss", "loss"), "folds",
-                  ("trained", "trained"), "note"])
+    # the figures before the tuned values: with several tuned fields at 80 columns the values scroll
+    # sideways, never mean loss, folds and trained (the ★ row's values are also in the folds table)
+    reset(table, ["", ("mean acc %", "mean"), ("std %", "std"), ("mean loss", "loss"), "folds",
+                  ("trained", "trained"), *columns, "note"])
     for rank, row in enumerate(summary):
         best = rank == 0 and row.get("folds") and not math.isnan(row["mean_accuracy"])
         style = "bold green" if best else ""
         done = row.get("folds", 0)
         table.add_row(
             Text("★" if best else ("≈" if near[rank] and done else ""), style="bold yellow" if best else "yellow"),
-            *(right(format_text(row.get(c)), style) for c in columns),
             right(percent(row["mean_accuracy"]) if done else "—", style),
             right(percent(row["std_accuracy"]) if done else "—"),
             right(number(row["mean_loss"]) if done else "—"),
             right(f"{done}/{cv}"),
             right(format_text(row.get("epochs_done") or "")),
+            *(right(format_text(row.get(c)), style) for c in columns),
             Text(f"{row['pruned']} pruned" if row.get("pruned") and not row.get("reason") else
                  str(row.get("reason") or ""), style="yellow" if row.get("pruned") else "red"),
         )
