@@ -86,7 +86,7 @@ SCHEDULES = ("exponential", "cosine", "constant", "one_cycle")
 HYPER_FIELDS: tuple[FieldSpec, ...] = (
     # network
     _hyper("architecture", str, "Architecture", None, "seed_cnn", "network", choices=ARCHITECTURE_NAMES,
-           help="seed_cnn (the seed's two convolutions), cnn (configurable blocks), resnet, or a pretrained backbone"),
+           help="seed_cnn (the original CNN App's network), cnn (configurable blocks), resnet, or a pretrained backbone"),
     _hyper("kernel_size", int, "Kernel size", _at_least(1), 3, "network", _CONV),
     _hyper("num_filters", int, "Num filters", _at_least(1), [32, 40], "network", _CONV,
            help="filters of the first block; each further cnn/resnet block doubles them"),
