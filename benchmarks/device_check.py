@@ -225,22 +225,23 @@ def concurrent_fits(sizes: dict[str, Any]) -> dict[str, Any]:
     epochs = 1 + sizes["timed_epochs"]
     config = config_for(sizes["small"], 64, epochs)
 
-    def one(into: list[float]) -> None:
-        net = net_for(config, images)
+    def one(net: Any, into: list[float]) -> None:
         into.append(steady_rate(images, plain_fit(net, images, config, epochs)))
 
     alone: list[float] = []
-    one(alone)
+    one(net_for(config, images), alone)
     pair: list[float] = []
     errors: list[str] = []
+    # built here, one after the other: building sets Keras's global dtype policy and layer names
+    nets = [net_for(config, images) for _ in range(2)]
 
-    def guarded() -> None:
+    def guarded(net: Any) -> None:
         try:
-            one(pair)
+            one(net, pair)
         except Exception as exc:  # a thread's failure is reported, not lost
             errors.append(one_line(exc))
 
-    threads = [threading.Thread(target=guarded) for _ in range(2)]
+    threads = [threading.Thread(target=guarded, args=(net,)) for net in nets]
     for thread in threads:
         thread.start()
     for thread in threads:
