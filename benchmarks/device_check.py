@@ -13,8 +13,8 @@ What it measures (each part on its own: one that fails is recorded as failed, th
 - ``mixed_precision``: the hyper field ``mixed_precision`` off and on (``build_model`` applies
   ``mixed_float16`` only when an accelerator is there, so on a CPU both sides run float32);
 - ``concurrent_fits``: 1 fit against 2 fits at once on one device, as two **threads** of this
-  process (JAX releases the GIL while a step runs; two processes would each preallocate most of the
-  GPU's memory unless ``XLA_PYTHON_CLIENT_PREALLOCATE=false``);
+  process (JAX releases the GIL while a step runs); ``--jobs 2`` in a search uses processes instead,
+  each importing Keras (cnn-tui sets ``XLA_PYTHON_CLIENT_PREALLOCATE=false`` so they share the card);
 - ``hyperband``: a hyperband search over 27 combinations (3 fields x 3 values) in-process, stopped
   at a time budget if it has not finished (what was done by then is reported);
 - ``input_share``: the host's share of a step: the time to slice, shuffle and copy every batch of
@@ -229,7 +229,10 @@ def concurrent_fits(sizes: dict[str, Any]) -> dict[str, Any]:
         into.append(steady_rate(images, plain_fit(net, images, config, epochs)))
 
     alone: list[float] = []
-    one(net_for(config, images), alone)
+    first = net_for(config, images)
+    started = time.perf_counter()
+    one(first, alone)
+    alone_wall = time.perf_counter() - started
     pair: list[float] = []
     errors: list[str] = []
     # built here, one after the other: building sets Keras's global dtype policy and layer names
@@ -242,15 +245,20 @@ def concurrent_fits(sizes: dict[str, Any]) -> dict[str, Any]:
             errors.append(one_line(exc))
 
     threads = [threading.Thread(target=guarded, args=(net,)) for net in nets]
+    started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    pair_wall = time.perf_counter() - started
     backend.clear_session()
     if errors:
         return {"how": "threads", "error": errors[0]}
     return {"how": "threads", "architecture": config.architecture, "batch": 64, "alone_images_per_second": round(alone[0], 1),
-            "pair_images_per_second": round(sum(pair), 1), "pair_over_alone": round(sum(pair) / alone[0], 3)}
+            "pair_images_per_second": round(sum(pair), 1), "pair_over_alone": round(sum(pair) / alone[0], 3),
+            # whole fits, compiles included: 2 fits' wall time against twice one fit's (< 1: the pair gains)
+            "alone_wall_s": round(alone_wall, 2), "pair_wall_s": round(pair_wall, 2),
+            "pair_wall_over_two_alone": round(pair_wall / (2 * alone_wall), 3)}
 
 
 def hyperband(sizes: dict[str, Any]) -> dict[str, Any]:
@@ -401,7 +409,8 @@ def markdown(report: dict[str, Any]) -> str:
     pair = parts.get("concurrent_fits", {}).get("result")
     if pair and "pair_over_alone" in pair:
         lines.append(f"- 2 fits at once on one device ({pair['how']}, {pair['architecture']}, batch 64): {pair['pair_images_per_second']} "
-                     f"images/s together vs {pair['alone_images_per_second']} alone ({pair['pair_over_alone']}×).")
+                     f"images/s together vs {pair['alone_images_per_second']} alone ({pair['pair_over_alone']}×); "
+                     f"the two whole fits took {pair['pair_wall_s']} s against {pair['alone_wall_s']} s for one.")
     band = parts.get("hyperband", {}).get("result")
     if band:
         lines.append(f"- hyperband, {band['combinations']} combinations × {band['cv']} folds, {band['epochs']} epochs, "
