@@ -5,6 +5,7 @@ then live; x stops it) or loads an ended run's results and model, k stops a run 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from pathlib import Path
@@ -109,6 +110,31 @@ async def test_an_ended_run_opens_into_the_views_and_its_model_evaluates(params_
         assert run_record(main.session.run_dir)["task"] == "evaluate"
         # the evaluation of the run's own model is linked to it (issue 20.13)
         assert run_record(main.session.run_dir)["details"]["model_run"] == str(run.path.resolve())
+
+
+# run.json is data, not truth: a damaged details object costs its figures, never the app (issue 20)
+DAMAGED_DETAILS = ([1, 2], {"epochs_done": "x", "epochs": [3], "samples": "many", "batch_size": {"a": 1}},
+                   {"epochs_done": 1e400, "best_epoch": float("inf"), "validation_samples": -4, "suggested_rate": True})
+
+
+async def test_an_ended_run_with_damaged_details_still_opens(params_files, in_tmp):
+    data_path, hyper_path, data, hyper = params(params_files, epochs=2)
+    spec = TaskSpec("train", validate=0.25)
+    run = control.prepare(spec, data, hyper, command="cnn-tui train")
+    control.run_here(run, spec)
+    record_path = run.path / "run.json"
+    record = json.loads(record_path.read_text())
+    app = make_app(data_path, hyper_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        main = app.main
+        for damaged in DAMAGED_DETAILS:
+            record_path.write_text(json.dumps({**record, "details": damaged}).replace("Infinity", "1e400"))
+            await open_runs_view(pilot, 1)
+            await pilot.press("enter")
+            await wait_idle(pilot)
+            assert app.is_running and main.query_one("#views").active == "training", damaged
+            assert table(app, "#epoch-table").row_count == 2, damaged  # the figures come from history.csv
+            assert f"run {run.path.name} (training, finished)" in status(app), damaged
 
 
 async def test_an_ended_search_opens_with_its_best_params(params_files, in_tmp):

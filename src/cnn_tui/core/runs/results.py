@@ -43,7 +43,16 @@ class RunEnding:
 
     @property
     def details(self) -> dict[str, Any]:
-        return self.record.get("details") or {}
+        details = self.record.get("details")
+        return details if isinstance(details, dict) else {}  # a damaged run.json: no details, not a crash
+
+
+def whole(value: Any, default: int) -> int:
+    """A count read from a run record: ``value`` when it is a whole, finite, non-negative number,
+    else ``default`` (run.json is data, not truth: ``"x"``, ``[1]`` or ``1e400`` must not break a view)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        return default
+    return int(value) if value else default
 
 
 def read_ending(run_dir: Path, *, record: dict[str, Any] | None = None,
@@ -187,14 +196,17 @@ def load_tuning(folder: Path) -> Any | None:
     rows = load_fold_rows(folder)
     if not rows:
         return None
-    details = record.get("details") or {}
+    details = record.get("details") if isinstance(record.get("details"), dict) else {}
     columns = [k for k in rows[0] if k not in ROW_FIELDS]
     candidates: dict[tuple, dict[str, Any]] = {}
     for row in rows:
         candidates.setdefault(tuple(row.get(c) for c in columns), {c: row.get(c) for c in columns})
-    plan = TuningPlan(str(details.get("strategy") or "grid"), list(candidates.values()), int(details.get("cv") or 3),
-                      int(details.get("samples") or 0), int(details.get("fits_planned") or len(rows)), 0)
+    plan = TuningPlan(str(details.get("strategy") or "grid"), list(candidates.values()), whole(details.get("cv"), 3),
+                      whole(details.get("samples"), 0), whole(details.get("fits_planned"), len(rows)), 0)
     status = record.get("status") if record.get("status") in ("finished", "stopped", "failed") else "stopped"
-    importance = details.get("importance") or {}  # which fields mattered, when the search said
-    return TuningResult(status, str(record.get("message") or ""), plan, rows, float(record.get("seconds") or 0.0),
-                        importance={str(k): float(v) for k, v in importance.items()})
+    importance = details.get("importance")  # which fields mattered, when the search said
+    importance = {str(k): float(v) for k, v in importance.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+                  } if isinstance(importance, dict) else {}
+    seconds = record.get("seconds")
+    seconds = float(seconds) if isinstance(seconds, (int, float)) and math.isfinite(seconds) else 0.0
+    return TuningResult(status, str(record.get("message") or ""), plan, rows, seconds, importance=importance)

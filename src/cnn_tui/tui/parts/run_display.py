@@ -15,7 +15,7 @@ from cnn_tui.core.events import EpochEnd, TaskFinished, TrainingStarted
 from cnn_tui.core.params.files import HyperParams
 from cnn_tui.core.runs.events_file import read_events
 from cnn_tui.core.runs.lifecycle import EXIT_FAILED
-from cnn_tui.core.runs.results import RunEnding, load_evaluation, load_history, load_tuning, read_ending
+from cnn_tui.core.runs.results import RunEnding, load_evaluation, load_history, load_tuning, read_ending, whole
 from cnn_tui.tui.parts.screen_part import ScreenPart
 from cnn_tui.tui.screens.rate_finder import APPLY, RateFinderScreen, read_sweep
 from cnn_tui.tui.widgets.tables import display_path
@@ -130,7 +130,7 @@ class RunDisplay(ScreenPart):
             self.show_rate_sweep(results)
         for note in results.notes:
             self.say(note, "warning")
-        done = int(ending.details.get("epochs_done") or len(results.history.get("loss", [])))
+        done = whole(ending.details.get("epochs_done"), len(results.history.get("loss", [])))
         if not live:
             self.say(f"run {ending.run_dir.name} ({ending.label}, {ending.status}): {message}", level)
         elif ending.task in ("train", "pipeline") and ending.details.get("save_error") and results.net is None:
@@ -147,7 +147,8 @@ class RunDisplay(ScreenPart):
         """The finder's curve in a dialog; its Apply makes the suggestion init_rate (as A does later)."""
         details = results.ending.details
         rate = details.get("suggested_rate")
-        self.session.suggested_rate = rate if isinstance(rate, (int, float)) and rate > 0 else None
+        self.session.suggested_rate = (rate if isinstance(rate, (int, float)) and not isinstance(rate, bool)
+                                      and 0 < rate < math.inf else None)
         self.screen.refresh_state()
         rates, smoothed = results.rate_sweep or ([], [])
 
@@ -161,9 +162,9 @@ class RunDisplay(ScreenPart):
 
     def model_note(self, results: RunResults) -> str:
         ending = results.ending
-        done = int(ending.details.get("epochs_done") or len(results.history.get("loss", [])))
+        done = whole(ending.details.get("epochs_done"), len(results.history.get("loss", [])))
         if ending.task in ("train", "pipeline") and done:
-            epochs = int(ending.details.get("epochs") or done)
+            epochs = whole(ending.details.get("epochs"), done)
             note = f"trained {done} epoch{'s' if done > 1 else ''}"
             return note if ending.status == "finished" else f"{note} of {epochs} ({ending.status})"
         return f"from run {ending.run_dir.name}"
@@ -175,11 +176,11 @@ class RunDisplay(ScreenPart):
         self.session.history = history
         if not (live and followed):
             details, started = ending.details, results.started
-            epochs = started.epochs if started else int(details.get("epochs") or len(history.get("loss", [])))
-            samples = started.samples if started else int(details.get("samples") or 0)
-            batch = started.batch_size if started else int(details.get("batch_size") or 1)
+            epochs = started.epochs if started else whole(details.get("epochs"), len(history.get("loss", [])))
+            samples = started.samples if started else whole(details.get("samples"), 0)
+            batch = started.batch_size if started else whole(details.get("batch_size"), 1)
             batches = started.batches if started else max(1, math.ceil(samples / max(1, batch)))
-            validation = (started.validation_samples if started else int(details.get("validation_samples") or 0))
+            validation = (started.validation_samples if started else whole(details.get("validation_samples"), 0))
             training.start(f"Run {ending.run_dir.name}: {ending.label}, {epochs} epochs, batch {batch}, "
                            f"{samples:,} images", epochs, batches, validation=bool(validation) or "val_loss" in history)
             seconds = history.get("seconds", [])
@@ -187,7 +188,7 @@ class RunDisplay(ScreenPart):
                 logs = {k: v[i] for k, v in history.items() if k != "seconds" and i < len(v)}
                 training.show_epoch(EpochEnd(i + 1, epochs, logs, seconds[i] if i < len(seconds) else 0.0))
         kept = ending.details.get("best_epoch")  # early stopping restored this epoch: its figures are the model's
-        kept = int(kept) if isinstance(kept, (int, float)) and kept >= 1 else None
+        kept = whole(kept, 0) or None
         final = {k: v[min(kept or len(v), len(v)) - 1] for k, v in history.items() if v and k != "seconds"}
         shown = ("val_accuracy", "val_loss") if "val_accuracy" in final else ("accuracy", "loss")
         figures = " · ".join(f"{k} {final[k]:.4f}" for k in shown if k in final)
