@@ -7,6 +7,8 @@ Update after an intended change with: pytest tests/tui/test_tui_snapshots.py --s
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import numpy as np
 import pytest
 from textual.widgets import Input
@@ -15,6 +17,7 @@ from cnn_tui.core.params.files import DataParams, HyperParams
 from cnn_tui.core.runs import steps
 from cnn_tui.core.training.evaluation import Evaluation
 from cnn_tui.core.tuning.search import TuningPlan, TuningResult
+from cnn_tui.tui.screens import main as main_screen
 from cnn_tui.tui.session import Session
 
 from tui_helpers import make_app
@@ -137,8 +140,17 @@ def test_tuning_view_at(size, snap_compare, in_tmp):
     assert snap_compare(make_app(session=Session(tuning=tuning_result())), terminal_size=size, press=["5"])
 
 
+class FixedClock(datetime):
+    """The log's time stamps at a fixed time, so the Log view's snapshot is the same at any hour."""
+
+    @classmethod
+    def now(cls, tz=None):  # noqa: ARG003 — datetime.now's signature
+        return cls(2026, 1, 1, 9, 30, 0)
+
+
 @pytest.mark.parametrize("size", SIZES)
-def test_log_view_at(size, snap_compare, in_tmp):
+def test_log_view_at(size, snap_compare, in_tmp, monkeypatch):
+    monkeypatch.setattr(main_screen, "datetime", FixedClock)
     assert snap_compare(make_app(session=Session()), terminal_size=size, press=["6"])
 
 
