@@ -35,10 +35,13 @@ demo: $(VENV)/.installed-$(EXTRAS)
 	$(BIN)/cnn-tui pipeline --data $(DATA) --hyper $(HYPER)
 
 # The backend-neutral tests run a second time on JAX (CPU; the test extra installs jax): training, stop
-# and resume, the fit pool, models, evaluation, explain, tuning, export's refusals, `info`.
+# and resume, the fit pool, models, evaluation, explain, tuning, export's refusals, `info`, the rate finder
+# and one-cycle, EMA, TTA, thresholds, ensembles, TPE.
 JAX_TESTS := tests/core/test_training.py tests/core/test_fit_pool.py tests/core/test_run_lifecycle.py \
 	tests/core/test_model.py tests/core/test_evaluation.py \
-	tests/core/test_explain.py tests/core/test_tuning.py tests/core/test_export.py tests/core/test_backend.py
+	tests/core/test_explain.py tests/core/test_tuning.py tests/core/test_export.py tests/core/test_backend.py \
+	tests/core/test_lr_finder.py tests/core/test_averaging.py tests/core/test_tta.py tests/core/test_threshold.py \
+	tests/core/test_ensemble.py tests/core/test_tuning_tpe.py
 
 # Lint and the import contracts first (seconds), then the user guide and the wheel, then the suite on
 # TensorFlow, then its backend-neutral part on JAX (tests marked tensorflow_only left out).
